@@ -1,0 +1,139 @@
+// `tollgate doctor`: check config, home, master key, database, audit chain and upstream reachability.
+import { stat } from 'node:fs/promises';
+import { Command } from 'commander';
+import { sql } from 'kysely';
+import { request } from 'undici';
+import type { Config } from '../../config/load.js';
+import { type Installation, openInstallation } from '../../install/installation.js';
+import { systemClock } from '../../lib/clock.js';
+import { AppError, isAppError } from '../../lib/errors.js';
+import { createServices } from '../../services.js';
+import type { Io } from '../io.js';
+import { printJson, printLines } from '../output.js';
+import { commandEnv } from '../runtime.js';
+
+interface Check {
+  check: string;
+  ok: boolean;
+  detail: string;
+}
+
+export function doctorCommand(io: Io): Command {
+  return new Command('doctor')
+    .description('validate config, database, master key, audit log and upstream reachability')
+    .action(async (_opts: unknown, command: Command) => {
+      const env = await commandEnv(io, command);
+      const checks = await runChecks(env.config);
+      if (env.json) printJson(io, checks);
+      else
+        printLines(
+          io,
+          checks.map((c) => `${c.ok ? '✓' : '✗'} ${c.check.padEnd(12)} ${c.detail}`),
+        );
+      const failed = checks.filter((c) => !c.ok).length;
+      if (failed > 0) throw new AppError('invalid_config', `${failed} check(s) failed`);
+    });
+}
+
+async function runChecks(config: Config): Promise<Check[]> {
+  const checks: Check[] = [
+    { check: 'config', ok: true, detail: config.configFile ?? 'no tollgate.yml; defaults and environment' },
+  ];
+  checks.push(await homeCheck(config));
+  let installation: Installation | null = null;
+  try {
+    installation = await openInstallation(config);
+    checks.push({
+      check: 'master key',
+      ok: true,
+      detail: `matches this installation (fingerprint ${installation.master.fingerprint})`,
+    });
+    checks.push(await databaseCheck(installation, config));
+    const services = createServices(installation, config, systemClock);
+    const audit = await services.audit.verify();
+    checks.push(
+      audit.ok
+        ? { check: 'audit log', ok: true, detail: `${audit.entries} entries, chain and anchor verify` }
+        : {
+            check: 'audit log',
+            ok: false,
+            detail: `broken at entry #${audit.firstBroken.index} (${audit.firstBroken.reason})`,
+          },
+    );
+    const creds = await services.credentials.list({ provider: 'anthropic' });
+    const active = creds.filter((c) => c.status === 'active').length;
+    checks.push({
+      check: 'credentials',
+      ok: true,
+      detail:
+        active > 0
+          ? `${active} active Anthropic credential(s)`
+          : 'no Anthropic credential yet: `tollgate credential add NAME --provider anthropic`',
+    });
+  } catch (error) {
+    const message = isAppError(error) ? error.message : 'unexpected error';
+    checks.push({ check: 'installation', ok: false, detail: message });
+  } finally {
+    await installation?.close();
+  }
+  checks.push(await upstreamCheck(config));
+  return checks;
+}
+
+async function homeCheck(config: Config): Promise<Check> {
+  try {
+    const info = await stat(config.home);
+    const loose = (info.mode & 0o077) !== 0;
+    return {
+      check: 'home',
+      ok: true,
+      detail: `${config.home}${loose ? ` (mode ${(info.mode & 0o777).toString(8)}; consider chmod 700)` : ''}`,
+    };
+  } catch {
+    return { check: 'home', ok: false, detail: `${config.home} does not exist: run \`tollgate init\`` };
+  }
+}
+
+async function databaseCheck(installation: Installation, config: Config): Promise<Check> {
+  const { db } = installation;
+  if (db.dialect === 'postgres') {
+    await sql`select 1`.execute(db.kysely);
+    return { check: 'database', ok: true, detail: 'PostgreSQL reachable, migrations current' };
+  }
+  const mode = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(db.kysely);
+  const integrity = await sql<{ quick_check: string }>`pragma quick_check`.execute(db.kysely);
+  const journal = mode.rows[0]?.journal_mode ?? 'unknown';
+  const healthy = integrity.rows[0]?.quick_check === 'ok';
+  const path = config.database.kind === 'sqlite' ? config.database.path : '';
+  return {
+    check: 'database',
+    ok: journal === 'wal' && healthy,
+    detail: `SQLite ${path}, journal ${journal}, integrity ${healthy ? 'ok' : 'FAILED'}, migrations current`,
+  };
+}
+
+/** An unauthenticated GET of /v1/models: any HTTP answer (401 expected) proves Anthropic is reachable. */
+async function upstreamCheck(config: Config): Promise<Check> {
+  const base = config.upstream.anthropic_base_url;
+  const started = systemClock();
+  try {
+    const response = await request(new URL('/v1/models', `${base}/`), {
+      method: 'GET',
+      headers: { 'anthropic-version': '2023-06-01' },
+      signal: AbortSignal.timeout(config.upstream.validate_timeout_ms),
+    });
+    await response.body.dump();
+    return {
+      check: 'upstream',
+      ok: true,
+      detail: `${base} answered ${response.statusCode} in ${systemClock() - started} ms`,
+    };
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    return {
+      check: 'upstream',
+      ok: false,
+      detail: `${base} unreachable (${typeof code === 'string' ? code : 'network error'})`,
+    };
+  }
+}

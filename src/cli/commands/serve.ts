@@ -1,0 +1,88 @@
+// `tollgate serve`: run the server; on first start the installation is created and the admin token printed.
+import { Command } from 'commander';
+import { type Config, loadConfig } from '../../config/load.js';
+import { buildServer } from '../../http/server.js';
+import {
+  type Installation,
+  initInstallation,
+  isInitialised,
+  openInstallation,
+} from '../../install/installation.js';
+import { systemClock } from '../../lib/clock.js';
+import { parsePositiveInt } from '../../lib/validate.js';
+import { createLogger } from '../../observability/logger.js';
+import { VERSION } from '../../version.js';
+import type { Io } from '../io.js';
+import { globalsOf } from '../runtime.js';
+
+export function serveCommand(io: Io): Command {
+  return new Command('serve')
+    .description('serve the gateway, admin API and health endpoints')
+    .option('--host <host>', 'listen address (default 127.0.0.1)')
+    .option('--port <port>', 'listen port (default 8420; 0 picks a free one)')
+    .action(async (opts: { host?: string; port?: string }, command: Command) => {
+      const globals = globalsOf(command);
+      const port =
+        opts.port === undefined
+          ? undefined
+          : opts.port === '0'
+            ? 0
+            : parsePositiveInt('--port', opts.port, 65535);
+      const config = await loadConfig({
+        env: io.env,
+        cwd: io.cwd,
+        overrides: {
+          ...(globals.home ? { home: globals.home } : {}),
+          ...(opts.host ? { host: opts.host } : {}),
+          ...(port === undefined ? {} : { port }),
+        },
+      });
+      const installation = await openOrCreate(io, config);
+      const logger = createLogger(config.logging.level);
+      const app = await buildServer({
+        installation,
+        logger,
+        bodyLimit: config.server.body_limit_bytes,
+        trustProxy: config.server.trust_proxy,
+        version: VERSION,
+      });
+      const address = await app.listen({ host: config.server.host, port: config.server.port });
+      io.stdout.write(
+        `Tollgate ${VERSION} listening on ${address} (public URL ${publicUrl(config, address)})\n`,
+      );
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          process.off('SIGTERM', stop);
+          process.off('SIGINT', stop);
+          resolve();
+        };
+        process.on('SIGTERM', stop);
+        process.on('SIGINT', stop);
+      });
+      io.stdout.write('Shutting down…\n');
+      await app.close();
+      await installation.close();
+      logger.flush();
+    });
+}
+
+async function openOrCreate(io: Io, config: Config): Promise<Installation> {
+  if (await isInitialised(config)) return openInstallation(config);
+  const { installation, adminToken } = await initInstallation(config, systemClock, 'system:first-start');
+  io.stdout.write(
+    [
+      `First start: created a new installation in ${config.home}.`,
+      'Admin token (shown only this once; store it in a password manager):',
+      '',
+      `  ${adminToken}`,
+      '',
+      `Dashboard: ${config.server.public_url}/`,
+      '',
+    ].join('\n'),
+  );
+  return installation;
+}
+
+function publicUrl(config: Config, address: string): string {
+  return config.server.port === 0 ? address : config.server.public_url;
+}

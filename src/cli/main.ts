@@ -1,0 +1,74 @@
+// The `tollgate` command line: parses argv, runs one command, maps errors to a one-line reason and an exit status.
+import { Command, CommanderError } from 'commander';
+import { AppError, EXIT_STATUS, isAppError } from '../lib/errors.js';
+import { VERSION } from '../version.js';
+import { refuseSecretsOnArgv } from './argv-guard.js';
+import { auditCommand } from './commands/audit.js';
+import { credentialCommand } from './commands/credential.js';
+import { doctorCommand } from './commands/doctor.js';
+import { initCommand } from './commands/init.js';
+import { keyCommand } from './commands/key.js';
+import { serveCommand } from './commands/serve.js';
+import { teamCommand } from './commands/team.js';
+import { userCommand } from './commands/user.js';
+import { type Io, processIo } from './io.js';
+
+export function buildProgram(io: Io): Command {
+  const program = new Command('tollgate')
+    .description('Tollgate: key vault and spend gateway for the Claude API')
+    .version(VERSION)
+    .option('--json', 'machine-readable output')
+    .option('--home <dir>', 'data directory (default $TOLLGATE_HOME or ./.tollgate)')
+    .showSuggestionAfterError()
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+    });
+  for (const sub of [
+    initCommand,
+    serveCommand,
+    doctorCommand,
+    credentialCommand,
+    teamCommand,
+    userCommand,
+    keyCommand,
+    auditCommand,
+  ]) {
+    program.addCommand(sub(io));
+  }
+  // Subcommands inherit the error handling and output of the program.
+  const inherit = (cmd: Command) => {
+    for (const child of cmd.commands) {
+      child
+        .exitOverride()
+        .configureOutput({ writeOut: (t) => io.stdout.write(t), writeErr: (t) => io.stderr.write(t) });
+      inherit(child);
+    }
+  };
+  inherit(program);
+  return program;
+}
+
+/** Runs the CLI and returns the exit status; never calls process.exit. */
+export async function main(argv: readonly string[], io: Io = processIo()): Promise<number> {
+  try {
+    refuseSecretsOnArgv(argv);
+    await buildProgram(io).parseAsync([...argv], { from: 'user' });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version exit with 0; usage errors were already printed by commander.
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    const appError = isAppError(error) ? error : new AppError('internal', describeUnexpected(error));
+    io.stderr.write(`error: ${appError.message}\n`);
+    return EXIT_STATUS[appError.code];
+  }
+}
+
+function describeUnexpected(error: unknown): string {
+  if (error instanceof Error && 'code' in error && typeof error.code === 'string')
+    return `unexpected failure (${error.code})`;
+  return 'unexpected failure';
+}

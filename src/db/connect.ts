@@ -1,0 +1,63 @@
+// Opens the database named by the configuration: SQLite (WAL) by default, PostgreSQL for shared deployments.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import { AppError } from '../lib/errors.js';
+import type { Database } from './schema.js';
+
+export type DatabaseTarget = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string };
+export type Dialect = DatabaseTarget['kind'];
+
+export interface Db {
+  readonly kysely: Kysely<Database>;
+  readonly dialect: Dialect;
+  /** The SQLite file (null for PostgreSQL or in-memory databases). */
+  readonly file: string | null;
+  close(): Promise<void>;
+}
+
+// PostgreSQL returns int8 as text; every bigint column holds a safe integer (ms, micro-USD, counters).
+pg.types.setTypeParser(20, (text: string) => {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value))
+    throw new AppError('internal', 'bigint column outside the safe integer range');
+  return value;
+});
+
+/** Opens (and for SQLite creates) the database; no migrations are run here. */
+export function openDatabase(target: DatabaseTarget): Db {
+  return target.kind === 'sqlite' ? openSqlite(target.path) : openPostgres(target.url);
+}
+
+function openSqlite(path: string): Db {
+  const inMemory = path === ':memory:';
+  if (!inMemory) mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  let handle: SQLite.Database;
+  try {
+    handle = new SQLite(path, { timeout: 5000 });
+  } catch (cause) {
+    throw new AppError('invalid_config', `cannot open SQLite database ${path}`, {}, { cause });
+  }
+  // WAL lets the CLI and a running server share the file; a committed transaction survives kill -9
+  // of the process with synchronous=NORMAL (only an OS crash can lose the newest commits).
+  handle.pragma('journal_mode = WAL');
+  handle.pragma('synchronous = NORMAL');
+  handle.pragma('foreign_keys = ON');
+  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: handle }) });
+  return {
+    kysely,
+    dialect: 'sqlite',
+    file: inMemory ? null : path,
+    close: () => kysely.destroy(),
+  };
+}
+
+function openPostgres(url: string): Db {
+  const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5000 });
+  // An idle client that errors (server restart) must not crash the process; the next query reconnects.
+  pool.on('error', () => {});
+  const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return { kysely, dialect: 'postgres', file: null, close: () => kysely.destroy() };
+}

@@ -1,0 +1,45 @@
+// Forward-only migrations, compiled into the program and applied at start.
+import { type Migration, type MigrationProvider, Migrator } from 'kysely';
+import { AppError } from '../lib/errors.js';
+import type { Db, Dialect } from './connect.js';
+import { initialMigration } from './migrations/0001-initial.js';
+
+function migrationsFor(dialect: Dialect): Record<string, Migration> {
+  return {
+    '0001-initial': initialMigration(dialect),
+  };
+}
+
+class InCodeProvider implements MigrationProvider {
+  constructor(private readonly dialect: Dialect) {}
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return migrationsFor(this.dialect);
+  }
+}
+
+/** Applies every pending migration; refuses a database that is newer than this program. */
+export async function migrateToLatest(db: Db): Promise<void> {
+  const migrator = new Migrator({
+    db: db.kysely,
+    provider: new InCodeProvider(db.dialect),
+    migrationTableName: 'tollgate_migrations',
+    migrationLockTableName: 'tollgate_migrations_lock',
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+    const text = error instanceof Error ? error.message : String(error);
+    if (text.includes('corrupted migrations')) {
+      throw new AppError(
+        'invalid_config',
+        'the database was written by a newer Tollgate; upgrade before using it',
+      );
+    }
+    throw new AppError(
+      'internal',
+      `database migration ${failed ?? ''} failed: ${text}`,
+      {},
+      { cause: error },
+    );
+  }
+}

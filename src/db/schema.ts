@@ -1,0 +1,145 @@
+// Table types of the Tollgate database. The same schema runs on SQLite and PostgreSQL:
+// timestamps are integer epoch milliseconds, money is integer micro-USD, booleans are 0/1,
+// lists are JSON text, secrets are binary (BLOB / BYTEA) envelope ciphertexts.
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+export type Millis = number;
+export type Json = string;
+
+export interface MetaTable {
+  key: string;
+  value: string;
+}
+
+export interface TeamTable {
+  id: string;
+  name: string;
+  created_at: Millis;
+}
+
+export type UserRole = 'admin' | 'member' | 'service';
+
+export interface UserTable {
+  id: string;
+  name: string;
+  email: string | null;
+  role: UserRole;
+  team_id: string | null;
+  created_at: Millis;
+  removed_at: Millis | null;
+}
+
+export type Provider = 'anthropic' | 'anthropic-admin' | 'github' | 'linear' | 'generic';
+export type OwnerType = 'org' | 'team' | 'user';
+export type Environment = 'dev' | 'staging' | 'prod';
+export type CredentialStatus = 'active' | 'inactive' | 'invalid';
+
+export interface CredentialTable {
+  id: string;
+  name: string;
+  provider: Provider;
+  owner_type: OwnerType;
+  owner_id: string | null;
+  environment: Environment | null;
+  status: CredentialStatus;
+  preferred: number;
+  hint: string;
+  ciphertext: Buffer;
+  wrapped_key: Buffer;
+  key_version: number;
+  created_at: Millis;
+  updated_at: Millis;
+  last_used_at: Millis | null;
+  rotated_at: Millis | null;
+  removed_at: Millis | null;
+}
+
+export type KeyStatus = 'active' | 'revoked';
+
+export interface GatewayKeyTable {
+  id: string;
+  user_id: string;
+  name: string | null;
+  hash: string;
+  hint: string;
+  status: KeyStatus;
+  models: Json | null;
+  tools: Json | null;
+  max_tokens: number | null;
+  max_cost_per_request_micro: number | null;
+  rpm: number | null;
+  input_tpm: number | null;
+  output_tpm: number | null;
+  concurrency: number | null;
+  environment: Environment | null;
+  credential_id: string | null;
+  scopes: Json;
+  expires_at: Millis | null;
+  created_at: Millis;
+  created_by: string;
+  revoked_at: Millis | null;
+  rotated_to: string | null;
+  last_used_at: Millis | null;
+}
+
+export type BudgetScope = 'key' | 'user' | 'team' | 'org';
+export type BudgetPeriod = 'day' | 'month' | 'total';
+
+export interface BudgetTable {
+  scope_type: BudgetScope;
+  scope_id: string;
+  period: BudgetPeriod;
+  limit_micro: number;
+  updated_at: Millis;
+}
+
+export interface AuditLogTable {
+  seq: number;
+  id: string;
+  at: Millis;
+  actor: string;
+  action: string;
+  target_type: string | null;
+  target_id: string | null;
+  details: Json;
+  prev_hash: string;
+  hash: string;
+}
+
+export interface AuditAnchorTable {
+  id: number;
+  seq: number;
+  hash: string;
+  mac: string;
+}
+
+export interface ChangeLogTable {
+  seq: Generated<number>;
+  at: Millis;
+  kind: string;
+  target_id: string;
+}
+
+export interface Database {
+  meta: MetaTable;
+  teams: TeamTable;
+  users: UserTable;
+  credentials: CredentialTable;
+  gateway_keys: GatewayKeyTable;
+  budgets: BudgetTable;
+  audit_log: AuditLogTable;
+  audit_anchor: AuditAnchorTable;
+  change_log: ChangeLogTable;
+}
+
+export type TeamRow = Selectable<TeamTable>;
+export type UserRow = Selectable<UserTable>;
+export type CredentialRow = Selectable<CredentialTable>;
+export type NewCredential = Insertable<CredentialTable>;
+export type CredentialUpdate = Updateable<CredentialTable>;
+export type GatewayKeyRow = Selectable<GatewayKeyTable>;
+export type NewGatewayKey = Insertable<GatewayKeyTable>;
+export type BudgetRow = Selectable<BudgetTable>;
+export type AuditRow = Selectable<AuditLogTable>;
+export type ChangeRow = Selectable<ChangeLogTable>;
+export type { ColumnType };

@@ -1,0 +1,117 @@
+// The HTTP server: health endpoints, the admin API (admin token check) and, in later stages, the
+// gateway, the self-service API and the dashboard.
+import Fastify, { type FastifyRequest } from 'fastify';
+import { sql } from 'kysely';
+import { hashGatewayKey, hasValidAdminTokenShape, safeEqualHex } from '../crypto/gateway-key.js';
+import type { Installation } from '../install/installation.js';
+import { readMeta } from '../install/meta.repo.js';
+import { AppError, toAppError } from '../lib/errors.js';
+import { newId } from '../lib/ids.js';
+import type { Logger } from '../observability/logger.js';
+import { errorResponse } from './errors.js';
+
+export interface ServerDeps {
+  readonly installation: Installation;
+  readonly logger: Logger;
+  readonly bodyLimit: number;
+  readonly trustProxy: boolean;
+  readonly version: string;
+}
+
+export async function buildServer(deps: ServerDeps) {
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    // Fastify's own request logs include the query string (which could carry a key); we log our own lines.
+    disableRequestLogging: true,
+    bodyLimit: deps.bodyLimit,
+    trustProxy: deps.trustProxy,
+    genReqId: () => newId('req'),
+    maxParamLength: 200,
+  });
+
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('request-id', request.id);
+    reply.header('x-content-type-options', 'nosniff');
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    deps.logger.info(
+      {
+        reqId: request.id,
+        method: request.method,
+        path: pathOnly(request.url),
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 100) / 100,
+      },
+      'request',
+    );
+  });
+
+  app.setErrorHandler(async (error, request, reply) => {
+    const appError = fromFrameworkError(error);
+    if (appError.code === 'internal') deps.logger.error({ reqId: request.id, err: error }, 'request failed');
+    const { status, body } = errorResponse(appError, request.id, isGatewayPath(request.url));
+    return reply.status(status).send(body);
+  });
+
+  app.setNotFoundHandler(async (request, reply) => {
+    const error = new AppError('not_found', `no route for ${request.method} ${pathOnly(request.url)}`);
+    const { status, body } = errorResponse(error, request.id, isGatewayPath(request.url));
+    return reply.status(status).send(body);
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    try {
+      await sql`select 1`.execute(deps.installation.db.kysely);
+      return { status: 'ready' };
+    } catch {
+      return reply.status(503).send({ status: 'unavailable', reason: 'database unreachable' });
+    }
+  });
+  app.head('/', async (_request, reply) => reply.status(200).send());
+
+  await app.register(async (admin) => {
+    admin.addHook('onRequest', async (request) => {
+      await requireAdminToken(deps.installation, request);
+    });
+    admin.get('/admin/v1/whoami', async () => ({
+      actor: 'admin-token',
+      org_id: deps.installation.orgId,
+      version: deps.version,
+    }));
+  });
+
+  return app;
+}
+
+/** Checks `Authorization: Bearer tga_…` against the stored HMAC, in constant time; one answer for every failure. */
+async function requireAdminToken(installation: Installation, request: FastifyRequest): Promise<void> {
+  const header = request.headers.authorization;
+  const token = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7).trim() : '';
+  const refuse = () =>
+    new AppError('unauthenticated', 'a valid admin token is required (Authorization: Bearer tga_…)');
+  // The shape and checksum are checked first, so garbage never reaches the database.
+  if (!hasValidAdminTokenShape(token)) throw refuse();
+  const stored = await readMeta(installation.db, 'admin_token_hash');
+  if (stored === null || !safeEqualHex(hashGatewayKey(installation.pepper, token), stored)) throw refuse();
+}
+
+function fromFrameworkError(error: unknown): AppError {
+  if (error instanceof AppError) return error;
+  const statusCode = (error as { statusCode?: unknown }).statusCode;
+  if (statusCode === 413) return new AppError('invalid_input', 'request body too large');
+  if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
+    return new AppError('invalid_input', 'malformed request');
+  }
+  return toAppError(error);
+}
+
+function pathOnly(url: string): string {
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+function isGatewayPath(url: string): boolean {
+  return url.startsWith('/v1/') || url === '/v1';
+}

@@ -1,0 +1,175 @@
+// Users: people (admin, member) and service accounts, each with an optional team and monthly budget.
+import { budgetsOf, setBudget } from '../budgets/budget.repo.js';
+import type { UserRole, UserRow } from '../db/schema.js';
+import { type Actor, change, type ServiceContext } from '../install/context.js';
+import { AppError } from '../lib/errors.js';
+import { newId } from '../lib/ids.js';
+import { validateEmail, validateName } from '../lib/validate.js';
+import type { TeamService } from './team.service.js';
+
+export const USER_ROLES = ['admin', 'member', 'service'] as const satisfies readonly UserRole[];
+
+export interface NewUserInput {
+  name: string;
+  email?: string | null;
+  role?: UserRole;
+  team?: string | null;
+  /** Monthly budget; undefined takes the configured default for new users, null means none. */
+  monthlyBudgetMicro?: number | null;
+}
+
+export interface UserView {
+  id: string;
+  name: string;
+  email: string | null;
+  role: UserRole;
+  team: string | null;
+  teamId: string | null;
+  createdAt: number;
+  monthlyBudgetMicro: number | null;
+  activeKeys: number;
+}
+
+export interface UserDefaults {
+  /** claude.per_coder_monthly_limit_usd in micro-USD, or null. */
+  readonly monthlyBudgetMicro: number | null;
+}
+
+export function createUserService(ctx: ServiceContext, teams: TeamService, defaults: UserDefaults) {
+  const db = ctx.installation.db.kysely;
+
+  async function add(by: Actor, input: NewUserInput): Promise<UserView> {
+    const name = validateName('user', input.name);
+    const email = input.email ? validateEmail(input.email) : null;
+    const role = input.role ?? 'member';
+    const team = input.team ? await teams.get(input.team) : null;
+    const budget =
+      input.monthlyBudgetMicro === undefined ? defaults.monthlyBudgetMicro : input.monthlyBudgetMicro;
+    return change(ctx, by, async (u) => {
+      const existing = await u.tx
+        .selectFrom('users')
+        .select('id')
+        .where('name', '=', name)
+        .where('removed_at', 'is', null)
+        .executeTakeFirst();
+      if (existing) throw new AppError('conflict', `a user named ${name} already exists`);
+      const id = newId('usr');
+      await u.tx
+        .insertInto('users')
+        .values({ id, name, email, role, team_id: team?.id ?? null, created_at: u.now, removed_at: null })
+        .execute();
+      if (budget !== null) await setBudget(u.tx, 'user', id, 'month', budget, u.now);
+      await u.audit('user.add', 'user', id, {
+        name,
+        role,
+        team_id: team?.id ?? null,
+        monthly_budget_micro: budget,
+      });
+      await u.changed('user', id);
+      return {
+        id,
+        name,
+        email,
+        role,
+        team: team?.name ?? null,
+        teamId: team?.id ?? null,
+        createdAt: u.now,
+        monthlyBudgetMicro: budget,
+        activeKeys: 0,
+      };
+    });
+  }
+
+  async function list(filter: { team?: string } = {}): Promise<UserView[]> {
+    let query = db.selectFrom('users').selectAll().where('removed_at', 'is', null).orderBy('name');
+    if (filter.team) query = query.where('team_id', '=', (await teams.get(filter.team)).id);
+    return Promise.all((await query.execute()).map(view));
+  }
+
+  /** Finds a live user by name or id, or refuses with not_found. */
+  async function get(nameOrId: string): Promise<UserRow> {
+    const row = await db
+      .selectFrom('users')
+      .selectAll()
+      .where('removed_at', 'is', null)
+      .where((eb) => eb.or([eb('name', '=', nameOrId), eb('id', '=', nameOrId)]))
+      .executeTakeFirst();
+    if (!row) throw new AppError('not_found', `no user named ${nameOrId}`);
+    return row;
+  }
+
+  async function show(nameOrId: string): Promise<UserView> {
+    return view(await get(nameOrId));
+  }
+
+  /** Removes a user: their gateway keys are revoked and their own credentials destroyed, at once. */
+  async function remove(
+    by: Actor,
+    nameOrId: string,
+  ): Promise<{ id: string; revokedKeys: number; removedCredentials: number }> {
+    const user = await get(nameOrId);
+    return change(ctx, by, async (u) => {
+      await u.tx.updateTable('users').set({ removed_at: u.now }).where('id', '=', user.id).execute();
+      const keys = await u.tx
+        .updateTable('gateway_keys')
+        .set({ status: 'revoked', revoked_at: u.now })
+        .where('user_id', '=', user.id)
+        .where('status', '=', 'active')
+        .returning('id')
+        .execute();
+      // Crypto-shredding: the sealed secret is overwritten, not only flagged.
+      const creds = await u.tx
+        .updateTable('credentials')
+        .set({
+          removed_at: u.now,
+          status: 'inactive',
+          ciphertext: Buffer.alloc(0),
+          wrapped_key: Buffer.alloc(0),
+          updated_at: u.now,
+        })
+        .where('owner_type', '=', 'user')
+        .where('owner_id', '=', user.id)
+        .where('removed_at', 'is', null)
+        .returning('id')
+        .execute();
+      await u.audit('user.remove', 'user', user.id, {
+        revoked_keys: keys.length,
+        removed_credentials: creds.length,
+      });
+      await u.changed('user', user.id);
+      for (const k of keys) await u.changed('key', k.id);
+      for (const c of creds) await u.changed('credential', c.id);
+      return { id: user.id, revokedKeys: keys.length, removedCredentials: creds.length };
+    });
+  }
+
+  async function view(row: UserRow): Promise<UserView> {
+    const [budgets, team, keys] = await Promise.all([
+      budgetsOf(db, 'user', row.id),
+      row.team_id
+        ? db.selectFrom('teams').select('name').where('id', '=', row.team_id).executeTakeFirst()
+        : undefined,
+      db
+        .selectFrom('gateway_keys')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('user_id', '=', row.id)
+        .where('status', '=', 'active')
+        .executeTakeFirst(),
+    ]);
+    return {
+      id: row.id,
+      name: row.name,
+      email: row.email,
+      role: row.role,
+      team: team?.name ?? null,
+      teamId: row.team_id,
+      createdAt: row.created_at,
+      monthlyBudgetMicro: budgets.find((b) => b.period === 'month')?.limitMicro ?? null,
+      activeKeys: Number(keys?.n ?? 0),
+    };
+  }
+
+  return { add, list, get, show, remove };
+}
+
+export type UserService = ReturnType<typeof createUserService>;

@@ -1,0 +1,28 @@
+// Composition of the domain services over one opened installation (used by the CLI and the server).
+import { createAuditService } from './audit/audit.service.js';
+import type { Config } from './config/load.js';
+import { createTeamService } from './identity/team.service.js';
+import { createUserService } from './identity/user.service.js';
+import type { ServiceContext } from './install/context.js';
+import type { Installation } from './install/installation.js';
+import { createKeyService } from './keys/key.service.js';
+import type { Clock } from './lib/clock.js';
+import { createCredentialService } from './vault/credential.service.js';
+
+export function createServices(installation: Installation, config: Config, clock: Clock) {
+  const ctx: ServiceContext = { installation, clock };
+  const teams = createTeamService(ctx);
+  const users = createUserService(ctx, teams, {
+    monthlyBudgetMicro: config.claude.per_coder_monthly_limit_micro,
+  });
+  const credentials = createCredentialService(ctx, {
+    teams,
+    users,
+    upstream: { baseUrl: config.upstream.anthropic_base_url, timeoutMs: config.upstream.validate_timeout_ms },
+  });
+  const keys = createKeyService(ctx, { users, credentials, modelsAllowed: config.claude.models_allowed });
+  const audit = createAuditService({ db: installation.db, anchorKey: installation.anchorKey });
+  return { teams, users, credentials, keys, audit };
+}
+
+export type Services = ReturnType<typeof createServices>;

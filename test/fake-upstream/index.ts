@@ -1,0 +1,251 @@
+// A fake Anthropic API over plain node:http, speaking the real wire format, shared by tests and benchmarks.
+//
+// Request pipeline: route (unknown → 404) → read body (32 MB cap → 413) → auth (401/403) → fault
+// (directive → one-shot queue → default; `/v1/*` only) → latencyMs → fault answer or route handler.
+// Directives live in the last user message of POST /v1/messages:
+//   [[fake output_tokens=N]]  [[fake web_searches=K]]  [[fake web_fetches=K]]
+//   [[fake fault=NAME ...]] with NAME one of status (status=, retry_after=, error_code=), a bare code such
+//   as 429, reset, hang, midstream-error (after_tokens=), reset-midstream (after_tokens=), slow-stream (delay_ms=).
+// On non-Messages routes and JSON Messages requests the stream faults degrade: midstream-error → 529,
+// reset-midstream → reset, slow-stream → the whole answer delayed once.
+
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { authorize, createKeyPolicy, type KeyKind, presentedKey } from './auth.js';
+import { createPromptCache } from './cache.js';
+import { createExchange, type Exchange } from './exchange.js';
+import { createFaultBook, directiveFault, sendStatusFault } from './faults.js';
+import { handleCountTokens, handleMessages, type MessagesDeps, type StreamFault } from './messages.js';
+import { listModels, resolveModel } from './models.js';
+import { parseDirectives } from './prompt.js';
+import type { FakeUpstream, FakeUpstreamOptions, Fault, ServedRecord } from './types.js';
+import { errorBody, sendError, sendJson } from './wire.js';
+
+export { FAKE_MODELS, resolveModel } from './models.js';
+export { countInputTokens } from './prompt.js';
+export type * from './types.js';
+
+const MAX_BODY_BYTES = 32 * 1024 * 1024;
+
+type Route = 'root' | 'models' | 'model' | 'org-me' | 'count-tokens' | 'messages';
+
+const NEEDS: Readonly<Record<Exclude<Route, 'root'>, KeyKind>> = {
+  models: 'inference',
+  model: 'inference',
+  'count-tokens': 'inference',
+  messages: 'inference',
+  'org-me': 'admin',
+};
+
+function route(method: string, path: string): Route | null {
+  if (path === '/') return method === 'GET' || method === 'HEAD' ? 'root' : null;
+  if (method === 'POST') {
+    if (path === '/v1/messages') return 'messages';
+    if (path === '/v1/messages/count_tokens') return 'count-tokens';
+    return null;
+  }
+  if (method !== 'GET') return null;
+  if (path === '/v1/models') return 'models';
+  if (path.startsWith('/v1/models/') && path.indexOf('/', 11) < 0) return 'model';
+  if (path === '/v1/organizations/me') return 'org-me';
+  return null;
+}
+
+/** Reads the body as text, or null when it exceeds the 32 MB request limit. */
+async function readBody(req: IncomingMessage): Promise<string | null> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const buf = chunk as Buffer;
+    size += buf.length;
+    if (size > MAX_BODY_BYTES) return null;
+    chunks.push(buf);
+  }
+  return chunks.length === 1 ? (chunks[0]?.toString('utf8') ?? '') : Buffer.concat(chunks).toString('utf8');
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Starts the fake on 127.0.0.1 (random port by default). */
+export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Promise<FakeUpstream> {
+  const now = options.now ?? Date.now;
+  const latencyMs = options.latencyMs ?? 0;
+  const served: ServedRecord[] = [];
+  const faults = createFaultBook();
+  const keys = createKeyPolicy(
+    options.validKeys ?? [],
+    options.adminKeys ?? [],
+    options.acceptTestKeys ?? true,
+  );
+  const deps: MessagesDeps = {
+    cache: createPromptCache(now),
+    chunkTokens: Math.max(1, options.streamChunkTokens ?? 1),
+    defaultOutputTokens: options.defaultOutputTokens ?? 20,
+  };
+  let counter = 0;
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const id = ++counter;
+    const requestId = `req_fake_${id}`;
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    const query: Record<string, string> =
+      q < 0 ? {} : Object.fromEntries(new URLSearchParams(url.slice(q + 1)));
+    const key = presentedKey(req.headers);
+    const ex = createExchange(req, res, requestId, path, query, key, now(), served);
+    const method = req.method ?? 'GET';
+    const which = route(method, path);
+
+    if (which === 'root') {
+      ex.settle(200, 'complete');
+      sendJson(res, 200, requestId, method === 'HEAD' ? '' : '{"ok":true}');
+      return;
+    }
+    if (which === null) return fail(ex, 404, `${method} ${path} not found`);
+
+    let body: unknown;
+    if (method === 'POST') {
+      const text = await readBody(req);
+      if (text === null) return fail(ex, 413, 'Request exceeds the maximum allowed number of bytes');
+      body = parseJson(text);
+      if (isObject(body)) {
+        if (typeof body.model === 'string') ex.record.model = body.model;
+        ex.record.stream = which === 'messages' && body.stream === true;
+      }
+    }
+
+    const refusal = authorize(keys, key.key, NEEDS[which]);
+    if (refusal) return fail(ex, refusal.status, refusal.message);
+
+    const directives = which === 'messages' && isObject(body) ? parseDirectives(body) : null;
+    const fromDirective = directives?.fault ? directiveFault(directives.fault, directives.params) : null;
+    const fault = fromDirective ?? faults.take(key.key, path);
+
+    if (latencyMs > 0 && fault?.kind !== 'hang' && fault?.kind !== 'reset') {
+      await sleep(latencyMs);
+      if (ex.settled) return;
+    }
+    if (fault) {
+      const handled = await applyFault(ex, fault, which === 'messages');
+      if (handled) return;
+    }
+    const streamFault = fault && which === 'messages' ? (fault as StreamFault) : null;
+    switch (which) {
+      case 'messages':
+        return handleMessages(ex, body, directives, streamFault, deps, `msg_fake_${id}`);
+      case 'count-tokens':
+        return handleCountTokens(ex, body);
+      case 'models': {
+        const result = listModels(query);
+        if (!result.ok) return fail(ex, 400, result.message);
+        ex.settle(200, 'complete');
+        return sendJson(res, 200, requestId, JSON.stringify(result.page));
+      }
+      case 'model': {
+        const modelId = decodeURIComponent(path.slice('/v1/models/'.length));
+        const found = resolveModel(modelId);
+        if (!found) return fail(ex, 404, `model: ${modelId}`);
+        ex.settle(200, 'complete');
+        return sendJson(res, 200, requestId, JSON.stringify(found));
+      }
+      case 'org-me':
+        ex.settle(200, 'complete');
+        return sendJson(
+          res,
+          200,
+          requestId,
+          '{"id":"org_fake_0001","type":"organization","name":"Fake Org"}',
+        );
+    }
+  }
+
+  /** Answers status/reset/hang (and stream faults outside streaming Messages); false when the route must run. */
+  async function applyFault(ex: Exchange, fault: Fault, isMessages: boolean): Promise<boolean> {
+    switch (fault.kind) {
+      case 'status':
+        ex.settle(fault.status, 'error');
+        sendStatusFault(ex.res, fault, ex.requestId, now());
+        return true;
+      case 'reset':
+        ex.settle(0, 'reset');
+        ex.req.socket.destroy();
+        return true;
+      case 'hang':
+        // Keep the socket open without answering; close() destroys it.
+        ex.settle(0, 'hang');
+        return true;
+      case 'midstream-error':
+      case 'reset-midstream':
+      case 'slow-stream':
+        if (isMessages) return false;
+        if (fault.kind === 'midstream-error') {
+          fail(ex, 529, 'Overloaded');
+          return true;
+        }
+        if (fault.kind === 'reset-midstream') return applyFault(ex, { kind: 'reset' }, false);
+        await sleep(fault.delayMs);
+        return ex.settled;
+    }
+  }
+
+  function fail(ex: Exchange, status: number, message: string): void {
+    ex.settle(status, 'error');
+    sendError(ex.res, status, message, ex.requestId);
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch(() => {
+      // A bug in the fake must not hang the client: answer 500 if still possible.
+      if (res.headersSent) res.destroy();
+      else sendJson(res, 500, 'req_fake_error', errorBody(500, 'Internal server error', 'req_fake_error'));
+    });
+  });
+  server.keepAliveTimeout = 5_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+
+  return {
+    url: `http://${options.host ?? '127.0.0.1'}:${address.port}`,
+    served,
+    enqueueFault: (fault, match) => faults.enqueue(fault, match),
+    setDefaultFault: (fault) => faults.setDefault(fault),
+    revokeKey: (apiKey) => keys.revoke(apiKey),
+    reset() {
+      served.length = 0;
+      faults.clear();
+      deps.cache.clear();
+      keys.clearRevocations();
+    },
+    async waitForServed(count, timeoutMs = 2_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (served.length < count) {
+        if (Date.now() > deadline)
+          throw new Error(`fake upstream served ${served.length} of ${count} requests`);
+        await sleep(5);
+      }
+      return served;
+    },
+    close() {
+      return new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+  };
+}

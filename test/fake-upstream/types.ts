@@ -1,0 +1,107 @@
+// Public types of the fake Anthropic upstream shared by tests and benchmarks.
+
+export interface FakeUpstreamOptions {
+  /** 0 (default) picks a free port. */
+  port?: number;
+  host?: '127.0.0.1' | string;
+  /** Inference keys accepted in addition to the `sk-ant-api03-test` prefix. */
+  validKeys?: string[];
+  /** Admin keys accepted in addition to the `sk-ant-admin01-test` prefix. */
+  adminKeys?: string[];
+  /** Accept any key starting with `sk-ant-api03-test` / `sk-ant-admin01-test` (default true). */
+  acceptTestKeys?: boolean;
+  /** Delay before the first byte of every `/v1/*` answer. */
+  latencyMs?: number;
+  /** Tokens per `content_block_delta` (default 1). */
+  streamChunkTokens?: number;
+  /** Output tokens when no `[[fake output_tokens=N]]` directive is given (default 20). */
+  defaultOutputTokens?: number;
+  /** Clock for prompt-cache expiry (default Date.now); lets tests expire entries without waiting. */
+  now?: () => number;
+}
+
+/** A failure to inject; see README-style notes in index.ts for the semantics of each kind. */
+export type Fault =
+  | {
+      kind: 'status';
+      status: number;
+      /** Seconds for `retry-after`; defaults to 1 on 429 (unless errorCode is set); null omits the header. */
+      retryAfterS?: number | null;
+      /** Replaces the generated Anthropic error body entirely. */
+      body?: unknown;
+      message?: string;
+      /** Sets `error.details.error_code`, e.g. `enforced_spend_limit_reached`. */
+      errorCode?: string;
+      headers?: Record<string, string>;
+    }
+  | { kind: 'reset' }
+  | { kind: 'hang' }
+  | { kind: 'midstream-error'; afterTokens: number }
+  | { kind: 'slow-stream'; delayMs: number }
+  | { kind: 'reset-midstream'; afterTokens: number };
+
+export interface FaultMatch {
+  apiKey?: string;
+  /** Exact path without the query string, e.g. `/v1/messages`. */
+  path?: string;
+}
+
+export type ServedOutcome = 'complete' | 'error' | 'midstream-error' | 'client-aborted' | 'reset' | 'hang';
+
+/** What the fake reported (or would have billed up to the point of failure). */
+export interface ServedUsage {
+  input_tokens: number;
+  output_tokens: number;
+  cache_creation_5m: number;
+  cache_creation_1h: number;
+  cache_read: number;
+  web_search_requests: number;
+  web_fetch_requests: number;
+}
+
+export interface ServedRecord {
+  requestId: string;
+  /** Epoch milliseconds when the request arrived. */
+  at: number;
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  /** The key presented (x-api-key wins over Bearer when both differ); null when none. */
+  apiKey: string | null;
+  headers: {
+    anthropicVersion: string | null;
+    anthropicBeta: string[];
+    authorization?: 'x-api-key' | 'bearer' | 'both';
+  };
+  /** Every request header, names lowercased, repeated headers joined with ", ". */
+  rawHeaders: Record<string, string>;
+  model?: string;
+  stream: boolean;
+  /** HTTP status sent; 0 when no status line was ever sent (reset, hang). */
+  status: number;
+  outcome: ServedOutcome;
+  usage?: ServedUsage;
+  outputTokensSent: number;
+}
+
+export interface FakeUpstream {
+  /** `http://127.0.0.1:PORT` */
+  url: string;
+  /**
+   * Every request answered (or failed), in the order each one reached its outcome: a stream is appended
+   * when it ends, a hang when it starts hanging. The array is cleared in place by reset().
+   */
+  served: ServedRecord[];
+  /** One-shot fault, FIFO, for the next request matching `match` (any `/v1/*` request when omitted). */
+  enqueueFault(fault: Fault, match?: FaultMatch): void;
+  /** Applies to every `/v1/*` request until cleared with null. */
+  setDefaultFault(fault: Fault | null): void;
+  /** The key answers 401 from now on (until reset()). */
+  revokeKey(apiKey: string): void;
+  /** Clears served records, queued/default faults, prompt-cache state and revocations. */
+  reset(): void;
+  /** Resolves once `served` holds at least `count` records (rejects after timeoutMs, default 2000). */
+  waitForServed(count: number, timeoutMs?: number): Promise<ServedRecord[]>;
+  /** Closes the server and destroys all sockets, including hanging ones. */
+  close(): Promise<void>;
+}
