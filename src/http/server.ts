@@ -20,13 +20,12 @@ export interface ServerDeps {
 
 export async function buildServer(deps: ServerDeps) {
   const app = Fastify({
-    loggerInstance: deps.logger,
     // Fastify's own request logs include the query string (which could carry a key); we log our own lines.
-    disableRequestLogging: true,
+    logger: false,
     bodyLimit: deps.bodyLimit,
     trustProxy: deps.trustProxy,
     genReqId: () => newId('req'),
-    maxParamLength: 200,
+    routerOptions: { maxParamLength: 200 },
   });
 
   app.addHook('onSend', async (request, reply) => {

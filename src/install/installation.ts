@@ -2,6 +2,7 @@
 // `initInstallation` creates one; `openInstallation` opens one and refuses a wrong master key before
 // anything is written.
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import { appendAudit } from '../audit/audit.repo.js';
 import { open, type SealedSecret, seal } from '../crypto/envelope.js';
@@ -94,12 +95,9 @@ export async function initInstallation(
 /** Opens an existing installation; a wrong master key is refused before migrations or writes. */
 export async function openInstallation(cfg: InstallationConfig): Promise<Installation> {
   const master = await loadMasterKey(cfg.masterKey).catch((error: unknown) => {
-    if (
-      error instanceof AppError &&
-      error.code === 'master_key_invalid' &&
-      !cfg.masterKey.inline &&
-      !cfg.masterKey.file
-    ) {
+    // Without a key file and without a configured key there is simply no installation here yet.
+    const usesDefaultFile = !cfg.masterKey.inline && !cfg.masterKey.file;
+    if (usesDefaultFile && !existsSync(cfg.masterKey.defaultFile)) {
       throw new AppError(
         'not_initialised',
         `no Tollgate installation in ${cfg.home}: run \`tollgate init\` first`,

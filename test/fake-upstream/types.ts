@@ -20,7 +20,7 @@ export interface FakeUpstreamOptions {
   now?: () => number;
 }
 
-/** A failure to inject; see README-style notes in index.ts for the semantics of each kind. */
+/** A failure to inject; the notes at the top of index.ts give the semantics of each kind. */
 export type Fault =
   | {
       kind: 'status';
