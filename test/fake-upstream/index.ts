@@ -16,7 +16,7 @@ import { authorize, createKeyPolicy, type KeyKind, presentedKey } from './auth.j
 import { createPromptCache } from './cache.js';
 import { createExchange, type Exchange } from './exchange.js';
 import { createFaultBook, directiveFault, sendStatusFault } from './faults.js';
-import { handleCountTokens, handleMessages, type MessagesDeps, type StreamFault } from './messages.js';
+import { handleCountTokens, handleMessages, isStreamFault, type MessagesDeps } from './messages.js';
 import { listModels, resolveModel } from './models.js';
 import { parseDirectives } from './prompt.js';
 import type { FakeUpstream, FakeUpstreamOptions, Fault, ServedRecord } from './types.js';
@@ -77,6 +77,14 @@ function parseJson(text: string): unknown {
     return JSON.parse(text);
   } catch {
     return undefined;
+  }
+}
+
+function safeDecode(segment: string): string | null {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return null;
   }
 }
 
@@ -148,7 +156,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
       const handled = await applyFault(ex, fault, which === 'messages');
       if (handled) return;
     }
-    const streamFault = fault && which === 'messages' ? (fault as StreamFault) : null;
+    const streamFault = fault && isStreamFault(fault) ? fault : null;
     switch (which) {
       case 'messages':
         return handleMessages(ex, body, directives, streamFault, deps, `msg_fake_${id}`);
@@ -161,8 +169,8 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
         return sendJson(res, 200, requestId, JSON.stringify(result.page));
       }
       case 'model': {
-        const modelId = decodeURIComponent(path.slice('/v1/models/'.length));
-        const found = resolveModel(modelId);
+        const modelId = safeDecode(path.slice('/v1/models/'.length));
+        const found = modelId === null ? undefined : resolveModel(modelId);
         if (!found) return fail(ex, 404, `model: ${modelId}`);
         ex.settle(200, 'complete');
         return sendJson(res, 200, requestId, JSON.stringify(found));

@@ -28,6 +28,10 @@ type Json = Record<string, unknown>;
 /** Faults that shape a generation; status/reset/hang are answered before reaching this module. */
 export type StreamFault = Extract<Fault, { kind: 'midstream-error' | 'slow-stream' | 'reset-midstream' }>;
 
+export function isStreamFault(fault: Fault): fault is StreamFault {
+  return fault.kind === 'midstream-error' || fault.kind === 'slow-stream' || fault.kind === 'reset-midstream';
+}
+
 export interface MessagesDeps {
   cache: PromptCache;
   chunkTokens: number;
