@@ -11,11 +11,12 @@ interface Target {
 }
 
 const targets: Target[] = [{ name: 'sqlite', setup: async () => ({ env: {}, teardown: async () => {} }) }];
-if (PG_URL) {
+const pgUrl = PG_URL;
+if (pgUrl) {
   targets.push({
     name: 'postgres',
     setup: async () => {
-      const schema: PgSchema = await createPgSchema(PG_URL);
+      const schema: PgSchema = await createPgSchema(pgUrl);
       return { env: { TOLLGATE_DATABASE_URL: schema.url }, teardown: () => schema.drop() };
     },
   });

@@ -11,8 +11,8 @@ describe('credentialHint', () => {
     expect(credentialHint('github', 'ghp_testtoken1234567890abcd')).toBe('...abcd');
   });
 
-  it('reveals nothing of short secrets', () => {
+  it('shows at most the last four characters of short secrets', () => {
     expect(credentialHint('generic', 'short-secret')).toBe('...');
-    expect(credentialHint('anthropic', 'sk-ant-api03-short')).toBe('...');
+    expect(credentialHint('anthropic', 'sk-ant-api03-short')).toBe('...hort');
   });
 });
