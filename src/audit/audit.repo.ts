@@ -100,25 +100,28 @@ export async function appendAudit(
  * re-MAC the forgery and hide whatever it covers (e.g. truncated newest entries).
  */
 async function lockAnchor(tx: Tx, dialect: Dialect, anchorKey: Buffer): Promise<AuditAnchor> {
+  const genesis = { seq: 0, hash: GENESIS_HASH, mac: anchorMac(anchorKey, 0, GENESIS_HASH) };
   let anchor = await readAnchor(tx, dialect, true);
-  if (!anchor) {
-    // Rows without an anchor means the anchor was deleted; starting a new chain would hide that.
-    const any = await tx.selectFrom('audit_log').select('seq').limit(1).executeTakeFirst();
-    if (any) throw new AppError('audit_broken', 'the audit anchor is missing; run `tollgate audit verify`');
-    const genesis = { seq: 0, hash: GENESIS_HASH, mac: anchorMac(anchorKey, 0, GENESIS_HASH) };
-    if (dialect === 'sqlite') return genesis; // BEGIN IMMEDIATE already serialises writers.
-    // PostgreSQL: concurrent first appends all insert the genesis anchor; all but one do nothing
-    // (after waiting for the winner to commit), then every one locks the same row in turn.
+  if (!anchor && dialect === 'postgres') {
+    // Concurrent first appends all insert the genesis anchor; all but one do nothing (after
+    // waiting for the winner to commit), then each locks the same row in turn and sees the
+    // winner's head. SQLite needs none of this: BEGIN IMMEDIATE already serialises writers.
     await tx
       .insertInto('audit_anchor')
       .values({ id: ANCHOR_ID, ...genesis })
       .onConflict((oc) => oc.column('id').doNothing())
       .execute();
     anchor = await readAnchor(tx, dialect, true);
-    if (!anchor) throw new AppError('internal', 'the audit anchor could not be created');
   }
+  anchor ??= genesis;
   if (!anchorMacValid(anchorKey, anchor)) {
     throw new AppError('audit_broken', 'the audit anchor does not verify; run `tollgate audit verify`');
+  }
+  if (anchor.seq === 0) {
+    // Holding the anchor (lock or BEGIN IMMEDIATE), a genesis head with rows present means the anchor
+    // was deleted; starting a new chain over the old rows would hide that.
+    const any = await tx.selectFrom('audit_log').select('seq').limit(1).executeTakeFirst();
+    if (any) throw new AppError('audit_broken', 'the audit anchor is missing; run `tollgate audit verify`');
   }
   return anchor;
 }

@@ -198,16 +198,16 @@ function leaves(value: unknown, path: Path = []): Array<{ path: Path; value: unk
   return [{ path, value }];
 }
 
-function setAt(tree: Tree, path: Path, value: unknown): void {
-  let node: unknown = tree;
-  path.forEach((part, i) => {
-    const container = node as Record<string | number, unknown>;
-    if (i === path.length - 1) container[part] = value;
+// Only own properties are followed, so a "__proto__" key in the file cannot reach Object.prototype.
+function setAt(tree: Tree, path: KeyPath, value: unknown): void {
+  let node = tree as Record<string | number, unknown>;
+  for (const [i, part] of path.entries()) {
+    if (i === path.length - 1) node[part] = value;
     else {
-      if (container[part] === undefined) container[part] = {};
-      node = container[part];
+      if (!Object.hasOwn(node, part)) node[part] = {};
+      node = node[part] as Record<string | number, unknown>;
     }
-  });
+  }
 }
 
 function refuseInlineSecrets(tree: Tree, report: Report): void {
@@ -215,14 +215,16 @@ function refuseInlineSecrets(tree: Tree, report: Report): void {
     if (typeof value !== 'string' || value === '' || REFERENCE.test(value)) continue;
     if (isSecretKey(path)) {
       report.add(path, 'secrets must be given as env:NAME or file:PATH, not inline');
-    } else if (
-      CREDENTIAL_URL_KEYS.includes(formatPath(path)) &&
-      URL.canParse(value) &&
-      new URL(value).password
-    ) {
+    } else if (CREDENTIAL_URL_KEYS.includes(formatPath(path)) && hasPassword(value)) {
       report.add(path, 'a URL with a password must be given as env:NAME or file:PATH, not inline');
     }
   }
+}
+
+function hasPassword(url: string): boolean {
+  if (!URL.canParse(url)) return false;
+  const parsed = new URL(url);
+  return parsed.password !== '' || parsed.searchParams.has('password');
 }
 
 /** Resolves env:NAME and file:PATH; the message names the reference, never the value. */
@@ -269,7 +271,8 @@ async function applyOverrides(tree: Tree, input: LoadConfigInput, report: Report
   const generic = OVERRIDABLE_PATHS.map(
     (path) => [`TOLLGATE_${path.join('_')}`.toUpperCase(), path] as const,
   );
-  for (const [name, path] of [...generic, ...SPECIFIC_VARIABLES]) {
+  // A name in both lists (TOLLGATE_DATABASE_URL) names the same key; it is applied once.
+  for (const [name, path] of new Map<string, KeyPath>([...generic, ...SPECIFIC_VARIABLES])) {
     const raw = input.env[name];
     if (raw === undefined) continue;
     const section = path[0] as string;
@@ -286,7 +289,7 @@ async function applyOverrides(tree: Tree, input: LoadConfigInput, report: Report
       }
     }
     const value = coerceText(path, text);
-    if (value !== undefined) setAt(tree, [...path], value);
+    if (value !== undefined) setAt(tree, path, value);
   }
   const { host, port } = input.overrides ?? {};
   for (const [flag, path, value] of [
@@ -295,7 +298,7 @@ async function applyOverrides(tree: Tree, input: LoadConfigInput, report: Report
   ]) {
     if (value === undefined) continue;
     report.setBy.set(formatPath(path), flag);
-    setAt(tree, [...path], value);
+    setAt(tree, path, value);
   }
 }
 
@@ -322,6 +325,7 @@ function describeValue(value: unknown, secret: boolean): string {
 function describeIssue(issue: ZodIssue, value: unknown, secret: boolean): string {
   switch (issue.code) {
     case 'invalid_type':
+      if (issue.received === 'undefined') return 'is required';
       return `expected ${EXPECTED[issue.expected] ?? issue.expected}, got ${describeValue(value, secret)}`;
     case 'invalid_enum_value':
       return `expected one of ${issue.options.join(', ')}, got ${describeValue(value, secret)}`;

@@ -256,7 +256,8 @@ function fieldAt(path: KeyPath): { type: z.ZodTypeAny; nullable: boolean } | und
   for (const part of path) {
     const { type } = field;
     let next: z.ZodTypeAny | undefined;
-    if (type instanceof z.ZodObject && typeof part === 'string') next = (type.shape as z.ZodRawShape)[part];
+    const shape: z.ZodRawShape = type instanceof z.ZodObject ? type.shape : {};
+    if (typeof part === 'string' && Object.hasOwn(shape, part)) next = shape[part];
     else if (type instanceof z.ZodRecord) next = type.valueSchema;
     else if (type instanceof z.ZodArray) next = type.element;
     if (next === undefined) return undefined;

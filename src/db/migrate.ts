@@ -3,10 +3,12 @@ import { type Migration, type MigrationProvider, Migrator } from 'kysely';
 import { AppError } from '../lib/errors.js';
 import type { Db, Dialect } from './connect.js';
 import { initialMigration } from './migrations/0001-initial.js';
+import { usageMigration } from './migrations/0002-usage.js';
 
 function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
     '0001-initial': initialMigration(dialect),
+    '0002-usage': usageMigration(dialect),
   };
 }
 

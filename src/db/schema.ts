@@ -120,7 +120,48 @@ export interface ChangeLogTable {
   target_id: string;
 }
 
+export type Endpoint = 'messages' | 'count_tokens' | 'models';
+
+export interface UsageRecordTable {
+  id: string;
+  at: Millis;
+  endpoint: Endpoint;
+  key_id: string;
+  user_id: string;
+  team_id: string | null;
+  /** The service account that acted for user_id (act-for-users), else null. */
+  service_user_id: string | null;
+  credential_id: string | null;
+  model: string | null;
+  input_tokens: number;
+  output_tokens: number;
+  cache_write_5m_tokens: number;
+  cache_write_1h_tokens: number;
+  cache_read_tokens: number;
+  web_search_requests: number;
+  cost_micro: number;
+  saved_micro: number;
+  latency_ms: number;
+  status: number;
+  outcome: string;
+  upstream_request_id: string | null;
+  stream: number;
+  partial: number;
+  estimated: number;
+  attempts: number;
+}
+
+export interface SpendTable {
+  scope_type: BudgetScope;
+  scope_id: string;
+  period: BudgetPeriod;
+  period_start: Millis;
+  spent_micro: number;
+}
+
 export interface Database {
+  usage_records: UsageRecordTable;
+  spend: SpendTable;
   meta: MetaTable;
   teams: TeamTable;
   users: UserTable;
@@ -142,4 +183,5 @@ export type NewGatewayKey = Insertable<GatewayKeyTable>;
 export type BudgetRow = Selectable<BudgetTable>;
 export type AuditRow = Selectable<AuditLogTable>;
 export type ChangeRow = Selectable<ChangeLogTable>;
+export type UsageRecordRow = Selectable<UsageRecordTable>;
 export type { ColumnType };

@@ -1,0 +1,81 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { createBudgetBook, type ScopeLimits } from './budget-book.js';
+
+const now = Date.UTC(2026, 10, 22, 12);
+const noSpend = async () => 0;
+
+function scopes(limits: { key?: number; user?: number; team?: number; org?: number }): ScopeLimits[] {
+  return [
+    { scope: 'key', id: 'key_1', label: 'key key_1', limits: limits.key === undefined ? {} : { month: limits.key } },
+    { scope: 'user', id: 'usr_1', label: 'user alice', limits: limits.user === undefined ? {} : { day: limits.user } },
+    { scope: 'team', id: 'tm_1', label: 'team platform', limits: limits.team === undefined ? {} : { month: limits.team } },
+    { scope: 'org', id: 'org', label: 'the organisation', limits: limits.org === undefined ? {} : { total: limits.org } },
+  ];
+}
+
+describe('budget book', () => {
+  it('admits exactly as many reservations as fit, on the tightest scope', async () => {
+    const book = createBudgetBook(noSpend);
+    const s = scopes({ key: 1000, user: 700, team: 5000 });
+    await book.prepare(s, now);
+    const results = Array.from({ length: 10 }, () => book.reserve(s, 100, now));
+    expect(results.filter((r) => r.ok)).toHaveLength(7);
+    const refused = results.find((r) => !r.ok);
+    expect(refused).toMatchObject({ ok: false, refusal: { scope: 'user', period: 'day', limitMicro: 700, usedMicro: 700 } });
+    if (refused && !refused.ok) expect(new Date(refused.refusal.resetsAt ?? 0).toISOString()).toBe('2026-11-23T00:00:00.000Z');
+  });
+
+  it('settles to the actual cost and releases the rest', async () => {
+    const book = createBudgetBook(noSpend);
+    const s = scopes({ key: 1000 });
+    await book.prepare(s, now);
+    const r = book.reserve(s, 600, now);
+    if (!r.ok) throw new Error('expected admission');
+    expect(r.remainingMicro).toBe(400);
+    expect(book.reserve(s, 600, now).ok).toBe(false);
+    book.settle(r.reservation, 150);
+    book.settle(r.reservation, 150); // idempotent
+    expect(book.snapshot('key', 'key_1', 'month', now)).toEqual({ spent: 150, reserved: 0 });
+    expect(book.reserve(s, 850, now).ok).toBe(true);
+  });
+
+  it('starts from stored spend and loads each counter once', async () => {
+    let loads = 0;
+    const book = createBudgetBook(async (scope, _id, period) => {
+      loads++;
+      return scope === 'key' && period === 'month' ? 900 : 0;
+    });
+    const s = scopes({ key: 1000 });
+    await Promise.all([book.prepare(s, now), book.prepare(s, now)]);
+    expect(loads).toBe(12);
+    expect(book.reserve(s, 101, now).ok).toBe(false);
+    expect(book.reserve(s, 100, now).ok).toBe(true);
+  });
+
+  it('never lets the sum of admitted reservations exceed a limit (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 10_000 }), fc.array(fc.integer({ min: 0, max: 3_000 }), { maxLength: 50 }), async (limit, amounts) => {
+        const book = createBudgetBook(noSpend);
+        const s = scopes({ team: limit });
+        await book.prepare(s, now);
+        let admitted = 0;
+        for (const amount of amounts) if (book.reserve(s, amount, now).ok) admitted += amount;
+        expect(admitted).toBeLessThanOrEqual(limit);
+      }),
+    );
+  });
+
+  it('uses a fresh counter in a new period', async () => {
+    const book = createBudgetBook(noSpend);
+    const s = scopes({ user: 100 });
+    await book.prepare(s, now);
+    const r = book.reserve(s, 100, now);
+    if (!r.ok) throw new Error('expected admission');
+    book.settle(r.reservation, 100);
+    expect(book.reserve(s, 1, now).ok).toBe(false);
+    const tomorrow = now + 24 * 3600_000;
+    await book.prepare(s, tomorrow);
+    expect(book.reserve(s, 100, tomorrow).ok).toBe(true);
+  });
+});

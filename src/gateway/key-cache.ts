@@ -1,0 +1,146 @@
+// Verified gateway keys, cached by their HMAC. A lookup of a well-formed key costs one HMAC and one
+// Map read; the database is read once per key (and again after any change the feed reports).
+import { hashGatewayKey, hasValidGatewayKeyShape } from '../crypto/gateway-key.js';
+import type { Db } from '../db/connect.js';
+import type { BudgetPeriod, Environment, UserRole } from '../db/schema.js';
+import { bareModelId, decodeList, type KeyScope } from '../keys/key-policy.js';
+
+export interface Limits {
+  readonly [period: string]: number | undefined;
+}
+
+export interface SubjectInfo {
+  readonly userId: string;
+  readonly userName: string;
+  readonly role: UserRole;
+  readonly teamId: string | null;
+  readonly teamName: string | null;
+  readonly userLimits: Partial<Record<BudgetPeriod, number>>;
+  readonly teamLimits: Partial<Record<BudgetPeriod, number>>;
+}
+
+export interface KeyEntry {
+  readonly id: string;
+  readonly status: 'active' | 'revoked';
+  readonly expiresAt: number | null;
+  /** Bare model ids; null = any allowed model. */
+  readonly models: ReadonlySet<string> | null;
+  readonly tools: ReadonlySet<string> | null;
+  readonly maxTokens: number | null;
+  readonly maxCostPerRequestMicro: number | null;
+  readonly rpm: number | null;
+  readonly inputTpm: number | null;
+  readonly outputTpm: number | null;
+  readonly concurrency: number | null;
+  readonly environment: Environment | null;
+  readonly credentialId: string | null;
+  readonly scopes: ReadonlySet<KeyScope>;
+  readonly keyLimits: Partial<Record<BudgetPeriod, number>>;
+  /** The key's owner (a removed owner makes the key unusable). */
+  readonly owner: SubjectInfo;
+}
+
+const NEGATIVE_CACHE_MAX = 10_000;
+
+export function createKeyCache(db: Db, pepper: Buffer) {
+  const byHash = new Map<string, KeyEntry>();
+  const unknown = new Set<string>();
+  const subjects = new Map<string, SubjectInfo | null>();
+  let generation = 0;
+
+  /** The key behind a presented secret, or null (bad shape, unknown, or its owner removed). */
+  async function lookup(presented: string): Promise<KeyEntry | null> {
+    // Shape and checksum first: garbage never costs an HMAC or a query.
+    if (!hasValidGatewayKeyShape(presented)) return null;
+    const hash = hashGatewayKey(pepper, presented);
+    const cached = byHash.get(hash);
+    if (cached) return cached;
+    if (unknown.has(hash)) return null;
+    const started = generation;
+    const entry = await load(hash);
+    // A change that arrived while loading may have made this entry stale; do not cache it then.
+    if (started === generation) {
+      if (entry) byHash.set(hash, entry);
+      else if (unknown.size < NEGATIVE_CACHE_MAX) unknown.add(hash);
+    }
+    return entry;
+  }
+
+  async function load(hash: string): Promise<KeyEntry | null> {
+    const row = await db.kysely.selectFrom('gateway_keys').selectAll().where('hash', '=', hash).executeTakeFirst();
+    if (!row) return null;
+    const owner = await subject(row.user_id);
+    if (!owner) return null;
+    const models = decodeList(row.models);
+    const tools = decodeList(row.tools);
+    return {
+      id: row.id,
+      status: row.status,
+      expiresAt: row.expires_at,
+      models: models ? new Set(models.map(bareModelId)) : null,
+      tools: tools ? new Set(tools) : null,
+      maxTokens: row.max_tokens,
+      maxCostPerRequestMicro: row.max_cost_per_request_micro,
+      rpm: row.rpm,
+      inputTpm: row.input_tpm,
+      outputTpm: row.output_tpm,
+      concurrency: row.concurrency,
+      environment: row.environment,
+      credentialId: row.credential_id,
+      scopes: new Set((decodeList(row.scopes) ?? ['inference']) as KeyScope[]),
+      keyLimits: await limitsOf('key', row.id),
+      owner,
+    };
+  }
+
+  /** A live user with their team and budget limits, or null when removed/unknown; cached. */
+  async function subject(userIdOrName: string, byName = false): Promise<SubjectInfo | null> {
+    const cacheKey = byName ? `name:${userIdOrName}` : userIdOrName;
+    if (subjects.has(cacheKey)) return subjects.get(cacheKey) ?? null;
+    const started = generation;
+    const user = await db.kysely
+      .selectFrom('users')
+      .leftJoin('teams', 'teams.id', 'users.team_id')
+      .select(['users.id', 'users.name', 'users.role', 'users.team_id', 'teams.name as team_name'])
+      .where(byName ? 'users.name' : 'users.id', '=', userIdOrName)
+      .where('users.removed_at', 'is', null)
+      .executeTakeFirst();
+    const info: SubjectInfo | null = user
+      ? {
+          userId: user.id,
+          userName: user.name,
+          role: user.role,
+          teamId: user.team_id,
+          teamName: user.team_name,
+          userLimits: await limitsOf('user', user.id),
+          teamLimits: user.team_id ? await limitsOf('team', user.team_id) : {},
+        }
+      : null;
+    if (started === generation) subjects.set(cacheKey, info);
+    return info;
+  }
+
+  async function limitsOf(scope: 'key' | 'user' | 'team', id: string): Promise<Partial<Record<BudgetPeriod, number>>> {
+    const rows = await db.kysely
+      .selectFrom('budgets')
+      .select(['period', 'limit_micro'])
+      .where('scope_type', '=', scope)
+      .where('scope_id', '=', id)
+      .execute();
+    const limits: Partial<Record<BudgetPeriod, number>> = {};
+    for (const r of rows) limits[r.period] = r.limit_micro;
+    return limits;
+  }
+
+  /** Forgets everything (called when the change feed reports keys, users, teams or budgets changed). */
+  function invalidate(): void {
+    generation++;
+    byHash.clear();
+    unknown.clear();
+    subjects.clear();
+  }
+
+  return { lookup, subject: (name: string) => subject(name, true), invalidate, size: () => byHash.size };
+}
+
+export type KeyCache = ReturnType<typeof createKeyCache>;

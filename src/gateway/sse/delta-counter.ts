@@ -1,0 +1,165 @@
+// Counts the payload bytes of one `content_block_delta` data value without parsing or keeping it.
+//
+// A tiny streaming scan tracks only JSON strings (quotes and escapes) and spots the first key that names
+// a payload: `text` (text_delta), `partial_json` (input_json_delta), `thinking` (thinking_delta) or
+// `citation` (citations_delta), or `signature` (signature_delta, not output text: counted as 0).
+// Everything from the start of the payload value to the end of the data is then counted without looking
+// at it, minus the closing bytes valid JSON must still have (`"}}` after a string, `}}` after the
+// citation object). The real API puts the payload last, so this is the raw byte length of the value;
+// any other key order only makes the count larger, which is the safe direction for an estimate.
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COLON = 0x3a;
+
+const KEY_NONE = 0;
+const KEY_STRING_PAYLOAD = 1; // text, partial_json, thinking
+const KEY_CITATION = 2;
+const KEY_SIGNATURE = 3;
+const KEY_DELTA = 4;
+
+const MAX_KEY = 12; // "partial_json", the longest key we look for
+
+export class DeltaPayloadCounter {
+  /** Data bytes seen so far in this event. */
+  private bytes = 0;
+  private scanning = true;
+  private inString = false;
+  private escape = false;
+  private afterString = false;
+  private readonly key = new Uint8Array(MAX_KEY);
+  private keyLen = 0;
+  private pendingKey = KEY_NONE;
+  /** Offset of the payload's first byte (-1: not found); `suffix` bytes must follow it in valid JSON. */
+  private payloadStart = -1;
+  private suffix = 0;
+  private signature = false;
+  /** Offset of the `delta` object, the fallback for delta types this code does not know. */
+  private deltaStart = -1;
+
+  reset(): void {
+    this.bytes = 0;
+    this.scanning = true;
+    this.inString = false;
+    this.escape = false;
+    this.afterString = false;
+    this.keyLen = 0;
+    this.pendingKey = KEY_NONE;
+    this.payloadStart = -1;
+    this.suffix = 0;
+    this.signature = false;
+    this.deltaStart = -1;
+  }
+
+  feed(buf: Uint8Array, start: number, end: number): void {
+    if (this.scanning) this.scan(buf, start, end);
+    this.bytes += end - start;
+  }
+
+  /** Counts `length` more bytes without scanning them: the estimate falls back to "all of it". */
+  skip(length: number): void {
+    this.scanning = false;
+    this.bytes += length;
+  }
+
+  /**
+   * Payload bytes of the event. `complete` is false for an event cut off mid-way, where the closing
+   * bytes have not arrived and so are not subtracted.
+   */
+  payloadBytes(complete: boolean): number {
+    if (this.payloadStart >= 0) {
+      return Math.max(0, this.bytes - this.payloadStart - (complete ? this.suffix : 0));
+    }
+    if (this.signature) return 0;
+    if (this.deltaStart >= 0) return Math.max(0, this.bytes - this.deltaStart - (complete ? 1 : 0));
+    return this.bytes; // not the shape we know: count everything
+  }
+
+  private scan(buf: Uint8Array, start: number, end: number): void {
+    let inString = this.inString;
+    let escaped = this.escape;
+    let afterString = this.afterString;
+    let keyLen = this.keyLen;
+    let pendingKey = this.pendingKey;
+    const key = this.key;
+    for (let i = start; i < end; i++) {
+      const b = buf[i] as number;
+      if (inString) {
+        if (escaped) {
+          escaped = false;
+          keyLen = MAX_KEY + 1; // an escaped character never belongs to one of our keys
+        } else if (b === QUOTE) {
+          inString = false;
+          afterString = true;
+        } else if (b === BACKSLASH) {
+          escaped = true;
+        } else {
+          if (keyLen < MAX_KEY) key[keyLen] = b;
+          keyLen++;
+        }
+        continue;
+      }
+      if (b <= 0x20) continue; // JSON whitespace (and the `\n` joining data lines)
+      if (b === COLON) {
+        // A string followed by a colon was a key.
+        if (afterString) pendingKey = matchKey(key, keyLen);
+        afterString = false;
+        continue;
+      }
+      afterString = false;
+      if (pendingKey !== KEY_NONE) {
+        const at = this.bytes + (i - start);
+        if (pendingKey === KEY_STRING_PAYLOAD && b === QUOTE) {
+          this.found(at + 1, 3);
+          return;
+        }
+        if (pendingKey === KEY_CITATION) {
+          this.found(at, 2);
+          return;
+        }
+        if (pendingKey === KEY_SIGNATURE) {
+          this.signature = true;
+          this.scanning = false;
+          return;
+        }
+        if (pendingKey === KEY_DELTA) this.deltaStart = at;
+        pendingKey = KEY_NONE;
+      }
+      if (b === QUOTE) {
+        inString = true;
+        keyLen = 0;
+      }
+    }
+    this.inString = inString;
+    this.escape = escaped;
+    this.afterString = afterString;
+    this.keyLen = keyLen;
+    this.pendingKey = pendingKey;
+  }
+
+  private found(payloadStart: number, suffix: number): void {
+    this.payloadStart = payloadStart;
+    this.suffix = suffix;
+    this.scanning = false;
+  }
+}
+
+const KEYS: ReadonlyArray<readonly [Uint8Array, number]> = [
+  [Buffer.from('text'), KEY_STRING_PAYLOAD],
+  [Buffer.from('partial_json'), KEY_STRING_PAYLOAD],
+  [Buffer.from('thinking'), KEY_STRING_PAYLOAD],
+  [Buffer.from('citation'), KEY_CITATION],
+  [Buffer.from('signature'), KEY_SIGNATURE],
+  [Buffer.from('delta'), KEY_DELTA],
+];
+
+function matchKey(key: Uint8Array, keyLen: number): number {
+  if (keyLen > MAX_KEY) return KEY_NONE;
+  for (const [name, id] of KEYS) {
+    if (name.length !== keyLen) continue;
+    let k = 0;
+    while (k < keyLen && key[k] === name[k]) k++;
+    if (k === keyLen) return id;
+  }
+  return KEY_NONE;
+}

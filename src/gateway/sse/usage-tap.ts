@@ -1,0 +1,215 @@
+// Usage tap: reads the same SSE chunks the gateway relays, unchanged, and extracts usage on the side.
+//
+// Hot-path budget: nothing is decoded or copied except the data of message_start, message_delta and
+// error (a handful of small events per stream), which are JSON-parsed. content_block_delta events, the
+// bulk of every stream, are only counted (see delta-counter.ts and estimate.ts); all other events are
+// skipped. Memory is bounded: JSON events are kept up to 1 MB each; beyond that the result is estimated.
+
+import { CappedBytes } from './capped-bytes.js';
+import { DeltaPayloadCounter } from './delta-counter.js';
+import { deltaTokenEstimate } from './estimate.js';
+import { SseFramer, type SseSink } from './sse-framer.js';
+import {
+  asObject,
+  asString,
+  cacheWrites,
+  emptyReportedUsage,
+  mergeUsage,
+  type ReportedUsage,
+} from './usage-fields.js';
+
+export interface StreamUsage {
+  inputTokens: number;
+  outputTokens: number;
+  cacheWrite5mTokens: number;
+  cacheWrite1hTokens: number;
+  cacheReadTokens: number;
+  webSearchRequests: number;
+  webFetchRequests: number;
+  model: string | null;
+  messageId: string | null;
+  stopReason: string | null;
+}
+
+export interface TapResult {
+  usage: StreamUsage;
+  /** message_stop seen (the stream completed normally). */
+  complete: boolean;
+  /** An `error` event arrived mid-stream; its type (e.g. overloaded_error). */
+  errorType: string | null;
+  /** true when output tokens are an estimate (no final message_delta usage was seen). */
+  estimated: boolean;
+  /** number of content_block_delta events relayed */
+  deltas: number;
+}
+
+export interface UsageTap {
+  /** Feeds the next relayed chunk; the tap never keeps a reference to it. */
+  push(chunk: Buffer): void;
+  /** A snapshot of what the stream reported (or, when cut short, what it is estimated to have cost). */
+  result(): TapResult;
+}
+
+/** Largest message_start / message_delta / error event kept for parsing. */
+export const MAX_JSON_EVENT_BYTES = 1024 * 1024;
+
+/** errorType of an `error` event whose body could not be read. */
+export const UNREADABLE_ERROR_TYPE = 'unknown_error';
+
+// Indexes into EVENT_NAMES (-1 for any other name); NO_EVENT until an `event:` line names the event.
+const EVENT_NAMES = ['message_start', 'message_delta', 'message_stop', 'content_block_delta', 'error'];
+const MESSAGE_START = 0;
+const MESSAGE_DELTA = 1;
+const MESSAGE_STOP = 2;
+const BLOCK_DELTA = 3;
+const ERROR = 4;
+const NO_EVENT = -2;
+const NAME_BYTES = EVENT_NAMES.map((name) => Uint8Array.from(Buffer.from(name)));
+const NEWLINE = Uint8Array.of(0x0a);
+
+/** Kinds whose data is kept for JSON.parse; NO_EVENT too, in case `data:` comes before `event:`. */
+function keepsJson(kind: number): boolean {
+  return kind === MESSAGE_START || kind === MESSAGE_DELTA || kind === ERROR || kind === NO_EVENT;
+}
+
+class UsageTapSink implements SseSink {
+  // Current event.
+  private kind = NO_EVENT;
+  private dataLines = 0;
+  private readonly json = new CappedBytes(MAX_JSON_EVENT_BYTES);
+  private readonly delta = new DeltaPayloadCounter();
+  // Whole stream.
+  private readonly reported: ReportedUsage = emptyReportedUsage();
+  private model: string | null = null;
+  private messageId: string | null = null;
+  private stopReason: string | null = null;
+  private complete = false;
+  private errorType: string | null = null;
+  private deltas = 0;
+  private deltaTokens = 0;
+  /** A message_delta reported output_tokens and no content_block_delta followed it. */
+  private outputFinal = false;
+  /** A JSON event was over the cap or not JSON: its figures are missing. */
+  private unreadable = false;
+
+  eventType(index: number): void {
+    const previous = this.kind;
+    this.kind = index;
+    if (this.dataLines === 0 || previous !== NO_EVENT) return;
+    // Data arrived before the `event:` line (legal, never seen upstream): route what was kept.
+    if (index === BLOCK_DELTA) {
+      if (this.json.overflowed) this.delta.skip(this.json.total);
+      else this.delta.feed(this.json.bytes(), 0, this.json.total);
+      this.json.reset();
+    } else if (!keepsJson(index)) {
+      this.json.reset();
+    }
+  }
+
+  dataLine(): void {
+    if (this.dataLines++ > 0) this.data(NEWLINE, 0, 1);
+  }
+
+  data(buf: Uint8Array, start: number, end: number): void {
+    if (this.kind === BLOCK_DELTA) this.delta.feed(buf, start, end);
+    else if (keepsJson(this.kind)) this.json.append(buf, start, end);
+  }
+
+  dispatch(): void {
+    // Per the SSE spec an event without data is not dispatched.
+    if (this.dataLines > 0) {
+      switch (this.kind) {
+        case BLOCK_DELTA:
+          this.deltas++;
+          this.deltaTokens += deltaTokenEstimate(this.delta.payloadBytes(true));
+          this.outputFinal = false;
+          break;
+        case MESSAGE_STOP:
+          this.complete = true;
+          break;
+        case MESSAGE_START:
+        case MESSAGE_DELTA:
+        case ERROR:
+          this.jsonEvent(this.kind, this.parseJson());
+          break;
+      }
+    }
+    this.kind = NO_EVENT;
+    this.dataLines = 0;
+    this.json.reset();
+    this.delta.reset();
+  }
+
+  private parseJson(): unknown {
+    if (this.json.overflowed) return undefined;
+    try {
+      return JSON.parse(this.json.text());
+    } catch {
+      return undefined;
+    }
+  }
+
+  private jsonEvent(kind: number, parsed: unknown): void {
+    const body = asObject(parsed);
+    if (kind === ERROR) {
+      this.errorType = asString(asObject(body?.error)?.type) ?? UNREADABLE_ERROR_TYPE;
+      return;
+    }
+    if (!body) {
+      this.unreadable = true;
+      return;
+    }
+    if (kind === MESSAGE_START) {
+      const message = asObject(body.message);
+      mergeUsage(this.reported, message?.usage);
+      this.model = asString(message?.model) ?? this.model;
+      this.messageId = asString(message?.id) ?? this.messageId;
+      return;
+    }
+    if (mergeUsage(this.reported, body.usage)) this.outputFinal = true;
+    this.stopReason = asString(asObject(body.delta)?.stop_reason) ?? this.stopReason;
+  }
+
+  result(): TapResult {
+    const reported = this.reported;
+    const estimated = !this.outputFinal || this.unreadable || this.errorType !== null;
+    let outputTokens = reported.output ?? 0;
+    if (estimated) {
+      // A delta cut off mid-event was relayed in part: it counts too.
+      const partial =
+        this.kind === BLOCK_DELTA && this.dataLines > 0
+          ? deltaTokenEstimate(this.delta.payloadBytes(false))
+          : 0;
+      outputTokens = Math.max(outputTokens, this.deltaTokens + partial);
+    }
+    const { write5m, write1h } = cacheWrites(reported);
+    return {
+      usage: {
+        inputTokens: reported.input ?? 0,
+        outputTokens,
+        cacheWrite5mTokens: write5m,
+        cacheWrite1hTokens: write1h,
+        cacheReadTokens: reported.cacheRead ?? 0,
+        webSearchRequests: reported.webSearch ?? 0,
+        webFetchRequests: reported.webFetch ?? 0,
+        model: this.model,
+        messageId: this.messageId,
+        stopReason: this.stopReason,
+      },
+      complete: this.complete,
+      errorType: this.errorType,
+      estimated,
+      deltas: this.deltas,
+    };
+  }
+}
+
+/** Creates a tap for one streamed response. */
+export function createUsageTap(): UsageTap {
+  const sink = new UsageTapSink();
+  const framer = new SseFramer(NAME_BYTES, sink);
+  return {
+    push: (chunk) => framer.push(chunk),
+    result: () => sink.result(),
+  };
+}

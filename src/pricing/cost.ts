@@ -1,0 +1,213 @@
+// Cost of one usage record, exact: every term is computed in integer pico-USD and the total is rounded
+// ONCE to micro-USD. Rates are µUSD per MTok, which is numerically pico-USD per token, so
+// tokens × rate is already pico-USD (1 µUSD = 1,000,000 pico-USD).
+
+import { AppError } from '../lib/errors.js';
+import type { ModelPrice } from './models.js';
+import type { RateCard } from './price-table.js';
+
+/** Token counts of one upstream call, by how each kind is billed. All non-negative integers. */
+export interface Usage {
+  /** Uncached input (Anthropic's `input_tokens`). */
+  inputTokens: number;
+  outputTokens: number;
+  cacheWrite5mTokens: number;
+  cacheWrite1hTokens: number;
+  cacheReadTokens: number;
+  webSearchRequests: number;
+}
+
+/** What the gateway knows before forwarding, to reserve an upper bound of the cost. */
+export interface CostBound {
+  /** Upper bound of the whole prompt: uncached input + cache writes + cache reads. */
+  inputTokensUpperBound: number;
+  maxOutputTokens: number;
+  webSearchUses: number;
+  /** True when the request has (or may get) a `ttl: "1h"` breakpoint. */
+  cacheWrite1hPossible: boolean;
+}
+
+export interface Savings {
+  /** Cost had every prompt token been billed as plain input. */
+  uncachedMicro: number;
+  actualMicro: number;
+  /** uncached − actual; negative when cache writes cost more than reads saved. */
+  savedMicro: number;
+}
+
+const PICO_PER_MICRO = 1_000_000;
+const PICO_PER_MICRO_BIG = 1_000_000n;
+const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
+
+type Rounding = 'half-up' | 'up';
+
+function assertCount(what: string, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new AppError('internal', `${what} must be a non-negative whole number (got ${value})`);
+  }
+}
+
+function assertUsage(usage: Usage): void {
+  assertCount('usage.inputTokens', usage.inputTokens);
+  assertCount('usage.outputTokens', usage.outputTokens);
+  assertCount('usage.cacheWrite5mTokens', usage.cacheWrite5mTokens);
+  assertCount('usage.cacheWrite1hTokens', usage.cacheWrite1hTokens);
+  assertCount('usage.cacheReadTokens', usage.cacheReadTokens);
+  assertCount('usage.webSearchRequests', usage.webSearchRequests);
+}
+
+/** Prompt length as Anthropic measures it for the long-context threshold. */
+export function promptTokens(usage: Usage): number {
+  return usage.inputTokens + usage.cacheWrite5mTokens + usage.cacheWrite1hTokens + usage.cacheReadTokens;
+}
+
+/** The tier that bills a request of this prompt length: long-context rates apply to the whole request. */
+export function ratesFor(price: ModelPrice, prompt: number): RateCard {
+  const long = price.longContext;
+  return long !== null && prompt > long.aboveTokens ? long.rates : price.rates;
+}
+
+function roundPico(pico: number, mode: Rounding): number {
+  const rest = pico % PICO_PER_MICRO; // exact for safe integers
+  const micro = (pico - rest) / PICO_PER_MICRO;
+  if (mode === 'up') return rest > 0 ? micro + 1 : micro;
+  return rest * 2 >= PICO_PER_MICRO ? micro + 1 : micro;
+}
+
+function roundPicoBig(pico: bigint, mode: Rounding): number {
+  const rest = pico % PICO_PER_MICRO_BIG;
+  let micro = pico / PICO_PER_MICRO_BIG;
+  if (mode === 'up' ? rest > 0n : rest * 2n >= PICO_PER_MICRO_BIG) micro += 1n;
+  if (micro > MAX_SAFE_BIG)
+    throw new AppError('internal', 'cost does not fit in a safe integer of micro-USD');
+  return Number(micro);
+}
+
+/**
+ * Σ countᵢ × rateᵢ (pico-USD), rounded once. The fast path uses doubles: with non-negative terms, any
+ * product or partial sum that lost precision makes the total exceed MAX_SAFE_INTEGER, so one check on
+ * the total proves the whole computation exact; otherwise it is redone in BigInt.
+ */
+function sumRounded(counts: readonly number[], rates: readonly number[], mode: Rounding): number {
+  let pico = 0;
+  for (let i = 0; i < counts.length; i++) pico += (counts[i] ?? 0) * (rates[i] ?? 0);
+  if (pico <= Number.MAX_SAFE_INTEGER) return roundPico(pico, mode);
+  let big = 0n;
+  for (let i = 0; i < counts.length; i++) big += BigInt(counts[i] ?? 0) * BigInt(rates[i] ?? 0);
+  return roundPicoBig(big, mode);
+}
+
+/**
+ * Exact cost in micro-USD. Rounding rule: the exact pico-USD total of the record is rounded once, half up
+ * (0.5 µUSD → 1 µUSD), so a record is always within 0.5 µUSD of the true price and per-token fractions
+ * (e.g. 0.1 µUSD per Haiku 4.5 cache-read token) are never rounded away token by token.
+ */
+export function costMicro(price: ModelPrice, usage: Usage): number {
+  assertUsage(usage);
+  const r = ratesFor(price, promptTokens(usage));
+  return sumRounded(
+    [
+      usage.inputTokens,
+      usage.outputTokens,
+      usage.cacheWrite5mTokens,
+      usage.cacheWrite1hTokens,
+      usage.cacheReadTokens,
+      usage.webSearchRequests,
+    ],
+    [
+      r.input,
+      r.output,
+      r.cacheWrite5m,
+      r.cacheWrite1h,
+      r.cacheRead,
+      price.webSearchMicroPerRequest * PICO_PER_MICRO,
+    ],
+    'half-up',
+  );
+}
+
+/** What prompt caching saved on this record, against billing every prompt token as plain input. */
+export function savingsMicro(price: ModelPrice, usage: Usage): Savings {
+  const actualMicro = costMicro(price, usage);
+  const uncachedMicro = costMicro(price, {
+    inputTokens: promptTokens(usage),
+    outputTokens: usage.outputTokens,
+    cacheWrite5mTokens: 0,
+    cacheWrite1hTokens: 0,
+    cacheReadTokens: 0,
+    webSearchRequests: usage.webSearchRequests,
+  });
+  return { uncachedMicro, actualMicro, savedMicro: uncachedMicro - actualMicro };
+}
+
+/**
+ * Upper bound of the cost of any usage consistent with `bound`, rounded UP, for budget reservation:
+ * - every prompt token at the dearest input-side rate that could apply (plain input, cache read, 5 min
+ *   write, and the 1 h write only when `cacheWrite1hPossible`), since caching can turn input into writes;
+ * - when the prompt bound exceeds the long-context threshold, the dearer of the two tiers per rate;
+ * - maxOutputTokens at the output rate; webSearchUses at the per-search price.
+ */
+export function worstCaseMicro(price: ModelPrice, bound: CostBound): number {
+  assertCount('bound.inputTokensUpperBound', bound.inputTokensUpperBound);
+  assertCount('bound.maxOutputTokens', bound.maxOutputTokens);
+  assertCount('bound.webSearchUses', bound.webSearchUses);
+  const tiers =
+    price.longContext !== null && bound.inputTokensUpperBound > price.longContext.aboveTokens
+      ? [price.rates, price.longContext.rates]
+      : [price.rates];
+  let inputRate = 0;
+  let outputRate = 0;
+  for (const r of tiers) {
+    const write = bound.cacheWrite1hPossible ? Math.max(r.cacheWrite5m, r.cacheWrite1h) : r.cacheWrite5m;
+    inputRate = Math.max(inputRate, r.input, r.cacheRead, write);
+    outputRate = Math.max(outputRate, r.output);
+  }
+  return sumRounded(
+    [bound.inputTokensUpperBound, bound.maxOutputTokens, bound.webSearchUses],
+    [inputRate, outputRate, price.webSearchMicroPerRequest * PICO_PER_MICRO],
+    'up',
+  );
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+function count(value: unknown): number {
+  return isCount(value) ? value : 0;
+}
+
+/**
+ * Reads an Anthropic `usage` object defensively (absent, null or malformed fields count 0).
+ * Cache writes: `cache_creation_input_tokens` is the total, `cache_creation.ephemeral_5m/1h_input_tokens`
+ * the split. With a split, the split is used and any part of the total it does not explain is billed
+ * as 5 min writes (never counted twice); without one, the whole total is 5 min writes.
+ */
+export function usageFromAnthropic(u: unknown): Usage {
+  const usage = isObject(u) ? u : {};
+  const total = count(usage.cache_creation_input_tokens);
+  const split = usage.cache_creation;
+  let write5m = total;
+  let write1h = 0;
+  if (
+    isObject(split) &&
+    (isCount(split.ephemeral_5m_input_tokens) || isCount(split.ephemeral_1h_input_tokens))
+  ) {
+    write5m = count(split.ephemeral_5m_input_tokens);
+    write1h = count(split.ephemeral_1h_input_tokens);
+    write5m += Math.max(0, total - write5m - write1h);
+  }
+  const serverTools = usage.server_tool_use;
+  return {
+    inputTokens: count(usage.input_tokens),
+    outputTokens: count(usage.output_tokens),
+    cacheWrite5mTokens: write5m,
+    cacheWrite1hTokens: write1h,
+    cacheReadTokens: count(usage.cache_read_input_tokens),
+    webSearchRequests: isObject(serverTools) ? count(serverTools.web_search_requests) : 0,
+  };
+}

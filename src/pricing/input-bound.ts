@@ -1,0 +1,280 @@
+// A conservative upper bound of a Messages request's prompt tokens, without a tokenizer, for budget
+// reservation ("Budgets never overspend").
+//
+// Why bytes bound tokens: Claude's tokenizers are byte-level — every token stands for at least one byte of
+// the UTF-8 text it encodes — so a text of N UTF-8 bytes is at most N tokens. On top of the bytes we add
+// fixed allowances for what the API wraps around the text (role markers, block framing, the tool-use
+// system prompt) and for content whose size the body does not show (images, PDFs, server-tool results).
+//
+// Rules, in the order they are applied:
+//  - request: REQUEST_OVERHEAD_TOKENS;
+//  - `system`: string → its bytes; blocks → each block (below);
+//  - `messages`: MESSAGE_OVERHEAD_TOKENS each, plus string content bytes or each block;
+//  - blocks (BLOCK_OVERHEAD_TOKENS each): `text` → text bytes (+ citations JSON); `thinking` → thinking +
+//    signature bytes; `redacted_thinking` → data bytes; `tool_use` and anything else → JSON bytes of the
+//    whole block; `tool_result` → id bytes + its content (string or blocks, recursively);
+//    `image` → imageTokenAllowance (any source: pixels, not bytes, decide the cost);
+//    `document` → title/context bytes + source: `text` → its bytes, `content` → its blocks,
+//    `base64` (PDF) / `url` / `file` → documentTokenAllowance, a base64 source over 32 MB → unbounded;
+//    images and documents nested in unknown blocks (e.g. replayed server-tool results) add their allowance;
+//  - `tools`: JSON bytes of each definition + TOOL_OVERHEAD_TOKENS; Anthropic-defined (typed) tools add
+//    TYPED_TOOL_OVERHEAD_TOKENS (their built-in definitions); any tool adds TOOL_USE_PROMPT_TOKENS once;
+//    web_search_* / web_fetch_* add serverToolResultAllowance per possible use (max_uses, else
+//    defaultMaxUses, else unbounded); a web_fetch with `max_content_tokens` uses that + overhead instead;
+//    code_execution_* tools and `mcp_servers` → unbounded (their results have no bound in the body);
+//  - any other top-level field not known to be prompt-free → its JSON bytes + UNKNOWN_FIELD_OVERHEAD_TOKENS
+//    (covers instructions the API adds for features such as structured outputs).
+
+import { declaredMaxUses, serverToolKind } from './server-tools.js';
+
+export { type ServerToolUses, webSearchUsesBound } from './server-tools.js';
+
+export interface InputBoundOptions {
+  /** Tokens reserved per image block (any source). */
+  imageTokenAllowance: number;
+  /** Tokens reserved per PDF / URL / file document. */
+  documentTokenAllowance: number;
+  /** Input tokens reserved per web search / web fetch use for its result; DEFAULT_SERVER_TOOL_RESULT_ALLOWANCE. */
+  serverToolResultAllowance?: number;
+  /** Uses assumed for a web search/fetch tool without `max_uses`; absent → such a request is unbounded. */
+  defaultMaxUses?: number;
+}
+
+export type InputBound = { tokens: number; cacheWrite1hPossible: boolean } | { unbounded: string };
+
+/** Anthropic resizes images to about 1.15 megapixels, ≈ 1,600 tokens (width × height / 750). */
+export const DEFAULT_IMAGE_TOKEN_ALLOWANCE = 1_600;
+/** A request never exceeds the 200k context window of standard models; raise it for 1M-context use. */
+export const DEFAULT_DOCUMENT_TOKEN_ALLOWANCE = 200_000;
+/** A web search returns ~10 results with page excerpts; a fetched page without max_content_tokens is larger. */
+export const DEFAULT_SERVER_TOOL_RESULT_ALLOWANCE = 25_000;
+
+export const REQUEST_OVERHEAD_TOKENS = 64;
+export const MESSAGE_OVERHEAD_TOKENS = 16;
+export const BLOCK_OVERHEAD_TOKENS = 8;
+export const TOOL_OVERHEAD_TOKENS = 32;
+/** Anthropic documents ~350 tokens of tool-use system prompt; rounded up generously. */
+export const TOOL_USE_PROMPT_TOKENS = 1_024;
+/** Anthropic-defined tools add their own definitions (text editor ~700, computer use ~735 + ~500). */
+export const TYPED_TOOL_OVERHEAD_TOKENS = 2_048;
+export const UNKNOWN_FIELD_OVERHEAD_TOKENS = 1_024;
+const FETCH_RESULT_OVERHEAD_TOKENS = 1_024;
+const MAX_BASE64_DOCUMENT_BYTES = 32 * 1024 * 1024;
+
+/** Top-level fields that carry no prompt text (sampling and control parameters). */
+const PROMPT_FREE_FIELDS = new Set([
+  'model',
+  'max_tokens',
+  'stream',
+  'metadata',
+  'temperature',
+  'top_p',
+  'top_k',
+  'stop_sequences',
+  'service_tier',
+  'cache_control',
+  'thinking',
+  'tool_choice',
+  'container',
+]);
+
+type Json = Record<string, unknown>;
+
+/** Thrown inside the walk only; turned into `{unbounded}` at the top. */
+class Unbounded extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+  }
+}
+
+interface Walk {
+  readonly opts: InputBoundOptions;
+  oneHour: boolean;
+}
+
+function isObject(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function utf8(text: string): number {
+  return Buffer.byteLength(text, 'utf8');
+}
+
+function jsonBytes(value: unknown): number {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch {
+    throw new Unbounded('the request body is not plain JSON');
+  }
+  return text === undefined ? 0 : utf8(text);
+}
+
+/** Bytes of a field expected to be a string; anything else counts as its JSON. */
+function textBytes(value: unknown): number {
+  if (value === undefined) return 0;
+  return typeof value === 'string' ? utf8(value) : jsonBytes(value);
+}
+
+function noteCacheControl(walk: Walk, unit: Json): void {
+  const cc = unit.cache_control;
+  if (isObject(cc) && cc.ttl === '1h') walk.oneHour = true;
+}
+
+function contentTokens(walk: Walk, content: unknown): number {
+  if (typeof content === 'string') return utf8(content);
+  if (!Array.isArray(content)) return jsonBytes(content);
+  let sum = 0;
+  for (const block of content) sum += blockTokens(walk, block);
+  return sum;
+}
+
+function documentTokens(walk: Walk, block: Json): number {
+  const source = block.source;
+  const framing = textBytes(block.title) + textBytes(block.context);
+  if (!isObject(source)) return framing + jsonBytes(source) + walk.opts.documentTokenAllowance;
+  switch (source.type) {
+    case 'text':
+      return framing + textBytes(source.data);
+    case 'content':
+      return framing + contentTokens(walk, source.content);
+    case 'base64':
+      if (typeof source.data === 'string' && source.data.length > MAX_BASE64_DOCUMENT_BYTES) {
+        throw new Unbounded('a base64 document is larger than 32 MB');
+      }
+      return framing + walk.opts.documentTokenAllowance;
+    case 'url':
+    case 'file':
+      return framing + walk.opts.documentTokenAllowance;
+    default:
+      return framing + jsonBytes(source) + walk.opts.documentTokenAllowance;
+  }
+}
+
+/** Allowances for images and documents nested anywhere inside a block we do not otherwise understand. */
+function nestedMediaTokens(walk: Walk, value: unknown, depth: number): number {
+  if (typeof value !== 'object' || value === null) return 0;
+  if (depth > 64) throw new Unbounded('the request body nests blocks too deeply');
+  let sum = 0;
+  if (Array.isArray(value)) {
+    for (const item of value) sum += nestedMediaTokens(walk, item, depth + 1);
+    return sum;
+  }
+  const record = value as Json;
+  if (record.type === 'image') return walk.opts.imageTokenAllowance;
+  if (record.type === 'document') return documentTokens(walk, record);
+  for (const key in record) sum += nestedMediaTokens(walk, record[key], depth + 1);
+  return sum;
+}
+
+function blockTokens(walk: Walk, block: unknown): number {
+  if (typeof block === 'string') return utf8(block) + BLOCK_OVERHEAD_TOKENS;
+  if (!isObject(block)) return jsonBytes(block) + BLOCK_OVERHEAD_TOKENS;
+  noteCacheControl(walk, block);
+  let tokens: number;
+  switch (block.type) {
+    case 'text':
+      tokens = textBytes(block.text) + (block.citations == null ? 0 : jsonBytes(block.citations));
+      break;
+    case 'thinking':
+      tokens = textBytes(block.thinking) + textBytes(block.signature);
+      break;
+    case 'redacted_thinking':
+      tokens = textBytes(block.data);
+      break;
+    case 'tool_result':
+      tokens =
+        textBytes(block.tool_use_id) + (block.content == null ? 0 : contentTokens(walk, block.content));
+      break;
+    case 'image':
+      tokens = walk.opts.imageTokenAllowance;
+      break;
+    case 'document':
+      tokens = documentTokens(walk, block);
+      break;
+    default:
+      // tool_use (input as JSON), search results, replayed server-tool results, future block types.
+      tokens = jsonBytes(block) + nestedMediaTokens(walk, block, 0);
+  }
+  return tokens + BLOCK_OVERHEAD_TOKENS;
+}
+
+function messagesTokens(walk: Walk, messages: unknown): number {
+  if (!Array.isArray(messages)) return jsonBytes(messages);
+  let sum = 0;
+  for (const message of messages) {
+    sum += MESSAGE_OVERHEAD_TOKENS;
+    sum += isObject(message) ? contentTokens(walk, message.content ?? '') : jsonBytes(message);
+  }
+  return sum;
+}
+
+function toolTokens(walk: Walk, tool: unknown): number {
+  let tokens = jsonBytes(tool) + TOOL_OVERHEAD_TOKENS;
+  if (!isObject(tool)) return tokens;
+  noteCacheControl(walk, tool);
+  if (typeof tool.type === 'string' && tool.type !== 'custom') {
+    if (tool.type.startsWith('code_execution_')) {
+      throw new Unbounded(`the ${tool.type} tool returns results of unknown size`);
+    }
+    tokens += TYPED_TOOL_OVERHEAD_TOKENS;
+  }
+  const kind = serverToolKind(tool);
+  if (kind === null) return tokens;
+  const uses = declaredMaxUses(tool) ?? walk.opts.defaultMaxUses;
+  if (uses === undefined) throw new Unbounded(`the ${kind} tool has no max_uses`);
+  const maxContent = tool.max_content_tokens;
+  const perUse =
+    kind === 'web_fetch' &&
+    typeof maxContent === 'number' &&
+    Number.isSafeInteger(maxContent) &&
+    maxContent > 0
+      ? maxContent + FETCH_RESULT_OVERHEAD_TOKENS
+      : (walk.opts.serverToolResultAllowance ?? DEFAULT_SERVER_TOOL_RESULT_ALLOWANCE);
+  return tokens + uses * perUse;
+}
+
+function toolsTokens(walk: Walk, tools: unknown): number {
+  if (!Array.isArray(tools)) return jsonBytes(tools);
+  if (tools.length === 0) return 0;
+  let sum = TOOL_USE_PROMPT_TOKENS;
+  for (const tool of tools) sum += toolTokens(walk, tool);
+  return sum;
+}
+
+function bodyTokens(walk: Walk, body: Json): number {
+  let sum = REQUEST_OVERHEAD_TOKENS;
+  noteCacheControl(walk, body);
+  for (const key in body) {
+    const value = body[key];
+    if (value === undefined || PROMPT_FREE_FIELDS.has(key)) continue;
+    if (key === 'system') {
+      sum += typeof value === 'string' ? utf8(value) + BLOCK_OVERHEAD_TOKENS : contentTokens(walk, value);
+    } else if (key === 'messages') sum += messagesTokens(walk, value);
+    else if (key === 'tools') sum += toolsTokens(walk, value);
+    else if (key === 'mcp_servers') {
+      if (Array.isArray(value) && value.length > 0) {
+        throw new Unbounded('MCP servers add tool definitions and results of unknown size');
+      }
+    } else sum += jsonBytes(value) + UNKNOWN_FIELD_OVERHEAD_TOKENS;
+  }
+  return sum;
+}
+
+/**
+ * Upper bound of the prompt tokens (uncached input + cache writes + cache reads) a Messages body can be
+ * billed for, or why it cannot be bounded. Also reports whether a 1 h cache write is possible.
+ */
+export function inputTokenUpperBound(body: unknown, opts: InputBoundOptions): InputBound {
+  if (!isObject(body)) return { unbounded: 'the request body is not a JSON object' };
+  const walk: Walk = { opts, oneHour: false };
+  try {
+    const tokens = bodyTokens(walk, body);
+    if (!Number.isSafeInteger(tokens)) return { unbounded: 'the token bound is too large' };
+    return { tokens, cacheWrite1hPossible: walk.oneHour };
+  } catch (error) {
+    if (error instanceof Unbounded) return { unbounded: error.reason };
+    if (error instanceof RangeError) return { unbounded: 'the request body nests too deeply' };
+    throw error;
+  }
+}

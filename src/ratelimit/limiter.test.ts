@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { createRateLimiter, type RateLimits } from './limiter.js';
+
+const none: RateLimits = { rpm: null, inputTpm: null, outputTpm: null, concurrency: null };
+const t0 = Date.UTC(2026, 10, 22, 12);
+
+describe('rate limiter', () => {
+  it('allows at most N requests in any rolling 60 s', () => {
+    const limiter = createRateLimiter();
+    const limits = { ...none, rpm: 3 };
+    const at = [0, 10_000, 20_000];
+    for (const dt of at) {
+      const r = limiter.admit('k', limits, t0 + dt, 0, 0);
+      expect(r.ok).toBe(true);
+      if (r.ok) limiter.finish(r.ticket, t0 + dt, 0, 0);
+    }
+    const refused = limiter.admit('k', limits, t0 + 59_999, 0, 0);
+    expect(refused).toMatchObject({ ok: false, kind: 'requests', retryAfterS: 1 });
+    expect(refused.headers['anthropic-ratelimit-requests-remaining']).toBe('0');
+    const early = limiter.admit('k', limits, t0 + 30_000, 0, 0);
+    expect(early).toMatchObject({ ok: false, retryAfterS: 30 });
+    expect(limiter.admit('k', limits, t0 + 60_000, 0, 0).ok).toBe(true); // the first one left the window
+    expect(limiter.admit('k', limits, t0 + 60_001, 0, 0).ok).toBe(false); // the second one has not
+  });
+
+  it('limits requests in flight and frees the slot on finish', () => {
+    const limiter = createRateLimiter();
+    const limits = { ...none, concurrency: 2 };
+    const a = limiter.admit('k', limits, t0, 0, 0);
+    const b = limiter.admit('k', limits, t0, 0, 0);
+    expect(limiter.admit('k', limits, t0, 0, 0)).toMatchObject({ ok: false, kind: 'concurrency' });
+    if (!a.ok || !b.ok) throw new Error('expected admissions');
+    limiter.finish(a.ticket, t0, 0, 0);
+    limiter.finish(a.ticket, t0, 0, 0); // idempotent
+    expect(limiter.admit('k', limits, t0, 0, 0).ok).toBe(true);
+    expect(limiter.admit('k', limits, t0, 0, 0).ok).toBe(false);
+  });
+
+  it('charges output at max_tokens and corrects to the actual figure', () => {
+    const limiter = createRateLimiter();
+    const limits = { ...none, outputTpm: 1000 };
+    const a = limiter.admit('k', limits, t0, 0, 800);
+    if (!a.ok) throw new Error('expected admission');
+    const b = limiter.admit('k', limits, t0 + 1000, 0, 800);
+    expect(b).toMatchObject({ ok: false, kind: 'output-tokens' });
+    expect(b.headers['anthropic-ratelimit-output-tokens-limit']).toBe('1000');
+    limiter.finish(a.ticket, t0 + 1000, 0, 100);
+    expect(limiter.admit('k', limits, t0 + 1000, 0, 800).ok).toBe(true);
+  });
+
+  it('frees input tokens as they leave the rolling window', () => {
+    const limiter = createRateLimiter();
+    const limits = { ...none, inputTpm: 1000 };
+    const a = limiter.admit('k', limits, t0, 900, 0);
+    if (!a.ok) throw new Error('expected admission');
+    limiter.finish(a.ticket, t0, 900, 0);
+    const refused = limiter.admit('k', limits, t0 + 30_000, 200, 0);
+    expect(refused).toMatchObject({ ok: false, kind: 'input-tokens', retryAfterS: 30 });
+    expect(limiter.admit('k', limits, t0 + 60_000, 200, 0).ok).toBe(true);
+  });
+
+  it('keeps keys apart', () => {
+    const limiter = createRateLimiter();
+    const limits = { ...none, rpm: 1 };
+    expect(limiter.admit('a', limits, t0, 0, 0).ok).toBe(true);
+    expect(limiter.admit('b', limits, t0, 0, 0).ok).toBe(true);
+    expect(limiter.admit('a', limits, t0, 0, 0).ok).toBe(false);
+  });
+});

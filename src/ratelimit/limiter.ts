@@ -1,0 +1,166 @@
+// Per-key rate limits, in process: requests in any rolling 60 s (exact), input and output tokens per
+// minute (1-second buckets over a rolling 60 s), and requests in flight.
+export interface RateLimits {
+  readonly rpm: number | null;
+  readonly inputTpm: number | null;
+  readonly outputTpm: number | null;
+  readonly concurrency: number | null;
+}
+
+export type LimitKind = 'requests' | 'input-tokens' | 'output-tokens' | 'concurrency';
+
+export interface RateHeaders {
+  readonly [name: string]: string;
+}
+
+export type AdmitResult =
+  | { ok: true; ticket: Ticket; headers: RateHeaders }
+  | { ok: false; kind: LimitKind; retryAfterS: number; headers: RateHeaders };
+
+export interface Ticket {
+  readonly state: KeyState;
+  inputCharged: number;
+  outputCharged: number;
+  done: boolean;
+}
+
+const WINDOW_MS = 60_000;
+const BUCKETS = 60;
+
+/** Tokens in the last 60 one-second buckets. */
+class TokenWindow {
+  private readonly buckets = new Float64Array(BUCKETS);
+  private readonly stamps = new Float64Array(BUCKETS);
+
+  add(now: number, tokens: number): void {
+    const second = Math.floor(now / 1000);
+    const i = second % BUCKETS;
+    if (this.stamps[i] !== second) {
+      this.stamps[i] = second;
+      this.buckets[i] = 0;
+    }
+    this.buckets[i] = (this.buckets[i] ?? 0) + tokens;
+  }
+
+  used(now: number): number {
+    const second = Math.floor(now / 1000);
+    let total = 0;
+    for (let i = 0; i < BUCKETS; i++) {
+      const stamp = this.stamps[i] ?? 0;
+      if (second - stamp < BUCKETS) total += this.buckets[i] ?? 0;
+    }
+    return total;
+  }
+
+  /** Seconds until `needed` tokens fit under `limit`, as the oldest buckets leave the window. */
+  secondsUntil(now: number, limit: number, needed: number): number {
+    const second = Math.floor(now / 1000);
+    let used = this.used(now);
+    if (used + needed <= limit) return 0;
+    // A bucket of age a (seconds) leaves the window in 60 - a seconds; drop the oldest first.
+    for (let age = BUCKETS - 1; age >= 0; age--) {
+      const stamp = second - age;
+      const i = ((stamp % BUCKETS) + BUCKETS) % BUCKETS;
+      if (this.stamps[i] === stamp) used -= this.buckets[i] ?? 0;
+      if (used + needed <= limit) return BUCKETS - age;
+    }
+    return BUCKETS;
+  }
+}
+
+interface KeyState {
+  /** Admission times of the last `rpm` requests, as a ring. */
+  times: Float64Array;
+  next: number;
+  inFlight: number;
+  input: TokenWindow;
+  output: TokenWindow;
+}
+
+export function createRateLimiter() {
+  const states = new Map<string, KeyState>();
+
+  function stateOf(keyId: string, rpm: number | null): KeyState {
+    let state = states.get(keyId);
+    const size = rpm ?? 0;
+    if (!state || state.times.length !== size) {
+      state = { times: new Float64Array(size).fill(-Infinity), next: 0, inFlight: state?.inFlight ?? 0, input: state?.input ?? new TokenWindow(), output: state?.output ?? new TokenWindow() };
+      states.set(keyId, state);
+    }
+    return state;
+  }
+
+  /**
+   * Admits a request or says which limit it hit and when to retry. `inputEstimate` and
+   * `outputReserve` (max_tokens) are charged now and corrected by `finish`.
+   */
+  function admit(keyId: string, limits: RateLimits, now: number, inputEstimate: number, outputReserve: number): AdmitResult {
+    const state = stateOf(keyId, limits.rpm);
+    if (limits.concurrency !== null && state.inFlight >= limits.concurrency) {
+      return { ok: false, kind: 'concurrency', retryAfterS: 1, headers: {} };
+    }
+    let requestsRemaining: number | null = null;
+    if (limits.rpm !== null) {
+      // The slot about to be reused holds the oldest of the last N admissions.
+      const oldest = state.times[state.next] ?? Number.NEGATIVE_INFINITY;
+      if (now - oldest < WINDOW_MS) {
+        const retry = Math.max(1, Math.ceil((oldest + WINDOW_MS - now) / 1000));
+        return { ok: false, kind: 'requests', retryAfterS: retry, headers: requestHeaders(limits.rpm, 0, oldest + WINDOW_MS) };
+      }
+      requestsRemaining = countFree(state, now) - 1;
+    }
+    if (limits.inputTpm !== null && state.input.used(now) + inputEstimate > limits.inputTpm && state.input.used(now) > 0) {
+      const retry = state.input.secondsUntil(now, limits.inputTpm, inputEstimate);
+      return { ok: false, kind: 'input-tokens', retryAfterS: retry, headers: tokenHeaders('input', limits.inputTpm, state.input.used(now), now + retry * 1000) };
+    }
+    if (limits.outputTpm !== null && state.output.used(now) + outputReserve > limits.outputTpm && state.output.used(now) > 0) {
+      const retry = state.output.secondsUntil(now, limits.outputTpm, outputReserve);
+      return { ok: false, kind: 'output-tokens', retryAfterS: retry, headers: tokenHeaders('output', limits.outputTpm, state.output.used(now), now + retry * 1000) };
+    }
+    if (limits.rpm !== null) {
+      state.times[state.next] = now;
+      state.next = (state.next + 1) % limits.rpm;
+    }
+    state.inFlight++;
+    state.input.add(now, inputEstimate);
+    state.output.add(now, outputReserve);
+    const headers: Record<string, string> = {};
+    if (limits.rpm !== null && requestsRemaining !== null) Object.assign(headers, requestHeaders(limits.rpm, requestsRemaining, now + WINDOW_MS));
+    return { ok: true, ticket: { state, inputCharged: inputEstimate, outputCharged: outputReserve, done: false }, headers };
+  }
+
+  /** Ends a request: frees its concurrency slot and replaces the token charges by the actual figures. */
+  function finish(ticket: Ticket, now: number, actualInput: number, actualOutput: number): void {
+    if (ticket.done) return;
+    ticket.done = true;
+    ticket.state.inFlight--;
+    ticket.state.input.add(now, actualInput - ticket.inputCharged);
+    ticket.state.output.add(now, actualOutput - ticket.outputCharged);
+  }
+
+  return { admit, finish };
+}
+
+function countFree(state: KeyState, now: number): number {
+  let free = 0;
+  for (const t of state.times) if (now - t >= WINDOW_MS) free++;
+  return free;
+}
+
+function requestHeaders(limit: number, remaining: number, resetAt: number): RateHeaders {
+  return {
+    'anthropic-ratelimit-requests-limit': String(limit),
+    'anthropic-ratelimit-requests-remaining': String(Math.max(0, remaining)),
+    'anthropic-ratelimit-requests-reset': new Date(Math.ceil(resetAt / 1000) * 1000).toISOString().replace('.000Z', 'Z'),
+  };
+}
+
+function tokenHeaders(kind: 'input' | 'output', limit: number, used: number, resetAt: number): RateHeaders {
+  return {
+    [`anthropic-ratelimit-${kind}-tokens-limit`]: String(limit),
+    [`anthropic-ratelimit-${kind}-tokens-remaining`]: String(Math.max(0, Math.floor(limit - used))),
+    [`anthropic-ratelimit-${kind}-tokens-reset`]: new Date(Math.ceil(resetAt / 1000) * 1000).toISOString().replace('.000Z', 'Z'),
+  };
+}
+
+export type RateLimiter = ReturnType<typeof createRateLimiter>;
