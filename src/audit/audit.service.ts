@@ -1,4 +1,5 @@
 // The audit service: record entries inside the caller's transaction, list them, verify the chain.
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { MasterKey } from '../crypto/master-key.js';
 import { deriveKey } from '../crypto/master-key.js';
 import type { Db } from '../db/connect.js';
@@ -60,6 +61,8 @@ export function createAuditService({
             for (const row of page) {
               if (!verifier.push(row)) return verifier.finish();
             }
+            // Hashing and SQLite reads are synchronous: let a serving process breathe between pages.
+            await yieldToEventLoop();
           }
           return verifier.finish();
         },

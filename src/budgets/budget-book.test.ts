@@ -7,10 +7,30 @@ const noSpend = async () => 0;
 
 function scopes(limits: { key?: number; user?: number; team?: number; org?: number }): ScopeLimits[] {
   return [
-    { scope: 'key', id: 'key_1', label: 'key key_1', limits: limits.key === undefined ? {} : { month: limits.key } },
-    { scope: 'user', id: 'usr_1', label: 'user alice', limits: limits.user === undefined ? {} : { day: limits.user } },
-    { scope: 'team', id: 'tm_1', label: 'team platform', limits: limits.team === undefined ? {} : { month: limits.team } },
-    { scope: 'org', id: 'org', label: 'the organisation', limits: limits.org === undefined ? {} : { total: limits.org } },
+    {
+      scope: 'key',
+      id: 'key_1',
+      label: 'key key_1',
+      limits: limits.key === undefined ? {} : { month: limits.key },
+    },
+    {
+      scope: 'user',
+      id: 'usr_1',
+      label: 'user alice',
+      limits: limits.user === undefined ? {} : { day: limits.user },
+    },
+    {
+      scope: 'team',
+      id: 'tm_1',
+      label: 'team platform',
+      limits: limits.team === undefined ? {} : { month: limits.team },
+    },
+    {
+      scope: 'org',
+      id: 'org',
+      label: 'the organisation',
+      limits: limits.org === undefined ? {} : { total: limits.org },
+    },
   ];
 }
 
@@ -22,8 +42,12 @@ describe('budget book', () => {
     const results = Array.from({ length: 10 }, () => book.reserve(s, 100, now));
     expect(results.filter((r) => r.ok)).toHaveLength(7);
     const refused = results.find((r) => !r.ok);
-    expect(refused).toMatchObject({ ok: false, refusal: { scope: 'user', period: 'day', limitMicro: 700, usedMicro: 700 } });
-    if (refused && !refused.ok) expect(new Date(refused.refusal.resetsAt ?? 0).toISOString()).toBe('2026-11-23T00:00:00.000Z');
+    expect(refused).toMatchObject({
+      ok: false,
+      refusal: { scope: 'user', period: 'day', limitMicro: 700, usedMicro: 700 },
+    });
+    if (refused && !refused.ok)
+      expect(new Date(refused.refusal.resetsAt ?? 0).toISOString()).toBe('2026-11-23T00:00:00.000Z');
   });
 
   it('settles to the actual cost and releases the rest', async () => {
@@ -55,14 +79,18 @@ describe('budget book', () => {
 
   it('never lets the sum of admitted reservations exceed a limit (property)', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 1, max: 10_000 }), fc.array(fc.integer({ min: 0, max: 3_000 }), { maxLength: 50 }), async (limit, amounts) => {
-        const book = createBudgetBook(noSpend);
-        const s = scopes({ team: limit });
-        await book.prepare(s, now);
-        let admitted = 0;
-        for (const amount of amounts) if (book.reserve(s, amount, now).ok) admitted += amount;
-        expect(admitted).toBeLessThanOrEqual(limit);
-      }),
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 10_000 }),
+        fc.array(fc.integer({ min: 0, max: 3_000 }), { maxLength: 50 }),
+        async (limit, amounts) => {
+          const book = createBudgetBook(noSpend);
+          const s = scopes({ team: limit });
+          await book.prepare(s, now);
+          let admitted = 0;
+          for (const amount of amounts) if (book.reserve(s, amount, now).ok) admitted += amount;
+          expect(admitted).toBeLessThanOrEqual(limit);
+        },
+      ),
     );
   });
 

@@ -40,7 +40,12 @@ export type ReserveResult =
   | { ok: false; refusal: BudgetRefusal };
 
 /** Reads settled spend of one counter from durable storage. */
-export type SpendLoader = (scope: BudgetScope, id: string, period: BudgetPeriod, start: number) => Promise<number>;
+export type SpendLoader = (
+  scope: BudgetScope,
+  id: string,
+  period: BudgetPeriod,
+  start: number,
+) => Promise<number>;
 
 export function counterKey(scope: BudgetScope, id: string, period: BudgetPeriod, start: number): string {
   return `${scope}|${id}|${period}|${start}`;
@@ -101,7 +106,14 @@ export function createBudgetBook(load: SpendLoader) {
         if (used + amount > limit) {
           return {
             ok: false,
-            refusal: { scope: s.scope, label: s.label, period, limitMicro: limit, usedMicro: used, resetsAt: periodEnd(period, now) },
+            refusal: {
+              scope: s.scope,
+              label: s.label,
+              period,
+              limitMicro: limit,
+              usedMicro: used,
+              resetsAt: periodEnd(period, now),
+            },
           };
         }
         const left = limit - used - amount;
@@ -109,7 +121,11 @@ export function createBudgetBook(load: SpendLoader) {
       }
     }
     for (const counter of touched) counter.reserved += amount;
-    return { ok: true, reservation: { counters: touched, amount, settled: false }, remainingMicro: remaining };
+    return {
+      ok: true,
+      reservation: { counters: touched, amount, settled: false },
+      remainingMicro: remaining,
+    };
   }
 
   /** Converts a reservation into actual spend (releasing the difference). Idempotent. */
@@ -127,7 +143,12 @@ export function createBudgetBook(load: SpendLoader) {
   }
 
   /** Spent and reserved of one counter (for reports and tests). */
-  function snapshot(scope: BudgetScope, id: string, period: BudgetPeriod, now: number): { spent: number; reserved: number } {
+  function snapshot(
+    scope: BudgetScope,
+    id: string,
+    period: BudgetPeriod,
+    now: number,
+  ): { spent: number; reserved: number } {
     const counter = counters.get(counterKey(scope, id, period, periodStart(period, now)));
     return { spent: counter?.spent ?? 0, reserved: counter?.reserved ?? 0 };
   }

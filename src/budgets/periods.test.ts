@@ -12,8 +12,12 @@ describe('budget periods (UTC)', () => {
 
   it('ends them at the next reset, across month and year boundaries', () => {
     expect(new Date(periodEnd('day', t) ?? 0).toISOString()).toBe('2026-11-23T00:00:00.000Z');
-    expect(new Date(periodEnd('month', Date.UTC(2026, 11, 31, 12)) ?? 0).toISOString()).toBe('2027-01-01T00:00:00.000Z');
-    expect(new Date(periodEnd('day', Date.UTC(2028, 1, 28, 12)) ?? 0).toISOString()).toBe('2028-02-29T00:00:00.000Z');
+    expect(new Date(periodEnd('month', Date.UTC(2026, 11, 31, 12)) ?? 0).toISOString()).toBe(
+      '2027-01-01T00:00:00.000Z',
+    );
+    expect(new Date(periodEnd('day', Date.UTC(2028, 1, 28, 12)) ?? 0).toISOString()).toBe(
+      '2028-02-29T00:00:00.000Z',
+    );
     expect(periodEnd('total', t)).toBeNull();
   });
 

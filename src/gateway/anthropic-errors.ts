@@ -21,9 +21,21 @@ export const UNAUTHENTICATED: GatewayError = {
   message: 'invalid x-api-key',
 };
 
-export const invalidRequest = (message: string): GatewayError => ({ status: 400, type: 'invalid_request_error', message });
-export const permission = (message: string): GatewayError => ({ status: 403, type: 'permission_error', message });
-export const notFound = (message: string): GatewayError => ({ status: 404, type: 'not_found_error', message });
+export const invalidRequest = (message: string): GatewayError => ({
+  status: 400,
+  type: 'invalid_request_error',
+  message,
+});
+export const permission = (message: string): GatewayError => ({
+  status: 403,
+  type: 'permission_error',
+  message,
+});
+export const notFound = (message: string): GatewayError => ({
+  status: 404,
+  type: 'not_found_error',
+  message,
+});
 export const tooLarge = (limit: number): GatewayError => ({
   status: 413,
   type: 'request_too_large',

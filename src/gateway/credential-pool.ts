@@ -77,7 +77,8 @@ export function createCredentialPool(ctx: ServiceContext) {
     environment: Environment | null;
   }): Promise<UpstreamCredential[]> {
     const creds = await all();
-    const fits = (c: Loaded) => input.environment === null || c.environment === null || c.environment === input.environment;
+    const fits = (c: Loaded) =>
+      input.environment === null || c.environment === null || c.environment === input.environment;
     const out: UpstreamCredential[] = [];
     const add = (c: Loaded, pool: UpstreamCredential['pool']) => {
       if (fits(c)) out.push({ id: c.id, name: c.name, secret: c.secret, environment: c.environment, pool });
@@ -88,7 +89,9 @@ export function createCredentialPool(ctx: ServiceContext) {
       return out;
     }
     for (const c of creds.values()) if (c.ownerType === 'user' && c.ownerId === input.userId) add(c, 'user');
-    if (input.teamId) for (const c of creds.values()) if (c.ownerType === 'team' && c.ownerId === input.teamId) add(c, 'team');
+    if (input.teamId)
+      for (const c of creds.values())
+        if (c.ownerType === 'team' && c.ownerId === input.teamId) add(c, 'team');
     for (const c of creds.values()) if (c.ownerType === 'org') add(c, 'org');
     return out;
   }

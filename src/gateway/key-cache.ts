@@ -67,7 +67,11 @@ export function createKeyCache(db: Db, pepper: Buffer) {
   }
 
   async function load(hash: string): Promise<KeyEntry | null> {
-    const row = await db.kysely.selectFrom('gateway_keys').selectAll().where('hash', '=', hash).executeTakeFirst();
+    const row = await db.kysely
+      .selectFrom('gateway_keys')
+      .selectAll()
+      .where('hash', '=', hash)
+      .executeTakeFirst();
     if (!row) return null;
     const owner = await subject(row.user_id);
     if (!owner) return null;
@@ -120,7 +124,10 @@ export function createKeyCache(db: Db, pepper: Buffer) {
     return info;
   }
 
-  async function limitsOf(scope: 'key' | 'user' | 'team', id: string): Promise<Partial<Record<BudgetPeriod, number>>> {
+  async function limitsOf(
+    scope: 'key' | 'user' | 'team',
+    id: string,
+  ): Promise<Partial<Record<BudgetPeriod, number>>> {
     const rows = await db.kysely
       .selectFrom('budgets')
       .select(['period', 'limit_micro'])

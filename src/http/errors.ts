@@ -4,6 +4,7 @@ import type { AppError, ErrorCode } from '../lib/errors.js';
 export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   invalid_input: 400,
   invalid_config: 500,
+  too_large: 413,
   secret_on_argv: 400,
   not_found: 404,
   conflict: 409,

@@ -3,6 +3,8 @@
 import Fastify, { type FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
 import { hashGatewayKey, hasValidAdminTokenShape, safeEqualHex } from '../crypto/gateway-key.js';
+import type { Gateway } from '../gateway/gateway.js';
+import { gatewayRoutes } from '../gateway/routes.js';
 import type { Installation } from '../install/installation.js';
 import { readMeta } from '../install/meta.repo.js';
 import { AppError, toAppError } from '../lib/errors.js';
@@ -16,6 +18,8 @@ export interface ServerDeps {
   readonly bodyLimit: number;
   readonly trustProxy: boolean;
   readonly version: string;
+  /** The Anthropic-compatible gateway; absent in tests of the other surfaces. */
+  readonly gateway?: Gateway;
 }
 
 export async function buildServer(deps: ServerDeps) {
@@ -70,6 +74,8 @@ export async function buildServer(deps: ServerDeps) {
   });
   app.head('/', async (_request, reply) => reply.status(200).send());
 
+  if (deps.gateway) await app.register(gatewayRoutes(deps.gateway, deps.logger));
+
   await app.register(async (admin) => {
     admin.addHook('onRequest', async (request) => {
       await requireAdminToken(deps.installation, request);
@@ -99,7 +105,7 @@ async function requireAdminToken(installation: Installation, request: FastifyReq
 function fromFrameworkError(error: unknown): AppError {
   if (error instanceof AppError) return error;
   const statusCode = (error as { statusCode?: unknown }).statusCode;
-  if (statusCode === 413) return new AppError('invalid_input', 'request body too large');
+  if (statusCode === 413) return new AppError('too_large', 'request body too large');
   if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
     return new AppError('invalid_input', 'malformed request');
   }

@@ -4,6 +4,7 @@
 export const ERROR_CODES = [
   'invalid_input', // the caller sent something malformed or out of range
   'invalid_config', // tollgate.yml or environment overrides are wrong
+  'too_large', // a request body exceeds its limit
   'not_found', // the named object does not exist (or the actor may not see it)
   'conflict', // a uniqueness rule would be broken (duplicate name, already initialised)
   'unauthenticated', // missing/unknown/revoked/expired credentials of the caller
@@ -49,6 +50,7 @@ export function toAppError(value: unknown): AppError {
 export const EXIT_STATUS: Readonly<Record<ErrorCode, number>> = {
   invalid_input: 2,
   invalid_config: 2,
+  too_large: 2,
   secret_on_argv: 2,
   not_found: 1,
   conflict: 1,

@@ -6,24 +6,30 @@
 // fixed allowances for what the API wraps around the text (role markers, block framing, the tool-use
 // system prompt) and for content whose size the body does not show (images, PDFs, server-tool results).
 //
-// Rules, in the order they are applied:
+// Text and JSON are bounded by their bytes (a proof, given a byte-level tokenizer). Images, PDFs and
+// server-tool results are bounded by configured allowances, which are estimates: size them from
+// Anthropic's current limits.
+//
+// Rules:
 //  - request: REQUEST_OVERHEAD_TOKENS;
 //  - `system`: string → its bytes; blocks → each block (below);
 //  - `messages`: MESSAGE_OVERHEAD_TOKENS each, plus string content bytes or each block;
-//  - blocks (BLOCK_OVERHEAD_TOKENS each): `text` → text bytes (+ citations JSON); `thinking` → thinking +
-//    signature bytes; `redacted_thinking` → data bytes; `tool_use` and anything else → JSON bytes of the
-//    whole block; `tool_result` → id bytes + its content (string or blocks, recursively);
-//    `image` → imageTokenAllowance (any source: pixels, not bytes, decide the cost);
-//    `document` → title/context bytes + source: `text` → its bytes, `content` → its blocks,
-//    `base64` (PDF) / `url` / `file` → documentTokenAllowance, a base64 source over 32 MB → unbounded;
-//    images and documents nested in unknown blocks (e.g. replayed server-tool results) add their allowance;
+//  - blocks, BLOCK_OVERHEAD_TOKENS each:
+//    `text` → text bytes (+ citations JSON); `thinking` → thinking + signature bytes;
+//    `redacted_thinking` → data bytes; `tool_result` → id bytes + its content (string or blocks);
+//    `image` → imageTokenAllowance whatever the source (pixels, not bytes, decide the cost);
+//    `document` → DOCUMENT_OVERHEAD_TOKENS + title/context bytes + by source: `text` → its bytes,
+//      `content` → its blocks, `base64` (PDF) / `url` / `file` → documentTokenAllowance,
+//      a base64 source over 32 MB → unbounded;
+//    `tool_use` and anything else → JSON bytes of the whole block, plus the allowance of every image or
+//      document nested in it (e.g. a replayed web_fetch result holding a PDF);
 //  - `tools`: JSON bytes of each definition + TOOL_OVERHEAD_TOKENS; Anthropic-defined (typed) tools add
-//    TYPED_TOOL_OVERHEAD_TOKENS (their built-in definitions); any tool adds TOOL_USE_PROMPT_TOKENS once;
+//    TYPED_TOOL_OVERHEAD_TOKENS; any tool at all adds TOOL_USE_PROMPT_TOKENS once;
 //    web_search_* / web_fetch_* add serverToolResultAllowance per possible use (max_uses, else
-//    defaultMaxUses, else unbounded); a web_fetch with `max_content_tokens` uses that + overhead instead;
-//    code_execution_* tools and `mcp_servers` → unbounded (their results have no bound in the body);
-//  - any other top-level field not known to be prompt-free → its JSON bytes + UNKNOWN_FIELD_OVERHEAD_TOKENS
-//    (covers instructions the API adds for features such as structured outputs).
+//    defaultMaxUses, else unbounded); a web_fetch with `max_content_tokens` uses that + 1,024 per use;
+//    code_execution_* tools and a non-empty `mcp_servers` → unbounded (results of unknown size);
+//  - any other top-level field not known to be prompt-free → its JSON bytes +
+//    UNKNOWN_FIELD_OVERHEAD_TOKENS (instructions the API adds, e.g. for structured outputs).
 
 import { declaredMaxUses, serverToolKind } from './server-tools.js';
 
@@ -34,7 +40,7 @@ export interface InputBoundOptions {
   imageTokenAllowance: number;
   /** Tokens reserved per PDF / URL / file document. */
   documentTokenAllowance: number;
-  /** Input tokens reserved per web search / web fetch use for its result; DEFAULT_SERVER_TOOL_RESULT_ALLOWANCE. */
+  /** Input tokens reserved per web search / fetch use; default DEFAULT_SERVER_TOOL_RESULT_ALLOWANCE. */
   serverToolResultAllowance?: number;
   /** Uses assumed for a web search/fetch tool without `max_uses`; absent → such a request is unbounded. */
   defaultMaxUses?: number;
@@ -46,13 +52,15 @@ export type InputBound = { tokens: number; cacheWrite1hPossible: boolean } | { u
 export const DEFAULT_IMAGE_TOKEN_ALLOWANCE = 1_600;
 /** A request never exceeds the 200k context window of standard models; raise it for 1M-context use. */
 export const DEFAULT_DOCUMENT_TOKEN_ALLOWANCE = 200_000;
-/** A web search returns ~10 results with page excerpts; a fetched page without max_content_tokens is larger. */
+/** A web search returns ~10 results with excerpts; a fetched page can be larger (see max_content_tokens). */
 export const DEFAULT_SERVER_TOOL_RESULT_ALLOWANCE = 25_000;
 
 export const REQUEST_OVERHEAD_TOKENS = 64;
 export const MESSAGE_OVERHEAD_TOKENS = 16;
 export const BLOCK_OVERHEAD_TOKENS = 8;
 export const TOOL_OVERHEAD_TOKENS = 32;
+/** Documents are wrapped in source/title/citation markup by the API. */
+export const DOCUMENT_OVERHEAD_TOKENS = 1_024;
 /** Anthropic documents ~350 tokens of tool-use system prompt; rounded up generously. */
 export const TOOL_USE_PROMPT_TOKENS = 1_024;
 /** Anthropic-defined tools add their own definitions (text editor ~700, computer use ~735 + ~500). */
@@ -131,7 +139,7 @@ function contentTokens(walk: Walk, content: unknown): number {
 
 function documentTokens(walk: Walk, block: Json): number {
   const source = block.source;
-  const framing = textBytes(block.title) + textBytes(block.context);
+  const framing = DOCUMENT_OVERHEAD_TOKENS + textBytes(block.title) + textBytes(block.context);
   if (!isObject(source)) return framing + jsonBytes(source) + walk.opts.documentTokenAllowance;
   switch (source.type) {
     case 'text':

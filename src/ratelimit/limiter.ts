@@ -84,7 +84,13 @@ export function createRateLimiter() {
     let state = states.get(keyId);
     const size = rpm ?? 0;
     if (!state || state.times.length !== size) {
-      state = { times: new Float64Array(size).fill(-Infinity), next: 0, inFlight: state?.inFlight ?? 0, input: state?.input ?? new TokenWindow(), output: state?.output ?? new TokenWindow() };
+      state = {
+        times: new Float64Array(size).fill(-Infinity),
+        next: 0,
+        inFlight: state?.inFlight ?? 0,
+        input: state?.input ?? new TokenWindow(),
+        output: state?.output ?? new TokenWindow(),
+      };
       states.set(keyId, state);
     }
     return state;
@@ -94,7 +100,13 @@ export function createRateLimiter() {
    * Admits a request or says which limit it hit and when to retry. `inputEstimate` and
    * `outputReserve` (max_tokens) are charged now and corrected by `finish`.
    */
-  function admit(keyId: string, limits: RateLimits, now: number, inputEstimate: number, outputReserve: number): AdmitResult {
+  function admit(
+    keyId: string,
+    limits: RateLimits,
+    now: number,
+    inputEstimate: number,
+    outputReserve: number,
+  ): AdmitResult {
     const state = stateOf(keyId, limits.rpm);
     if (limits.concurrency !== null && state.inFlight >= limits.concurrency) {
       return { ok: false, kind: 'concurrency', retryAfterS: 1, headers: {} };
@@ -105,17 +117,40 @@ export function createRateLimiter() {
       const oldest = state.times[state.next] ?? Number.NEGATIVE_INFINITY;
       if (now - oldest < WINDOW_MS) {
         const retry = Math.max(1, Math.ceil((oldest + WINDOW_MS - now) / 1000));
-        return { ok: false, kind: 'requests', retryAfterS: retry, headers: requestHeaders(limits.rpm, 0, oldest + WINDOW_MS) };
+        return {
+          ok: false,
+          kind: 'requests',
+          retryAfterS: retry,
+          headers: requestHeaders(limits.rpm, 0, oldest + WINDOW_MS),
+        };
       }
       requestsRemaining = countFree(state, now) - 1;
     }
-    if (limits.inputTpm !== null && state.input.used(now) + inputEstimate > limits.inputTpm && state.input.used(now) > 0) {
+    if (
+      limits.inputTpm !== null &&
+      state.input.used(now) + inputEstimate > limits.inputTpm &&
+      state.input.used(now) > 0
+    ) {
       const retry = state.input.secondsUntil(now, limits.inputTpm, inputEstimate);
-      return { ok: false, kind: 'input-tokens', retryAfterS: retry, headers: tokenHeaders('input', limits.inputTpm, state.input.used(now), now + retry * 1000) };
+      return {
+        ok: false,
+        kind: 'input-tokens',
+        retryAfterS: retry,
+        headers: tokenHeaders('input', limits.inputTpm, state.input.used(now), now + retry * 1000),
+      };
     }
-    if (limits.outputTpm !== null && state.output.used(now) + outputReserve > limits.outputTpm && state.output.used(now) > 0) {
+    if (
+      limits.outputTpm !== null &&
+      state.output.used(now) + outputReserve > limits.outputTpm &&
+      state.output.used(now) > 0
+    ) {
       const retry = state.output.secondsUntil(now, limits.outputTpm, outputReserve);
-      return { ok: false, kind: 'output-tokens', retryAfterS: retry, headers: tokenHeaders('output', limits.outputTpm, state.output.used(now), now + retry * 1000) };
+      return {
+        ok: false,
+        kind: 'output-tokens',
+        retryAfterS: retry,
+        headers: tokenHeaders('output', limits.outputTpm, state.output.used(now), now + retry * 1000),
+      };
     }
     if (limits.rpm !== null) {
       state.times[state.next] = now;
@@ -125,8 +160,13 @@ export function createRateLimiter() {
     state.input.add(now, inputEstimate);
     state.output.add(now, outputReserve);
     const headers: Record<string, string> = {};
-    if (limits.rpm !== null && requestsRemaining !== null) Object.assign(headers, requestHeaders(limits.rpm, requestsRemaining, now + WINDOW_MS));
-    return { ok: true, ticket: { state, inputCharged: inputEstimate, outputCharged: outputReserve, done: false }, headers };
+    if (limits.rpm !== null && requestsRemaining !== null)
+      Object.assign(headers, requestHeaders(limits.rpm, requestsRemaining, now + WINDOW_MS));
+    return {
+      ok: true,
+      ticket: { state, inputCharged: inputEstimate, outputCharged: outputReserve, done: false },
+      headers,
+    };
   }
 
   /** Ends a request: frees its concurrency slot and replaces the token charges by the actual figures. */
@@ -151,7 +191,9 @@ function requestHeaders(limit: number, remaining: number, resetAt: number): Rate
   return {
     'anthropic-ratelimit-requests-limit': String(limit),
     'anthropic-ratelimit-requests-remaining': String(Math.max(0, remaining)),
-    'anthropic-ratelimit-requests-reset': new Date(Math.ceil(resetAt / 1000) * 1000).toISOString().replace('.000Z', 'Z'),
+    'anthropic-ratelimit-requests-reset': new Date(Math.ceil(resetAt / 1000) * 1000)
+      .toISOString()
+      .replace('.000Z', 'Z'),
   };
 }
 
@@ -159,7 +201,9 @@ function tokenHeaders(kind: 'input' | 'output', limit: number, used: number, res
   return {
     [`anthropic-ratelimit-${kind}-tokens-limit`]: String(limit),
     [`anthropic-ratelimit-${kind}-tokens-remaining`]: String(Math.max(0, Math.floor(limit - used))),
-    [`anthropic-ratelimit-${kind}-tokens-reset`]: new Date(Math.ceil(resetAt / 1000) * 1000).toISOString().replace('.000Z', 'Z'),
+    [`anthropic-ratelimit-${kind}-tokens-reset`]: new Date(Math.ceil(resetAt / 1000) * 1000)
+      .toISOString()
+      .replace('.000Z', 'Z'),
   };
 }
 

@@ -39,7 +39,8 @@ export function createLedger(db: Db, orgId: string, options: LedgerOptions = {})
 
   /** Queues a record; resolves once it is durable. */
   function append(record: UsageRecord): Promise<void> {
-    if (queue.length >= maxQueue) return Promise.reject(new AppError('internal', 'usage ledger queue is full'));
+    if (queue.length >= maxQueue)
+      return Promise.reject(new AppError('internal', 'usage ledger queue is full'));
     return new Promise<void>((resolve, reject) => {
       queue.push({ record, orgId, resolve, reject });
       schedule();
@@ -88,16 +89,26 @@ export function createLedger(db: Db, orgId: string, options: LedgerOptions = {})
         .onConflict((oc) =>
           oc
             .columns(['scope_type', 'scope_id', 'period', 'period_start'])
-            .doUpdateSet((eb) => ({ spent_micro: eb('spend.spent_micro', '+', eb.ref('excluded.spent_micro')) })),
+            .doUpdateSet((eb) => ({
+              spent_micro: eb('spend.spent_micro', '+', eb.ref('excluded.spent_micro')),
+            })),
         )
         .execute();
     }
     const lastUse = new Map<string, number>();
-    for (const p of batch) lastUse.set(p.record.key_id, Math.max(lastUse.get(p.record.key_id) ?? 0, p.record.at));
+    for (const p of batch)
+      lastUse.set(p.record.key_id, Math.max(lastUse.get(p.record.key_id) ?? 0, p.record.at));
     const latest = Math.max(...lastUse.values());
-    await tx.updateTable('gateway_keys').set({ last_used_at: latest }).where('id', 'in', [...lastUse.keys()]).execute();
-    const creds = [...new Set(batch.map((p) => p.record.credential_id).filter((c): c is string => c !== null))];
-    if (creds.length > 0) await tx.updateTable('credentials').set({ last_used_at: latest }).where('id', 'in', creds).execute();
+    await tx
+      .updateTable('gateway_keys')
+      .set({ last_used_at: latest })
+      .where('id', 'in', [...lastUse.keys()])
+      .execute();
+    const creds = [
+      ...new Set(batch.map((p) => p.record.credential_id).filter((c): c is string => c !== null)),
+    ];
+    if (creds.length > 0)
+      await tx.updateTable('credentials').set({ last_used_at: latest }).where('id', 'in', creds).execute();
   }
 
   /** Waits until everything appended so far is committed. */
@@ -113,7 +124,16 @@ export function createLedger(db: Db, orgId: string, options: LedgerOptions = {})
 
 /** Sums the batch's costs per scope, period and period start (one upsert per counter per batch). */
 function aggregateSpend(batch: readonly Pending[]) {
-  const out = new Map<string, { scope_type: BudgetScope; scope_id: string; period: (typeof PERIODS)[number]; period_start: number; spent_micro: number }>();
+  const out = new Map<
+    string,
+    {
+      scope_type: BudgetScope;
+      scope_id: string;
+      period: (typeof PERIODS)[number];
+      period_start: number;
+      spent_micro: number;
+    }
+  >();
   for (const { record, orgId } of batch) {
     if (record.cost_micro === 0) continue;
     const scopes: Array<[BudgetScope, string | null]> = [
@@ -129,7 +149,14 @@ function aggregateSpend(batch: readonly Pending[]) {
         const key = `${scope}|${id}|${period}|${start}`;
         const row = out.get(key);
         if (row) row.spent_micro += record.cost_micro;
-        else out.set(key, { scope_type: scope, scope_id: id, period, period_start: start, spent_micro: record.cost_micro });
+        else
+          out.set(key, {
+            scope_type: scope,
+            scope_id: id,
+            period,
+            period_start: start,
+            spent_micro: record.cost_micro,
+          });
       }
     }
   }

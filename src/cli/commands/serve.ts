@@ -1,6 +1,7 @@
 // `tollgate serve`: run the server; on first start the installation is created and the admin token printed.
 import { Command } from 'commander';
 import { type Config, loadConfig } from '../../config/load.js';
+import { createGateway } from '../../gateway/gateway.js';
 import { buildServer } from '../../http/server.js';
 import {
   type Installation,
@@ -39,7 +40,10 @@ export function serveCommand(io: Io): Command {
       });
       const installation = await openOrCreate(io, config);
       const logger = createLogger(config.logging.level);
+      const gateway = createGateway({ installation, clock: systemClock }, config);
+      await gateway.start();
       const app = await buildServer({
+        gateway,
         installation,
         logger,
         bodyLimit: config.server.body_limit_bytes,
@@ -61,6 +65,7 @@ export function serveCommand(io: Io): Command {
       });
       io.stdout.write('Shutting down…\n');
       await app.close();
+      await gateway.close();
       await installation.close();
       logger.flush();
     });

@@ -8,6 +8,8 @@
 // citation object). The real API puts the payload last, so this is the raw byte length of the value;
 // any other key order only makes the count larger, which is the safe direction for an estimate.
 
+import { ByteTemplate, ViewCache } from './byte-template.js';
+
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const COLON = 0x3a;
@@ -36,6 +38,7 @@ export class DeltaPayloadCounter {
   private signature = false;
   /** Offset of the `delta` object, the fallback for delta types this code does not know. */
   private deltaStart = -1;
+  private readonly views = new ViewCache();
 
   reset(): void {
     this.bytes = 0;
@@ -52,7 +55,7 @@ export class DeltaPayloadCounter {
   }
 
   feed(buf: Uint8Array, start: number, end: number): void {
-    if (this.scanning) this.scan(buf, start, end);
+    if (this.scanning && !(this.bytes === 0 && this.canonical(buf, start, end))) this.scan(buf, start, end);
     this.bytes += end - start;
   }
 
@@ -137,6 +140,33 @@ export class DeltaPayloadCounter {
     this.pendingKey = pendingKey;
   }
 
+  /**
+   * Fast path for the exact shape the API sends, `{"type":"content_block_delta","index":N,"delta":{"type":
+   * "<kind>","<payload key>":…`, checked byte for byte at the start of the data. False (nothing decided)
+   * for any other shape or when the envelope is split across chunks; the general scan then runs.
+   */
+  private canonical(buf: Uint8Array, start: number, end: number): boolean {
+    const view = this.views.get(buf);
+    if (!ENVELOPE_HEAD.at(view, buf, start, end)) return false;
+    let i = start + ENVELOPE_HEAD.length;
+    const digits = i;
+    while (i < end && (buf[i] as number) >= 0x30 && (buf[i] as number) <= 0x39) i++;
+    if (i === digits || !ENVELOPE_MID.at(view, buf, i, end)) return false;
+    i += ENVELOPE_MID.length;
+    for (const [tail, key] of DELTA_TAILS) {
+      if (!tail.at(view, buf, i, end)) continue;
+      const at = i + tail.length - start;
+      if (key === KEY_STRING_PAYLOAD) this.found(at, 3);
+      else if (key === KEY_CITATION) this.found(at, 2);
+      else {
+        this.signature = true;
+        this.scanning = false;
+      }
+      return true;
+    }
+    return false;
+  }
+
   private found(payloadStart: number, suffix: number): void {
     this.payloadStart = payloadStart;
     this.suffix = suffix;
@@ -151,6 +181,16 @@ const KEYS: ReadonlyArray<readonly [Uint8Array, number]> = [
   [Buffer.from('citation'), KEY_CITATION],
   [Buffer.from('signature'), KEY_SIGNATURE],
   [Buffer.from('delta'), KEY_DELTA],
+];
+
+const ENVELOPE_HEAD = new ByteTemplate('{"type":"content_block_delta","index":');
+const ENVELOPE_MID = new ByteTemplate(',"delta":{"type":"');
+const DELTA_TAILS: ReadonlyArray<readonly [ByteTemplate, number]> = [
+  [new ByteTemplate('text_delta","text":"'), KEY_STRING_PAYLOAD],
+  [new ByteTemplate('input_json_delta","partial_json":"'), KEY_STRING_PAYLOAD],
+  [new ByteTemplate('thinking_delta","thinking":"'), KEY_STRING_PAYLOAD],
+  [new ByteTemplate('signature_delta","signature":"'), KEY_SIGNATURE],
+  [new ByteTemplate('citations_delta","citation":'), KEY_CITATION],
 ];
 
 function matchKey(key: Uint8Array, keyLen: number): number {

@@ -5,6 +5,8 @@
 // name, both capped); data values are handed to the sink as byte ranges of the caller's chunk, so an
 // event of any size costs no memory here. Line ends are `\n`, `\r\n` or a lone `\r`, as the spec says.
 
+import { ByteTemplate, ViewCache } from './byte-template.js';
+
 /** Receives the structure of the stream; data values arrive as byte ranges valid only during the call. */
 export interface SseSink {
   /** An `event:` line; `index` into the framer's names, or -1 for any other name. */
@@ -40,16 +42,22 @@ export class SseFramer {
   private readonly fieldBuf = new Uint8Array(8);
   private fieldLen = 0;
   private readonly nameBuf = new Uint8Array(MAX_NAME);
+  private readonly nameView = new DataView(this.nameBuf.buffer);
+  private readonly views = new ViewCache();
+  private readonly names: readonly ByteTemplate[];
   private nameLen = 0;
   /** The previous chunk ended with `\r`: a leading `\n` belongs to that line end. */
   private skipLF = false;
   /** Bytes of a leading UTF-8 BOM matched so far; 3 once past the start of the stream. */
   private bom = 0;
 
+  /** `names`: the event names the sink wants told apart (ASCII); others are reported as -1. */
   constructor(
-    private readonly names: readonly Uint8Array[],
+    names: readonly string[],
     private readonly sink: SseSink,
-  ) {}
+  ) {
+    this.names = names.map((name) => new ByteTemplate(name));
+  }
 
   push(chunk: Buffer): void {
     const n = chunk.length;
@@ -106,8 +114,8 @@ export class SseFramer {
         return this.lineEnd(chunk, i, n);
       }
       // Fast paths for the two fields that matter, when the name is whole in this chunk.
-      if (b === 0x64 && i + 5 <= n && isAt(chunk, i, DATA_COLON)) return this.startValue(FIELD_DATA, i + 5);
-      if (b === 0x65 && i + 6 <= n && isAt(chunk, i, EVENT_COLON)) return this.startValue(FIELD_EVENT, i + 6);
+      if (b === 0x64 && isAt(chunk, i, n, DATA_COLON)) return this.startValue(FIELD_DATA, i + 5);
+      if (b === 0x65 && isAt(chunk, i, n, EVENT_COLON)) return this.eventLine(chunk, i + 6, n);
     }
     for (; i < n; i++) {
       const b = chunk[i] as number;
@@ -124,10 +132,41 @@ export class SseFramer {
     return n;
   }
 
+  /**
+   * An `event:` line from its value at i: when the short line ends within this chunk it is matched in
+   * place, which is cheaper than the general search for the end of the line.
+   */
+  private eventLine(chunk: Buffer, i: number, n: number): number {
+    const start = chunk[i] === SPACE ? i + 1 : i;
+    const limit = Math.min(n, start + MAX_NAME + 1);
+    for (let k = start; k < limit; k++) {
+      const b = chunk[k];
+      if (b === LF || b === CR) {
+        this.field = FIELD_EVENT;
+        this.sink.eventType(this.matchName(chunk, start, k));
+        return this.lineEnd(chunk, k, n);
+      }
+    }
+    return this.startValue(FIELD_EVENT, i);
+  }
+
   private resolveField(): number {
-    if (this.fieldLen === 4 && isAt(this.fieldBuf, 0, DATA_COLON, 4)) return FIELD_DATA;
-    if (this.fieldLen === 5 && isAt(this.fieldBuf, 0, EVENT_COLON, 5)) return FIELD_EVENT;
+    if (this.fieldLen === 4 && isAt(this.fieldBuf, 0, 4, DATA_COLON, 4)) return FIELD_DATA;
+    if (this.fieldLen === 5 && isAt(this.fieldBuf, 0, 5, EVENT_COLON, 5)) return FIELD_EVENT;
     return FIELD_OTHER;
+  }
+
+  /** Index of the event name buf[start, end) among the names, or -1. */
+  private matchName(buf: Uint8Array, start: number, end: number): number {
+    const len = end - start;
+    if (len > MAX_NAME) return -1;
+    const view = buf === this.nameBuf ? this.nameView : this.views.get(buf);
+    const names = this.names;
+    for (let k = 0; k < names.length; k++) {
+      const name = names[k] as ByteTemplate;
+      if (name.length === len && name.at(view, buf, start, end)) return k;
+    }
+    return -1;
   }
 
   private startValue(field: number, next: number): number {
@@ -144,7 +183,7 @@ export class SseFramer {
       if (end > start) this.sink.data(chunk, start, end);
     } else if (this.field === FIELD_EVENT) {
       if (lineDone && this.nameLen === 0) {
-        this.sink.eventType(matchName(this.names, chunk, start, end));
+        this.sink.eventType(this.matchName(chunk, start, end));
         return;
       }
       const room = MAX_NAME - this.nameLen;
@@ -152,7 +191,7 @@ export class SseFramer {
       if (take > 0) this.nameBuf.set(chunk.subarray(start, start + take), this.nameLen);
       // Past MAX_NAME the length keeps growing so that no prefix of a long name matches.
       this.nameLen += end - start;
-      if (lineDone) this.sink.eventType(matchName(this.names, this.nameBuf, 0, this.nameLen));
+      if (lineDone) this.sink.eventType(this.matchName(this.nameBuf, 0, this.nameLen));
     }
   }
 
@@ -174,17 +213,9 @@ export class SseFramer {
 const DATA_COLON = Uint8Array.from(Buffer.from('data:'));
 const EVENT_COLON = Uint8Array.from(Buffer.from('event:'));
 
-function isAt(buf: Uint8Array, at: number, what: Uint8Array, len = what.length): boolean {
+/** buf[at, at + len) before `end` equals the first len bytes of `what`. */
+function isAt(buf: Uint8Array, at: number, end: number, what: Uint8Array, len = what.length): boolean {
+  if (end - at < len) return false;
   for (let k = 0; k < len; k++) if (buf[at + k] !== what[k]) return false;
   return true;
-}
-
-function matchName(names: readonly Uint8Array[], buf: Uint8Array, start: number, end: number): number {
-  const len = end - start;
-  if (len > MAX_NAME) return -1;
-  for (let k = 0; k < names.length; k++) {
-    const name = names[k] as Uint8Array;
-    if (name.length === len && isAt(buf, start, name)) return k;
-  }
-  return -1;
 }

@@ -64,7 +64,6 @@ const MESSAGE_STOP = 2;
 const BLOCK_DELTA = 3;
 const ERROR = 4;
 const NO_EVENT = -2;
-const NAME_BYTES = EVENT_NAMES.map((name) => Uint8Array.from(Buffer.from(name)));
 const NEWLINE = Uint8Array.of(0x0a);
 
 /** Kinds whose data is kept for JSON.parse; NO_EVENT too, in case `data:` comes before `event:`. */
@@ -207,7 +206,7 @@ class UsageTapSink implements SseSink {
 /** Creates a tap for one streamed response. */
 export function createUsageTap(): UsageTap {
   const sink = new UsageTapSink();
-  const framer = new SseFramer(NAME_BYTES, sink);
+  const framer = new SseFramer(EVENT_NAMES, sink);
   return {
     push: (chunk) => framer.push(chunk),
     result: () => sink.result(),

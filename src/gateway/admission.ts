@@ -1,0 +1,256 @@
+// The admission pipeline of a Messages request, in the contract's fixed order:
+// key valid → not expired/revoked → environment → model allowed → tools allowed → max_tokens cap →
+// rate limits → budgets. Every refusal is returned (not thrown) as a GatewayError.
+import type { BudgetBook, Reservation, ScopeLimits } from '../budgets/budget-book.js';
+import type { KeyScope } from '../keys/key-policy.js';
+import { formatUsd } from '../lib/money.js';
+import { worstCaseMicro } from '../pricing/cost.js';
+import { inputTokenUpperBound } from '../pricing/input-bound.js';
+import { bareModelId, type ModelPrice, type PriceBook } from '../pricing/models.js';
+import { webSearchUsesBound } from '../pricing/server-tools.js';
+import type { RateLimiter, Ticket } from '../ratelimit/limiter.js';
+import { type GatewayError, invalidRequest, permission, UNAUTHENTICATED } from './anthropic-errors.js';
+import type { CredentialPool, UpstreamCredential } from './credential-pool.js';
+import type { KeyCache, KeyEntry, SubjectInfo } from './key-cache.js';
+import { withAutoCache } from './prompt-cache.js';
+import { budgetRefusal, rateRefusal } from './refusals.js';
+
+export interface AdmissionPolicy {
+  /** claude.models_allowed as bare ids; null = every priced model. */
+  readonly modelsAllowed: ReadonlySet<string> | null;
+  readonly orgId: string;
+  readonly orgLimits: ScopeLimits['limits'];
+  readonly promptCaching: 'auto' | 'off';
+  readonly webSearchDefaultMaxUses: number;
+  readonly imageTokenAllowance: number;
+  readonly documentTokenAllowance: number;
+}
+
+export interface AdmissionDeps {
+  readonly keys: KeyCache;
+  readonly credentials: CredentialPool;
+  readonly prices: PriceBook;
+  readonly limiter: RateLimiter;
+  readonly budgets: BudgetBook;
+  readonly policy: AdmissionPolicy;
+}
+
+export interface Caller {
+  readonly key: KeyEntry;
+  /** Whose credentials and budgets apply: the key's owner, or the user a service acts for. */
+  readonly subject: SubjectInfo;
+  /** The service account acting for `subject`, or null. */
+  readonly serviceUserId: string | null;
+}
+
+export interface Admitted extends Caller {
+  readonly model: string;
+  readonly price: ModelPrice;
+  readonly stream: boolean;
+  /** Bytes to forward: the client's own unless Tollgate had to add max_uses or a cache breakpoint. */
+  readonly body: Buffer;
+  readonly autoCached: boolean;
+  readonly worstCaseMicro: number;
+  readonly reservation: Reservation;
+  readonly remainingMicro: number | null;
+  readonly ticket: Ticket;
+  readonly rateHeaders: Readonly<Record<string, string>>;
+  readonly candidates: readonly UpstreamCredential[];
+}
+
+export type Result<T> = { ok: true; value: T } | { ok: false; error: GatewayError };
+
+const refuse = (error: GatewayError): { ok: false; error: GatewayError } => ({ ok: false, error });
+
+/** Reads the presented key from `x-api-key` or `Authorization: Bearer` (both may carry the same value). */
+export function presentedKey(headers: Record<string, string | string[] | undefined>): string | null {
+  const x = headers['x-api-key'];
+  const auth = headers.authorization;
+  const apiKey = typeof x === 'string' ? x.trim() : null;
+  const bearer = typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice(7).trim() : null;
+  if (apiKey && bearer && apiKey !== bearer) return null;
+  return apiKey || bearer || null;
+}
+
+/** Steps 1–2 and the acting subject: valid, active, unexpired key whose owner still exists. */
+export async function authenticate(
+  deps: Pick<AdmissionDeps, 'keys'>,
+  headers: Record<string, string | string[] | undefined>,
+  now: number,
+  scope: KeyScope,
+): Promise<Result<Caller>> {
+  const presented = presentedKey(headers);
+  if (!presented) return refuse(UNAUTHENTICATED);
+  const key = await deps.keys.lookup(presented);
+  if (!key || key.status !== 'active' || (key.expiresAt !== null && key.expiresAt <= now))
+    return refuse(UNAUTHENTICATED);
+  if (!key.scopes.has(scope)) return refuse(permission(`this key does not have the ${scope} scope`));
+  const onBehalf = headers['x-tollgate-user'];
+  if (onBehalf === undefined) return { ok: true, value: { key, subject: key.owner, serviceUserId: null } };
+  if (!key.scopes.has('act-for-users')) {
+    return refuse(permission('x-tollgate-user needs a service key with the act-for-users scope'));
+  }
+  const name = Array.isArray(onBehalf) ? onBehalf[0] : onBehalf;
+  const subject = name ? await deps.keys.subject(name) : null;
+  if (!subject) return refuse(permission('the user named in x-tollgate-user does not exist'));
+  return { ok: true, value: { key, subject, serviceUserId: key.owner.userId } };
+}
+
+/** Steps 3–8 for POST /v1/messages, after authentication and JSON parsing. */
+export async function admitMessage(
+  deps: AdmissionDeps,
+  caller: Caller,
+  body: Record<string, unknown>,
+  raw: Buffer,
+  now: number,
+): Promise<Result<Admitted>> {
+  const { key, subject } = caller;
+  const shape = checkShape(body);
+  if (shape) return refuse(shape);
+  const model = body.model as string;
+  const maxTokens = body.max_tokens as number;
+
+  // 3. environment: some credential must serve the key's environment.
+  const candidates = await deps.credentials.candidates({
+    pinnedId: key.credentialId,
+    userId: subject.userId,
+    teamId: subject.teamId,
+    environment: key.environment,
+  });
+  if (candidates.length === 0) {
+    return refuse(
+      permission(
+        key.environment
+          ? `no active Anthropic credential serves environment ${key.environment} for this key`
+          : 'no active Anthropic credential is configured for this key (add one with `tollgate credential add`)',
+      ),
+    );
+  }
+
+  // 4. model
+  const bare = bareModelId(model);
+  if (
+    (key.models && !key.models.has(bare)) ||
+    (deps.policy.modelsAllowed && !deps.policy.modelsAllowed.has(bare))
+  ) {
+    return refuse(permission(`model ${model} is not allowed for this key`));
+  }
+  const price = deps.prices.lookup(model);
+  if (!price)
+    return refuse(
+      invalidRequest(
+        `model ${model} has no price in Tollgate's table; an admin can add it under pricing: in tollgate.yml`,
+      ),
+    );
+
+  // 5. tools
+  if (key.tools && Array.isArray(body.tools)) {
+    for (const tool of body.tools) {
+      const name = typeof tool === 'object' && tool !== null ? (tool as { name?: unknown }).name : undefined;
+      if (typeof name !== 'string' || !key.tools.has(name)) {
+        return refuse(
+          permission(`tool ${typeof name === 'string' ? name : '(unnamed)'} is not allowed for this key`),
+        );
+      }
+    }
+  }
+
+  // 6. max_tokens and the worst case
+  if (key.maxTokens !== null && maxTokens > key.maxTokens) {
+    return refuse(
+      invalidRequest(`max_tokens ${maxTokens} exceeds this key's cap of ${key.maxTokens}; lower max_tokens`),
+    );
+  }
+  let forwarded: Record<string, unknown> = body;
+  const servers = webSearchUsesBound(body, deps.policy.webSearchDefaultMaxUses);
+  if (servers.patchedTools) forwarded = { ...forwarded, tools: servers.patchedTools };
+  const cached =
+    deps.policy.promptCaching === 'auto' ? withAutoCache(forwarded, price.minCacheableTokens) : null;
+  if (cached) forwarded = cached;
+  const bound = inputTokenUpperBound(forwarded, {
+    imageTokenAllowance: deps.policy.imageTokenAllowance,
+    documentTokenAllowance: deps.policy.documentTokenAllowance,
+    defaultMaxUses: deps.policy.webSearchDefaultMaxUses,
+  });
+  if ('unbounded' in bound)
+    return refuse(invalidRequest(`Tollgate cannot bound the cost of this request: ${bound.unbounded}`));
+  const worst = worstCaseMicro(price, {
+    inputTokensUpperBound: bound.tokens,
+    maxOutputTokens: maxTokens,
+    webSearchUses: servers.uses,
+    cacheWrite1hPossible: bound.cacheWrite1hPossible,
+  });
+  if (key.maxCostPerRequestMicro !== null && worst > key.maxCostPerRequestMicro) {
+    return refuse(
+      invalidRequest(
+        `the worst-case cost of this request ($${formatUsd(worst)}) exceeds this key's per-request cap ($${formatUsd(key.maxCostPerRequestMicro)}); lower max_tokens or shorten the prompt`,
+      ),
+    );
+  }
+
+  // 7. rate limits (input charged at a rough estimate, output at max_tokens; both corrected later)
+  const admitted = deps.limiter.admit(key.id, key, now, Math.ceil(bound.tokens / 4), maxTokens);
+  if (!admitted.ok) return refuse(rateRefusal(admitted));
+
+  // 8. budgets: the worst case is reserved on every scope at once, or the request is refused.
+  const scopes = budgetScopes(caller, deps.policy);
+  await deps.budgets.prepare(scopes, now);
+  const reserved = deps.budgets.reserve(scopes, worst, now);
+  if (!reserved.ok) {
+    deps.limiter.finish(admitted.ticket, now, 0, 0);
+    return refuse(budgetRefusal(reserved.refusal));
+  }
+  return {
+    ok: true,
+    value: {
+      ...caller,
+      model,
+      price,
+      stream: body.stream === true,
+      body: forwarded === body ? raw : Buffer.from(JSON.stringify(forwarded)),
+      autoCached: cached !== null,
+      worstCaseMicro: worst,
+      reservation: reserved.reservation,
+      remainingMicro: reserved.remainingMicro,
+      ticket: admitted.ticket,
+      rateHeaders: admitted.headers,
+      candidates,
+    },
+  };
+}
+
+/** The budget scopes of a request: key, subject user, the subject's team, the org. */
+export function budgetScopes(
+  caller: Caller,
+  policy: Pick<AdmissionPolicy, 'orgId' | 'orgLimits'>,
+): ScopeLimits[] {
+  const { key, subject } = caller;
+  const scopes: ScopeLimits[] = [
+    { scope: 'key', id: key.id, label: `key ${key.id}`, limits: key.keyLimits },
+    { scope: 'user', id: subject.userId, label: `user ${subject.userName}`, limits: subject.userLimits },
+  ];
+  if (subject.teamId)
+    scopes.push({
+      scope: 'team',
+      id: subject.teamId,
+      label: `team ${subject.teamName ?? subject.teamId}`,
+      limits: subject.teamLimits,
+    });
+  scopes.push({ scope: 'org', id: policy.orgId, label: 'the organisation', limits: policy.orgLimits });
+  return scopes;
+}
+
+/** The fields Tollgate needs before it can bound a request; the rest is the upstream's to validate. */
+function checkShape(body: Record<string, unknown>): GatewayError | null {
+  if (typeof body.model !== 'string' || body.model.length === 0 || body.model.length > 200) {
+    return invalidRequest('model: a model id string is required');
+  }
+  const max = body.max_tokens;
+  if (typeof max !== 'number' || !Number.isSafeInteger(max) || max < 1) {
+    return invalidRequest('max_tokens: a positive integer is required');
+  }
+  if (!Array.isArray(body.messages)) return invalidRequest('messages: an array is required');
+  if (body.tools !== undefined && !Array.isArray(body.tools))
+    return invalidRequest('tools: must be an array');
+  return null;
+}

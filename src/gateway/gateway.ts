@@ -1,0 +1,95 @@
+// The gateway's composition: caches, limiters, budget book, ledger, upstream pool and change poller,
+// built once per process from the installation and the configuration.
+import { createBudgetBook } from '../budgets/budget-book.js';
+import { createChangePoller } from '../changes/poller.js';
+import type { Config } from '../config/load.js';
+import type { BudgetPeriod, BudgetScope } from '../db/schema.js';
+import type { ServiceContext } from '../install/context.js';
+import { newId } from '../lib/ids.js';
+import { DEFAULT_DOCUMENT_TOKEN_ALLOWANCE, DEFAULT_IMAGE_TOKEN_ALLOWANCE } from '../pricing/input-bound.js';
+import { bareModelId, createPriceBook } from '../pricing/models.js';
+import { createRateLimiter } from '../ratelimit/limiter.js';
+import { createLedger } from '../usage/ledger.js';
+import { createCredentialPool } from './credential-pool.js';
+import { createKeyCache } from './key-cache.js';
+import type { MessagesDeps } from './messages.js';
+import { createUpstream } from './upstream.js';
+
+/** Web searches reserved (and injected as max_uses) for a web search tool that sets no limit. */
+export const DEFAULT_WEB_SEARCH_MAX_USES = 5;
+
+export function createGateway(ctx: ServiceContext, config: Config) {
+  const { db, pepper, orgId } = ctx.installation;
+  const keys = createKeyCache(db, pepper);
+  const credentials = createCredentialPool(ctx);
+  const upstream = createUpstream({
+    baseUrl: config.upstream.anthropic_base_url,
+    timeoutMs: config.upstream.timeout_ms,
+  });
+  const ledger = createLedger(db, orgId);
+  const budgets = createBudgetBook(
+    async (scope: BudgetScope, id: string, period: BudgetPeriod, start: number) => {
+      const row = await db.kysely
+        .selectFrom('spend')
+        .select('spent_micro')
+        .where('scope_type', '=', scope)
+        .where('scope_id', '=', id)
+        .where('period', '=', period)
+        .where('period_start', '=', start)
+        .executeTakeFirst();
+      return row?.spent_micro ?? 0;
+    },
+  );
+  const allowed = config.claude.models_allowed;
+  const deps: MessagesDeps = {
+    keys,
+    credentials,
+    prices: createPriceBook(config.pricing),
+    limiter: createRateLimiter(),
+    budgets,
+    ledger,
+    clock: ctx.clock,
+    maxJsonDepth: config.server.json_max_depth,
+    newId: () => newId('req'),
+    policy: {
+      modelsAllowed: allowed.length > 0 ? new Set(allowed.map(bareModelId)) : null,
+      orgId,
+      orgLimits:
+        config.claude.max_monthly_spend_micro === null
+          ? {}
+          : { month: config.claude.max_monthly_spend_micro },
+      promptCaching: config.claude.prompt_caching,
+      webSearchDefaultMaxUses: DEFAULT_WEB_SEARCH_MAX_USES,
+      imageTokenAllowance: DEFAULT_IMAGE_TOKEN_ALLOWANCE,
+      documentTokenAllowance: DEFAULT_DOCUMENT_TOKEN_ALLOWANCE,
+    },
+    attempts: {
+      upstream,
+      policy: {
+        maxRetries: config.upstream.max_retries,
+        budgetMs: Math.min(config.upstream.timeout_ms, 30_000),
+        backoffMs: 200,
+      },
+      onUnauthorized: (credential) => credentials.markInvalid(credential.id, { actor: 'system:gateway' }),
+    },
+  };
+  const poller = createChangePoller(db, (kinds) => {
+    if (kinds.has('key') || kinds.has('user') || kinds.has('team') || kinds.has('budget') || kinds.has('org'))
+      keys.invalidate();
+    if (kinds.has('credential')) credentials.invalidate();
+  });
+
+  return {
+    deps,
+    start: () => poller.start(),
+    /** Applies pending changes now (tests; the poller does it every 250 ms). */
+    refresh: () => poller.pollNow(),
+    async close(): Promise<void> {
+      await poller.stop();
+      await ledger.drain();
+      await upstream.close();
+    },
+  };
+}
+
+export type Gateway = ReturnType<typeof createGateway>;

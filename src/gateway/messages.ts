@@ -1,0 +1,198 @@
+// POST /v1/messages: authenticate, admit (policy, rate limits, budget reservation), forward with
+// failover, relay, record durably, settle.
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import type { Clock } from '../lib/clock.js';
+import { formatUsd } from '../lib/money.js';
+import { costMicro, type Usage } from '../pricing/cost.js';
+import type { Ledger } from '../usage/ledger.js';
+import { type AdmissionDeps, type Admitted, admitMessage, authenticate } from './admission.js';
+import { type GatewayError, invalidRequest } from './anthropic-errors.js';
+import { type AttemptDeps, type CallResult, callUpstream, type FailedAttempt } from './attempts.js';
+import { parseJsonObject } from './json-body.js';
+import { readJson, relayStream } from './relay.js';
+import { sendError, sendUpstreamError, upstreamHeaders } from './respond.js';
+import { usageRecord, ZERO_USAGE } from './usage-record.js';
+
+export interface MessagesDeps extends AdmissionDeps {
+  readonly ledger: Ledger;
+  readonly clock: Clock;
+  readonly maxJsonDepth: number;
+  readonly attempts: Omit<AttemptDeps, 'onFailedAttempt' | 'now'>;
+  readonly newId: () => string;
+}
+
+export interface GatewayRequest {
+  readonly id: string;
+  readonly headers: IncomingHttpHeaders;
+  /** Path and query as the client sent them; the query passes through (e.g. `?beta=true`). */
+  readonly url: string;
+  readonly body: Buffer;
+  readonly res: ServerResponse;
+}
+
+export async function handleMessages(deps: MessagesDeps, req: GatewayRequest): Promise<void> {
+  const started = performance.now();
+  const now = deps.clock();
+  const auth = await authenticate(deps, req.headers, now, 'inference');
+  if (!auth.ok) return sendError(req.res, auth.error, req.id);
+  if (!deps.ledger.hasCapacity()) {
+    return sendError(
+      req.res,
+      { status: 503, type: 'overloaded_error', message: 'Tollgate is overloaded; retry shortly' },
+      req.id,
+    );
+  }
+  const parsed = parseJsonObject(req.body, deps.maxJsonDepth);
+  if (!parsed.ok) return sendError(req.res, invalidRequest(parsed.message), req.id);
+  const admission = await admitMessage(deps, auth.value, parsed.value, req.body, now);
+  if (!admission.ok) return sendError(req.res, admission.error, req.id);
+  const admitted = admission.value;
+
+  const abort = new AbortController();
+  const clientGone = () => req.res.destroyed && !req.res.writableFinished;
+  req.res.on('close', () => {
+    if (!req.res.writableFinished) abort.abort();
+  });
+
+  let settled = false;
+  const finish = (usage: Usage, costed: number) => {
+    if (settled) return;
+    settled = true;
+    deps.budgets.settle(admitted.reservation, costed);
+    deps.limiter.finish(
+      admitted.ticket,
+      deps.clock(),
+      usage.inputTokens + usage.cacheWrite5mTokens + usage.cacheWrite1hTokens,
+      usage.outputTokens,
+    );
+  };
+  const records: Promise<void>[] = [];
+  const onFailedAttempt = (a: FailedAttempt) => {
+    records.push(
+      deps.ledger.append(
+        usageRecord(admitted, {
+          id: deps.newId(),
+          at: a.startedAt,
+          endpoint: 'messages',
+          model: admitted.model,
+          credentialId: a.credential.id,
+          usage: ZERO_USAGE,
+          price: admitted.price,
+          latencyMs: a.endedAt - a.startedAt,
+          status: a.status,
+          outcome: a.outcome,
+          upstreamRequestId: a.upstreamRequestId,
+          stream: admitted.stream,
+          partial: false,
+          estimated: false,
+          attempts: 1,
+        }),
+      ),
+    );
+  };
+
+  let result: CallResult;
+  try {
+    result = await callUpstream(
+      { ...deps.attempts, now: deps.clock, onFailedAttempt },
+      {
+        method: 'POST',
+        path: pathOf(req.url),
+        headers: upstreamHeaders(req.headers),
+        body: admitted.body,
+        candidates: admitted.candidates,
+        signal: abort.signal,
+        scrub: presentedSecrets(req.headers),
+      },
+    );
+  } catch (error) {
+    finish(ZERO_USAGE, 0);
+    throw error;
+  }
+
+  if (result.kind !== 'success') {
+    finish(ZERO_USAGE, 0);
+    await Promise.allSettled(records);
+    if (result.kind === 'aborted') return;
+    if (result.kind === 'upstream-error') return sendUpstreamError(req.res, result, req.id);
+    return sendError(req.res, result.error, req.id);
+  }
+
+  const { response, credential, attempts } = result;
+  const headers = successHeaders(admitted, req.id, response.headers['request-id']);
+  const record = (
+    usage: Usage,
+    flags: { partial: boolean; estimated: boolean; outcome: string; upstreamRequestId: string | null },
+  ) => {
+    // Unreadable JSON is charged at the reserved worst case: never under-count what may have been billed.
+    const cost = flags.outcome === 'unreadable' ? admitted.worstCaseMicro : costMicro(admitted.price, usage);
+    finish(usage, cost);
+    return deps.ledger.append(
+      usageRecord(admitted, {
+        id: req.id,
+        at: now,
+        endpoint: 'messages',
+        model: admitted.model,
+        credentialId: credential.id,
+        usage,
+        price: admitted.price,
+        latencyMs: performance.now() - started,
+        status: response.statusCode,
+        outcome: flags.outcome,
+        upstreamRequestId: flags.upstreamRequestId,
+        stream: admitted.stream,
+        partial: flags.partial,
+        estimated: flags.estimated,
+        attempts,
+      }),
+    );
+  };
+
+  if (admitted.stream && String(response.headers['content-type'] ?? '').startsWith('text/event-stream')) {
+    await relayStream(response, req.res, headers, clientGone, async (relayed) => {
+      await record(relayed.usage, relayed);
+      await Promise.allSettled(records);
+    });
+    return;
+  }
+  const { relayed, bytes } = await readJson(response);
+  await record(relayed.usage, relayed);
+  await Promise.allSettled(records);
+  if (clientGone()) return;
+  if (bytes === null) {
+    return sendError(
+      req.res,
+      { status: 502, type: 'api_error', message: 'the upstream connection was lost' },
+      req.id,
+    );
+  }
+  req.res.writeHead(response.statusCode, { ...headers, 'content-type': 'application/json' });
+  req.res.end(bytes);
+}
+
+function successHeaders(
+  a: Admitted,
+  requestId: string,
+  upstreamRequestId: string | string[] | undefined,
+): Record<string, string> {
+  const headers: Record<string, string> = { ...a.rateHeaders, 'x-tollgate-request-id': requestId };
+  headers['request-id'] = typeof upstreamRequestId === 'string' ? upstreamRequestId : requestId;
+  if (a.remainingMicro !== null) headers['x-tollgate-budget-remaining-usd'] = formatUsd(a.remainingMicro);
+  return headers;
+}
+
+export function pathOf(url: string): string {
+  return url;
+}
+
+/** The caller's own key(s), scrubbed from anything an upstream error might echo back. */
+export function presentedSecrets(headers: IncomingHttpHeaders): string[] {
+  const out: string[] = [];
+  const x = headers['x-api-key'];
+  if (typeof x === 'string') out.push(x);
+  const auth = headers.authorization;
+  if (typeof auth === 'string' && auth.startsWith('Bearer ')) out.push(auth.slice(7));
+  return out;
+}
+
+export type { GatewayError };

@@ -1,0 +1,152 @@
+// Relaying a successful upstream answer to the client: JSON is read whole (to price it) and sent
+// after its usage record is durable; SSE is relayed chunk by chunk as it arrives, usage is tapped on
+// the side, and the chunk that completes the stream is held until the record is durable.
+import type { ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
+import { type Usage, usageFromAnthropic } from '../pricing/cost.js';
+import { headerOf } from './attempts.js';
+import { createUsageTap } from './sse/usage-tap.js';
+
+const MAX_JSON_RESPONSE = 64 * 1024 * 1024;
+
+export interface Relayed {
+  usage: Usage;
+  /** The stream ended before message_stop (client gone, upstream error event or broken connection). */
+  partial: boolean;
+  /** Output tokens are an estimate (no final usage seen) — or the whole cost for unreadable JSON. */
+  estimated: boolean;
+  outcome: 'ok' | 'client_aborted' | 'midstream_error' | 'connection_lost' | 'unreadable';
+  upstreamRequestId: string | null;
+}
+
+/** Reads a JSON answer and its usage; the caller records it, then calls `send`. */
+export async function readJson(
+  response: Dispatcher.ResponseData,
+): Promise<{ relayed: Relayed; bytes: Buffer } | { relayed: Relayed; bytes: null }> {
+  const upstreamRequestId = headerOf(response.headers, 'request-id');
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of response.body) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_JSON_RESPONSE) throw new Error('response too large');
+      chunks.push(chunk as Buffer);
+    }
+  } catch {
+    return {
+      relayed: {
+        usage: usageFromAnthropic(null),
+        partial: true,
+        estimated: true,
+        outcome: 'connection_lost',
+        upstreamRequestId,
+      },
+      bytes: null,
+    };
+  }
+  const bytes = Buffer.concat(chunks);
+  try {
+    const parsed = JSON.parse(bytes.toString('utf8')) as { usage?: unknown };
+    return {
+      relayed: {
+        usage: usageFromAnthropic(parsed.usage),
+        partial: false,
+        estimated: false,
+        outcome: 'ok',
+        upstreamRequestId,
+      },
+      bytes,
+    };
+  } catch {
+    return {
+      relayed: {
+        usage: usageFromAnthropic(null),
+        partial: false,
+        estimated: true,
+        outcome: 'unreadable',
+        upstreamRequestId,
+      },
+      bytes,
+    };
+  }
+}
+
+/**
+ * Streams an SSE answer to `res`. `beforeLastByte` runs (and is awaited) after the upstream
+ * finished and before the final chunk is written; it records the usage durably.
+ */
+export async function relayStream(
+  response: Dispatcher.ResponseData,
+  res: ServerResponse,
+  headers: Record<string, string>,
+  clientGone: () => boolean,
+  beforeLastByte: (relayed: Relayed) => Promise<void>,
+): Promise<void> {
+  const upstreamRequestId = headerOf(response.headers, 'request-id');
+  res.writeHead(200, {
+    ...headers,
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+  });
+  res.flushHeaders();
+  const tap = createUsageTap();
+  const held: Buffer[] = [];
+  let broken = false;
+  try {
+    for await (const chunk of response.body) {
+      const buffer = chunk as Buffer;
+      tap.push(buffer);
+      if (held.length > 0 || tap.result().complete) {
+        held.push(buffer);
+        continue;
+      }
+      if (!res.write(buffer)) await drained(res);
+    }
+  } catch {
+    broken = true;
+  }
+  const result = tap.result();
+  const gone = clientGone();
+  const outcome: Relayed['outcome'] = result.complete
+    ? 'ok'
+    : gone
+      ? 'client_aborted'
+      : result.errorType !== null
+        ? 'midstream_error'
+        : 'connection_lost';
+  await beforeLastByte({
+    usage: {
+      inputTokens: result.usage.inputTokens,
+      outputTokens: result.usage.outputTokens,
+      cacheWrite5mTokens: result.usage.cacheWrite5mTokens,
+      cacheWrite1hTokens: result.usage.cacheWrite1hTokens,
+      cacheReadTokens: result.usage.cacheReadTokens,
+      webSearchRequests: result.usage.webSearchRequests,
+    },
+    partial: !result.complete,
+    estimated: result.estimated,
+    outcome,
+    upstreamRequestId,
+  });
+  if (gone) return;
+  for (const chunk of held) res.write(chunk);
+  if (broken && !result.complete && result.errorType === null) {
+    // The upstream connection broke mid-stream: tell the client in the stream's own terms.
+    res.write(
+      `event: error\ndata: ${JSON.stringify({ type: 'error', error: { type: 'api_error', message: 'the upstream connection was lost mid-stream' } })}\n\n`,
+    );
+  }
+  res.end();
+}
+
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}

@@ -1,0 +1,83 @@
+// The connection to Anthropic: one undici pool per origin, and a classification of what went wrong,
+// because only failures that cannot have billed may be retried.
+
+import type { Dispatcher } from 'undici';
+import { Pool } from 'undici';
+
+export interface UpstreamOptions {
+  readonly baseUrl: string;
+  readonly timeoutMs: number;
+  readonly connections?: number;
+}
+
+export interface UpstreamRequest {
+  readonly method: 'GET' | 'POST';
+  /** Path with query string, e.g. `/v1/messages?beta=true`. */
+  readonly path: string;
+  readonly headers: Record<string, string>;
+  readonly body: Buffer | null;
+  readonly signal: AbortSignal;
+}
+
+export type UpstreamOutcome =
+  | { kind: 'response'; response: Dispatcher.ResponseData }
+  /** The connection failed before the request was sent: nothing can have been billed. */
+  | { kind: 'connect-failed'; code: string }
+  /** Sent, then the connection broke or the answer took too long: the upstream may have billed. */
+  | { kind: 'failed-after-send'; code: string; timeout: boolean }
+  | { kind: 'aborted' };
+
+const CONNECT_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+
+export function createUpstream(options: UpstreamOptions) {
+  const url = new URL(options.baseUrl);
+  const prefix = url.pathname.replace(/\/$/, '');
+  const pool = new Pool(url.origin, {
+    connections: options.connections ?? 256,
+    pipelining: 1,
+    headersTimeout: options.timeoutMs,
+    bodyTimeout: options.timeoutMs,
+    connect: { timeout: Math.min(options.timeoutMs, 10_000) },
+    keepAliveTimeout: 30_000,
+  });
+
+  async function send(req: UpstreamRequest): Promise<UpstreamOutcome> {
+    try {
+      const response = await pool.request({
+        method: req.method,
+        path: prefix + req.path,
+        headers: req.headers,
+        body: req.body,
+        signal: req.signal,
+      });
+      return { kind: 'response', response };
+    } catch (error) {
+      if (req.signal.aborted) return { kind: 'aborted' };
+      const code = errorCode(error);
+      if (CONNECT_CODES.has(code)) return { kind: 'connect-failed', code };
+      return { kind: 'failed-after-send', code, timeout: TIMEOUT_CODES.has(code) };
+    }
+  }
+
+  return { send, close: () => pool.close() };
+}
+
+export function errorCode(error: unknown): string {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && current; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return 'UNKNOWN';
+}
+
+export type Upstream = ReturnType<typeof createUpstream>;

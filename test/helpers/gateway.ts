@@ -1,0 +1,123 @@
+// A running Tollgate (real HTTP server, gateway on) in front of the in-repo fake upstream, with an
+// installation in a temp home and helpers to create users, credentials and keys.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import Anthropic from '@anthropic-ai/sdk';
+import { type Config, loadConfig } from '../../src/config/load.js';
+import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
+import { buildServer } from '../../src/http/server.js';
+import { type Installation, initInstallation } from '../../src/install/installation.js';
+import type { Clock } from '../../src/lib/clock.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { createServices, type Services } from '../../src/services.js';
+import { type FakeUpstream, startFakeUpstream } from '../fake-upstream/index.js';
+import { canaryAnthropicKey } from './secrets.js';
+
+export interface Harness {
+  url: string;
+  fake: FakeUpstream;
+  config: Config;
+  installation: Installation;
+  services: Services;
+  gateway: Gateway;
+  logs(): string;
+  admin: { actor: string };
+  /** Adds an org credential (validated against the fake) and returns its secret. */
+  orgCredential(name?: string): Promise<string>;
+  /** A user (created if missing) and a fresh key for them. */
+  key(options?: {
+    user?: string;
+    team?: string | null;
+    policy?: Parameters<Services['keys']['issue']>[1]['policy'];
+    credential?: string;
+  }): Promise<string>;
+  client(key: string, options?: { maxRetries?: number; timeout?: number }): Anthropic;
+  /** Applies CLI-side changes now instead of waiting for the poller. */
+  refresh(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startHarness(
+  options: {
+    env?: Record<string, string>;
+    clock?: Clock;
+    fakeOptions?: Parameters<typeof startFakeUpstream>[0];
+  } = {},
+): Promise<Harness> {
+  const fake = await startFakeUpstream(options.fakeOptions);
+  const dir = await mkdtemp(join(tmpdir(), 'tollgate-gw-'));
+  const env = { TOLLGATE_HOME: join(dir, 'home'), TOLLGATE_UPSTREAM_URL: fake.url, ...options.env };
+  const config = await loadConfig({ env, cwd: dir });
+  const clock = options.clock ?? Date.now;
+  const { installation } = await initInstallation(config, clock, 'test');
+  const services = createServices(installation, config, clock);
+  let logText = '';
+  const sink = new Writable({
+    write(chunk: Buffer, _e, done) {
+      logText += chunk.toString();
+      done();
+    },
+  });
+  const logger = createLogger('info', sink);
+  const gateway = createGateway({ installation, clock }, config);
+  await gateway.start();
+  const app = await buildServer({
+    installation,
+    logger,
+    bodyLimit: config.server.body_limit_bytes,
+    trustProxy: false,
+    version: 'test',
+    gateway,
+  });
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  const admin = { actor: 'test-admin' };
+
+  return {
+    url,
+    fake,
+    config,
+    installation,
+    services,
+    gateway,
+    logs: () => logText,
+    admin,
+    async orgCredential(name = 'org-key') {
+      const secret = canaryAnthropicKey();
+      await services.credentials.add(admin, { name, provider: 'anthropic', secret, validate: true });
+      return secret;
+    },
+    async key(o = {}) {
+      const user = o.user ?? 'alice';
+      const existing = await services.users.list();
+      if (!existing.some((u) => u.name === user)) {
+        if (o.team && !(await services.teams.list()).some((t) => t.name === o.team))
+          await services.teams.add(admin, { name: o.team });
+        await services.users.add(admin, { name: user, team: o.team ?? null, monthlyBudgetMicro: null });
+      }
+      const issued = await services.keys.issue(admin, {
+        user,
+        policy: o.policy ?? {},
+        credential: o.credential ?? null,
+      });
+      return issued.key;
+    },
+    client(key, o = {}) {
+      return new Anthropic({
+        apiKey: key,
+        baseURL: url,
+        maxRetries: o.maxRetries ?? 0,
+        timeout: o.timeout ?? 20_000,
+      });
+    },
+    refresh: () => gateway.refresh(),
+    async close() {
+      await app.close();
+      await gateway.close();
+      await installation.close();
+      await fake.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
