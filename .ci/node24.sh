@@ -13,6 +13,7 @@
 # checkout if the run is interrupted in between). The copy costs ~2 s and leaves CHECKOUT untouched.
 set -euo pipefail
 ci_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=.ci/lib.sh
 source "$ci_dir/lib.sh"
 
 (($# == 2)) || die "usage: $0 CHECKOUT COPY"
