@@ -118,7 +118,7 @@ export async function handleMessages(deps: MessagesDeps, req: GatewayRequest): P
     return sendError(req.res, result.error, req.id);
   }
 
-  const { response, credential, attempts } = result;
+  const { response, credential, attempts, startedAt } = result;
   const headers = successHeaders(admitted, req.id, response.headers['request-id']);
   const record = (
     usage: Usage,
@@ -130,7 +130,7 @@ export async function handleMessages(deps: MessagesDeps, req: GatewayRequest): P
     return deps.ledger.append(
       usageRecord(admitted, {
         id: req.id,
-        at: now,
+        at: startedAt,
         endpoint: 'messages',
         model: admitted.model,
         credentialId: credential.id,

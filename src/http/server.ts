@@ -30,6 +30,11 @@ export async function buildServer(deps: ServerDeps) {
     trustProxy: deps.trustProxy,
     genReqId: () => newId('req'),
     routerOptions: { maxParamLength: 200 },
+    // Large enough that an oversized auth header is answered 401 like any bad key, still bounded.
+    http: { maxHeaderSize: 96 * 1024 },
+    // Slow-drip clients cannot hold a connection open forever while sending headers or a body.
+    requestTimeout: 120_000,
+    connectionTimeout: 0,
   });
 
   app.addHook('onSend', async (request, reply) => {

@@ -87,11 +87,9 @@ export function createLedger(db: Db, orgId: string, options: LedgerOptions = {})
         .insertInto('spend')
         .values(rows.slice(i, i + chunk))
         .onConflict((oc) =>
-          oc
-            .columns(['scope_type', 'scope_id', 'period', 'period_start'])
-            .doUpdateSet((eb) => ({
-              spent_micro: eb('spend.spent_micro', '+', eb.ref('excluded.spent_micro')),
-            })),
+          oc.columns(['scope_type', 'scope_id', 'period', 'period_start']).doUpdateSet((eb) => ({
+            spent_micro: eb('spend.spent_micro', '+', eb.ref('excluded.spent_micro')),
+          })),
         )
         .execute();
     }

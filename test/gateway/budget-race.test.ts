@@ -7,10 +7,18 @@ import type { Services } from '../../src/services.js';
 import { type Harness, startHarness } from '../helpers/gateway.js';
 
 const MODEL = 'claude-haiku-4-5';
-const PARAMS = { model: MODEL, max_tokens: 40, messages: [{ role: 'user' as const, content: 'race [[fake output_tokens=40]]' }] };
+const PARAMS = {
+  model: MODEL,
+  max_tokens: 40,
+  messages: [{ role: 'user' as const, content: 'race [[fake output_tokens=40]]' }],
+};
 
 async function ledger(h: Harness) {
-  return h.installation.db.kysely.selectFrom('usage_records').selectAll().where('endpoint', '=', 'messages').execute();
+  return h.installation.db.kysely
+    .selectFrom('usage_records')
+    .selectAll()
+    .where('endpoint', '=', 'messages')
+    .execute();
 }
 
 /** Cost of one request at its actual usage, measured with a first request outside any budget. */
@@ -30,8 +38,15 @@ async function budgetedKey(h: Harness, scope: Scope, limit: number): Promise<str
   // 'mixed': every scope has a budget; the team's is the tightest, the others are larger.
   const mixed = scope === 'mixed';
   await s.teams.add(admin, { name: team, monthlyBudgetMicro: scope === 'team' || mixed ? limit : null });
-  await s.users.add(admin, { name: `u-${scope}`, team, monthlyBudgetMicro: scope === 'user' ? limit : mixed ? 2 * limit : null });
-  const policy = { monthlyBudgetMicro: scope === 'key' ? limit : mixed ? 3 * limit : null, dailyBudgetMicro: mixed ? 2 * limit : null };
+  await s.users.add(admin, {
+    name: `u-${scope}`,
+    team,
+    monthlyBudgetMicro: scope === 'user' ? limit : mixed ? 2 * limit : null,
+  });
+  const policy = {
+    monthlyBudgetMicro: scope === 'key' ? limit : mixed ? 3 * limit : null,
+    dailyBudgetMicro: mixed ? 2 * limit : null,
+  };
   const issued = await s.keys.issue(admin, { user: `u-${scope}`, policy });
   return issued.key;
 }
@@ -50,12 +65,16 @@ describe.each<Scope>(['key', 'user', 'team', 'org', 'mixed'])('budget race on th
     const budget = K * unit;
 
     const orgCap = scope === 'org' ? budget : scope === 'mixed' ? 4 * budget : null;
-    h = await startHarness({ env: orgCap === null ? {} : { TOLLGATE_CLAUDE_MAX_MONTHLY_SPEND_USD: (orgCap / 1e6).toFixed(6) } });
+    h = await startHarness({
+      env: orgCap === null ? {} : { TOLLGATE_CLAUDE_MAX_MONTHLY_SPEND_USD: (orgCap / 1e6).toFixed(6) },
+    });
     await h.orgCredential();
     const key = await budgetedKey(h, scope, budget);
     const client = h.client(key);
 
-    const results = await Promise.allSettled(Array.from({ length: 200 }, () => client.messages.create(PARAMS)));
+    const results = await Promise.allSettled(
+      Array.from({ length: 200 }, () => client.messages.create(PARAMS)),
+    );
     const admitted = results.filter((r) => r.status === 'fulfilled').length;
     const refused = results.filter((r) => r.status === 'rejected');
     expect(admitted).toBeGreaterThan(0);
@@ -64,7 +83,9 @@ describe.each<Scope>(['key', 'user', 'team', 'org', 'mixed'])('budget race on th
       const error = (r as PromiseRejectedResult).reason as InstanceType<typeof Anthropic.RateLimitError>;
       expect(error).toBeInstanceOf(Anthropic.RateLimitError);
       expect(error.headers?.get('x-should-retry')).toBe('false');
-      expect((error.error as { error?: { details?: { error_code?: string } } }).error?.details?.error_code).toBe('enforced_spend_limit_reached');
+      expect(
+        (error.error as { error?: { details?: { error_code?: string } } }).error?.details?.error_code,
+      ).toBe('enforced_spend_limit_reached');
     }
 
     // Sequentially, until the first refusal.
@@ -86,9 +107,17 @@ describe.each<Scope>(['key', 'user', 'team', 'org', 'mixed'])('budget race on th
     const { inputTokenUpperBound } = await import('../../src/pricing/input-bound.js');
     const price = createPriceBook({}).lookup(MODEL);
     if (!price) throw new Error('unpriced');
-    const bound = inputTokenUpperBound(PARAMS, { imageTokenAllowance: 1600, documentTokenAllowance: 200_000 });
+    const bound = inputTokenUpperBound(PARAMS, {
+      imageTokenAllowance: 1600,
+      documentTokenAllowance: 200_000,
+    });
     if ('unbounded' in bound) throw new Error('unbounded');
-    const worstCase = worst(price, { inputTokensUpperBound: bound.tokens, maxOutputTokens: PARAMS.max_tokens, webSearchUses: 0, cacheWrite1hPossible: false });
+    const worstCase = worst(price, {
+      inputTokensUpperBound: bound.tokens,
+      maxOutputTokens: PARAMS.max_tokens,
+      webSearchUses: 0,
+      cacheWrite1hPossible: false,
+    });
 
     expect(rows).toHaveLength(admitted + sequential);
     expect(spent).toBeLessThanOrEqual(budget);
@@ -98,8 +127,14 @@ describe.each<Scope>(['key', 'user', 'team', 'org', 'mixed'])('budget race on th
     // The upstream served exactly what the ledger recorded, token for token.
     const served = h.fake.served.filter((s) => s.path === '/v1/messages' && s.status === 200);
     expect(served).toHaveLength(rows.length);
-    const sum = (f: (x: { input: number; output: number }) => number, xs: Array<{ input: number; output: number }>) => xs.reduce((a, x) => a + f(x), 0);
-    const fromFake = served.map((s) => ({ input: s.usage?.input_tokens ?? 0, output: s.usage?.output_tokens ?? 0 }));
+    const sum = (
+      f: (x: { input: number; output: number }) => number,
+      xs: Array<{ input: number; output: number }>,
+    ) => xs.reduce((a, x) => a + f(x), 0);
+    const fromFake = served.map((s) => ({
+      input: s.usage?.input_tokens ?? 0,
+      output: s.usage?.output_tokens ?? 0,
+    }));
     const fromLedger = rows.map((r) => ({ input: r.input_tokens, output: r.output_tokens }));
     expect(sum((x) => x.input, fromLedger)).toBe(sum((x) => x.input, fromFake));
     expect(sum((x) => x.output, fromLedger)).toBe(sum((x) => x.output, fromFake));

@@ -48,25 +48,49 @@ describe('exact cost', () => {
   it('matches the upstream record for every call, to the micro-dollar', async () => {
     const client = h.client(key);
     const calls: Array<() => Promise<unknown>> = [];
-    for (const model of ['claude-opus-4-5', 'claude-opus-4-1-20250805', 'claude-sonnet-4-6', 'claude-haiku-4-5-20251001', 'claude-3-5-haiku-20241022']) {
+    for (const model of [
+      'claude-opus-4-5',
+      'claude-opus-4-1-20250805',
+      'claude-sonnet-4-6',
+      'claude-haiku-4-5-20251001',
+      'claude-3-5-haiku-20241022',
+    ]) {
       for (const stream of [false, true]) {
         for (const ttl of ['5m', '1h'] as const) {
           const params = {
             model,
             max_tokens: 300,
-            system: [{ type: 'text' as const, text: `${ttl} ${longSystem(400 + model.length)}`, cache_control: { type: 'ephemeral' as const, ttl } }],
-            messages: [{ role: 'user' as const, content: `question for ${model} ${stream} ${ttl} [[fake output_tokens=137]]` }],
+            system: [
+              {
+                type: 'text' as const,
+                text: `${ttl} ${longSystem(400 + model.length)}`,
+                cache_control: { type: 'ephemeral' as const, ttl },
+              },
+            ],
+            messages: [
+              {
+                role: 'user' as const,
+                content: `question for ${model} ${stream} ${ttl} [[fake output_tokens=137]]`,
+              },
+            ],
           };
           // First call writes the cache, the second reads it.
           for (let i = 0; i < 2; i++) {
-            calls.push(() => (stream ? client.messages.stream(params).finalMessage() : client.messages.create(params)));
+            calls.push(() =>
+              stream ? client.messages.stream(params).finalMessage() : client.messages.create(params),
+            );
           }
         }
       }
     }
     for (const call of calls) await call();
 
-    const rows = await h.installation.db.kysely.selectFrom('usage_records').selectAll().where('endpoint', '=', 'messages').orderBy('at').execute();
+    const rows = await h.installation.db.kysely
+      .selectFrom('usage_records')
+      .selectAll()
+      .where('endpoint', '=', 'messages')
+      .orderBy('at')
+      .execute();
     const served = h.fake.served.filter((s) => s.path === '/v1/messages');
     expect(rows).toHaveLength(calls.length);
     expect(served).toHaveLength(calls.length);

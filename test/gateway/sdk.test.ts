@@ -111,22 +111,18 @@ describe('gateway with the official SDK', () => {
 
   it('maps refusals to the SDK error classes', async () => {
     await expect(
-      h
-        .client('tg_invalid')
-        .messages.create({
-          model: 'claude-sonnet-4-6',
-          max_tokens: 5,
-          messages: [{ role: 'user', content: 'x' }],
-        }),
-    ).rejects.toBeInstanceOf(Anthropic.AuthenticationError);
-    const limited = await h.key({ user: 'bob', policy: { models: ['claude-haiku-4-5'] } });
-    const denied = h
-      .client(limited)
-      .messages.create({
+      h.client('tg_invalid').messages.create({
         model: 'claude-sonnet-4-6',
         max_tokens: 5,
         messages: [{ role: 'user', content: 'x' }],
-      });
+      }),
+    ).rejects.toBeInstanceOf(Anthropic.AuthenticationError);
+    const limited = await h.key({ user: 'bob', policy: { models: ['claude-haiku-4-5'] } });
+    const denied = h.client(limited).messages.create({
+      model: 'claude-sonnet-4-6',
+      max_tokens: 5,
+      messages: [{ role: 'user', content: 'x' }],
+    });
     await expect(denied).rejects.toBeInstanceOf(Anthropic.PermissionDeniedError);
     await expect(denied).rejects.toThrow(/claude-sonnet-4-6/);
   });

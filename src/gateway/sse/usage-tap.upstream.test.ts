@@ -16,11 +16,14 @@ beforeAll(async () => {
 afterAll(() => fake.close());
 beforeEach(() => fake.reset());
 
-/** Streams one request through a tap; `failed` when reading the body broke off (reset mid-stream). */
+/**
+ * Streams one request through a tap, as the gateway will: chunk by chunk as they arrive. A second tap gets
+ * every chunk cut into 7-byte pieces and must agree. `failed` when the body broke off (reset mid-stream).
+ */
 async function tapped(
   upstream: FakeUpstream,
   body: Record<string, unknown>,
-): Promise<{ result: TapResult; chunks: number; failed: boolean }> {
+): Promise<{ result: TapResult; failed: boolean }> {
   const res = await fetch(`${upstream.url}/v1/messages`, {
     method: 'POST',
     headers: { 'x-api-key': KEY, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' },
@@ -28,20 +31,23 @@ async function tapped(
   });
   expect(res.status).toBe(200);
   const tap = createUsageTap();
-  let chunks = 0;
+  const fine = createUsageTap();
   let failed = false;
   const reader = (res.body as ReadableStream<Uint8Array>).getReader();
   try {
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
-      chunks++;
-      tap.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+      const chunk = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+      tap.push(chunk);
+      for (let k = 0; k < chunk.length; k += 7) fine.push(chunk.subarray(k, k + 7));
     }
   } catch {
     failed = true;
   }
-  return { result: tap.result(), chunks, failed };
+  const result = tap.result();
+  expect(fine.result()).toEqual(result);
+  return { result, failed };
 }
 
 const ask = (content: string, extra: Record<string, unknown> = {}) => ({
