@@ -10,6 +10,7 @@ import { initCommand } from './commands/init.js';
 import { keyCommand } from './commands/key.js';
 import { serveCommand } from './commands/serve.js';
 import { teamCommand } from './commands/team.js';
+import { usageCommand } from './commands/usage.js';
 import { userCommand } from './commands/user.js';
 import { type Io, processIo } from './io.js';
 
@@ -33,6 +34,7 @@ export function buildProgram(io: Io): Command {
     teamCommand,
     userCommand,
     keyCommand,
+    usageCommand,
     auditCommand,
   ]) {
     program.addCommand(sub(io));

@@ -151,11 +151,12 @@ export class DeltaPayloadCounter {
     let i = start + ENVELOPE_HEAD.length;
     const digits = i;
     while (i < end && (buf[i] as number) >= 0x30 && (buf[i] as number) <= 0x39) i++;
-    if (i === digits || !ENVELOPE_MID.at(view, buf, i, end)) return false;
-    i += ENVELOPE_MID.length;
-    for (const [tail, key] of DELTA_TAILS) {
+    if (i === digits) return false;
+    for (let k = 0; k < ENVELOPE_TAILS.length; k++) {
+      const tail = ENVELOPE_TAILS[k] as ByteTemplate;
       if (!tail.at(view, buf, i, end)) continue;
       const at = i + tail.length - start;
+      const key = TAIL_KEYS[k];
       if (key === KEY_STRING_PAYLOAD) this.found(at, 3);
       else if (key === KEY_CITATION) this.found(at, 2);
       else {
@@ -184,14 +185,15 @@ const KEYS: ReadonlyArray<readonly [Uint8Array, number]> = [
 ];
 
 const ENVELOPE_HEAD = new ByteTemplate('{"type":"content_block_delta","index":');
-const ENVELOPE_MID = new ByteTemplate(',"delta":{"type":"');
-const DELTA_TAILS: ReadonlyArray<readonly [ByteTemplate, number]> = [
-  [new ByteTemplate('text_delta","text":"'), KEY_STRING_PAYLOAD],
-  [new ByteTemplate('input_json_delta","partial_json":"'), KEY_STRING_PAYLOAD],
-  [new ByteTemplate('thinking_delta","thinking":"'), KEY_STRING_PAYLOAD],
-  [new ByteTemplate('signature_delta","signature":"'), KEY_SIGNATURE],
-  [new ByteTemplate('citations_delta","citation":'), KEY_CITATION],
+/** After the index, by delta type, most frequent first; TAIL_KEYS says what the value after each is. */
+const ENVELOPE_TAILS = [
+  new ByteTemplate(',"delta":{"type":"text_delta","text":"'),
+  new ByteTemplate(',"delta":{"type":"input_json_delta","partial_json":"'),
+  new ByteTemplate(',"delta":{"type":"thinking_delta","thinking":"'),
+  new ByteTemplate(',"delta":{"type":"signature_delta","signature":"'),
+  new ByteTemplate(',"delta":{"type":"citations_delta","citation":'),
 ];
+const TAIL_KEYS = [KEY_STRING_PAYLOAD, KEY_STRING_PAYLOAD, KEY_STRING_PAYLOAD, KEY_SIGNATURE, KEY_CITATION];
 
 function matchKey(key: Uint8Array, keyLen: number): number {
   if (keyLen > MAX_KEY) return KEY_NONE;

@@ -133,19 +133,22 @@ export class SseFramer {
   }
 
   /**
-   * An `event:` line from its value at i: when the short line ends within this chunk it is matched in
-   * place, which is cheaper than the general search for the end of the line.
+   * An `event:` line from its value at i. A known name followed by the line end within this chunk is
+   * matched in place (the hot path); anything else goes through the general value handling.
    */
   private eventLine(chunk: Buffer, i: number, n: number): number {
     const start = chunk[i] === SPACE ? i + 1 : i;
-    const limit = Math.min(n, start + MAX_NAME + 1);
-    for (let k = start; k < limit; k++) {
-      const b = chunk[k];
-      if (b === LF || b === CR) {
-        this.field = FIELD_EVENT;
-        this.sink.eventType(this.matchName(chunk, start, k));
-        return this.lineEnd(chunk, k, n);
-      }
+    const view = this.views.get(chunk);
+    const names = this.names;
+    for (let k = 0; k < names.length; k++) {
+      const name = names[k] as ByteTemplate;
+      const eol = start + name.length;
+      if (eol >= n || !name.at(view, chunk, start, n)) continue;
+      const b = chunk[eol];
+      if (b !== LF && b !== CR) continue;
+      this.field = FIELD_EVENT;
+      this.sink.eventType(k);
+      return this.lineEnd(chunk, eol, n);
     }
     return this.startValue(FIELD_EVENT, i);
   }

@@ -1,5 +1,5 @@
 // Throughput of the usage tap, run on demand: `npx vitest bench --run src/gateway/sse`.
-// Each task feeds a whole stream in 16 KB chunks; MB/s per task is printed at the end. The baseline is
+// Each task feeds a whole stream in 16 KB chunks; MB/s of each task's fastest run is printed at the end. The baseline is
 // the naive tap this one replaces (decode every chunk, split events, JSON.parse every data line).
 
 import { afterAll, bench, describe } from 'vitest';
@@ -53,17 +53,16 @@ function naiveTap(chunks: Buffer[]): number {
   return output;
 }
 
-const totals = new Map<string, { bytes: number; ms: number }>();
+/** Fastest run per task: on a shared machine the mean mostly measures the neighbours. */
+const best = new Map<string, { bytes: number; ms: number }>();
 
 function timed(name: string, chunks: Buffer[], run: (chunks: Buffer[]) => void): () => void {
   const bytes = chunks.reduce((n, c) => n + c.length, 0);
   return () => {
     const t0 = performance.now();
     run(chunks);
-    const t = totals.get(name) ?? { bytes: 0, ms: 0 };
-    t.bytes += bytes;
-    t.ms += performance.now() - t0;
-    totals.set(name, t);
+    const ms = performance.now() - t0;
+    if (ms < (best.get(name)?.ms ?? Infinity)) best.set(name, { bytes, ms });
   };
 }
 
@@ -77,7 +76,7 @@ describe('usage tap throughput (32 MB streams, 16 KB chunks)', () => {
   for (const tokens of [1, 5, 50]) {
     const chunks = stream(tokens);
     bench(`tap, ${tokens}-token text deltas`, timed(`tap, ${tokens}-token deltas`, chunks, viaTap), {
-      iterations: 5,
+      iterations: 10,
     });
   }
   const small = stream(1);
@@ -87,7 +86,7 @@ describe('usage tap throughput (32 MB streams, 16 KB chunks)', () => {
 });
 
 afterAll(() => {
-  for (const [name, t] of totals) {
-    console.log(`${name}: ${((t.bytes / 1e6 / t.ms) * 1000).toFixed(0)} MB/s`);
+  for (const [name, t] of best) {
+    console.log(`${name}: ${((t.bytes / 1e6 / t.ms) * 1000).toFixed(0)} MB/s (best run)`);
   }
 });
