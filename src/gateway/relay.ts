@@ -96,7 +96,7 @@ export async function relayStream(
     for await (const chunk of response.body) {
       const buffer = chunk as Buffer;
       tap.push(buffer);
-      if (held.length > 0 || tap.result().complete) {
+      if (held.length > 0 || tap.isComplete()) {
         held.push(buffer);
         continue;
       }

@@ -43,7 +43,8 @@ const COLUMN: Record<Exclude<Group, 'day'>, 'model' | 'user_id' | 'key_id' | 'te
 
 /** Sums the Messages ledger rows in [since, until) per group; money stays integer micro-USD. */
 export async function summarise(db: Db, by: Group, filter: UsageFilter): Promise<UsageRow[]> {
-  const groupExpr = by === 'day' ? sql<string>`cast(at / ${sql.lit(DAY_MS)} as bigint)` : sql.ref<string>(COLUMN[by]);
+  const groupExpr =
+    by === 'day' ? sql<string>`cast(at / ${sql.lit(DAY_MS)} as bigint)` : sql.ref<string>(COLUMN[by]);
   let query = db.kysely
     .selectFrom('usage_records')
     .select([
@@ -69,12 +70,21 @@ export async function summarise(db: Db, by: Group, filter: UsageFilter): Promise
   if (filter.teamId) query = query.where('team_id', '=', filter.teamId);
   if (filter.keyId) query = query.where('key_id', '=', filter.keyId);
   const rows = await query.execute();
-  const names = await labels(db, by, rows.map((r) => (r.grp === null ? null : String(r.grp))));
+  const names = await labels(
+    db,
+    by,
+    rows.map((r) => (r.grp === null ? null : String(r.grp))),
+  );
   return rows.map((r) => {
     const cost = Number(r.cost_micro);
     const key = r.grp === null ? null : String(r.grp);
     return {
-      group: key === null ? null : by === 'day' ? new Date(Number(key) * DAY_MS).toISOString().slice(0, 10) : (names.get(key) ?? key),
+      group:
+        key === null
+          ? null
+          : by === 'day'
+            ? new Date(Number(key) * DAY_MS).toISOString().slice(0, 10)
+            : (names.get(key) ?? key),
       requests: Number(r.requests),
       errors: Number(r.errors),
       input_tokens: Number(r.input_tokens),

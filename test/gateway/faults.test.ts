@@ -106,14 +106,12 @@ describe('upstream faults', () => {
   });
 
   it('a mid-stream error event is relayed and recorded as partial and estimated', async () => {
-    const stream = h
-      .client(key)
-      .messages.stream({
-        ...PARAMS,
-        messages: [
-          { role: 'user', content: 'go [[fake fault=midstream-error after_tokens=7 output_tokens=100]]' },
-        ],
-      });
+    const stream = h.client(key).messages.stream({
+      ...PARAMS,
+      messages: [
+        { role: 'user', content: 'go [[fake fault=midstream-error after_tokens=7 output_tokens=100]]' },
+      ],
+    });
     let text = '';
     stream.on('text', (t) => {
       text += t;
@@ -135,17 +133,15 @@ describe('upstream faults', () => {
 
   it('a client abort mid-stream aborts the upstream and records a conservative estimate', async () => {
     const controller = new AbortController();
-    const stream = h
-      .client(key)
-      .messages.stream(
-        {
-          ...PARAMS,
-          messages: [
-            { role: 'user', content: 'slow [[fake fault=slow-stream delay_ms=30 output_tokens=150]]' },
-          ],
-        },
-        { signal: controller.signal },
-      );
+    const stream = h.client(key).messages.stream(
+      {
+        ...PARAMS,
+        messages: [
+          { role: 'user', content: 'slow [[fake fault=slow-stream delay_ms=30 output_tokens=150]]' },
+        ],
+      },
+      { signal: controller.signal },
+    );
     let deltas = 0;
     stream.on('text', () => {
       deltas++;

@@ -48,10 +48,22 @@ export function usageCommand(io: Io): Command {
             rows.map(({ group, ...rest }) => ({ [by]: group, ...rest })),
           );
         }
-        printLines(io, [`Usage from ${new Date(since).toISOString()} to ${new Date(Math.min(until, now)).toISOString()}, by ${by}:`]);
+        printLines(io, [
+          `Usage from ${new Date(since).toISOString()} to ${new Date(Math.min(until, now)).toISOString()}, by ${by}:`,
+        ]);
         printTable(
           io,
-          [by, 'requests', 'input', 'output', 'cache write 5m', 'cache write 1h', 'cache read', 'cost (USD)', 'saved (USD)'],
+          [
+            by,
+            'requests',
+            'input',
+            'output',
+            'cache write 5m',
+            'cache write 1h',
+            'cache read',
+            'cost (USD)',
+            'saved (USD)',
+          ],
           rows.map((r) => [
             r.group ?? '-',
             r.requests,
@@ -66,7 +78,9 @@ export function usageCommand(io: Io): Command {
         );
         if (rows.length > 0) {
           const total = rows.reduce((sum, r) => sum + r.cost_micro_usd, 0);
-          printLines(io, [`Total: $${formatUsd(total)} over ${rows.reduce((n, r) => n + r.requests, 0)} requests.`]);
+          printLines(io, [
+            `Total: $${formatUsd(total)} over ${rows.reduce((n, r) => n + r.requests, 0)} requests.`,
+          ]);
         }
       });
     });

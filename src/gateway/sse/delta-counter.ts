@@ -59,7 +59,10 @@ export class DeltaPayloadCounter {
     this.bytes += end - start;
   }
 
-  /** Counts `length` more bytes without scanning them: the estimate falls back to "all of it". */
+  /**
+   * Counts `length` bytes of a fresh event that were not kept (over the cap) without scanning them: with
+   * no payload located, the estimate is all of the data.
+   */
   skip(length: number): void {
     this.scanning = false;
     this.bytes += length;

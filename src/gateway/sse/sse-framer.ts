@@ -146,7 +146,6 @@ export class SseFramer {
       if (eol >= n || !name.at(view, chunk, start, n)) continue;
       const b = chunk[eol];
       if (b !== LF && b !== CR) continue;
-      this.field = FIELD_EVENT;
       this.sink.eventType(k);
       return this.lineEnd(chunk, eol, n);
     }

@@ -67,9 +67,8 @@ export function mergeUsage(into: ReportedUsage, usage: unknown): boolean {
 }
 
 /**
- * Splits cache writes by TTL: the ephemeral split when reported (any part of the total beyond it is
- * priced as 5-minute writes, the cheaper assumption can only be wrong by the 1 h premium), else the
- * whole total as 5-minute writes, the default TTL.
+ * Splits cache writes by TTL: the ephemeral split when reported, with any part of the total beyond it
+ * counted as 5-minute writes (the default TTL); with only the total reported, all of it is 5-minute writes.
  */
 export function cacheWrites(u: ReportedUsage): { write5m: number; write1h: number } {
   if (u.cache5m === null && u.cache1h === null) return { write5m: u.cacheCreation ?? 0, write1h: 0 };

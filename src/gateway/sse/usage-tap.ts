@@ -37,7 +37,10 @@ export interface TapResult {
   complete: boolean;
   /** An `error` event arrived mid-stream; its type (e.g. overloaded_error). */
   errorType: string | null;
-  /** true when output tokens are an estimate (no final message_delta usage was seen). */
+  /**
+   * true when output tokens are an estimate (no final message_delta usage was seen; also after an `error`
+   * event or a message_start/message_delta that could not be read). See estimate.ts for the rule.
+   */
   estimated: boolean;
   /** number of content_block_delta events relayed */
   deltas: number;
@@ -48,6 +51,8 @@ export interface UsageTap {
   push(chunk: Buffer): void;
   /** A snapshot of what the stream reported (or, when cut short, what it is estimated to have cost). */
   result(): TapResult;
+  /** Whether message_stop has been seen; cheap enough to ask after every chunk. */
+  isComplete(): boolean;
 }
 
 /** Largest message_start / message_delta / error event kept for parsing. */
@@ -103,6 +108,10 @@ class UsageTapSink implements SseSink {
     } else if (!keepsJson(index)) {
       this.json.reset();
     }
+  }
+
+  isComplete(): boolean {
+    return this.complete;
   }
 
   dataLine(): void {
@@ -210,5 +219,6 @@ export function createUsageTap(): UsageTap {
   return {
     push: (chunk) => framer.push(chunk),
     result: () => sink.result(),
+    isComplete: () => sink.isComplete(),
   };
 }
