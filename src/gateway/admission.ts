@@ -82,8 +82,8 @@ export async function authenticate(
   const presented = presentedKey(headers);
   if (!presented) return refuse(UNAUTHENTICATED);
   const key = await deps.keys.lookup(presented);
-  if (!key || key.status !== 'active' || (key.expiresAt !== null && key.expiresAt <= now))
-    return refuse(UNAUTHENTICATED);
+  const usable = key?.status === 'active' && (key.expiresAt === null || key.expiresAt > now);
+  if (!key || !usable) return refuse(UNAUTHENTICATED);
   if (!key.scopes.has(scope)) return refuse(permission(`this key does not have the ${scope} scope`));
   const onBehalf = headers['x-tollgate-user'];
   if (onBehalf === undefined) return { ok: true, value: { key, subject: key.owner, serviceUserId: null } };

@@ -37,13 +37,11 @@ describe('gateway policy', () => {
 
   it('a gateway rate limit answers 429 with retry-after and the limit headers; the SDK waits and retries', async () => {
     const key = await h.key({ user: 'rl', policy: { concurrency: 1 } });
-    const slow = h
-      .client(key)
-      .messages.stream({
-        ...PARAMS,
-        max_tokens: 40,
-        messages: [{ role: 'user', content: 'x [[fake fault=slow-stream delay_ms=40 output_tokens=30]]' }],
-      });
+    const slow = h.client(key).messages.stream({
+      ...PARAMS,
+      max_tokens: 40,
+      messages: [{ role: 'user', content: 'x [[fake fault=slow-stream delay_ms=40 output_tokens=30]]' }],
+    });
     await new Promise((r) => setTimeout(r, 100));
     const raw = await fetch(`${h.url}/v1/messages`, {
       method: 'POST',
@@ -231,13 +229,11 @@ describe('gateway policy', () => {
 
   it('relays stream events as they arrive, not at the end', async () => {
     const key = await h.key({ user: 'streamer' });
-    const stream = h
-      .client(key)
-      .messages.stream({
-        ...PARAMS,
-        max_tokens: 40,
-        messages: [{ role: 'user', content: 's [[fake fault=slow-stream delay_ms=60 output_tokens=20]]' }],
-      });
+    const stream = h.client(key).messages.stream({
+      ...PARAMS,
+      max_tokens: 40,
+      messages: [{ role: 'user', content: 's [[fake fault=slow-stream delay_ms=60 output_tokens=20]]' }],
+    });
     const before = h.fake.served.length;
     let seenWhileUpstreamOpen = 0;
     stream.on('text', () => {
