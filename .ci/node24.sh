@@ -57,6 +57,25 @@ version=$("$node24" -p process.versions.node)
 abi=$("$node24" -p process.versions.modules)
 echo "node $version (ABI $abi): $node24"
 
+# Headers for compiling better-sqlite3 12. Node 24.19 changed node::ObjectWrap (inlined from
+# node_object_wrap.h into addons) so that an addon built against 24.19+ headers aborts in
+# Statement::~Statement() when GC runs without a current Environment ("Assertion failed: (env) !=
+# nullptr", WiseLibs/better-sqlite3#1515, fixed only in better-sqlite3 13, which needs Node >= 22).
+# The ABI (137) is the same across 24.x, so a build against 24.18.1's headers — like the prebuilt
+# binaries most users download — runs on the newest Node 24, which is what the suite runs on.
+HEADERS_VERSION=24.18.1
+headers_dir=$cache/node24-headers-$HEADERS_VERSION
+step "node 24: headers $HEADERS_VERSION for native builds"
+if ! headers_home=$(node24_home "$headers_dir"); then
+  rm -rf "$headers_dir"
+  tmp=$(mktemp -d "$cache/node24-headers.tmp.XXXXXX")
+  echo '{ "private": true, "allowScripts": { "node": true } }' >"$tmp/package.json"
+  npm install --no-save --no-audit --no-fund --prefix "$tmp" "node@$HEADERS_VERSION"
+  mv -T "$tmp" "$headers_dir"
+  headers_home=$(node24_home "$headers_dir") || die "no Node $HEADERS_VERSION headers in $headers_dir"
+fi
+echo "headers: $headers_home/include/node"
+
 step "node 24: copy the checkout"
 mkdir -p "$copy"
 tar -C "$checkout" --exclude=./.git --exclude=./dist --exclude=./coverage --exclude=./.tollgate \
@@ -68,7 +87,7 @@ bs3=$copy/node_modules/better-sqlite3
 [[ -f $bs3/package.json ]] || die "no better-sqlite3 in $copy/node_modules (did npm ci run?)"
 bs3_version=$("$node24" -p "require(process.argv[1]).version" "$bs3/package.json")
 built=$bs3/build/Release/better_sqlite3.node
-cached=$cache/better-sqlite3/better-sqlite3-$bs3_version-node-$version-$(uname -m).node
+cached=$cache/better-sqlite3/better-sqlite3-$bs3_version-abi-$abi-headers-$HEADERS_VERSION-$(uname -m).node
 
 loads() {
   (cd "$copy" && "$node24" -e '
@@ -78,10 +97,10 @@ loads() {
 }
 rebuild() {
   local log=$copy/.ci-better-sqlite3-rebuild.log
-  echo "compiling better-sqlite3 $bs3_version against $home/include/node"
+  echo "compiling better-sqlite3 $bs3_version against $headers_home/include/node"
   # npm_config_nodedir overrides the user npmrc's nodedir=/usr (Node 20's headers) for node-gyp;
   # build_from_source skips prebuild-install's download, which cannot reach GitHub here anyway.
-  if ! (cd "$copy" && PATH="$home/bin:$PATH" npm_config_nodedir="$home" \
+  if ! (cd "$copy" && PATH="$home/bin:$PATH" npm_config_nodedir="$headers_home" \
     npm_config_build_from_source=true npm rebuild better-sqlite3 --foreground-scripts) >"$log" 2>&1; then
     tail -n 60 "$log"
     die "npm rebuild better-sqlite3 failed for node $version"

@@ -67,3 +67,20 @@ describe('rate limiter', () => {
     expect(limiter.admit('a', limits, t0, 0, 0).ok).toBe(false);
   });
 });
+
+describe('rate limiter with very large RPM limits', () => {
+  it('uses bounded memory and still never admits more than N in a rolling minute', () => {
+    const limiter = createRateLimiter();
+    const limits = { ...none, rpm: 100_000_000 };
+    expect(limiter.admit('big', limits, t0, 0, 0).ok).toBe(true);
+    const small = { ...none, rpm: 20_000 };
+    let admitted = 0;
+    for (let i = 0; i < 30_000; i++) {
+      const r = limiter.admit('k', small, t0 + i, 0, 0);
+      if (r.ok) admitted++;
+    }
+    expect(admitted).toBe(20_000);
+    // A minute after the first admissions their slots are free again.
+    expect(limiter.admit('k', small, t0 + 60_100, 0, 0).ok).toBe(true);
+  });
+});

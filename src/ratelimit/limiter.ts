@@ -68,10 +68,85 @@ class TokenWindow {
   }
 }
 
+/**
+ * Requests in any rolling 60 s. Up to EXACT_RPM_MAX the admission times of the last N requests are
+ * kept in a ring (exact: the (N+1)th request waits until the oldest of the last N is 60 s old).
+ * Above that, memory would grow with N, so 100 ms buckets are used and the bucket straddling the
+ * window's start counts in full — conservative: never more than N in any 60 s, at most 100 ms early.
+ */
+interface RequestWindow {
+  /** Requests that may still be admitted now (0 when full), and when the next slot frees. */
+  check(now: number): { free: number; retryAt: number };
+  admit(now: number): void;
+}
+
+export const EXACT_RPM_MAX = 10_000;
+
+class ExactWindow implements RequestWindow {
+  private readonly times: Float64Array;
+  private next = 0;
+
+  constructor(private readonly limit: number) {
+    this.times = new Float64Array(limit).fill(Number.NEGATIVE_INFINITY);
+  }
+
+  check(now: number): { free: number; retryAt: number } {
+    // The ring holds admissions oldest-first starting at `next`; find the first one inside the window.
+    const n = this.limit;
+    let lo = 0;
+    let hi = n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (now - (this.times[(this.next + mid) % n] ?? 0) >= WINDOW_MS) lo = mid + 1;
+      else hi = mid;
+    }
+    const oldest = this.times[this.next] ?? Number.NEGATIVE_INFINITY;
+    return { free: lo, retryAt: oldest + WINDOW_MS };
+  }
+
+  admit(now: number): void {
+    this.times[this.next] = now;
+    this.next = (this.next + 1) % this.limit;
+  }
+}
+
+const SLICE_MS = 100;
+const SLICES = WINDOW_MS / SLICE_MS + 1;
+
+class BucketWindow implements RequestWindow {
+  private readonly counts = new Float64Array(SLICES);
+  private readonly stamps = new Float64Array(SLICES).fill(-1);
+
+  constructor(private readonly limit: number) {}
+
+  check(now: number): { free: number; retryAt: number } {
+    const slice = Math.floor(now / SLICE_MS);
+    let used = 0;
+    let oldest = slice;
+    for (let i = 0; i < SLICES; i++) {
+      const stamp = this.stamps[i] ?? -1;
+      if (stamp >= 0 && slice - stamp < SLICES) {
+        used += this.counts[i] ?? 0;
+        if (stamp < oldest) oldest = stamp;
+      }
+    }
+    return { free: Math.max(0, this.limit - used), retryAt: (oldest + SLICES) * SLICE_MS };
+  }
+
+  admit(now: number): void {
+    const slice = Math.floor(now / SLICE_MS);
+    const i = slice % SLICES;
+    if (this.stamps[i] !== slice) {
+      this.stamps[i] = slice;
+      this.counts[i] = 0;
+    }
+    this.counts[i] = (this.counts[i] ?? 0) + 1;
+  }
+}
+
 interface KeyState {
-  /** Admission times of the last `rpm` requests, as a ring. */
-  times: Float64Array;
-  next: number;
+  requests: RequestWindow | null;
+  rpm: number | null;
   inFlight: number;
   input: TokenWindow;
   output: TokenWindow;
@@ -82,16 +157,14 @@ export function createRateLimiter() {
 
   function stateOf(keyId: string, rpm: number | null): KeyState {
     let state = states.get(keyId);
-    const size = rpm ?? 0;
-    if (!state || state.times.length !== size) {
-      state = {
-        times: new Float64Array(size).fill(-Infinity),
-        next: 0,
-        inFlight: state?.inFlight ?? 0,
-        input: state?.input ?? new TokenWindow(),
-        output: state?.output ?? new TokenWindow(),
-      };
+    if (!state) {
+      state = { requests: null, rpm: null, inFlight: 0, input: new TokenWindow(), output: new TokenWindow() };
       states.set(keyId, state);
+    }
+    if (state.rpm !== rpm) {
+      // A changed limit starts a fresh window (history under the old policy is moot).
+      state.rpm = rpm;
+      state.requests = rpm === null ? null : rpm <= EXACT_RPM_MAX ? new ExactWindow(rpm) : new BucketWindow(rpm);
     }
     return state;
   }
@@ -112,19 +185,18 @@ export function createRateLimiter() {
       return { ok: false, kind: 'concurrency', retryAfterS: 1, headers: {} };
     }
     let requestsRemaining: number | null = null;
-    if (limits.rpm !== null) {
-      // The slot about to be reused holds the oldest of the last N admissions.
-      const oldest = state.times[state.next] ?? Number.NEGATIVE_INFINITY;
-      if (now - oldest < WINDOW_MS) {
-        const retry = Math.max(1, Math.ceil((oldest + WINDOW_MS - now) / 1000));
+    if (state.requests && limits.rpm !== null) {
+      const window = state.requests.check(now);
+      if (window.free <= 0) {
+        const retry = Math.max(1, Math.ceil((window.retryAt - now) / 1000));
         return {
           ok: false,
           kind: 'requests',
           retryAfterS: retry,
-          headers: requestHeaders(limits.rpm, 0, oldest + WINDOW_MS),
+          headers: requestHeaders(limits.rpm, 0, window.retryAt),
         };
       }
-      requestsRemaining = countFree(state, now) - 1;
+      requestsRemaining = window.free - 1;
     }
     if (
       limits.inputTpm !== null &&
@@ -152,10 +224,7 @@ export function createRateLimiter() {
         headers: tokenHeaders('output', limits.outputTpm, state.output.used(now), now + retry * 1000),
       };
     }
-    if (limits.rpm !== null) {
-      state.times[state.next] = now;
-      state.next = (state.next + 1) % limits.rpm;
-    }
+    state.requests?.admit(now);
     state.inFlight++;
     state.input.add(now, inputEstimate);
     state.output.add(now, outputReserve);
@@ -181,11 +250,6 @@ export function createRateLimiter() {
   return { admit, finish };
 }
 
-function countFree(state: KeyState, now: number): number {
-  let free = 0;
-  for (const t of state.times) if (now - t >= WINDOW_MS) free++;
-  return free;
-}
 
 function requestHeaders(limit: number, remaining: number, resetAt: number): RateHeaders {
   return {

@@ -1,0 +1,105 @@
+// `tollgate status`: checks every credential with a free upstream call and lists what is due for rotation.
+import { Command } from 'commander';
+import { systemClock } from '../../lib/clock.js';
+import { AppError, type ErrorCode } from '../../lib/errors.js';
+import {
+  type CheckResult,
+  type CredentialStatus,
+  credentialStatuses,
+  type KeyDue,
+  keyAges,
+} from '../../vault/status.service.js';
+import type { Io } from '../io.js';
+import { printJson, printLines, printTable } from '../output.js';
+import { withServices } from '../runtime.js';
+
+export function statusCommand(io: Io): Command {
+  return new Command('status')
+    .description(
+      'check every credential with a free call to Anthropic (ACTIVE | INVALID KEY | RATE LIMITED | ERROR (code)) ' +
+        'and list credentials and gateway keys due for rotation; read-only, never prints a key. ' +
+        'Exits 0 when every checked credential is ACTIVE, 1 otherwise (so scripts can alert)',
+    )
+    .action(async (_opts: unknown, command: Command) => {
+      await withServices(io, command, async ({ services, config, json }) => {
+        const now = systemClock();
+        const maxAgeDays = config.security.key_max_age_days;
+        const credentials = await credentialStatuses(
+          {
+            credentials: services.credentials,
+            upstream: {
+              baseUrl: config.upstream.anthropic_base_url,
+              timeoutMs: config.upstream.validate_timeout_ms,
+            },
+            maxAgeDays,
+          },
+          now,
+        );
+        const keysDue = keyAges(await services.keys.list(), now, maxAgeDays);
+        if (json) printJson(io, { credentials, keys_due: keysDue });
+        else printReport(io, credentials, keysDue, maxAgeDays);
+        const failing = credentials.filter((c) => c.check !== 'ACTIVE' && c.check !== 'SKIPPED');
+        if (failing.length > 0) {
+          const first = failing[0] as CredentialStatus;
+          throw new AppError(
+            EXIT_CODE_OF[first.check],
+            `${failing.length} of ${credentials.filter((c) => c.check !== 'SKIPPED').length} checked credential(s) not ACTIVE: ${failing
+              .map((c) => `${c.name} (${statusWord(c)})`)
+              .join(', ')}`,
+          );
+        }
+      });
+    });
+}
+
+// Every non-ACTIVE result exits 1; the code only picks the wording class of the final error line.
+const EXIT_CODE_OF: Readonly<Record<CheckResult, ErrorCode>> = {
+  ACTIVE: 'internal',
+  SKIPPED: 'internal',
+  'INVALID KEY': 'credential_rejected',
+  'RATE LIMITED': 'upstream_rate_limited',
+  ERROR: 'upstream_error',
+};
+
+/** The status column: the check word, with the status or network code of an ERROR in parentheses. */
+export function statusWord(c: Pick<CredentialStatus, 'check' | 'code'>): string {
+  return c.check === 'ERROR' && c.code !== null ? `ERROR (${c.code})` : c.check;
+}
+
+function printReport(
+  io: Io,
+  credentials: readonly CredentialStatus[],
+  keysDue: readonly KeyDue[],
+  maxAgeDays: number,
+): void {
+  printTable(
+    io,
+    ['credential', 'provider', 'owner', 'env', 'status', 'detail', 'age'],
+    credentials.map((c) => [
+      c.name,
+      c.provider,
+      c.owner,
+      c.environment,
+      statusWord(c),
+      c.stored_status === 'active' ? c.detail : `${c.detail} (stored as ${c.stored_status})`,
+      `${c.age_days} d${c.rotate_due ? ' (rotate)' : ''}`,
+    ]),
+  );
+  const due = [
+    ...credentials
+      .filter((c) => c.rotate_due)
+      .map((c) => `  credential ${c.name} (${c.age_days} days): ${c.rotate_command}`),
+    ...keysDue.map(
+      (k) => `  key ${k.id} of ${k.user}${k.name ? ` (${k.name})` : ''}, ${k.age_days} days: ${k.rotate_command}`,
+    ),
+  ];
+  printLines(io, [
+    '',
+    ...(due.length > 0
+      ? [`Due for rotation (older than ${maxAgeDays} days):`, ...due]
+      : [`Nothing is due for rotation (maximum age ${maxAgeDays} days).`]),
+    '',
+    'This report is read-only: stored credential statuses were not changed. ' +
+      'Use `tollgate credential rotate NAME` or `tollgate credential disable NAME` to act on it.',
+  ]);
+}
