@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Debian's Chromium (/usr/bin/chromium) for the dashboard's browser tests; installed only if missing.
-# .ci/run runs this in the background while `npm ci` runs.
+# .ci/run runs this in the background while `npm install` runs.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 if [[ -x /usr/bin/chromium ]]; then

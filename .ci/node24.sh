@@ -3,7 +3,7 @@
 #
 #   1. Node 24 from the npm registry's `node` package, installed once into
 #      ${XDG_CACHE_HOME:-~/.cache}/tollgate-ci/node24 and reused while it is a 24.x with headers.
-#   2. COPY: a copy of CHECKOUT, node_modules included (after `npm ci`), without .git and build output.
+#   2. COPY: a copy of CHECKOUT, node_modules included (after `npm install`), without .git and build output.
 #   3. better-sqlite3 rebuilt in COPY against the headers inside that package (its `include/node`),
 #      or a build cached from an earlier run for the same better-sqlite3 and Node versions.
 #   4. COPY/.ci-node24.env: NODE24_BIN_DIR and NODE24_VERSION, for .ci/run to source.
@@ -84,7 +84,7 @@ du -sh "$copy" | sed 's/^/copied /'
 
 step "node 24: better-sqlite3"
 bs3=$copy/node_modules/better-sqlite3
-[[ -f $bs3/package.json ]] || die "no better-sqlite3 in $copy/node_modules (did npm ci run?)"
+[[ -f $bs3/package.json ]] || die "no better-sqlite3 in $copy/node_modules (did npm install run?)"
 bs3_version=$("$node24" -p "require(process.argv[1]).version" "$bs3/package.json")
 built=$bs3/build/Release/better_sqlite3.node
 cached=$cache/better-sqlite3/better-sqlite3-$bs3_version-abi-$abi-headers-$HEADERS_VERSION-$(uname -m).node
