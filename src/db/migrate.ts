@@ -4,11 +4,15 @@ import { AppError } from '../lib/errors.js';
 import type { Db, Dialect } from './connect.js';
 import { initialMigration } from './migrations/0001-initial.js';
 import { usageMigration } from './migrations/0002-usage.js';
+import { enrollmentMigration } from './migrations/0003-enrollment.js';
+import { credentialRetireMigration } from './migrations/0004-credential-retire.js';
 
 function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
     '0001-initial': initialMigration(dialect),
     '0002-usage': usageMigration(dialect),
+    '0003-enrollment': enrollmentMigration(dialect),
+    '0004-credential-retire': credentialRetireMigration(dialect),
   };
 }
 

@@ -52,6 +52,10 @@ export interface CredentialTable {
   last_used_at: Millis | null;
   rotated_at: Millis | null;
   removed_at: Millis | null;
+  /** When a rotated-out secret stops being used (set on its own row by `rotate --grace`). */
+  retire_at: Millis | null;
+  /** The credential this retiring row was rotated out of. */
+  retired_from: string | null;
 }
 
 export type KeyStatus = 'active' | 'revoked';
@@ -159,6 +163,19 @@ export interface SpendTable {
   spent_micro: number;
 }
 
+/** A one-time code a coder exchanges for a gateway key (`claude-code setup`); only its HMAC is kept. */
+export interface EnrollmentCodeTable {
+  id: string;
+  user_id: string;
+  code_hash: string;
+  /** The model written into the coder's Claude Code settings. */
+  model: string;
+  created_at: Millis;
+  expires_at: Millis;
+  used_at: Millis | null;
+  created_by: string;
+}
+
 export interface Database {
   usage_records: UsageRecordTable;
   spend: SpendTable;
@@ -171,6 +188,7 @@ export interface Database {
   audit_log: AuditLogTable;
   audit_anchor: AuditAnchorTable;
   change_log: ChangeLogTable;
+  enrollment_codes: EnrollmentCodeTable;
 }
 
 export type TeamRow = Selectable<TeamTable>;
@@ -184,4 +202,5 @@ export type BudgetRow = Selectable<BudgetTable>;
 export type AuditRow = Selectable<AuditLogTable>;
 export type ChangeRow = Selectable<ChangeLogTable>;
 export type UsageRecordRow = Selectable<UsageRecordTable>;
+export type EnrollmentCodeRow = Selectable<EnrollmentCodeTable>;
 export type { ColumnType };

@@ -22,6 +22,8 @@ interface Loaded {
   ownerType: 'org' | 'team' | 'user';
   ownerId: string | null;
   preferred: boolean;
+  /** A rotated-out previous secret: usable (as a failover) until this time. */
+  retireAt: number | null;
 }
 
 export function createCredentialPool(ctx: ServiceContext) {
@@ -64,6 +66,7 @@ export function createCredentialPool(ctx: ServiceContext) {
         ownerType: row.owner_type,
         ownerId: row.owner_id,
         preferred: row.preferred === 1,
+        retireAt: row.retire_at,
       });
     }
     return map;
@@ -77,8 +80,11 @@ export function createCredentialPool(ctx: ServiceContext) {
     environment: Environment | null;
   }): Promise<UpstreamCredential[]> {
     const creds = await all();
+    const now = ctx.clock();
+    // A rotated-out secret past its grace period is never used, even before the sweeper removes it.
     const fits = (c: Loaded) =>
-      input.environment === null || c.environment === null || c.environment === input.environment;
+      (c.retireAt === null || c.retireAt > now) &&
+      (input.environment === null || c.environment === null || c.environment === input.environment);
     const out: UpstreamCredential[] = [];
     const add = (c: Loaded, pool: UpstreamCredential['pool']) => {
       if (fits(c)) out.push({ id: c.id, name: c.name, secret: c.secret, environment: c.environment, pool });

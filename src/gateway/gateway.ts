@@ -9,6 +9,7 @@ import { newId } from '../lib/ids.js';
 import { DEFAULT_DOCUMENT_TOKEN_ALLOWANCE, DEFAULT_IMAGE_TOKEN_ALLOWANCE } from '../pricing/input-bound.js';
 import { bareModelId, createPriceBook } from '../pricing/models.js';
 import { createRateLimiter } from '../ratelimit/limiter.js';
+import { createServices } from '../services.js';
 import { createLedger } from '../usage/ledger.js';
 import { createCredentialPool } from './credential-pool.js';
 import { createKeyCache } from './key-cache.js';
@@ -79,12 +80,23 @@ export function createGateway(ctx: ServiceContext, config: Config) {
     if (kinds.has('credential')) credentials.invalidate();
   });
 
+  // Previous secrets kept for a rotation's grace period are destroyed once it ends.
+  const credentialsService = createServices(ctx.installation, config, ctx.clock).credentials;
+  let sweeper: NodeJS.Timeout | null = null;
+  const sweep = () => credentialsService.retireDue({ actor: 'system:rotation' }).catch(() => []);
+
   return {
     deps,
-    start: () => poller.start(),
+    async start(): Promise<void> {
+      await poller.start();
+      await sweep();
+      sweeper = setInterval(sweep, 30_000);
+      sweeper.unref();
+    },
     /** Applies pending changes now (tests; the poller does it every 250 ms). */
     refresh: () => poller.pollNow(),
     async close(): Promise<void> {
+      if (sweeper) clearInterval(sweeper);
       await poller.stop();
       await ledger.drain();
       await upstream.close();

@@ -1,10 +1,19 @@
 // The credential vault: upstream secrets sealed with envelope encryption, never returned by any listing.
+
+import type { UpdateQueryBuilder, UpdateResult } from 'kysely';
 import { open, seal } from '../crypto/envelope.js';
-import type { CredentialRow, CredentialStatus, Environment, OwnerType, Provider } from '../db/schema.js';
+import type {
+  CredentialRow,
+  CredentialStatus,
+  Database,
+  Environment,
+  OwnerType,
+  Provider,
+} from '../db/schema.js';
 import type { Tx } from '../db/tx.js';
 import type { TeamService } from '../identity/team.service.js';
 import type { UserService } from '../identity/user.service.js';
-import { type Actor, change, type ServiceContext } from '../install/context.js';
+import { type Actor, type ChangeUnit, change, type ServiceContext } from '../install/context.js';
 import { AppError } from '../lib/errors.js';
 import { newId } from '../lib/ids.js';
 import { validateName } from '../lib/validate.js';
@@ -46,6 +55,8 @@ export interface CredentialView {
   updatedAt: number;
   lastUsedAt: number | null;
   rotatedAt: number | null;
+  /** For a rotated-out previous secret: when it stops being used. */
+  retireAt: number | null;
 }
 
 /** Parses `org`, `team:NAME` or `user:NAME`. */
@@ -61,6 +72,12 @@ export function parseOwner(text: string): OwnerRef {
 }
 
 const binding = (id: string) => `credentials:${id}`;
+
+const sealedOf = (row: CredentialRow) => ({
+  ciphertext: row.ciphertext,
+  wrappedKey: row.wrapped_key,
+  keyVersion: row.key_version,
+});
 
 export function createCredentialService(
   ctx: ServiceContext,
@@ -132,6 +149,8 @@ export function createCredentialService(
         last_used_at: null,
         rotated_at: null,
         removed_at: null,
+        retire_at: null,
+        retired_from: null,
       };
       await u.tx.insertInto('credentials').values(values).execute();
       await u.audit('credential.add', 'credential', id, {
@@ -228,17 +247,56 @@ export function createCredentialService(
     return show(cred.id);
   }
 
-  /** Replaces the secret of a credential after validating the new one; the old one stops working at once. */
+  /**
+   * Replaces the secret of a credential after validating the new one; switches atomically. With a
+   * grace period the previous secret stays usable — as a failover behind the new one, in a row of
+   * its own named `NAME.previous` — until the grace ends, then it is deactivated and destroyed.
+   */
   async function rotate(
     by: Actor,
     nameOrId: string,
     secret: string,
     validateFirst: boolean,
+    graceMs: number | null = null,
   ): Promise<CredentialView> {
     const cred = await get(nameOrId);
+    if (cred.retired_from !== null)
+      throw new AppError(
+        'invalid_input',
+        `${cred.name} is a retiring previous secret; rotate ${cred.name.replace(/\.previous$/, '')} instead`,
+      );
     await validate(cred.provider, secret, validateFirst);
     const sealed = seal(master, binding(cred.id), Buffer.from(secret, 'utf8'));
+    const previous = graceMs ? open(master, binding(cred.id), sealedOf(cred)) : null;
     await change(ctx, by, async (u) => {
+      if (previous) {
+        const retiringName = `${cred.name}.previous`;
+        // A still-retiring older secret makes way: only the latest previous secret is kept.
+        await shredWhere(u, (q) => q.where('name', '=', retiringName));
+        const id = newId('cred');
+        const resealed = seal(master, binding(id), previous);
+        previous.fill(0);
+        await u.tx
+          .insertInto('credentials')
+          .values({
+            ...cred,
+            id,
+            name: retiringName,
+            preferred: 0,
+            ciphertext: resealed.ciphertext,
+            wrapped_key: resealed.wrappedKey,
+            key_version: resealed.keyVersion,
+            created_at: u.now,
+            updated_at: u.now,
+            last_used_at: null,
+            rotated_at: null,
+            removed_at: null,
+            retire_at: u.now + (graceMs ?? 0),
+            retired_from: cred.id,
+          })
+          .execute();
+        await u.changed('credential', id);
+      }
       await u.tx
         .updateTable('credentials')
         .set({
@@ -255,10 +313,59 @@ export function createCredentialService(
       await u.audit('credential.rotate', 'credential', cred.id, {
         name: cred.name,
         validated: validateFirst,
+        grace_ms: graceMs,
       });
       await u.changed('credential', cred.id);
     });
     return show(cred.id);
+  }
+
+  /** Deactivates and destroys previous secrets whose grace period has ended. Returns their names. */
+  async function retireDue(by: Actor): Promise<string[]> {
+    const now = ctx.clock();
+    const due = await db
+      .selectFrom('credentials')
+      .select(['id', 'name'])
+      .where('retire_at', '<=', now)
+      .where('removed_at', 'is', null)
+      .execute();
+    if (due.length === 0) return [];
+    await change(ctx, by, async (u) => {
+      await shredWhere(u, (q) =>
+        q.where(
+          'id',
+          'in',
+          due.map((d) => d.id),
+        ),
+      );
+      for (const d of due) await u.audit('credential.retire', 'credential', d.id, { name: d.name });
+    });
+    return due.map((d) => d.name);
+  }
+
+  /** Marks matching live credentials removed and overwrites their sealed secrets. */
+  async function shredWhere(
+    u: ChangeUnit,
+    filter: (
+      q: UpdateQueryBuilder<Database, 'credentials', 'credentials', UpdateResult>,
+    ) => UpdateQueryBuilder<Database, 'credentials', 'credentials', UpdateResult>,
+  ): Promise<void> {
+    const rows = await filter(
+      u.tx
+        .updateTable('credentials')
+        .set({
+          removed_at: u.now,
+          status: 'inactive',
+          preferred: 0,
+          ciphertext: Buffer.alloc(0),
+          wrapped_key: Buffer.alloc(0),
+          updated_at: u.now,
+        })
+        .where('removed_at', 'is', null),
+    )
+      .returning('id')
+      .execute();
+    for (const r of rows) await u.changed('credential', r.id);
   }
 
   /** Removes a credential and destroys its sealed secret; refused while active keys are pinned to it. */
@@ -298,11 +405,7 @@ export function createCredentialService(
   /** Opens a credential's secret for an upstream call. The only place plaintext leaves the vault. */
   async function reveal(id: string): Promise<string> {
     const cred = await get(id);
-    const plain = open(master, binding(cred.id), {
-      ciphertext: cred.ciphertext,
-      wrappedKey: cred.wrapped_key,
-      keyVersion: cred.key_version,
-    });
+    const plain = open(master, binding(cred.id), sealedOf(cred));
     return plain.toString('utf8');
   }
 
@@ -329,6 +432,7 @@ export function createCredentialService(
       updatedAt: row.updated_at,
       lastUsedAt: row.last_used_at,
       rotatedAt: row.rotated_at,
+      retireAt: row.retire_at,
     };
   }
 
@@ -341,6 +445,7 @@ export function createCredentialService(
     enable: (by: Actor, n: string) => setStatus(by, n, 'active'),
     disable: (by: Actor, n: string) => setStatus(by, n, 'inactive'),
     rotate,
+    retireDue,
     remove,
     reveal,
   };

@@ -1,6 +1,7 @@
 // `tollgate credential …`: the encrypted vault of upstream secrets.
 import { Command } from 'commander';
 import type { Environment, Provider } from '../../db/schema.js';
+import { parseDuration } from '../../lib/duration.js';
 import { oneOf } from '../../lib/validate.js';
 import { type CredentialView, ENVIRONMENTS, PROVIDERS, parseOwner } from '../../vault/credential.service.js';
 import type { Io } from '../io.js';
@@ -52,7 +53,8 @@ export function credentialCommand(io: Io): Command {
     .option('--provider <provider>')
     .option('--owner <owner>', 'org, team:NAME or user:NAME')
     .action(async (opts: { provider?: string; owner?: string }, command: Command) => {
-      await withServices(io, command, async ({ services, json }) => {
+      await withServices(io, command, async ({ services, actor, json }) => {
+        await services.credentials.retireDue(actor);
         const views = await services.credentials.list({
           ...(opts.provider ? { provider: oneOf<Provider>('--provider', opts.provider, PROVIDERS) } : {}),
           ...(opts.owner ? { owner: parseOwner(opts.owner) } : {}),
@@ -112,19 +114,28 @@ export function credentialCommand(io: Io): Command {
     .option('--from-env <var>')
     .option('--from-file <path>')
     .option('--no-validate', 'store without checking the new key with Anthropic')
+    .option('--grace <duration>', 'keep the previous secret usable (as a failover) for this long, e.g. 24h')
     .action(
       async (
         name: string,
-        opts: { fromEnv?: string; fromFile?: string; validate: boolean },
+        opts: { fromEnv?: string; fromFile?: string; validate: boolean; grace?: string },
         command: Command,
       ) => {
+        const grace = opts.grace ? parseDuration(opts.grace, '--grace') : null;
         await withServices(io, command, async ({ services, actor, json }) => {
           await services.credentials.show(name);
           const secret = await readSecret(io, opts, `New secret for ${name}: `);
-          const view = await services.credentials.rotate(actor, name, secret, opts.validate);
-          if (json) return printJson(io, credentialJson(view));
+          const view = await services.credentials.rotate(actor, name, secret, opts.validate, grace);
+          if (json)
+            return printJson(io, {
+              ...credentialJson(view),
+              grace_until: grace ? isoTime(Date.now() + grace) : null,
+            });
           printLines(io, [
-            `Rotated credential ${view.name}: now ${view.hint}. The previous secret is no longer used.`,
+            `Rotated credential ${view.name}: now ${view.hint}.`,
+            grace
+              ? `The previous secret stays usable as ${view.name}.previous (failover only) until ${shortTime(Date.now() + grace)}, then it is destroyed.`
+              : 'The previous secret is no longer used.',
           ]);
         });
       },
@@ -167,6 +178,7 @@ function credentialJson(v: CredentialView) {
     updated_at: isoTime(v.updatedAt),
     last_used_at: isoTime(v.lastUsedAt),
     rotated_at: isoTime(v.rotatedAt),
+    retire_at: isoTime(v.retireAt),
   };
 }
 
