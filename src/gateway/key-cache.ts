@@ -41,6 +41,7 @@ export interface KeyEntry {
 }
 
 const NEGATIVE_CACHE_MAX = 10_000;
+const SUBJECT_CACHE_MAX = 50_000;
 
 export function createKeyCache(db: Db, pepper: Buffer) {
   const byHash = new Map<string, KeyEntry>();
@@ -120,7 +121,11 @@ export function createKeyCache(db: Db, pepper: Buffer) {
           teamLimits: user.team_id ? await limitsOf('team', user.team_id) : {},
         }
       : null;
-    if (started === generation) subjects.set(cacheKey, info);
+    if (started === generation) {
+      // Bounded: names sent in x-tollgate-user are caller-chosen, so unknown ones must not pile up.
+      if (subjects.size >= SUBJECT_CACHE_MAX) subjects.clear();
+      subjects.set(cacheKey, info);
+    }
     return info;
   }
 

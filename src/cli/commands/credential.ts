@@ -8,6 +8,7 @@ import type { Io } from '../io.js';
 import { isoTime, printJson, printLines, printTable, shortTime } from '../output.js';
 import { withServices } from '../runtime.js';
 import { readSecret } from '../secret-input.js';
+import { addBundleCommands } from './credential-bundle.js';
 
 export function credentialCommand(io: Io): Command {
   const cmd = new Command('credential').description(
@@ -152,6 +153,7 @@ export function credentialCommand(io: Io): Command {
       });
     });
 
+  addBundleCommands(cmd, io);
   return cmd;
 }
 
