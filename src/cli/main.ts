@@ -9,6 +9,7 @@ import { doctorCommand } from './commands/doctor.js';
 import { initCommand } from './commands/init.js';
 import { keyCommand } from './commands/key.js';
 import { serveCommand } from './commands/serve.js';
+import { statusCommand } from './commands/status.js';
 import { teamCommand } from './commands/team.js';
 import { usageCommand } from './commands/usage.js';
 import { userCommand } from './commands/user.js';
@@ -29,6 +30,7 @@ export function buildProgram(io: Io): Command {
   for (const sub of [
     initCommand,
     serveCommand,
+    statusCommand,
     doctorCommand,
     credentialCommand,
     teamCommand,

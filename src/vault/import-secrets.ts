@@ -5,7 +5,7 @@ import { open, readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import type { Provider } from '../db/schema.js';
 import { type Actor, change, type ServiceContext } from '../install/context.js';
-import { writeMeta } from '../install/meta.repo.js';
+import { readMeta, writeMeta } from '../install/meta.repo.js';
 import { AppError, type ErrorCode, isAppError } from '../lib/errors.js';
 import { validateName } from '../lib/validate.js';
 import type { CredentialService } from './credential.service.js';
@@ -101,7 +101,13 @@ export async function importSecrets(
         secret: value,
         validate: options.validate,
       });
-      report.imported.push({ field, name, provider: spec.provider, hint: view.hint, validated: options.validate });
+      report.imported.push({
+        field,
+        name,
+        provider: spec.provider,
+        hint: view.hint,
+        validated: options.validate,
+      });
     } catch (error) {
       if (!isAppError(error)) throw error;
       if (error.code === 'conflict') report.skipped.push({ field, name, reason: `exists: ${error.message}` });
@@ -124,6 +130,8 @@ export async function importSecrets(
         name: null,
         reason: 'claude.default_model is already set by tollgate.yml or the environment; left as configured',
       });
+    } else if ((await readMeta(deps.ctx.installation.db, spec.meta)) === value) {
+      report.skipped.push({ field, name: null, reason: `already remembered (${value})` });
     } else {
       toWrite.push({ field, setting: spec.meta, value });
     }
@@ -155,7 +163,8 @@ export function unusableReason(value: unknown): string | null {
   if (value === undefined) return 'not in the file';
   if (value === null || (typeof value === 'string' && value.trim() === '')) return 'empty';
   if (typeof value !== 'string') return `not a string (${Array.isArray(value) ? 'a list' : typeof value})`;
-  if (value.includes('…') || value.includes('...') || value.includes('<')) return 'a placeholder, not a value';
+  if (value.includes('…') || value.includes('...') || value.includes('<'))
+    return 'a placeholder, not a value';
   return null;
 }
 

@@ -103,7 +103,9 @@ async function checkOne(deps: StatusDeps, id: string, provider: Provider): Promi
     return { check: 'ERROR', code, detail: 'the stored secret could not be decrypted' };
   }
   const result = await probeCredential(provider, secret, deps.upstream);
-  return result.ok ? { check: 'ACTIVE', code: null, detail: 'accepted by Anthropic' } : describe(result.error);
+  return result.ok
+    ? { check: 'ACTIVE', code: null, detail: 'accepted by Anthropic' }
+    : describe(result.error);
 }
 
 // The details are written here rather than reusing the probe's messages, which speak of storing a key.
@@ -126,14 +128,25 @@ function describe(error: AppError): Outcome {
     case 'upstream_error': {
       const status = error.details.status;
       const code = typeof status === 'number' ? String(status) : null;
-      return { check: 'ERROR', code, detail: `Anthropic answered ${code ?? 'an unexpected status'}` };
+      const meaning =
+        status === 529
+          ? ' (overloaded)'
+          : typeof status === 'number' && status >= 500
+            ? ' (server error)'
+            : '';
+      return {
+        check: 'ERROR',
+        code,
+        detail: `Anthropic answered ${code ?? 'an unexpected status'}${meaning}`,
+      };
     }
     case 'upstream_unreachable': {
       const code = networkCodeOf(error);
       return {
         check: 'ERROR',
         code,
-        detail: code === 'timeout' ? 'Anthropic did not answer in time' : `could not reach Anthropic (${code})`,
+        detail:
+          code === 'timeout' ? 'Anthropic did not answer in time' : `could not reach Anthropic (${code})`,
       };
     }
     default:
@@ -157,7 +170,11 @@ function networkCodeOf(error: AppError): string {
 }
 
 /** Maps items with at most `limit` calls in flight, keeping the input order in the result. */
-async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+async function mapBounded<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   const worker = async (): Promise<void> => {

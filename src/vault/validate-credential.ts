@@ -80,6 +80,7 @@ export async function probeCredential(
       error: new AppError(
         'upstream_unreachable',
         `could not reach Anthropic at ${url.origin} to check the key (${describeNetworkError(cause)}); check the network or pass --no-validate`,
+        { network: describeNetworkError(cause) },
       ),
     };
   }
@@ -100,6 +101,7 @@ export async function probeCredential(
       error: new AppError(
         'upstream_rate_limited',
         `Anthropic is rate limiting this key; try again${wait}, or pass --no-validate`,
+        { retry_after_s: retryAfter ? Number(retryAfter) : null },
       ),
     };
   }

@@ -9,6 +9,7 @@ import { isoTime, printJson, printLines, printTable, shortTime } from '../output
 import { withServices } from '../runtime.js';
 import { readSecret } from '../secret-input.js';
 import { addBundleCommands } from './credential-bundle.js';
+import { addImportSecretsCommand } from './credential-import-secrets.js';
 
 export function credentialCommand(io: Io): Command {
   const cmd = new Command('credential').description(
@@ -154,6 +155,7 @@ export function credentialCommand(io: Io): Command {
     });
 
   addBundleCommands(cmd, io);
+  addImportSecretsCommand(cmd, io);
   return cmd;
 }
 

@@ -88,18 +88,21 @@ function printReport(
   const due = [
     ...credentials
       .filter((c) => c.rotate_due)
-      .map((c) => `  credential ${c.name} (${c.age_days} days): ${c.rotate_command}`),
+      .map((c) => `  credential ${c.name} (${days(c.age_days)} old): ${c.rotate_command}`),
     ...keysDue.map(
-      (k) => `  key ${k.id} of ${k.user}${k.name ? ` (${k.name})` : ''}, ${k.age_days} days: ${k.rotate_command}`,
+      (k) =>
+        `  key ${k.id} of ${k.user}${k.name ? ` (${k.name})` : ''}, ${days(k.age_days)} old: ${k.rotate_command}`,
     ),
   ];
   printLines(io, [
     '',
     ...(due.length > 0
-      ? [`Due for rotation (older than ${maxAgeDays} days):`, ...due]
-      : [`Nothing is due for rotation (maximum age ${maxAgeDays} days).`]),
+      ? [`Due for rotation (older than ${days(maxAgeDays)}):`, ...due]
+      : [`Nothing is due for rotation (maximum age ${days(maxAgeDays)}).`]),
     '',
     'This report is read-only: stored credential statuses were not changed. ' +
       'Use `tollgate credential rotate NAME` or `tollgate credential disable NAME` to act on it.',
   ]);
 }
+
+const days = (n: number): string => `${n} day${n === 1 ? '' : 's'}`;
