@@ -52,7 +52,7 @@ describe('durability under kill -9', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('keeps every acknowledged usage record across three kill -9 rounds', async () => {
+  it('keeps every acknowledged usage record across three kill -9 rounds', { timeout: 120_000 }, async () => {
     const acknowledged = new Set<string>();
     for (let round = 0; round < 3; round++) {
       const issued = JSON.parse(
@@ -88,10 +88,11 @@ describe('durability under kill -9', () => {
         }
       });
       await new Promise((r) => setTimeout(r, 400));
+      const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGKILL');
       stop = true;
       await Promise.all(workers);
-      await new Promise((r) => child.once('exit', r));
+      await exited;
     }
     expect(acknowledged.size).toBeGreaterThan(50);
     const db = new SQLite(join(env.TOLLGATE_HOME ?? '', 'tollgate.db'), { readonly: true });
