@@ -15,6 +15,11 @@ export interface Db {
   readonly dialect: Dialect;
   /** The SQLite file (null for PostgreSQL or in-memory databases). */
   readonly file: string | null;
+  /**
+   * The raw better-sqlite3 handle (SQLite only), for the one hot path that writes synchronously
+   * with prepared statements (the usage ledger). Everything else goes through Kysely.
+   */
+  readonly sqlite: SQLite.Database | null;
   close(): Promise<void>;
 }
 
@@ -50,6 +55,7 @@ function openSqlite(path: string): Db {
     kysely,
     dialect: 'sqlite',
     file: inMemory ? null : path,
+    sqlite: handle,
     close: () => kysely.destroy(),
   };
 }
@@ -59,5 +65,5 @@ function openPostgres(url: string): Db {
   // An idle client that errors (server restart) must not crash the process; the next query reconnects.
   pool.on('error', () => {});
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return { kysely, dialect: 'postgres', file: null, close: () => kysely.destroy() };
+  return { kysely, dialect: 'postgres', file: null, sqlite: null, close: () => kysely.destroy() };
 }

@@ -5,7 +5,7 @@ import { createChangePoller } from '../changes/poller.js';
 import type { Config } from '../config/load.js';
 import type { BudgetPeriod, BudgetScope } from '../db/schema.js';
 import type { ServiceContext } from '../install/context.js';
-import { newId } from '../lib/ids.js';
+import { sequentialIds } from '../lib/ids.js';
 import { DEFAULT_DOCUMENT_TOKEN_ALLOWANCE, DEFAULT_IMAGE_TOKEN_ALLOWANCE } from '../pricing/input-bound.js';
 import { bareModelId, createPriceBook } from '../pricing/models.js';
 import { createRateLimiter } from '../ratelimit/limiter.js';
@@ -51,7 +51,7 @@ export function createGateway(ctx: ServiceContext, config: Config) {
     ledger,
     clock: ctx.clock,
     maxJsonDepth: config.server.json_max_depth,
-    newId: () => newId('req'),
+    newId: sequentialIds('req'),
     policy: {
       modelsAllowed: allowed.length > 0 ? new Set(allowed.map(bareModelId)) : null,
       orgId,

@@ -8,7 +8,7 @@ import { gatewayRoutes } from '../gateway/routes.js';
 import type { Installation } from '../install/installation.js';
 import { readMeta } from '../install/meta.repo.js';
 import { AppError, toAppError } from '../lib/errors.js';
-import { newId } from '../lib/ids.js';
+import { sequentialIds } from '../lib/ids.js';
 import type { Logger } from '../observability/logger.js';
 import { errorResponse } from './errors.js';
 
@@ -23,12 +23,13 @@ export interface ServerDeps {
 }
 
 export async function buildServer(deps: ServerDeps) {
+  const requestIds = sequentialIds('req');
   const app = Fastify({
     // Fastify's own request logs include the query string (which could carry a key); we log our own lines.
     logger: false,
     bodyLimit: deps.bodyLimit,
     trustProxy: deps.trustProxy,
-    genReqId: () => newId('req'),
+    genReqId: requestIds,
     routerOptions: { maxParamLength: 200 },
     // Large enough that an oversized auth header is answered 401 like any bad key, still bounded.
     http: { maxHeaderSize: 96 * 1024 },

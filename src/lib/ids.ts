@@ -59,3 +59,13 @@ export function isIdOf(prefix: IdPrefix, value: unknown): value is string {
     isBase62(value.slice(prefix.length + 1))
   );
 }
+
+/**
+ * A cheap generator of unique ids for hot paths (request ids): a random per-generator prefix plus a
+ * counter, so no randomness is drawn per id. Not secret and not unguessable — never use for tokens.
+ */
+export function sequentialIds(prefix: IdPrefix): () => string {
+  const base = base62Encode(randomBytes(8), 11);
+  let counter = 0;
+  return () => `${prefix}_${base}${(counter++).toString(36).padStart(6, '0')}`;
+}

@@ -2,11 +2,12 @@
 // (or during the same event-loop turn) goes into the next transaction together — no timers. Each
 // append resolves only when its transaction has committed, so callers can hold the last byte of a
 // response until its record is durable (SQLite WAL: it survives kill -9 of the process).
-import { PERIODS, periodStart } from '../budgets/periods.js';
 import type { Db } from '../db/connect.js';
-import type { BudgetScope, UsageRecordTable } from '../db/schema.js';
+import type { UsageRecordTable } from '../db/schema.js';
 import { type Tx, writeTransaction } from '../db/tx.js';
 import { AppError } from '../lib/errors.js';
+import { buildBatch, type LedgerBatch } from './ledger-batch.js';
+import { createSqliteBatchWriter } from './sqlite-batch.js';
 
 export type UsageRecord = UsageRecordTable;
 
@@ -31,6 +32,7 @@ export function createLedger(db: Db, orgId: string, options: LedgerOptions = {})
   let scheduled = false;
   let flushing: Promise<void> | null = null;
   let committed = 0;
+  const fast = db.sqlite ? createSqliteBatchWriter(db.sqlite) : null;
 
   /** Whether another record can be accepted now (checked before a request goes upstream). */
   function hasCapacity(): boolean {
@@ -61,31 +63,39 @@ export function createLedger(db: Db, orgId: string, options: LedgerOptions = {})
   }
 
   async function flush(): Promise<void> {
-    const batch = queue;
+    if (fast && !fast.ready()) {
+      // Another transaction (an admin change) holds the shared SQLite handle: try next turn.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      return;
+    }
+    const pending = queue;
     queue = [];
-    if (batch.length === 0) return;
+    if (pending.length === 0) return;
     try {
-      await writeTransaction(db, (tx) => writeBatch(tx, batch));
-      committed += batch.length;
-      for (const p of batch) p.resolve();
+      const batch = buildBatch(
+        pending.map((p) => p.record),
+        orgId,
+      );
+      if (fast) fast.write(batch);
+      else await writeTransaction(db, (tx) => writeBatch(tx, batch));
+      committed += pending.length;
+      for (const p of pending) p.resolve();
     } catch (error) {
-      for (const p of batch) p.reject(error);
+      for (const p of pending) p.reject(error);
     }
   }
 
-  async function writeBatch(tx: Tx, batch: Pending[]): Promise<void> {
-    for (let i = 0; i < batch.length; i += chunk) {
+  async function writeBatch(tx: Tx, batch: LedgerBatch): Promise<void> {
+    for (let i = 0; i < batch.records.length; i += chunk) {
       await tx
         .insertInto('usage_records')
-        .values(batch.slice(i, i + chunk).map((p) => p.record))
+        .values(batch.records.slice(i, i + chunk))
         .execute();
     }
-    const spend = aggregateSpend(batch);
-    const rows = [...spend.values()];
-    for (let i = 0; i < rows.length; i += chunk) {
+    for (let i = 0; i < batch.spend.length; i += chunk) {
       await tx
         .insertInto('spend')
-        .values(rows.slice(i, i + chunk))
+        .values(batch.spend.slice(i, i + chunk))
         .onConflict((oc) =>
           oc.columns(['scope_type', 'scope_id', 'period', 'period_start']).doUpdateSet((eb) => ({
             spent_micro: eb('spend.spent_micro', '+', eb.ref('excluded.spent_micro')),
@@ -93,20 +103,12 @@ export function createLedger(db: Db, orgId: string, options: LedgerOptions = {})
         )
         .execute();
     }
-    const lastUse = new Map<string, number>();
-    for (const p of batch)
-      lastUse.set(p.record.key_id, Math.max(lastUse.get(p.record.key_id) ?? 0, p.record.at));
-    const latest = Math.max(...lastUse.values());
-    await tx
-      .updateTable('gateway_keys')
-      .set({ last_used_at: latest })
-      .where('id', 'in', [...lastUse.keys()])
-      .execute();
-    const creds = [
-      ...new Set(batch.map((p) => p.record.credential_id).filter((c): c is string => c !== null)),
-    ];
-    if (creds.length > 0)
-      await tx.updateTable('credentials').set({ last_used_at: latest }).where('id', 'in', creds).execute();
+    for (const [id, at] of batch.keysUsed) {
+      await tx.updateTable('gateway_keys').set({ last_used_at: at }).where('id', '=', id).execute();
+    }
+    for (const [id, at] of batch.credentialsUsed) {
+      await tx.updateTable('credentials').set({ last_used_at: at }).where('id', '=', id).execute();
+    }
   }
 
   /** Waits until everything appended so far is committed. */
@@ -118,47 +120,6 @@ export function createLedger(db: Db, orgId: string, options: LedgerOptions = {})
   }
 
   return { append, hasCapacity, drain, stats: () => ({ queued: queue.length, committed }) };
-}
-
-/** Sums the batch's costs per scope, period and period start (one upsert per counter per batch). */
-function aggregateSpend(batch: readonly Pending[]) {
-  const out = new Map<
-    string,
-    {
-      scope_type: BudgetScope;
-      scope_id: string;
-      period: (typeof PERIODS)[number];
-      period_start: number;
-      spent_micro: number;
-    }
-  >();
-  for (const { record, orgId } of batch) {
-    if (record.cost_micro === 0) continue;
-    const scopes: Array<[BudgetScope, string | null]> = [
-      ['key', record.key_id],
-      ['user', record.user_id],
-      ['team', record.team_id],
-      ['org', orgId],
-    ];
-    for (const [scope, id] of scopes) {
-      if (id === null) continue;
-      for (const period of PERIODS) {
-        const start = periodStart(period, record.at);
-        const key = `${scope}|${id}|${period}|${start}`;
-        const row = out.get(key);
-        if (row) row.spent_micro += record.cost_micro;
-        else
-          out.set(key, {
-            scope_type: scope,
-            scope_id: id,
-            period,
-            period_start: start,
-            spent_micro: record.cost_micro,
-          });
-      }
-    }
-  }
-  return out;
 }
 
 export type Ledger = ReturnType<typeof createLedger>;

@@ -1,0 +1,59 @@
+// The SQLite fast path of the ledger: one synchronous BEGIN IMMEDIATE transaction of prepared
+// statements per batch. Kysely would build (and SQLite re-prepare) a new multi-row statement for
+// every batch size; this costs a few microseconds per row instead.
+import type SQLite from 'better-sqlite3';
+import type { LedgerBatch } from './ledger-batch.js';
+
+const USAGE_COLUMNS = [
+  'id',
+  'at',
+  'endpoint',
+  'key_id',
+  'user_id',
+  'team_id',
+  'service_user_id',
+  'credential_id',
+  'model',
+  'input_tokens',
+  'output_tokens',
+  'cache_write_5m_tokens',
+  'cache_write_1h_tokens',
+  'cache_read_tokens',
+  'web_search_requests',
+  'cost_micro',
+  'saved_micro',
+  'latency_ms',
+  'status',
+  'outcome',
+  'upstream_request_id',
+  'stream',
+  'partial',
+  'estimated',
+  'attempts',
+] as const;
+
+export function createSqliteBatchWriter(sqlite: SQLite.Database) {
+  const insertUsage = sqlite.prepare(
+    `insert into usage_records (${USAGE_COLUMNS.join(', ')}) values (${USAGE_COLUMNS.map((c) => `@${c}`).join(', ')})`,
+  );
+  const upsertSpend = sqlite.prepare(
+    `insert into spend (scope_type, scope_id, period, period_start, spent_micro) values (?, ?, ?, ?, ?)
+     on conflict (scope_type, scope_id, period, period_start) do update set spent_micro = spent_micro + excluded.spent_micro`,
+  );
+  const touchKey = sqlite.prepare('update gateway_keys set last_used_at = ? where id = ?');
+  const touchCredential = sqlite.prepare('update credentials set last_used_at = ? where id = ?');
+
+  const write = sqlite.transaction((batch: LedgerBatch) => {
+    for (const record of batch.records) insertUsage.run(record);
+    for (const s of batch.spend)
+      upsertSpend.run(s.scope_type, s.scope_id, s.period, s.period_start, s.spent_micro);
+    for (const [id, at] of batch.keysUsed) touchKey.run(at, id);
+    for (const [id, at] of batch.credentialsUsed) touchCredential.run(at, id);
+  });
+
+  return {
+    /** False while another transaction holds the shared handle (then the batch must wait a turn). */
+    ready: () => !sqlite.inTransaction,
+    write: (batch: LedgerBatch) => write.immediate(batch),
+  };
+}
