@@ -164,7 +164,8 @@ export function createRateLimiter() {
     if (state.rpm !== rpm) {
       // A changed limit starts a fresh window (history under the old policy is moot).
       state.rpm = rpm;
-      state.requests = rpm === null ? null : rpm <= EXACT_RPM_MAX ? new ExactWindow(rpm) : new BucketWindow(rpm);
+      state.requests =
+        rpm === null ? null : rpm <= EXACT_RPM_MAX ? new ExactWindow(rpm) : new BucketWindow(rpm);
     }
     return state;
   }
@@ -249,7 +250,6 @@ export function createRateLimiter() {
 
   return { admit, finish };
 }
-
 
 function requestHeaders(limit: number, remaining: number, resetAt: number): RateHeaders {
   return {
