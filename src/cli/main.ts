@@ -4,6 +4,8 @@ import { AppError, EXIT_STATUS, isAppError } from '../lib/errors.js';
 import { VERSION } from '../version.js';
 import { refuseSecretsOnArgv } from './argv-guard.js';
 import { auditCommand } from './commands/audit.js';
+import { claudeCodeCommand } from './commands/claude-code.js';
+import { coderCommand } from './commands/coder.js';
 import { credentialCommand } from './commands/credential.js';
 import { doctorCommand } from './commands/doctor.js';
 import { initCommand } from './commands/init.js';
@@ -38,6 +40,8 @@ export function buildProgram(io: Io): Command {
     keyCommand,
     usageCommand,
     auditCommand,
+    coderCommand,
+    claudeCodeCommand,
   ]) {
     program.addCommand(sub(io));
   }

@@ -10,6 +10,7 @@ import { readMeta } from '../install/meta.repo.js';
 import { AppError, toAppError } from '../lib/errors.js';
 import { sequentialIds } from '../lib/ids.js';
 import type { Logger } from '../observability/logger.js';
+import { type EnrollRoutesDeps, enrollRoutes } from './enroll.routes.js';
 import { errorResponse } from './errors.js';
 
 export interface ServerDeps {
@@ -20,6 +21,8 @@ export interface ServerDeps {
   readonly version: string;
   /** The Anthropic-compatible gateway; absent in tests of the other surfaces. */
   readonly gateway?: Gateway;
+  /** Coder enrollment (POST /api/v1/enroll); absent in tests of the other surfaces. */
+  readonly enroll?: EnrollRoutesDeps;
 }
 
 export async function buildServer(deps: ServerDeps) {
@@ -81,6 +84,7 @@ export async function buildServer(deps: ServerDeps) {
   app.head('/', async (_request, reply) => reply.status(200).send());
 
   if (deps.gateway) await app.register(gatewayRoutes(deps.gateway, deps.logger));
+  if (deps.enroll) await app.register(enrollRoutes(deps.enroll));
 
   await app.register(async (admin) => {
     admin.addHook('onRequest', async (request) => {

@@ -70,6 +70,7 @@ export async function startHarness(
     trustProxy: false,
     version: 'test',
     gateway,
+    enroll: { installation, config, clock },
   });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   const admin = { actor: 'test-admin' };

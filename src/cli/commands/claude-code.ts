@@ -66,13 +66,14 @@ export function claudeCodeCommand(io: Io): Command {
             base_url: result.baseUrl,
             key_store: result.stored.where,
             key_location: result.stored.location,
+            keychain_error: result.stored.fallbackReason ?? null,
             settings_file: result.settings.file,
             notes: result.notes,
           });
         }
-        const fallback = result.stored.fallbackReason;
+        const fallback = result.stored.fallbackReason !== undefined;
         printLines(io, [
-          `Stored your gateway key for profile ${result.profile} in ${result.stored.location}${fallback ? ` (no OS keychain: ${fallback})` : ''}.`,
+          `Stored your gateway key for profile ${result.profile} in ${result.stored.location}${fallback ? ' (no OS keychain available)' : ''}.`,
           `${result.settings.changed ? 'Wrote' : 'Kept'} ${result.settings.file}: Claude Code now uses ${result.baseUrl} with model ${result.model}.`,
           'Start Claude Code in that project (`claude`); Tollgate accounts your usage to your user.',
           ...result.notes.map((note) => `note: ${note}`),

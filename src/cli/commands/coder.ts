@@ -93,7 +93,7 @@ function describe(r: BootstrapReport): string[] {
   const u = r.user;
   lines.push(
     u.created
-      ? `${r.dryRun ? 'Would create' : 'Created'} user ${u.name} (member${u.team ? `, team ${u.team}` : ''}) with a monthly budget of ${money(u.monthlyBudgetMicro)}.`
+      ? `${r.dryRun ? 'Would create' : 'Created'} user ${u.name} (member${u.team ? `, team ${u.team}` : ''}) with ${u.monthlyBudgetMicro === null ? 'no monthly budget' : `a monthly budget of ${money(u.monthlyBudgetMicro)}`}.`
       : `User ${u.name} already exists.`,
   );
   if (r.key) {
@@ -104,9 +104,9 @@ function describe(r: BootstrapReport): string[] {
       );
     else if (r.dryRun) lines.push(`Would issue a gateway key named claude-code and store it in ${where}.`);
     else {
-      const fallback = 'fallbackReason' in r.key.store && r.key.store.fallbackReason;
+      const fallback = 'fallbackReason' in r.key.store && r.key.store.fallbackReason !== undefined;
       lines.push(
-        `Issued gateway key ${r.key.id} (${r.key.hint}) named claude-code; stored in ${where}${fallback ? ` (no OS keychain: ${fallback})` : ''}.`,
+        `Issued gateway key ${r.key.id} (${r.key.hint}) named claude-code; stored in ${where}${fallback ? ' (no OS keychain available)' : ''}.`,
       );
     }
   }
@@ -161,6 +161,7 @@ function reportJson(r: BootstrapReport) {
           hint: r.key.hint,
           store: r.key.store.where,
           location: r.key.store.location,
+          keychain_error: ('fallbackReason' in r.key.store && r.key.store.fallbackReason) || null,
         }
       : null,
     settings: r.settings

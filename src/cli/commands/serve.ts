@@ -44,6 +44,7 @@ export function serveCommand(io: Io): Command {
       await gateway.start();
       const app = await buildServer({
         gateway,
+        enroll: { installation, config, clock: systemClock },
         installation,
         logger,
         bodyLimit: config.server.body_limit_bytes,
