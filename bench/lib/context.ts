@@ -1,0 +1,110 @@
+// What every scenario shares during one bench run: options, temp dir, request bodies, the long-lived
+// fake upstream and pass-through proxy, the main Tollgate (started on first use) and the problems found.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Options } from './options.js';
+import { type Managed, startLogged, stop, waitForListening } from './procs.js';
+import { type BodyKind, writeBodies } from './requests.js';
+import { createHome, serve, type TollgateHome } from './tollgate.js';
+import { BENCH_DIST, log, ROOT } from './util.js';
+
+export interface Server {
+  readonly label: string;
+  readonly managed: Managed;
+  readonly url: string;
+}
+
+export interface TollgateServer extends Server {
+  readonly home: TollgateHome;
+  /** The home's key in a one-line file, for wrk. */
+  readonly keyFile: string;
+}
+
+/** An upstream key the fake accepts (any `sk-ant-api03-test…`). */
+export function fakeKey(i: number): string {
+  return `sk-ant-api03-test-bench-${String(i).padStart(6, '0')}`;
+}
+
+export class BenchContext {
+  readonly bodies: Record<BodyKind, string>;
+  readonly problems: string[] = [];
+  /** One-line file with a fake upstream key (direct and proxy paths). */
+  readonly fakeKeyFile: string;
+  fake: Server | null = null;
+  proxy: Server | null = null;
+  private main: TollgateServer | null = null;
+  private counter = 0;
+
+  constructor(
+    readonly opts: Options,
+    readonly tmp: string,
+  ) {
+    this.bodies = writeBodies(tmp);
+    this.fakeKeyFile = join(tmp, 'keys-fake-1.txt');
+    writeFileSync(this.fakeKeyFile, `${fakeKey(1)}\n`);
+  }
+
+  problem(text: string): void {
+    this.problems.push(text);
+    log(`  !! ${text.split('\n')[0]}`);
+  }
+
+  file(name: string): string {
+    return join(this.tmp, name);
+  }
+
+  /** Starts `node dist/bench/bench/servers/NAME.js ARGS…` and waits for it to listen. */
+  async startNodeServer(label: string, script: string, args: readonly string[]): Promise<Server> {
+    const managed = startLogged(label, process.execPath, [join(BENCH_DIST, 'servers', script), ...args], {
+      env: process.env,
+      cwd: ROOT,
+      logFile: this.file(`${script.replace(/\.js$/, '')}.log`),
+    });
+    const url = await waitForListening(managed, 15_000);
+    log(`  ${label} listening on ${url} (pid ${managed.pid})`);
+    return { label, managed, url };
+  }
+
+  async startFakeAndProxy(): Promise<void> {
+    this.fake = await this.startNodeServer('fake (direct)', 'fake.js', []);
+    this.proxy = await this.startNodeServer('proxy', 'proxy.js', [this.fake.url]);
+  }
+
+  fakeUrl(): string {
+    if (!this.fake) throw new Error('the fake upstream is not running');
+    return this.fake.url;
+  }
+
+  /** A new Tollgate installation (through the CLI) served in its own process. */
+  async startTollgate(
+    label: string,
+    name: string,
+    prepare?: (home: TollgateHome) => Promise<void>,
+  ): Promise<TollgateServer> {
+    const dir = this.file(`tollgate-${name}-${++this.counter}`);
+    const started = Date.now();
+    const home = await createHome(dir, name, this.fakeUrl());
+    log(`  ${label}: installation ready in ${((Date.now() - started) / 1000).toFixed(1)} s (${home.home})`);
+    if (prepare) await prepare(home);
+    return this.serveHome(label, home);
+  }
+
+  async serveHome(label: string, home: TollgateHome): Promise<TollgateServer> {
+    const { managed, url } = await serve(home, join(home.home, '..', `serve-${Date.now()}.log`));
+    log(`  ${label} listening on ${url} (pid ${managed.pid})`);
+    const keyFile = join(home.home, '..', 'key.txt');
+    writeFileSync(keyFile, `${home.key}\n`);
+    return { label, managed, url, home, keyFile };
+  }
+
+  /** The main Tollgate (one key), shared by the scenarios that do not need a special installation. */
+  async mainTollgate(): Promise<TollgateServer> {
+    if (!this.main || this.main.managed.exit) this.main = await this.startTollgate('tollgate', 'main');
+    return this.main;
+  }
+
+  async stopMainTollgate(): Promise<void> {
+    if (this.main) await stop(this.main.managed);
+    this.main = null;
+  }
+}
