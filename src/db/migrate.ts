@@ -6,6 +6,7 @@ import { initialMigration } from './migrations/0001-initial.js';
 import { usageMigration } from './migrations/0002-usage.js';
 import { enrollmentMigration } from './migrations/0003-enrollment.js';
 import { credentialRetireMigration } from './migrations/0004-credential-retire.js';
+import { leanUsageIndexesMigration } from './migrations/0005-lean-usage-indexes.js';
 
 function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
@@ -13,6 +14,7 @@ function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0002-usage': usageMigration(dialect),
     '0003-enrollment': enrollmentMigration(dialect),
     '0004-credential-retire': credentialRetireMigration(dialect),
+    '0005-lean-usage-indexes': leanUsageIndexesMigration(dialect),
   };
 }
 

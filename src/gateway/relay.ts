@@ -88,7 +88,7 @@ export async function relayStream(
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache',
   });
-  res.flushHeaders();
+  // No flushHeaders(): the head goes out with the first chunk, one write instead of two.
   const tap = createUsageTap();
   const held: Buffer[] = [];
   let broken = false;

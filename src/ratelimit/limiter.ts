@@ -19,6 +19,9 @@ export type AdmitResult =
 
 export interface Ticket {
   readonly state: KeyState;
+  /** The token windows charged at admission (null when that limit did not apply). */
+  readonly input: TokenWindow | null;
+  readonly output: TokenWindow | null;
   inputCharged: number;
   outputCharged: number;
   done: boolean;
@@ -29,6 +32,7 @@ const BUCKETS = 60;
 
 /** Tokens in the last 60 one-second buckets. */
 class TokenWindow {
+  // Allocated on first use: a key without token limits never pays the ~1 KB.
   private readonly buckets = new Float64Array(BUCKETS);
   private readonly stamps = new Float64Array(BUCKETS);
 
@@ -71,8 +75,8 @@ class TokenWindow {
 /**
  * Requests in any rolling 60 s. Up to EXACT_RPM_MAX the admission times of the last N requests are
  * kept in a ring (exact: the (N+1)th request waits until the oldest of the last N is 60 s old).
- * Above that, memory would grow with N, so 100 ms buckets are used and the bucket straddling the
- * window's start counts in full — conservative: never more than N in any 60 s, at most 100 ms early.
+ * Above that, memory would grow with N, so 1 s buckets are used and the bucket straddling the
+ * window's start counts in full — conservative: never more than N in any 60 s, at most 1 s early.
  */
 interface RequestWindow {
   /** Requests that may still be admitted now (0 when full), and when the next slot frees. */
@@ -110,7 +114,7 @@ class ExactWindow implements RequestWindow {
   }
 }
 
-const SLICE_MS = 100;
+const SLICE_MS = 1000;
 const SLICES = WINDOW_MS / SLICE_MS + 1;
 
 class BucketWindow implements RequestWindow {
@@ -148,8 +152,9 @@ interface KeyState {
   requests: RequestWindow | null;
   rpm: number | null;
   inFlight: number;
-  input: TokenWindow;
-  output: TokenWindow;
+  /** Token windows exist only once a limit on them applies. */
+  input: TokenWindow | null;
+  output: TokenWindow | null;
 }
 
 export function createRateLimiter() {
@@ -158,7 +163,7 @@ export function createRateLimiter() {
   function stateOf(keyId: string, rpm: number | null): KeyState {
     let state = states.get(keyId);
     if (!state) {
-      state = { requests: null, rpm: null, inFlight: 0, input: new TokenWindow(), output: new TokenWindow() };
+      state = { requests: null, rpm: null, inFlight: 0, input: null, output: null };
       states.set(keyId, state);
     }
     if (state.rpm !== rpm) {
@@ -199,42 +204,50 @@ export function createRateLimiter() {
       }
       requestsRemaining = window.free - 1;
     }
-    if (
-      limits.inputTpm !== null &&
-      state.input.used(now) + inputEstimate > limits.inputTpm &&
-      state.input.used(now) > 0
-    ) {
-      const retry = state.input.secondsUntil(now, limits.inputTpm, inputEstimate);
-      return {
-        ok: false,
-        kind: 'input-tokens',
-        retryAfterS: retry,
-        headers: tokenHeaders('input', limits.inputTpm, state.input.used(now), now + retry * 1000),
-      };
+    const input = limits.inputTpm === null ? null : (state.input ??= new TokenWindow());
+    const output = limits.outputTpm === null ? null : (state.output ??= new TokenWindow());
+    if (input && limits.inputTpm !== null) {
+      const used = input.used(now);
+      // A single request larger than the whole limit may pass when the window is empty.
+      if (used > 0 && used + inputEstimate > limits.inputTpm) {
+        const retry = input.secondsUntil(now, limits.inputTpm, inputEstimate);
+        return {
+          ok: false,
+          kind: 'input-tokens',
+          retryAfterS: retry,
+          headers: tokenHeaders('input', limits.inputTpm, used, now + retry * 1000),
+        };
+      }
     }
-    if (
-      limits.outputTpm !== null &&
-      state.output.used(now) + outputReserve > limits.outputTpm &&
-      state.output.used(now) > 0
-    ) {
-      const retry = state.output.secondsUntil(now, limits.outputTpm, outputReserve);
-      return {
-        ok: false,
-        kind: 'output-tokens',
-        retryAfterS: retry,
-        headers: tokenHeaders('output', limits.outputTpm, state.output.used(now), now + retry * 1000),
-      };
+    if (output && limits.outputTpm !== null) {
+      const used = output.used(now);
+      if (used > 0 && used + outputReserve > limits.outputTpm) {
+        const retry = output.secondsUntil(now, limits.outputTpm, outputReserve);
+        return {
+          ok: false,
+          kind: 'output-tokens',
+          retryAfterS: retry,
+          headers: tokenHeaders('output', limits.outputTpm, used, now + retry * 1000),
+        };
+      }
     }
     state.requests?.admit(now);
     state.inFlight++;
-    state.input.add(now, inputEstimate);
-    state.output.add(now, outputReserve);
+    input?.add(now, inputEstimate);
+    output?.add(now, outputReserve);
     const headers: Record<string, string> = {};
     if (limits.rpm !== null && requestsRemaining !== null)
       Object.assign(headers, requestHeaders(limits.rpm, requestsRemaining, now + WINDOW_MS));
     return {
       ok: true,
-      ticket: { state, inputCharged: inputEstimate, outputCharged: outputReserve, done: false },
+      ticket: {
+        state,
+        input,
+        output,
+        inputCharged: inputEstimate,
+        outputCharged: outputReserve,
+        done: false,
+      },
       headers,
     };
   }
@@ -244,20 +257,31 @@ export function createRateLimiter() {
     if (ticket.done) return;
     ticket.done = true;
     ticket.state.inFlight--;
-    ticket.state.input.add(now, actualInput - ticket.inputCharged);
-    ticket.state.output.add(now, actualOutput - ticket.outputCharged);
+    ticket.input?.add(now, actualInput - ticket.inputCharged);
+    ticket.output?.add(now, actualOutput - ticket.outputCharged);
   }
 
   return { admit, finish };
 }
 
+/** RFC 3339 at whole seconds; remembered per second since every admitted request asks. */
+function resetTime(at: number): string {
+  const second = Math.ceil(at / 1000);
+  if (second !== lastResetSecond) {
+    lastResetSecond = second;
+    lastResetText = new Date(second * 1000).toISOString().replace('.000Z', 'Z');
+  }
+  return lastResetText;
+}
+
+let lastResetSecond = -1;
+let lastResetText = '';
+
 function requestHeaders(limit: number, remaining: number, resetAt: number): RateHeaders {
   return {
     'anthropic-ratelimit-requests-limit': String(limit),
     'anthropic-ratelimit-requests-remaining': String(Math.max(0, remaining)),
-    'anthropic-ratelimit-requests-reset': new Date(Math.ceil(resetAt / 1000) * 1000)
-      .toISOString()
-      .replace('.000Z', 'Z'),
+    'anthropic-ratelimit-requests-reset': resetTime(resetAt),
   };
 }
 
@@ -265,9 +289,7 @@ function tokenHeaders(kind: 'input' | 'output', limit: number, used: number, res
   return {
     [`anthropic-ratelimit-${kind}-tokens-limit`]: String(limit),
     [`anthropic-ratelimit-${kind}-tokens-remaining`]: String(Math.max(0, Math.floor(limit - used))),
-    [`anthropic-ratelimit-${kind}-tokens-reset`]: new Date(Math.ceil(resetAt / 1000) * 1000)
-      .toISOString()
-      .replace('.000Z', 'Z'),
+    [`anthropic-ratelimit-${kind}-tokens-reset`]: resetTime(resetAt),
   };
 }
 

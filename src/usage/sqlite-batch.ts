@@ -34,7 +34,7 @@ const USAGE_COLUMNS = [
 
 export function createSqliteBatchWriter(sqlite: SQLite.Database) {
   const insertUsage = sqlite.prepare(
-    `insert into usage_records (${USAGE_COLUMNS.join(', ')}) values (${USAGE_COLUMNS.map((c) => `@${c}`).join(', ')})`,
+    `insert into usage_records (${USAGE_COLUMNS.join(', ')}) values (${USAGE_COLUMNS.map(() => '?').join(', ')})`,
   );
   const upsertSpend = sqlite.prepare(
     `insert into spend (scope_type, scope_id, period, period_start, spent_micro) values (?, ?, ?, ?, ?)
@@ -44,7 +44,8 @@ export function createSqliteBatchWriter(sqlite: SQLite.Database) {
   const touchCredential = sqlite.prepare('update credentials set last_used_at = ? where id = ?');
 
   const write = sqlite.transaction((batch: LedgerBatch) => {
-    for (const record of batch.records) insertUsage.run(record);
+    // Positional binding: cheaper than matching 25 named parameters per row.
+    for (const record of batch.records) insertUsage.run(USAGE_COLUMNS.map((c) => record[c]));
     for (const s of batch.spend)
       upsertSpend.run(s.scope_type, s.scope_id, s.period, s.period_start, s.spent_micro);
     for (const [id, at] of batch.keysUsed) touchKey.run(at, id);
