@@ -1,10 +1,11 @@
 // The HTTP server: health endpoints, the admin API (admin token check) and, in later stages, the
 // gateway, the self-service API and the dashboard.
+import { createServer } from 'node:http';
 import Fastify, { type FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
 import { hashGatewayKey, hasValidAdminTokenShape, safeEqualHex } from '../crypto/gateway-key.js';
 import type { Gateway } from '../gateway/gateway.js';
-import { gatewayRoutes } from '../gateway/routes.js';
+import { createGatewayListener } from '../gateway/listener.js';
 import type { Installation } from '../install/installation.js';
 import { readMeta } from '../install/meta.repo.js';
 import { AppError, toAppError } from '../lib/errors.js';
@@ -27,18 +28,33 @@ export interface ServerDeps {
 
 export async function buildServer(deps: ServerDeps) {
   const requestIds = sequentialIds('req');
+  const gatewayListener = deps.gateway
+    ? createGatewayListener(deps.gateway, deps.logger, {
+        bodyLimit: deps.bodyLimit,
+        newRequestId: requestIds,
+      })
+    : null;
   const app = Fastify({
+    // The gateway routes are answered before Fastify sees them; everything else goes to Fastify.
+    serverFactory: (handler) => {
+      const server = createServer(
+        // Large enough that an oversized auth header is answered 401 like any bad key, still bounded.
+        { maxHeaderSize: 96 * 1024 },
+        (req, res) => {
+          if (!gatewayListener?.(req, res)) handler(req, res);
+        },
+      );
+      // Slow-drip clients cannot hold a connection open forever while sending headers or a body.
+      server.requestTimeout = 120_000;
+      server.headersTimeout = 60_000;
+      return server;
+    },
     // Fastify's own request logs include the query string (which could carry a key); we log our own lines.
     logger: false,
     bodyLimit: deps.bodyLimit,
     trustProxy: deps.trustProxy,
     genReqId: requestIds,
     routerOptions: { maxParamLength: 200 },
-    // Large enough that an oversized auth header is answered 401 like any bad key, still bounded.
-    http: { maxHeaderSize: 96 * 1024 },
-    // Slow-drip clients cannot hold a connection open forever while sending headers or a body.
-    requestTimeout: 120_000,
-    connectionTimeout: 0,
   });
 
   app.addHook('onSend', async (request, reply) => {
@@ -83,7 +99,6 @@ export async function buildServer(deps: ServerDeps) {
   });
   app.head('/', async (_request, reply) => reply.status(200).send());
 
-  if (deps.gateway) await app.register(gatewayRoutes(deps.gateway, deps.logger));
   if (deps.enroll) await app.register(enrollRoutes(deps.enroll));
 
   await app.register(async (admin) => {

@@ -1,0 +1,116 @@
+// The Anthropic-compatible routes as a plain node:http listener in front of Fastify: the hot path
+// skips the framework's routing, hooks and body parsing. Bodies are read as raw bytes (forwarded
+// unchanged unless Tollgate must patch them) with a size limit, and answers are written directly.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '../observability/logger.js';
+import { tooLarge } from './anthropic-errors.js';
+import { handleCountTokens, handleModels } from './free-routes.js';
+import type { Gateway } from './gateway.js';
+import { type GatewayRequest, handleMessages } from './messages.js';
+import { sendError } from './respond.js';
+
+type Handler = (req: GatewayRequest) => Promise<void>;
+
+export interface ListenerOptions {
+  readonly bodyLimit: number;
+  readonly newRequestId: () => string;
+}
+
+const MODELS_PREFIX = '/v1/models/';
+
+/** Returns a listener that handles the gateway routes and says false for anything else. */
+export function createGatewayListener(gateway: Gateway, logger: Logger, options: ListenerOptions) {
+  const deps = gateway.deps;
+  const messages: Handler = (req) => handleMessages(deps, req);
+  const countTokens: Handler = (req) => handleCountTokens(deps, req);
+  const listModels: Handler = (req) => handleModels(deps, req, null);
+
+  function route(method: string | undefined, path: string): Handler | null {
+    if (method === 'POST') {
+      if (path === '/v1/messages') return messages;
+      if (path === '/v1/messages/count_tokens') return countTokens;
+      return null;
+    }
+    if (method !== 'GET') return null;
+    if (path === '/v1/models') return listModels;
+    if (
+      path.startsWith(MODELS_PREFIX) &&
+      path.length > MODELS_PREFIX.length &&
+      path.indexOf('/', MODELS_PREFIX.length) === -1
+    ) {
+      let id: string;
+      try {
+        id = decodeURIComponent(path.slice(MODELS_PREFIX.length));
+      } catch {
+        return null;
+      }
+      return (req) => handleModels(deps, req, id);
+    }
+    return null;
+  }
+
+  return (req: IncomingMessage, res: ServerResponse): boolean => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const handler = route(req.method, q === -1 ? url : url.slice(0, q));
+    if (!handler) return false;
+    const id = options.newRequestId();
+    const started = performance.now();
+    if (logger.isLevelEnabled('info')) {
+      res.once('finish', () => {
+        const path = q === -1 ? url : url.slice(0, q);
+        logger.info(
+          {
+            reqId: id,
+            method: req.method,
+            path,
+            status: res.statusCode,
+            ms: Math.round((performance.now() - started) * 100) / 100,
+          },
+          'request',
+        );
+      });
+    }
+    readBody(req, options.bodyLimit)
+      .then((body) => {
+        if (body === null) {
+          res.setHeader('connection', 'close');
+          sendError(res, tooLarge(options.bodyLimit), id);
+          return;
+        }
+        return handler({ id, headers: req.headers, url, body, res });
+      })
+      .catch((error: unknown) => {
+        logger.error({ reqId: id, err: error }, 'gateway request failed');
+        sendError(res, { status: 500, type: 'api_error', message: 'internal server error' }, id);
+        if (!res.writableEnded) res.end();
+      });
+    return true;
+  };
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** The whole body, or null when it exceeds `limit` bytes (then the rest is not read). */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
+  const declared = Number(req.headers['content-length']);
+  if (declared > limit) return Promise.resolve(null);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.pause();
+        resolve(null);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () =>
+      resolve(size === 0 ? EMPTY : chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)),
+    );
+    req.on('error', reject);
+  });
+}
