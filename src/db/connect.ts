@@ -1,9 +1,9 @@
 // Opens the database named by the configuration: SQLite (WAL) by default, PostgreSQL for shared deployments.
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
-import pg from 'pg';
 import { AppError } from '../lib/errors.js';
 import type { Database } from './schema.js';
 
@@ -23,13 +23,23 @@ export interface Db {
   close(): Promise<void>;
 }
 
-// PostgreSQL returns int8 as text; every bigint column holds a safe integer (ms, micro-USD, counters).
-pg.types.setTypeParser(20, (text: string) => {
-  const value = Number(text);
-  if (!Number.isSafeInteger(value))
-    throw new AppError('internal', 'bigint column outside the safe integer range');
-  return value;
-});
+const require = createRequire(import.meta.url);
+let pgModule: typeof import('pg') | null = null;
+
+/** The pg driver, loaded on first use so SQLite installations never pay for it (~15 MB RSS). */
+function loadPg(): typeof import('pg') {
+  if (pgModule) return pgModule;
+  const pg = require('pg') as typeof import('pg');
+  // PostgreSQL returns int8 as text; every bigint column holds a safe integer (ms, micro-USD, counters).
+  pg.types.setTypeParser(20, (text: string) => {
+    const value = Number(text);
+    if (!Number.isSafeInteger(value))
+      throw new AppError('internal', 'bigint column outside the safe integer range');
+    return value;
+  });
+  pgModule = pg;
+  return pg;
+}
 
 /** Opens (and for SQLite creates) the database; no migrations are run here. */
 export function openDatabase(target: DatabaseTarget): Db {
@@ -61,7 +71,7 @@ function openSqlite(path: string): Db {
 }
 
 function openPostgres(url: string): Db {
-  const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5000 });
+  const pool = new (loadPg().Pool)({ connectionString: url, max: 10, connectionTimeoutMillis: 5000 });
   // An idle client that errors (server restart) must not crash the process; the next query reconnects.
   pool.on('error', () => {});
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });

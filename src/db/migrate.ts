@@ -7,6 +7,7 @@ import { usageMigration } from './migrations/0002-usage.js';
 import { enrollmentMigration } from './migrations/0003-enrollment.js';
 import { credentialRetireMigration } from './migrations/0004-credential-retire.js';
 import { leanUsageIndexesMigration } from './migrations/0005-lean-usage-indexes.js';
+import { dailySpendMigration } from './migrations/0006-daily-spend.js';
 
 function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
@@ -15,6 +16,7 @@ function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0003-enrollment': enrollmentMigration(dialect),
     '0004-credential-retire': credentialRetireMigration(dialect),
     '0005-lean-usage-indexes': leanUsageIndexesMigration(dialect),
+    '0006-daily-spend': dailySpendMigration(dialect),
   };
 }
 

@@ -1,6 +1,7 @@
 // The gateway's composition: caches, limiters, budget book, ledger, upstream pool and change poller,
 // built once per process from the installation and the configuration.
 import { createBudgetBook } from '../budgets/budget-book.js';
+import { periodEnd } from '../budgets/periods.js';
 import { createChangePoller } from '../changes/poller.js';
 import type { Config } from '../config/load.js';
 import type { BudgetPeriod, BudgetScope } from '../db/schema.js';
@@ -28,17 +29,22 @@ export function createGateway(ctx: ServiceContext, config: Config) {
     timeoutMs: config.upstream.timeout_ms,
   });
   const ledger = createLedger(db, orgId);
+  // Spend is stored per scope and UTC day; a month's or all-time spend is the sum of its days.
   const budgets = createBudgetBook(
     async (scope: BudgetScope, id: string, period: BudgetPeriod, start: number) => {
-      const row = await db.kysely
+      let query = db.kysely
         .selectFrom('spend')
-        .select('spent_micro')
+        .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('spent_micro'), eb.lit(0)).as('spent'))
         .where('scope_type', '=', scope)
         .where('scope_id', '=', id)
-        .where('period', '=', period)
-        .where('period_start', '=', start)
-        .executeTakeFirst();
-      return row?.spent_micro ?? 0;
+        .where('period', '=', 'day');
+      if (period !== 'total') {
+        query = query
+          .where('period_start', '>=', start)
+          .where('period_start', '<', periodEnd(period, start) ?? start);
+      }
+      const row = await query.executeTakeFirst();
+      return Number(row?.spent ?? 0);
     },
   );
   const allowed = config.claude.models_allowed;
@@ -98,7 +104,7 @@ export function createGateway(ctx: ServiceContext, config: Config) {
     async close(): Promise<void> {
       if (sweeper) clearInterval(sweeper);
       await poller.stop();
-      await ledger.drain();
+      await ledger.close();
       await upstream.close();
     },
   };

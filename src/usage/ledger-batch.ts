@@ -1,6 +1,7 @@
-// What one ledger commit writes: the records, the spend they add per scope and period, and the
-// last-use times of the keys and credentials involved. Pure.
-import { PERIODS, periodStart } from '../budgets/periods.js';
+// What one ledger commit writes: the records and the spend they add per scope and UTC day. Pure.
+// Only daily spend rows are kept: a month's or all-time spend is the sum of its days, so a record
+// touches one row per scope instead of three.
+import { periodStart } from '../budgets/periods.js';
 import type { BudgetPeriod, BudgetScope, UsageRecordTable } from '../db/schema.js';
 
 export interface SpendDelta {
@@ -14,46 +15,37 @@ export interface SpendDelta {
 export interface LedgerBatch {
   records: UsageRecordTable[];
   spend: SpendDelta[];
-  keysUsed: Map<string, number>;
-  credentialsUsed: Map<string, number>;
 }
 
 export function buildBatch(records: readonly UsageRecordTable[], orgId: string): LedgerBatch {
   const spend = new Map<string, SpendDelta>();
-  const keysUsed = new Map<string, number>();
-  const credentialsUsed = new Map<string, number>();
   for (const record of records) {
-    keysUsed.set(record.key_id, Math.max(keysUsed.get(record.key_id) ?? 0, record.at));
-    if (record.credential_id !== null) {
-      credentialsUsed.set(
-        record.credential_id,
-        Math.max(credentialsUsed.get(record.credential_id) ?? 0, record.at),
-      );
-    }
     if (record.cost_micro === 0) continue;
-    const scopes: Array<[BudgetScope, string | null]> = [
-      ['key', record.key_id],
-      ['user', record.user_id],
-      ['team', record.team_id],
-      ['org', orgId],
-    ];
-    for (const [scope, id] of scopes) {
-      if (id === null) continue;
-      for (const period of PERIODS) {
-        const start = periodStart(period, record.at);
-        const key = `${scope}|${id}|${period}|${start}`;
-        const row = spend.get(key);
-        if (row) row.spent_micro += record.cost_micro;
-        else
-          spend.set(key, {
-            scope_type: scope,
-            scope_id: id,
-            period,
-            period_start: start,
-            spent_micro: record.cost_micro,
-          });
-      }
-    }
+    const start = periodStart('day', record.at);
+    add(spend, 'key', record.key_id, start, record.cost_micro);
+    add(spend, 'user', record.user_id, start, record.cost_micro);
+    if (record.team_id !== null) add(spend, 'team', record.team_id, start, record.cost_micro);
+    add(spend, 'org', orgId, start, record.cost_micro);
   }
-  return { records: [...records], spend: [...spend.values()], keysUsed, credentialsUsed };
+  return { records: [...records], spend: [...spend.values()] };
+}
+
+function add(
+  spend: Map<string, SpendDelta>,
+  scope: BudgetScope,
+  id: string,
+  start: number,
+  cost: number,
+): void {
+  const key = `${scope}|${id}|${start}`;
+  const row = spend.get(key);
+  if (row) row.spent_micro += cost;
+  else
+    spend.set(key, {
+      scope_type: scope,
+      scope_id: id,
+      period: 'day',
+      period_start: start,
+      spent_micro: cost,
+    });
 }

@@ -6,6 +6,7 @@ import type { Db } from '../db/connect.js';
 import type { UsageRecordTable } from '../db/schema.js';
 import { type Tx, writeTransaction } from '../db/tx.js';
 import { AppError } from '../lib/errors.js';
+import { createLastUseTracker } from './last-use.js';
 import { buildBatch, type LedgerBatch } from './ledger-batch.js';
 import { createSqliteBatchWriter } from './sqlite-batch.js';
 
@@ -33,6 +34,7 @@ export function createLedger(db: Db, orgId: string, options: LedgerOptions = {})
   let flushing: Promise<void> | null = null;
   let committed = 0;
   const fast = db.sqlite ? createSqliteBatchWriter(db.sqlite) : null;
+  const lastUse = createLastUseTracker(db);
 
   /** Whether another record can be accepted now (checked before a request goes upstream). */
   function hasCapacity(): boolean {
@@ -79,6 +81,7 @@ export function createLedger(db: Db, orgId: string, options: LedgerOptions = {})
       if (fast) fast.write(batch);
       else await writeTransaction(db, (tx) => writeBatch(tx, batch));
       committed += pending.length;
+      for (const p of pending) lastUse.note(p.record.key_id, p.record.credential_id, p.record.at);
       for (const p of pending) p.resolve();
     } catch (error) {
       for (const p of pending) p.reject(error);
@@ -103,12 +106,6 @@ export function createLedger(db: Db, orgId: string, options: LedgerOptions = {})
         )
         .execute();
     }
-    for (const [id, at] of batch.keysUsed) {
-      await tx.updateTable('gateway_keys').set({ last_used_at: at }).where('id', '=', id).execute();
-    }
-    for (const [id, at] of batch.credentialsUsed) {
-      await tx.updateTable('credentials').set({ last_used_at: at }).where('id', '=', id).execute();
-    }
   }
 
   /** Waits until everything appended so far is committed. */
@@ -119,7 +116,20 @@ export function createLedger(db: Db, orgId: string, options: LedgerOptions = {})
     }
   }
 
-  return { append, hasCapacity, drain, stats: () => ({ queued: queue.length, committed }) };
+  /** Commits everything pending and the last-use times; call before closing the database. */
+  async function close(): Promise<void> {
+    await drain();
+    await lastUse.close();
+  }
+
+  return {
+    append,
+    hasCapacity,
+    drain,
+    close,
+    flushLastUse: lastUse.flush,
+    stats: () => ({ queued: queue.length, committed }),
+  };
 }
 
 export type Ledger = ReturnType<typeof createLedger>;

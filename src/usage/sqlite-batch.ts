@@ -40,16 +40,12 @@ export function createSqliteBatchWriter(sqlite: SQLite.Database) {
     `insert into spend (scope_type, scope_id, period, period_start, spent_micro) values (?, ?, ?, ?, ?)
      on conflict (scope_type, scope_id, period, period_start) do update set spent_micro = spent_micro + excluded.spent_micro`,
   );
-  const touchKey = sqlite.prepare('update gateway_keys set last_used_at = ? where id = ?');
-  const touchCredential = sqlite.prepare('update credentials set last_used_at = ? where id = ?');
 
   const write = sqlite.transaction((batch: LedgerBatch) => {
     // Positional binding: cheaper than matching 25 named parameters per row.
     for (const record of batch.records) insertUsage.run(USAGE_COLUMNS.map((c) => record[c]));
     for (const s of batch.spend)
       upsertSpend.run(s.scope_type, s.scope_id, s.period, s.period_start, s.spent_micro);
-    for (const [id, at] of batch.keysUsed) touchKey.run(at, id);
-    for (const [id, at] of batch.credentialsUsed) touchCredential.run(at, id);
   });
 
   return {
