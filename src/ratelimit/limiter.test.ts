@@ -55,8 +55,10 @@ describe('rate limiter', () => {
     if (!a.ok) throw new Error('expected admission');
     limiter.finish(a.ticket, t0, 900, 0);
     const refused = limiter.admit('k', limits, t0 + 30_000, 200, 0);
-    expect(refused).toMatchObject({ ok: false, kind: 'input-tokens', retryAfterS: 30 });
-    expect(limiter.admit('k', limits, t0 + 60_000, 200, 0).ok).toBe(true);
+    // 5 s slices; the one straddling the window's start still counts: freed 60-65 s later.
+    expect(refused).toMatchObject({ ok: false, kind: 'input-tokens', retryAfterS: 35 });
+    expect(limiter.admit('k', limits, t0 + 60_000, 200, 0).ok).toBe(false);
+    expect(limiter.admit('k', limits, t0 + 65_000, 200, 0).ok).toBe(true);
   });
 
   it('keeps keys apart', () => {
@@ -73,14 +75,14 @@ describe('rate limiter with very large RPM limits', () => {
     const limiter = createRateLimiter();
     const limits = { ...none, rpm: 100_000_000 };
     expect(limiter.admit('big', limits, t0, 0, 0).ok).toBe(true);
-    const small = { ...none, rpm: 20_000 };
+    const small = { ...none, rpm: 20_000 }; // above EXACT_RPM_MAX: sliced
     let admitted = 0;
     for (let i = 0; i < 30_000; i++) {
       const r = limiter.admit('k', small, t0 + i, 0, 0);
       if (r.ok) admitted++;
     }
     expect(admitted).toBe(20_000);
-    // A minute (and at most one bucket) after the first admissions their slots are free again.
-    expect(limiter.admit('k', small, t0 + 61_000, 0, 0).ok).toBe(true);
+    // A minute (and at most one 5 s slice) after the first admissions their slots are free again.
+    expect(limiter.admit('k', small, t0 + 65_000, 0, 0).ok).toBe(true);
   });
 });

@@ -20,63 +20,67 @@ export type AdmitResult =
 export interface Ticket {
   readonly state: KeyState;
   /** The token windows charged at admission (null when that limit did not apply). */
-  readonly input: TokenWindow | null;
-  readonly output: TokenWindow | null;
+  readonly input: SlicedMinute | null;
+  readonly output: SlicedMinute | null;
   inputCharged: number;
   outputCharged: number;
   done: boolean;
 }
 
 const WINDOW_MS = 60_000;
-const BUCKETS = 60;
+const SLICE_MS = 5_000;
+/** 12 slices make a minute; one more holds the slice straddling the window's start. */
+const SLICES = WINDOW_MS / SLICE_MS + 1;
 
-/** Tokens in the last 60 one-second buckets. */
-class TokenWindow {
-  // Allocated on first use: a key without token limits never pays the ~1 KB.
-  private readonly buckets = new Float64Array(BUCKETS);
-  private readonly stamps = new Float64Array(BUCKETS);
+/**
+ * Amounts (tokens, or requests) in a rolling minute, in 5 s slices held in one small typed array
+ * (~200 bytes a key). The slice straddling the window's start counts in full: the sum never
+ * under-counts the last 60 s, so a limit is never exceeded; a freed amount returns at most 5 s late.
+ */
+class SlicedMinute {
+  // [0, SLICES): slice numbers; [SLICES, 2·SLICES): amounts.
+  private readonly data = new Float64Array(SLICES * 2).fill(-1);
 
-  add(now: number, tokens: number): void {
-    const second = Math.floor(now / 1000);
-    const i = second % BUCKETS;
-    if (this.stamps[i] !== second) {
-      this.stamps[i] = second;
-      this.buckets[i] = 0;
+  add(now: number, amount: number): void {
+    const slice = Math.floor(now / SLICE_MS);
+    const i = slice % SLICES;
+    if (this.data[i] !== slice) {
+      this.data[i] = slice;
+      this.data[SLICES + i] = 0;
     }
-    this.buckets[i] = (this.buckets[i] ?? 0) + tokens;
+    this.data[SLICES + i] = (this.data[SLICES + i] ?? 0) + amount;
   }
 
   used(now: number): number {
-    const second = Math.floor(now / 1000);
+    const slice = Math.floor(now / SLICE_MS);
     let total = 0;
-    for (let i = 0; i < BUCKETS; i++) {
-      const stamp = this.stamps[i] ?? 0;
-      if (second - stamp < BUCKETS) total += this.buckets[i] ?? 0;
+    for (let i = 0; i < SLICES; i++) {
+      const stamp = this.data[i] ?? -1;
+      if (stamp >= 0 && slice - stamp < SLICES) total += this.data[SLICES + i] ?? 0;
     }
     return total;
   }
 
-  /** Seconds until `needed` tokens fit under `limit`, as the oldest buckets leave the window. */
+  /** Seconds until `needed` more fits under `limit`, as the oldest slices leave the window. */
   secondsUntil(now: number, limit: number, needed: number): number {
-    const second = Math.floor(now / 1000);
+    const slice = Math.floor(now / SLICE_MS);
     let used = this.used(now);
     if (used + needed <= limit) return 0;
-    // A bucket of age a (seconds) leaves the window in 60 - a seconds; drop the oldest first.
-    for (let age = BUCKETS - 1; age >= 0; age--) {
-      const stamp = second - age;
-      const i = ((stamp % BUCKETS) + BUCKETS) % BUCKETS;
-      if (this.stamps[i] === stamp) used -= this.buckets[i] ?? 0;
-      if (used + needed <= limit) return BUCKETS - age;
+    for (let age = SLICES - 1; age >= 0; age--) {
+      const stamp = slice - age;
+      const i = ((stamp % SLICES) + SLICES) % SLICES;
+      if (this.data[i] === stamp) used -= this.data[SLICES + i] ?? 0;
+      if (used + needed <= limit) return Math.max(1, Math.ceil(((stamp + SLICES) * SLICE_MS - now) / 1000));
     }
-    return BUCKETS;
+    return WINDOW_MS / 1000;
   }
 }
 
 /**
  * Requests in any rolling 60 s. Up to EXACT_RPM_MAX the admission times of the last N requests are
  * kept in a ring (exact: the (N+1)th request waits until the oldest of the last N is 60 s old).
- * Above that, memory would grow with N, so 1 s buckets are used and the bucket straddling the
- * window's start counts in full — conservative: never more than N in any 60 s, at most 1 s early.
+ * Above that, memory would grow with N (8 bytes per request), so 5 s slices are used (SlicedMinute) —
+ * conservative: never more than N in any 60 s; a slot frees at most 5 s late.
  */
 interface RequestWindow {
   /** Requests that may still be admitted now (0 when full), and when the next slot frees. */
@@ -84,7 +88,7 @@ interface RequestWindow {
   admit(now: number): void;
 }
 
-export const EXACT_RPM_MAX = 10_000;
+export const EXACT_RPM_MAX = 1_000;
 
 class ExactWindow implements RequestWindow {
   private readonly times: Float64Array;
@@ -114,37 +118,18 @@ class ExactWindow implements RequestWindow {
   }
 }
 
-const SLICE_MS = 1000;
-const SLICES = WINDOW_MS / SLICE_MS + 1;
-
 class BucketWindow implements RequestWindow {
-  private readonly counts = new Float64Array(SLICES);
-  private readonly stamps = new Float64Array(SLICES).fill(-1);
+  private readonly minute = new SlicedMinute();
 
   constructor(private readonly limit: number) {}
 
   check(now: number): { free: number; retryAt: number } {
-    const slice = Math.floor(now / SLICE_MS);
-    let used = 0;
-    let oldest = slice;
-    for (let i = 0; i < SLICES; i++) {
-      const stamp = this.stamps[i] ?? -1;
-      if (stamp >= 0 && slice - stamp < SLICES) {
-        used += this.counts[i] ?? 0;
-        if (stamp < oldest) oldest = stamp;
-      }
-    }
-    return { free: Math.max(0, this.limit - used), retryAt: (oldest + SLICES) * SLICE_MS };
+    const free = Math.max(0, this.limit - this.minute.used(now));
+    return { free, retryAt: now + this.minute.secondsUntil(now, this.limit, 1) * 1000 };
   }
 
   admit(now: number): void {
-    const slice = Math.floor(now / SLICE_MS);
-    const i = slice % SLICES;
-    if (this.stamps[i] !== slice) {
-      this.stamps[i] = slice;
-      this.counts[i] = 0;
-    }
-    this.counts[i] = (this.counts[i] ?? 0) + 1;
+    this.minute.add(now, 1);
   }
 }
 
@@ -153,8 +138,8 @@ interface KeyState {
   rpm: number | null;
   inFlight: number;
   /** Token windows exist only once a limit on them applies. */
-  input: TokenWindow | null;
-  output: TokenWindow | null;
+  input: SlicedMinute | null;
+  output: SlicedMinute | null;
 }
 
 export function createRateLimiter() {
@@ -204,8 +189,8 @@ export function createRateLimiter() {
       }
       requestsRemaining = window.free - 1;
     }
-    const input = limits.inputTpm === null ? null : (state.input ??= new TokenWindow());
-    const output = limits.outputTpm === null ? null : (state.output ??= new TokenWindow());
+    const input = limits.inputTpm === null ? null : (state.input ??= new SlicedMinute());
+    const output = limits.outputTpm === null ? null : (state.output ??= new SlicedMinute());
     if (input && limits.inputTpm !== null) {
       const used = input.used(now);
       // A single request larger than the whole limit may pass when the window is empty.
