@@ -37,6 +37,11 @@ describe('gateway with the official SDK', () => {
       stream: 0,
     });
     // Sonnet 4.6: $3 / MTok in, $15 / MTok out.
+    // Last-use times are written off the hot path; after a flush the key and credential show them.
+    await h.gateway.deps.ledger.flushLastUse();
+    const shown = (await h.services.keys.list()).find((k) => k.id === row?.key_id);
+    expect(shown?.lastUsedAt).toBeGreaterThan(0);
+    expect((await h.services.credentials.show('org-key')).lastUsedAt).toBeGreaterThan(0);
     expect(row?.cost_micro).toBe(Math.round((served?.usage?.input_tokens ?? 0) * 3 + 12 * 15));
   });
 
