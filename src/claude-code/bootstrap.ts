@@ -42,6 +42,8 @@ export interface BootstrapDeps {
   readonly actor: Actor;
   /** process.execPath: the node that runs the key helper. */
   readonly nodePath: string;
+  /** The model when --model is not given (see effectiveDefaultModel). */
+  readonly defaultModel: string;
 }
 
 export interface BootstrapReport {
@@ -89,7 +91,7 @@ export function checkModel(model: string, config: Config, prices: PriceBook): st
 export async function bootstrapCoder(deps: BootstrapDeps, input: BootstrapInput): Promise<BootstrapReport> {
   const { config, coders } = deps;
   const name = validateName('user', input.name);
-  const model = checkModel(input.model ?? config.claude.default_model, config, deps.prices);
+  const model = checkModel(input.model ?? deps.defaultModel, config, deps.prices);
   const cap = config.claude.max_monthly_spend_micro;
   const budget = input.monthlyBudgetMicro ?? config.claude.per_coder_monthly_limit_micro;
   if (cap !== null && budget !== null && budget > cap) {

@@ -169,7 +169,9 @@ export function unusableReason(value: unknown): string | null {
 }
 
 /** True when tollgate.yml names claude.default_model or TOLLGATE_CLAUDE_DEFAULT_MODEL is set. */
-async function defaultModelConfigured(deps: ImportSecretsDeps): Promise<boolean> {
+export async function defaultModelConfigured(
+  deps: Pick<ImportSecretsDeps, 'env' | 'configFile'>,
+): Promise<boolean> {
   if ((deps.env.TOLLGATE_CLAUDE_DEFAULT_MODEL ?? '') !== '') return true;
   if (deps.configFile === null) return false;
   try {

@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { checkModel } from '../../claude-code/bootstrap.js';
 import { assertPerson } from '../../claude-code/coder.service.js';
+import { effectiveDefaultModel } from '../../claude-code/default-model.js';
 import { unifiedDiff } from '../../claude-code/diff.js';
 import { helperKey } from '../../claude-code/key-helper.js';
 import { configDirOf, createKeyStore, keyStoreModeOf, nativeKeychain } from '../../claude-code/key-store.js';
@@ -99,11 +100,11 @@ export function claudeCodeCommand(io: Io): Command {
       ) => {
         if (opts.project !== undefined && opts.managed !== undefined)
           throw new AppError('invalid_input', 'use either --project or --managed, not both');
-        await withServices(io, command, async ({ services, config, json }) => {
+        await withServices(io, command, async ({ services, installation, config, json }) => {
           const user = await services.users.get(opts.user);
           assertPerson(user);
           const model = checkModel(
-            opts.model ?? config.claude.default_model,
+            opts.model ?? (await effectiveDefaultModel(config, installation.db, io.env)),
             config,
             createPriceBook(config.pricing),
           );

@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { type BootstrapReport, bootstrapCoder } from '../../claude-code/bootstrap.js';
 import { createCoderService } from '../../claude-code/coder.service.js';
+import { effectiveDefaultModel } from '../../claude-code/default-model.js';
 import { createEnrollmentService } from '../../claude-code/enrollment.service.js';
 import { configDirOf, createKeyStore, keyStoreModeOf, nativeKeychain } from '../../claude-code/key-store.js';
 import { systemClock } from '../../lib/clock.js';
@@ -66,6 +67,7 @@ export function coderCommand(io: Io): Command {
             prices: createPriceBook(config.pricing),
             actor,
             nodePath: process.execPath,
+            defaultModel: await effectiveDefaultModel(config, installation.db, io.env),
           },
           {
             name,
