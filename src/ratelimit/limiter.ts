@@ -189,8 +189,10 @@ export function createRateLimiter() {
       }
       requestsRemaining = window.free - 1;
     }
-    const input = limits.inputTpm === null ? null : (state.input ??= new SlicedMinute());
-    const output = limits.outputTpm === null ? null : (state.output ??= new SlicedMinute());
+    if (limits.inputTpm !== null) state.input ??= new SlicedMinute();
+    if (limits.outputTpm !== null) state.output ??= new SlicedMinute();
+    const input = limits.inputTpm === null ? null : state.input;
+    const output = limits.outputTpm === null ? null : state.output;
     if (input && limits.inputTpm !== null) {
       const used = input.used(now);
       // A single request larger than the whole limit may pass when the window is empty.

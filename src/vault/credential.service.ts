@@ -384,20 +384,8 @@ export function createCredentialService(
           `credential ${cred.name} is pinned by active gateway keys (${pinned.map((k) => k.id).join(', ')}); revoke them first`,
         );
       }
-      await u.tx
-        .updateTable('credentials')
-        .set({
-          removed_at: u.now,
-          status: 'inactive',
-          preferred: 0,
-          ciphertext: Buffer.alloc(0),
-          wrapped_key: Buffer.alloc(0),
-          updated_at: u.now,
-        })
-        .where('id', '=', cred.id)
-        .execute();
+      await shredWhere(u, (q) => q.where('id', '=', cred.id));
       await u.audit('credential.remove', 'credential', cred.id, { name: cred.name });
-      await u.changed('credential', cred.id);
     });
     return { id: cred.id, name: cred.name };
   }

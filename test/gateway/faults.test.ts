@@ -1,7 +1,7 @@
 // Upstream faults: each gives the documented client outcome and a correct usage record.
 import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type Harness, startHarness } from '../helpers/gateway.js';
+import { countingClient, type Harness, startHarness } from '../helpers/gateway.js';
 
 const PARAMS = {
   model: 'claude-sonnet-4-6',
@@ -31,21 +31,7 @@ describe('upstream faults', () => {
       .execute();
   const lastRows = async (n: number) => (await rows()).slice(-n);
 
-  /** An SDK client that counts the HTTP attempts it makes. */
-  function counting(maxRetries: number) {
-    const statuses: number[] = [];
-    const client = new Anthropic({
-      apiKey: key,
-      baseURL: h.url,
-      maxRetries,
-      fetch: async (input: string | URL | Request, init?: RequestInit) => {
-        const response = await fetch(input, init);
-        statuses.push(response.status);
-        return response;
-      },
-    });
-    return { client, statuses };
-  }
+  const counting = (maxRetries: number) => countingClient(h, key, maxRetries);
 
   it('upstream 429 with retry-after reaches the client (one pool) and is recorded', async () => {
     h.fake.enqueueFault({ kind: 'status', status: 429, retryAfterS: 3 });

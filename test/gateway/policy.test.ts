@@ -1,7 +1,7 @@
 // Rate limits with the SDK's retry behaviour, acting for users, pool failover on 429, and prompt caching `auto`.
 import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Harness, startHarness } from '../helpers/gateway.js';
+import { countingClient, type Harness, startHarness } from '../helpers/gateway.js';
 import { canaryAnthropicKey } from '../helpers/secrets.js';
 
 const PARAMS = {
@@ -20,20 +20,7 @@ describe('gateway policy', () => {
   });
   afterAll(() => h.close());
 
-  function counting(key: string, maxRetries: number) {
-    const statuses: number[] = [];
-    const client = new Anthropic({
-      apiKey: key,
-      baseURL: h.url,
-      maxRetries,
-      fetch: async (input: string | URL | Request, init?: RequestInit) => {
-        const response = await fetch(input, init);
-        statuses.push(response.status);
-        return response;
-      },
-    });
-    return { client, statuses };
-  }
+  const counting = (key: string, maxRetries: number) => countingClient(h, key, maxRetries);
 
   it('a gateway rate limit answers 429 with retry-after and the limit headers; the SDK waits and retries', async () => {
     const key = await h.key({ user: 'rl', policy: { concurrency: 1 } });

@@ -122,3 +122,19 @@ export async function startHarness(
     },
   };
 }
+
+/** An SDK client against the harness that records the HTTP status of every attempt it makes. */
+export function countingClient(h: Pick<Harness, 'url'>, key: string, maxRetries: number) {
+  const statuses: number[] = [];
+  const client = new Anthropic({
+    apiKey: key,
+    baseURL: h.url,
+    maxRetries,
+    fetch: async (input: string | URL | Request, init?: RequestInit) => {
+      const response = await fetch(input, init);
+      statuses.push(response.status);
+      return response;
+    },
+  });
+  return { client, statuses };
+}
