@@ -98,8 +98,7 @@ export async function serve(t: TollgateHome, logFile: string): Promise<Served> {
   const managed = startLogged(
     `tollgate (${t.name})`,
     process.execPath,
-    // The same V8 flag as `npm start` (package.json): a smaller young generation keeps RSS down.
-    ['--max-semi-space-size=8', '--import', guard, join(ROOT, 'bin', 'tollgate.js'), 'serve', '--port', '0'],
+    ['--import', guard, join(ROOT, 'bin', 'tollgate.js'), 'serve', '--port', '0'],
     { env: t.env, cwd: ROOT, logFile },
   );
   const url = await waitForListening(managed, 30_000);

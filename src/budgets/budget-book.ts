@@ -55,12 +55,21 @@ export function createBudgetBook(load: SpendLoader) {
   const counters = new Map<string, Counter>();
   const loading = new Map<string, Promise<void>>();
   let currentDay = -1;
+  // Per scope, the day it was resolved for and its [day, month, total] counters: the hot path does one
+  // lookup per scope instead of building three keys.
+  const resolved = new Map<string, { day: number; counters: Counter[] }>();
+
+  function resolvedFor(s: ScopeLimits, now: number): Counter[] | null {
+    const entry = resolved.get(`${s.scope}|${s.id}`);
+    return entry && entry.day === periodStart('day', now) ? entry.counters : null;
+  }
 
   /** Makes sure every counter the scopes need is loaded; call (and await) before reserve. */
   async function prepare(scopes: readonly ScopeLimits[], now: number): Promise<void> {
     evictPastPeriods(now);
     const waits: Promise<void>[] = [];
     for (const s of scopes) {
+      if (resolvedFor(s, now)) continue;
       for (const period of PERIODS) {
         const start = periodStart(period, now);
         const key = counterKey(s.scope, s.id, period, start);
@@ -87,6 +96,14 @@ export function createBudgetBook(load: SpendLoader) {
       }
     }
     if (waits.length > 0) await Promise.all(waits);
+    for (const s of scopes) {
+      if (resolvedFor(s, now)) continue;
+      const list = PERIODS.map((period) =>
+        counters.get(counterKey(s.scope, s.id, period, periodStart(period, now))),
+      );
+      if (list.every((c) => c?.loaded))
+        resolved.set(`${s.scope}|${s.id}`, { day: periodStart('day', now), counters: list as Counter[] });
+    }
   }
 
   /**
@@ -97,8 +114,10 @@ export function createBudgetBook(load: SpendLoader) {
     const touched: Counter[] = [];
     let remaining: number | null = null;
     for (const s of scopes) {
-      for (const period of PERIODS) {
-        const counter = counterFor(s, period, now);
+      const known = resolvedFor(s, now);
+      for (let p = 0; p < PERIODS.length; p++) {
+        const period = PERIODS[p] as BudgetPeriod;
+        const counter = known?.[p] ?? counterFor(s, period, now);
         touched.push(counter);
         const limit = s.limits[period];
         if (limit === undefined) continue;
@@ -170,6 +189,7 @@ export function createBudgetBook(load: SpendLoader) {
     const day = periodStart('day', now);
     if (day === currentDay) return;
     currentDay = day;
+    resolved.clear();
     const month = periodStart('month', now);
     for (const [key, counter] of counters) {
       const [, , period, start] = key.split('|');
