@@ -46,10 +46,10 @@ export async function readJson(
   }
   const bytes = Buffer.concat(chunks);
   try {
-    const parsed = JSON.parse(bytes.toString('utf8')) as { usage?: unknown };
+    const usage = tailUsage(bytes) ?? (JSON.parse(bytes.toString('utf8')) as { usage?: unknown }).usage;
     return {
       relayed: {
-        usage: usageFromAnthropic(parsed.usage),
+        usage: usageFromAnthropic(usage),
         partial: false,
         estimated: false,
         outcome: 'ok',
@@ -149,4 +149,39 @@ function drained(res: ServerResponse): Promise<void> {
     res.on('drain', done);
     res.on('close', done);
   });
+}
+
+const USAGE_KEY = Buffer.from('"usage":');
+
+/**
+ * The `usage` object of a Messages answer without parsing the whole body: Anthropic puts it last, so
+ * the last `"usage":` (which cannot occur unescaped inside a string) is read and parsed alone. Returns
+ * null — and the caller parses everything — unless it holds numeric input and output token counts.
+ */
+export function tailUsage(bytes: Buffer): unknown {
+  const at = bytes.lastIndexOf(USAGE_KEY);
+  if (at === -1) return null;
+  const start = bytes.indexOf(0x7b /* { */, at + USAGE_KEY.length);
+  if (start === -1) return null;
+  let depth = 0;
+  let inString = false;
+  for (let i = start; i < bytes.length; i++) {
+    const c = bytes[i];
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b) depth++;
+    else if (c === 0x7d && --depth === 0) {
+      try {
+        const usage = JSON.parse(bytes.toString('utf8', start, i + 1)) as Record<string, unknown>;
+        return typeof usage.input_tokens === 'number' && typeof usage.output_tokens === 'number'
+          ? usage
+          : null;
+      } catch {
+        return null;
+      }
+    }
+  }
+  return null;
 }
