@@ -48,7 +48,7 @@ export interface CallInput {
   readonly headers: Record<string, string>;
   readonly body: Buffer | null;
   readonly candidates: readonly UpstreamCredential[];
-  readonly signal: AbortSignal;
+  readonly signal: AbortSignal | null;
   /** Secrets to scrub from upstream error bodies (the caller's own key, for one). */
   readonly scrub: readonly string[];
 }

@@ -48,11 +48,16 @@ export async function handleMessages(deps: MessagesDeps, req: GatewayRequest): P
   if (!admission.ok) return sendError(req.res, admission.error, req.id);
   const admitted = admission.value;
 
-  const abort = new AbortController();
+  // Streams are aborted upstream when the client leaves (that stops generation and billing). A JSON
+  // answer is awaited even then — it is billed either way and its usage is recorded exactly — which
+  // also spares the non-streaming hot path an abort signal's cost in undici.
+  const abort = admitted.stream ? new AbortController() : null;
   const clientGone = () => req.res.destroyed && !req.res.writableFinished;
-  req.res.on('close', () => {
-    if (!req.res.writableFinished) abort.abort();
-  });
+  if (abort) {
+    req.res.on('close', () => {
+      if (!req.res.writableFinished) abort.abort();
+    });
+  }
 
   let settled = false;
   const finish = (usage: Usage, costed: number) => {
@@ -101,7 +106,7 @@ export async function handleMessages(deps: MessagesDeps, req: GatewayRequest): P
         headers: upstreamHeaders(req.headers),
         body: admitted.body,
         candidates: admitted.candidates,
-        signal: abort.signal,
+        signal: abort?.signal ?? null,
         scrub: presentedSecrets(req.headers),
       },
     );

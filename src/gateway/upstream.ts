@@ -16,7 +16,7 @@ export interface UpstreamRequest {
   readonly path: string;
   readonly headers: Record<string, string>;
   readonly body: Buffer | null;
-  readonly signal: AbortSignal;
+  readonly signal: AbortSignal | null;
 }
 
 export type UpstreamOutcome =
@@ -56,11 +56,11 @@ export function createUpstream(options: UpstreamOptions) {
         path: prefix + req.path,
         headers: req.headers,
         body: req.body,
-        signal: req.signal,
+        ...(req.signal ? { signal: req.signal } : {}),
       });
       return { kind: 'response', response };
     } catch (error) {
-      if (req.signal.aborted) return { kind: 'aborted' };
+      if (req.signal?.aborted) return { kind: 'aborted' };
       const code = errorCode(error);
       if (CONNECT_CODES.has(code)) return { kind: 'connect-failed', code };
       return { kind: 'failed-after-send', code, timeout: TIMEOUT_CODES.has(code) };
