@@ -133,6 +133,10 @@ describe('live changes from the CLI', () => {
       user: string;
     }>;
     expect(byUser.map((r) => r.user)).toContain('alice');
+    const byCredential = JSON.parse(
+      (await cli.run(['usage', '--by', 'credential', '--json'])).stdout,
+    ) as Array<{ credential: string }>;
+    expect(byCredential.map((r) => r.credential)).toEqual(expect.arrayContaining(['org-key', 'org-second']));
     const byDay = JSON.parse(
       (await cli.run(['usage', '--by', 'day', '--since', '1d', '--json'])).stdout,
     ) as Array<{ day: string }>;
