@@ -82,7 +82,7 @@ async function openOrCreate(io: Io, config: Config): Promise<Installation> {
       '',
       `  ${adminToken}`,
       '',
-      `Dashboard: ${config.server.public_url}/`,
+      `Gateway: ${config.server.public_url} (point ANTHROPIC_BASE_URL here; the web dashboard is not built yet)`,
       '',
     ].join('\n'),
   );
