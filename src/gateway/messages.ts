@@ -127,10 +127,19 @@ export async function handleMessages(deps: MessagesDeps, req: GatewayRequest): P
   const headers = successHeaders(admitted, req.id, response.headers['request-id']);
   const record = (
     usage: Usage,
-    flags: { partial: boolean; estimated: boolean; outcome: string; upstreamRequestId: string | null },
+    flags: {
+      partial: boolean;
+      estimated: boolean;
+      outcome: string;
+      upstreamRequestId: string | null;
+      /** The usage comes from the SSE tap (its own conservative estimate when cut short). */
+      fromTap?: boolean;
+    },
   ) => {
-    // Unreadable JSON is charged at the reserved worst case: never under-count what may have been billed.
-    const cost = flags.outcome === 'unreadable' ? admitted.worstCaseMicro : costMicro(admitted.price, usage);
+    // A JSON answer that could not be read (unparseable, or cut off before its usage arrived) is
+    // charged at the reserved worst case: never under-count what the upstream may have billed.
+    const unknown = flags.outcome === 'unreadable' || (flags.outcome === 'connection_lost' && !flags.fromTap);
+    const cost = unknown ? admitted.worstCaseMicro : costMicro(admitted.price, usage);
     finish(usage, cost);
     return deps.ledger.append(
       usageRecord(admitted, {
@@ -155,7 +164,7 @@ export async function handleMessages(deps: MessagesDeps, req: GatewayRequest): P
 
   if (admitted.stream && String(response.headers['content-type'] ?? '').startsWith('text/event-stream')) {
     await relayStream(response, req.res, headers, clientGone, async (relayed) => {
-      await record(relayed.usage, relayed);
+      await record(relayed.usage, { ...relayed, fromTap: true });
       await Promise.allSettled(records);
     });
     return;
