@@ -112,7 +112,7 @@ async function databaseCheck(installation: Installation, config: Config): Promis
   };
 }
 
-/** An unauthenticated GET of /v1/models: any HTTP answer (401 expected) proves Anthropic is reachable. */
+/** An unauthenticated GET of /v1/models; whatever HTTP status comes back (401 expected) proves Anthropic is reachable. */
 async function upstreamCheck(config: Config): Promise<Check> {
   const base = config.upstream.anthropic_base_url;
   const started = systemClock();

@@ -2,13 +2,13 @@
 import { type Kysely, sql } from 'kysely';
 import type { Dialect } from '../connect.js';
 
-// biome-ignore lint/suspicious/noExplicitAny: migrations run against the schema as it was then, untyped by design
-type AnyDb = Kysely<any>;
+// Migrations run against the schema as it was then, so they are not typed against today's tables.
+type MigrationDb = Kysely<unknown>;
 
 export function initialMigration(dialect: Dialect) {
   const binary = dialect === 'postgres' ? 'bytea' : 'blob';
   return {
-    async up(db: AnyDb): Promise<void> {
+    async up(db: MigrationDb): Promise<void> {
       await db.schema
         .createTable('meta')
         .addColumn('key', 'text', (c) => c.primaryKey())

@@ -2,12 +2,12 @@
 import type { Kysely } from 'kysely';
 import type { Dialect } from '../connect.js';
 
-// biome-ignore lint/suspicious/noExplicitAny: migrations run against the schema as it was then, untyped by design
-type AnyDb = Kysely<any>;
+// Migrations run against the schema as it was then, so they are not typed against today's tables.
+type MigrationDb = Kysely<unknown>;
 
 export function credentialRetireMigration(_dialect: Dialect) {
   return {
-    async up(db: AnyDb): Promise<void> {
+    async up(db: MigrationDb): Promise<void> {
       await db.schema.alterTable('credentials').addColumn('retire_at', 'bigint').execute();
       await db.schema.alterTable('credentials').addColumn('retired_from', 'text').execute();
     },
