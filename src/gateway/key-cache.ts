@@ -3,7 +3,8 @@
 import { hashGatewayKey, hasValidGatewayKeyShape } from '../crypto/gateway-key.js';
 import type { Db } from '../db/connect.js';
 import type { BudgetPeriod, Environment, UserRole } from '../db/schema.js';
-import { bareModelId, decodeList, type KeyScope } from '../keys/key-policy.js';
+import { decodeList, type KeyScope } from '../keys/key-policy.js';
+import { bareModelId } from '../pricing/models.js';
 
 export interface Limits {
   readonly [period: string]: number | undefined;

@@ -102,7 +102,7 @@ export async function handleMessages(deps: MessagesDeps, req: GatewayRequest): P
       { ...deps.attempts, now: deps.clock, onFailedAttempt },
       {
         method: 'POST',
-        path: pathOf(req.url),
+        path: req.url,
         headers: upstreamHeaders(req.headers),
         body: admitted.body,
         candidates: admitted.candidates,
@@ -193,10 +193,6 @@ function successHeaders(
   headers['request-id'] = typeof upstreamRequestId === 'string' ? upstreamRequestId : requestId;
   if (a.remainingMicro !== null) headers['x-tollgate-budget-remaining-usd'] = formatUsd(a.remainingMicro);
   return headers;
-}
-
-export function pathOf(url: string): string {
-  return url;
 }
 
 /** The caller's own key(s), scrubbed from anything an upstream error might echo back. */

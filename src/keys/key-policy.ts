@@ -1,6 +1,7 @@
 // The policy a gateway key carries, validated when the key is issued (enforced by the gateway).
 import type { Environment } from '../db/schema.js';
 import { AppError } from '../lib/errors.js';
+import { bareModelId } from '../pricing/models.js';
 
 export const KEY_SCOPES = ['inference', 'self-service', 'act-for-users'] as const;
 export type KeyScope = (typeof KEY_SCOPES)[number];
@@ -57,11 +58,6 @@ export function parseScopes(text: string): KeyScope[] {
       throw new AppError('invalid_input', `--scopes: unknown scope ${s} (use ${KEY_SCOPES.join(', ')})`);
     return scope;
   });
-}
-
-/** Strips a trailing -YYYYMMDD so `claude-sonnet-4-5-20250929` and `claude-sonnet-4-5` compare equal. */
-export function bareModelId(model: string): string {
-  return model.replace(/-\d{8}$/, '');
 }
 
 /** Cross-field checks of a policy against the owner and the installation's model list. */

@@ -14,7 +14,6 @@ export type UsageRecord = UsageRecordTable;
 
 interface Pending {
   record: UsageRecord;
-  orgId: string;
   resolve: () => void;
   reject: (error: unknown) => void;
 }
@@ -46,7 +45,7 @@ export function createLedger(db: Db, orgId: string, options: LedgerOptions = {})
     if (queue.length >= maxQueue)
       return Promise.reject(new AppError('internal', 'usage ledger queue is full'));
     return new Promise<void>((resolve, reject) => {
-      queue.push({ record, orgId, resolve, reject });
+      queue.push({ record, resolve, reject });
       schedule();
     });
   }

@@ -230,4 +230,16 @@ describe('gateway policy', () => {
     await stream.finalMessage();
     expect(seenWhileUpstreamOpen).toBeGreaterThanOrEqual(15);
   });
+
+  it('matches allowed models in bare, dated and -latest forms alike', async () => {
+    const dated = await h.key({
+      user: 'dated',
+      policy: { models: ['claude-haiku-4-5-20251001', 'claude-3-5-haiku-latest'] },
+    });
+    await h.client(dated).messages.create({ ...PARAMS, model: 'claude-haiku-4-5' });
+    await h.client(dated).messages.create({ ...PARAMS, model: 'claude-3-5-haiku-20241022' });
+    await expect(
+      h.client(dated).messages.create({ ...PARAMS, model: 'claude-sonnet-4-6' }),
+    ).rejects.toBeInstanceOf(Anthropic.PermissionDeniedError);
+  });
 });
