@@ -115,14 +115,7 @@ export async function relayStream(
         ? 'midstream_error'
         : 'connection_lost';
   await beforeLastByte({
-    usage: {
-      inputTokens: result.usage.inputTokens,
-      outputTokens: result.usage.outputTokens,
-      cacheWrite5mTokens: result.usage.cacheWrite5mTokens,
-      cacheWrite1hTokens: result.usage.cacheWrite1hTokens,
-      cacheReadTokens: result.usage.cacheReadTokens,
-      webSearchRequests: result.usage.webSearchRequests,
-    },
+    usage: result.usage,
     partial: !result.complete,
     estimated: result.estimated,
     outcome,

@@ -49,40 +49,26 @@ describe('swapping ciphertexts between credentials', () => {
       .orderBy('name')
       .execute();
     const [ra, rb] = rows;
+    const setSealed = (id: string, ciphertext: Buffer, wrappedKey: Buffer) =>
+      db
+        .updateTable('credentials')
+        .set({ ciphertext, wrapped_key: wrappedKey })
+        .where('id', '=', id)
+        .execute();
     if (!ra || !rb) throw new Error('expected two credentials');
-    await db
-      .updateTable('credentials')
-      .set({ ciphertext: rb.ciphertext, wrapped_key: rb.wrapped_key })
-      .where('id', '=', ra.id)
-      .execute();
-    await db
-      .updateTable('credentials')
-      .set({ ciphertext: ra.ciphertext, wrapped_key: ra.wrapped_key })
-      .where('id', '=', rb.id)
-      .execute();
+    await setSealed(ra.id, rb.ciphertext, rb.wrapped_key);
+    await setSealed(rb.id, ra.ciphertext, ra.wrapped_key);
     await expect(services.credentials.reveal('a')).rejects.toMatchObject({ code: 'decryption_failed' });
     await expect(services.credentials.reveal('b')).rejects.toMatchObject({ code: 'decryption_failed' });
 
     // Swapping only the ciphertexts (keeping each record's wrapped key) fails too.
-    await db
-      .updateTable('credentials')
-      .set({ ciphertext: rb.ciphertext, wrapped_key: ra.wrapped_key })
-      .where('id', '=', ra.id)
-      .execute();
-    await db
-      .updateTable('credentials')
-      .set({ ciphertext: ra.ciphertext, wrapped_key: rb.wrapped_key })
-      .where('id', '=', rb.id)
-      .execute();
+    await setSealed(ra.id, rb.ciphertext, ra.wrapped_key);
+    await setSealed(rb.id, ra.ciphertext, rb.wrapped_key);
     await expect(services.credentials.reveal('a')).rejects.toMatchObject({ code: 'decryption_failed' });
     await expect(services.credentials.reveal('b')).rejects.toMatchObject({ code: 'decryption_failed' });
 
     // Restoring the originals makes them readable again: the failure was the binding, nothing else.
-    await db
-      .updateTable('credentials')
-      .set({ ciphertext: ra.ciphertext, wrapped_key: ra.wrapped_key })
-      .where('id', '=', ra.id)
-      .execute();
+    await setSealed(ra.id, ra.ciphertext, ra.wrapped_key);
     expect(await services.credentials.reveal('a')).toBe(a);
     await installation.close();
   });

@@ -5,6 +5,7 @@
 // bulk of every stream, are only counted (see delta-counter.ts and estimate.ts); all other events are
 // skipped. Memory is bounded: JSON events are kept up to 1 MB each; beyond that the result is estimated.
 
+import type { Usage } from '../../pricing/cost.js';
 import { CappedBytes } from './capped-bytes.js';
 import { DeltaPayloadCounter } from './delta-counter.js';
 import { deltaTokenEstimate } from './estimate.js';
@@ -18,13 +19,8 @@ import {
   type ReportedUsage,
 } from './usage-fields.js';
 
-export interface StreamUsage {
-  inputTokens: number;
-  outputTokens: number;
-  cacheWrite5mTokens: number;
-  cacheWrite1hTokens: number;
-  cacheReadTokens: number;
-  webSearchRequests: number;
+/** The billed figures of a stream (the same Usage the price book costs) plus what else the stream said. */
+export interface StreamUsage extends Usage {
   webFetchRequests: number;
   model: string | null;
   messageId: string | null;
