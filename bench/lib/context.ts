@@ -1,7 +1,7 @@
 // What every scenario shares during one bench run: options, temp dir, request bodies, the long-lived
 // fake upstream and pass-through proxy, the main Tollgate (started on first use) and the problems found.
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { Options } from './options.js';
 import { type Managed, startLogged, stop, waitForListening } from './procs.js';
 import { type BodyKind, writeBodies } from './requests.js';
@@ -54,12 +54,23 @@ export class BenchContext {
   }
 
   /** Starts `node dist/bench/bench/servers/NAME.js ARGS…` and waits for it to listen. */
-  async startNodeServer(label: string, script: string, args: readonly string[]): Promise<Server> {
-    const managed = startLogged(label, process.execPath, [join(BENCH_DIST, 'servers', script), ...args], {
-      env: process.env,
-      cwd: ROOT,
-      logFile: this.file(`${script.replace(/\.js$/, '')}.log`),
-    });
+  async startNodeServer(
+    label: string,
+    script: string,
+    args: readonly string[],
+    profiled = false,
+  ): Promise<Server> {
+    const nodeArgs = profiled ? this.profileArgs() : [];
+    const managed = startLogged(
+      label,
+      process.execPath,
+      [...nodeArgs, join(BENCH_DIST, 'servers', script), ...args],
+      {
+        env: process.env,
+        cwd: ROOT,
+        logFile: this.file(`${script.replace(/\.js$/, '')}.log`),
+      },
+    );
     const url = await waitForListening(managed, 15_000);
     log(`  ${label} listening on ${url} (pid ${managed.pid})`);
     return { label, managed, url };
@@ -67,7 +78,15 @@ export class BenchContext {
 
   async startFakeAndProxy(): Promise<void> {
     this.fake = await this.startNodeServer('fake (direct)', 'fake.js', []);
-    this.proxy = await this.startNodeServer('proxy', 'proxy.js', [this.fake.url]);
+    this.proxy = await this.startNodeServer('proxy', 'proxy.js', [this.fake.url], true);
+  }
+
+  /** With --profile, the node options that write a CPU profile on exit (not allowed in NODE_OPTIONS). */
+  profileArgs(): string[] {
+    const dir = this.opts.profile;
+    if (dir === null) return [];
+    mkdirSync(dir, { recursive: true });
+    return ['--cpu-prof', `--cpu-prof-dir=${resolve(dir)}`];
   }
 
   fakeUrl(): string {
@@ -90,7 +109,8 @@ export class BenchContext {
   }
 
   async serveHome(label: string, home: TollgateHome): Promise<TollgateServer> {
-    const { managed, url } = await serve(home, join(home.home, '..', `serve-${Date.now()}.log`));
+    const logFile = join(home.home, '..', `serve-${Date.now()}.log`);
+    const { managed, url } = await serve(home, logFile, this.profileArgs());
     log(`  ${label} listening on ${url} (pid ${managed.pid})`);
     const keyFile = join(home.home, '..', 'key.txt');
     writeFileSync(keyFile, `${home.key}\n`);

@@ -2,6 +2,7 @@
 // under test; for Tollgate, also check that every 2xx answer left a usage row.
 import { loadavg } from 'node:os';
 import type { BenchContext, Server, TollgateServer } from './context.js';
+import { cpuSeconds } from './cpu.js';
 import { logTail } from './procs.js';
 import type { Latency, PathKind, Row } from './report.js';
 import { type BodyKind, verifyPath } from './requests.js';
@@ -35,6 +36,8 @@ interface RoundResult {
   readonly load1: number;
   readonly wrk: WrkResult;
   readonly rss: RssSummary;
+  /** CPU time of the process under test during the measured run ÷ requests completed, in µs. */
+  readonly cpuUsPerReq: number | null;
   readonly usage: { rowsAdded: number; ok2xx: number } | null;
 }
 
@@ -118,6 +121,7 @@ export class Measurements {
     }
     const load1 = loadavg()[0] ?? Number.NaN;
     const sampler = sampleRss(t.server.managed.pid, 250);
+    const cpuBefore = cpuSeconds(t.server.managed.pid);
     let wrk: WrkResult;
     let rss: RssSummary;
     try {
@@ -125,6 +129,11 @@ export class Measurements {
     } finally {
       rss = sampler.stop();
     }
+    const cpuAfter = cpuSeconds(t.server.managed.pid);
+    const cpuUsPerReq =
+      cpuBefore === null || cpuAfter === null || wrk.requests === 0
+        ? null
+        : ((cpuAfter - cpuBefore) * 1e6) / wrk.requests;
     if (t.server.managed.exit) {
       const e = t.server.managed.exit;
       throw new Error(
@@ -154,9 +163,9 @@ export class Measurements {
       this.ctx.problem(`${this.scenario.name} / ${t.label} FAILED REQUESTS: ${details.join('\n')}`);
     }
     log(
-      `  ${this.scenario.name} / ${t.label}: ${Math.round(wrk.reqPerSec)} req/s, p50 ${wrk.latencyMs.p50.toFixed(2)} ms, p99 ${wrk.latencyMs.p99.toFixed(2)} ms, RSS peak ${rss.peakMb?.toFixed(0) ?? '?'} MB${bad > 0 ? `, ${bad} FAILED` : ''}`,
+      `  ${this.scenario.name} / ${t.label}: ${Math.round(wrk.reqPerSec)} req/s, p50 ${wrk.latencyMs.p50.toFixed(2)} ms, p99 ${wrk.latencyMs.p99.toFixed(2)} ms, RSS peak ${rss.peakMb?.toFixed(0) ?? '?'} MB, CPU ${cpuUsPerReq?.toFixed(0) ?? '?'} µs/req${bad > 0 ? `, ${bad} FAILED` : ''}`,
     );
-    return { load1, wrk, rss, usage };
+    return { load1, wrk, rss, cpuUsPerReq, usage };
   }
 
   rows(): Row[] {
@@ -192,6 +201,7 @@ export class Measurements {
         latencyMs: latency,
         rssPeakMb: peaks.length === 0 ? null : round(Math.max(...peaks), 1),
         rssEndMb: nullableRound(list.at(-1)?.rss.endMb ?? null),
+        cpuUsPerReq: medianOrNull(list.map((r) => r.cpuUsPerReq)),
         non2xx: list.reduce((n, r) => n + r.wrk.non2xx, 0),
         socketErrors: list.reduce((n, r) => n + socketErrors(r.wrk), 0),
         vsProxy: null,
@@ -201,6 +211,11 @@ export class Measurements {
       };
     });
   }
+}
+
+function medianOrNull(values: ReadonlyArray<number | null>): number | null {
+  const known = values.filter((v): v is number => v !== null);
+  return known.length === 0 ? null : round(median(known), 1);
 }
 
 function nullableRound(value: number | null): number | null {

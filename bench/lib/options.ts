@@ -15,6 +15,8 @@ export interface Options {
   readonly soak: boolean;
   readonly sampleMs: number;
   readonly keep: boolean;
+  /** Directory for V8 CPU profiles of the proxy and Tollgate (node --cpu-prof), or null. */
+  readonly profile: string | null;
   readonly list: boolean;
   readonly help: boolean;
 }
@@ -33,6 +35,8 @@ export const USAGE = `Usage: npm run bench -- [options]          (npm run bench:
   --soak              soak mode: 64 connections on Tollgate, RSS sampled, trend reported
   --sample D          soak: RSS sampling interval (default 5s)
   --keep              keep the temporary directory (server logs, Tollgate homes)
+  --profile DIR       write CPU profiles of the proxy and Tollgate to DIR (node --cpu-prof);
+                      summarise one with node dist/bench/bench/profile.js FILE.cpuprofile
   --list              list the scenarios and exit
   -h, --help          this help
 `;
@@ -70,6 +74,7 @@ export function parseOptions(argv: readonly string[]): Options {
       soak: { type: 'boolean', default: false },
       sample: { type: 'string' },
       keep: { type: 'boolean', default: false },
+      profile: { type: 'string' },
       list: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -93,6 +98,7 @@ export function parseOptions(argv: readonly string[]): Options {
     soak,
     sampleMs: duration('--sample', values.sample, 5_000),
     keep: values.keep ?? false,
+    profile: values.profile ?? null,
     list: values.list ?? false,
     help: values.help ?? false,
   };

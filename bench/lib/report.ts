@@ -20,6 +20,8 @@ export interface VsProxy {
   readonly p50DeltaMs: number;
   /** p99 ÷ proxy p99 */
   readonly p99Ratio: number;
+  /** CPU µs per request ÷ the proxy's (null when either was not read) */
+  readonly cpuRatio: number | null;
 }
 
 export interface Row {
@@ -37,6 +39,8 @@ export interface Row {
   readonly rssPeakMb: number | null;
   /** RSS at the end of the last measured run (MB). */
   readonly rssEndMb: number | null;
+  /** Median over rounds: CPU time of the server process per completed request, µs. */
+  readonly cpuUsPerReq: number | null;
   readonly non2xx: number;
   /** wrk connect + read + write errors and timeouts. */
   readonly socketErrors: number;
@@ -93,6 +97,8 @@ export function addRatios(result: ScenarioResult): void {
       reqPerSecRatio: round(row.reqPerSec / proxy.reqPerSec, 3),
       p50DeltaMs: round(row.latencyMs.p50 - proxy.latencyMs.p50, 3),
       p99Ratio: round(proxy.latencyMs.p99 > 0 ? row.latencyMs.p99 / proxy.latencyMs.p99 : Number.NaN, 3),
+      cpuRatio:
+        row.cpuUsPerReq === null || !proxy.cpuUsPerReq ? null : round(row.cpuUsPerReq / proxy.cpuUsPerReq, 3),
     };
   }
 }
@@ -108,6 +114,8 @@ const COLUMNS: ReadonlyArray<{ title: string; width: number; left?: boolean }> =
   { title: 'req/s ÷ proxy', width: 13 },
   { title: 'p50 Δ ms', width: 8 },
   { title: 'p99 ÷ proxy', width: 11 },
+  { title: 'CPU µs/req', width: 10 },
+  { title: 'CPU ÷ proxy', width: 11 },
   { title: 'non-2xx/err', width: 11 },
 ];
 
@@ -136,7 +144,7 @@ export function renderTable(results: readonly ScenarioResult[]): string {
   for (const s of results) {
     for (const r of s.rows) {
       if (r.failed || r.reqPerSec === null || !r.latencyMs) {
-        out.push(line([s.name, r.path, 'FAILED', '-', '-', '-', '-', '-', '-', '-', '-']));
+        out.push(line([s.name, r.path, 'FAILED', ...COLUMNS.slice(3).map(() => '-')]));
         continue;
       }
       const v = r.vsProxy;
@@ -153,6 +161,8 @@ export function renderTable(results: readonly ScenarioResult[]): string {
           v ? `${v.reqPerSecRatio.toFixed(2)}×` : '-',
           v ? signed(v.p50DeltaMs) : '-',
           v ? `${v.p99Ratio.toFixed(2)}×` : '-',
+          r.cpuUsPerReq === null ? '-' : r.cpuUsPerReq.toFixed(0),
+          v?.cpuRatio ? `${v.cpuRatio.toFixed(2)}×` : '-',
           bad === 0 ? '0' : `${r.non2xx}/${r.socketErrors} !!`,
         ]),
       );

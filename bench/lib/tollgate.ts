@@ -93,12 +93,16 @@ export interface Served {
 }
 
 /** `node bin/tollgate.js serve --port 0`, with the guard that ends it if the runner dies. */
-export async function serve(t: TollgateHome, logFile: string): Promise<Served> {
+export async function serve(
+  t: TollgateHome,
+  logFile: string,
+  nodeArgs: readonly string[] = [],
+): Promise<Served> {
   const guard = pathToFileURL(join(BENCH_DIST, 'servers', 'guard.js')).href;
   const managed = startLogged(
     `tollgate (${t.name})`,
     process.execPath,
-    ['--import', guard, join(ROOT, 'bin', 'tollgate.js'), 'serve', '--port', '0'],
+    [...nodeArgs, '--import', guard, join(ROOT, 'bin', 'tollgate.js'), 'serve', '--port', '0'],
     { env: t.env, cwd: ROOT, logFile },
   );
   const url = await waitForListening(managed, 30_000);

@@ -45,7 +45,8 @@ export type CallResult =
 export interface CallInput {
   readonly method: 'GET' | 'POST';
   readonly path: string;
-  readonly headers: Record<string, string>;
+  /** Flat `[name, value, …]` list, without the credential (added per attempt). */
+  readonly headers: readonly string[];
   readonly body: Buffer | null;
   readonly candidates: readonly UpstreamCredential[];
   readonly signal: AbortSignal | null;
@@ -92,7 +93,7 @@ export async function callUpstream(deps: AttemptDeps, input: CallInput): Promise
     const outcome: UpstreamOutcome = await deps.upstream.send({
       method: input.method,
       path: input.path,
-      headers: { ...input.headers, 'x-api-key': credential.secret },
+      headers: [...input.headers, 'x-api-key', credential.secret],
       body: input.body,
       signal: input.signal,
     });

@@ -1,5 +1,7 @@
-// Verified gateway keys, cached by their HMAC. A lookup of a well-formed key costs one HMAC and one
-// Map read; the database is read once per key (and again after any change the feed reports).
+// Verified gateway keys, cached by their HMAC. The database is read once per key (and again after any
+// change the feed reports); after that a key is found by the string presented, one Map read, so the
+// hot path costs neither a checksum nor an HMAC. That memo holds presented keys in process memory, which
+// already holds the pepper, the master key and the decrypted upstream credentials: it weakens nothing.
 import { hashGatewayKey, hasValidGatewayKeyShape } from '../crypto/gateway-key.js';
 import type { Db } from '../db/connect.js';
 import type { BudgetPeriod, Environment, UserRole } from '../db/schema.js';
@@ -43,29 +45,49 @@ export interface KeyEntry {
 
 const NEGATIVE_CACHE_MAX = 10_000;
 const SUBJECT_CACHE_MAX = 50_000;
+/** Presented keys remembered; past this the memo starts over (each key then costs one HMAC again). */
+const PRESENTED_CACHE_MAX = 100_000;
 
 export function createKeyCache(db: Db, pepper: Buffer) {
   const byHash = new Map<string, KeyEntry>();
+  const byPresented = new Map<string, KeyEntry>();
   const unknown = new Set<string>();
   const subjects = new Map<string, SubjectInfo | null>();
   let generation = 0;
 
+  /** A key already verified, by the exact string presented; no await on the hot path. */
+  function peek(presented: string): KeyEntry | undefined {
+    return byPresented.get(presented);
+  }
+
   /** The key behind a presented secret, or null (bad shape, unknown, or its owner removed). */
   async function lookup(presented: string): Promise<KeyEntry | null> {
+    const known = byPresented.get(presented);
+    if (known) return known;
     // Shape and checksum first: garbage never costs an HMAC or a query.
     if (!hasValidGatewayKeyShape(presented)) return null;
     const hash = hashGatewayKey(pepper, presented);
     const cached = byHash.get(hash);
-    if (cached) return cached;
+    if (cached) {
+      remember(presented, cached);
+      return cached;
+    }
     if (unknown.has(hash)) return null;
     const started = generation;
     const entry = await load(hash);
     // A change that arrived while loading may have made this entry stale; do not cache it then.
     if (started === generation) {
-      if (entry) byHash.set(hash, entry);
-      else if (unknown.size < NEGATIVE_CACHE_MAX) unknown.add(hash);
+      if (entry) {
+        byHash.set(hash, entry);
+        remember(presented, entry);
+      } else if (unknown.size < NEGATIVE_CACHE_MAX) unknown.add(hash);
     }
     return entry;
+  }
+
+  function remember(presented: string, entry: KeyEntry): void {
+    if (byPresented.size >= PRESENTED_CACHE_MAX) byPresented.clear();
+    byPresented.set(presented, entry);
   }
 
   async function load(hash: string): Promise<KeyEntry | null> {
@@ -149,11 +171,18 @@ export function createKeyCache(db: Db, pepper: Buffer) {
   function invalidate(): void {
     generation++;
     byHash.clear();
+    byPresented.clear();
     unknown.clear();
     subjects.clear();
   }
 
-  return { lookup, subject: (name: string) => subject(name, true), invalidate, size: () => byHash.size };
+  return {
+    peek,
+    lookup,
+    subject: (name: string) => subject(name, true),
+    invalidate,
+    size: () => byHash.size,
+  };
 }
 
 export type KeyCache = ReturnType<typeof createKeyCache>;

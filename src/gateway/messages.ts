@@ -99,7 +99,13 @@ export async function handleMessages(deps: MessagesDeps, req: GatewayRequest): P
   let result: CallResult;
   try {
     result = await callUpstream(
-      { ...deps.attempts, now: deps.clock, onFailedAttempt },
+      {
+        upstream: deps.attempts.upstream,
+        policy: deps.attempts.policy,
+        onUnauthorized: deps.attempts.onUnauthorized,
+        now: deps.clock,
+        onFailedAttempt,
+      },
       {
         method: 'POST',
         path: req.url,
@@ -164,7 +170,13 @@ export async function handleMessages(deps: MessagesDeps, req: GatewayRequest): P
 
   if (admitted.stream && String(response.headers['content-type'] ?? '').startsWith('text/event-stream')) {
     await relayStream(response, req.res, headers, clientGone, async (relayed) => {
-      await record(relayed.usage, { ...relayed, fromTap: true });
+      await record(relayed.usage, {
+        partial: relayed.partial,
+        estimated: relayed.estimated,
+        outcome: relayed.outcome,
+        upstreamRequestId: relayed.upstreamRequestId,
+        fromTap: true,
+      });
       await Promise.allSettled(records);
     });
     return;
@@ -180,16 +192,19 @@ export async function handleMessages(deps: MessagesDeps, req: GatewayRequest): P
       req.id,
     );
   }
-  req.res.writeHead(response.statusCode, { ...headers, 'content-type': 'application/json' });
+  headers['content-type'] = 'application/json';
+  req.res.writeHead(response.statusCode, headers);
   req.res.end(bytes);
 }
 
+/** The answer's headers, in the request's own rate-limit header object (fresh per request). */
 function successHeaders(
   a: Admitted,
   requestId: string,
   upstreamRequestId: string | string[] | undefined,
 ): Record<string, string> {
-  const headers: Record<string, string> = { ...a.rateHeaders, 'x-tollgate-request-id': requestId };
+  const headers = a.rateHeaders;
+  headers['x-tollgate-request-id'] = requestId;
   headers['request-id'] = typeof upstreamRequestId === 'string' ? upstreamRequestId : requestId;
   if (a.remainingMicro !== null) headers['x-tollgate-budget-remaining-usd'] = formatUsd(a.remainingMicro);
   return headers;

@@ -78,16 +78,15 @@ export async function readJson(
 export async function relayStream(
   response: Dispatcher.ResponseData,
   res: ServerResponse,
+  /** The answer's headers (the caller's own object: content-type and cache-control are added to it). */
   headers: Record<string, string>,
   clientGone: () => boolean,
   beforeLastByte: (relayed: Relayed) => Promise<void>,
 ): Promise<void> {
   const upstreamRequestId = headerOf(response.headers, 'request-id');
-  res.writeHead(200, {
-    ...headers,
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache',
-  });
+  headers['content-type'] = 'text/event-stream; charset=utf-8';
+  headers['cache-control'] = 'no-cache';
+  res.writeHead(200, headers);
   // No flushHeaders(): the head goes out with the first chunk, one write instead of two.
   const tap = createUsageTap();
   const held: Buffer[] = [];

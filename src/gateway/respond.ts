@@ -40,17 +40,24 @@ const FORWARDED = [
   'x-claude-code-session-id',
 ];
 
-export function upstreamHeaders(client: IncomingHttpHeaders): Record<string, string> {
-  const out: Record<string, string> = {};
+/**
+ * Headers for the upstream as a flat `[name, value, name, value, …]` list (undici takes it as is, and
+ * adding the credential per attempt is an array copy, not an object rebuilt key by key).
+ */
+export type HeaderList = readonly string[];
+
+export function upstreamHeaders(client: IncomingHttpHeaders): HeaderList {
+  const out: string[] = [];
   for (const name of FORWARDED) {
     const value = client[name];
     if (value === undefined) continue;
-    out[name] = Array.isArray(value) ? value.join(',') : value;
+    out.push(name, Array.isArray(value) ? value.join(',') : value);
   }
-  out['anthropic-version'] ??= '2023-06-01';
-  out['content-type'] ??= 'application/json';
-  for (const [name, value] of Object.entries(client)) {
-    if (name.startsWith('x-stainless-') && typeof value === 'string') out[name] = value;
+  if (client['anthropic-version'] === undefined) out.push('anthropic-version', '2023-06-01');
+  if (client['content-type'] === undefined) out.push('content-type', 'application/json');
+  for (const name in client) {
+    const value = client[name];
+    if (name.startsWith('x-stainless-') && typeof value === 'string') out.push(name, value);
   }
   return out;
 }

@@ -14,7 +14,8 @@ export interface UpstreamRequest {
   readonly method: 'GET' | 'POST';
   /** Path with query string, e.g. `/v1/messages?beta=true`. */
   readonly path: string;
-  readonly headers: Record<string, string>;
+  /** Flat `[name, value, …]` list (see respond.ts HeaderList). */
+  readonly headers: readonly string[];
   readonly body: Buffer | null;
   readonly signal: AbortSignal | null;
 }
@@ -54,7 +55,7 @@ export function createUpstream(options: UpstreamOptions) {
       const response = await pool.request({
         method: req.method,
         path: prefix + req.path,
-        headers: req.headers,
+        headers: req.headers as string[], // undici only reads the list
         body: req.body,
         ...(req.signal ? { signal: req.signal } : {}),
       });

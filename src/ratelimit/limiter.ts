@@ -9,8 +9,9 @@ export interface RateLimits {
 
 export type LimitKind = 'requests' | 'input-tokens' | 'output-tokens' | 'concurrency';
 
+/** `anthropic-ratelimit-*` headers: a fresh object per call, owned (and extended) by the caller. */
 export interface RateHeaders {
-  readonly [name: string]: string;
+  [name: string]: string;
 }
 
 export type AdmitResult =
@@ -222,9 +223,10 @@ export function createRateLimiter() {
     state.inFlight++;
     input?.add(now, inputEstimate);
     output?.add(now, outputReserve);
-    const headers: Record<string, string> = {};
-    if (limits.rpm !== null && requestsRemaining !== null)
-      Object.assign(headers, requestHeaders(limits.rpm, requestsRemaining, now + WINDOW_MS));
+    const headers: RateHeaders =
+      limits.rpm !== null && requestsRemaining !== null
+        ? requestHeaders(limits.rpm, requestsRemaining, now + WINDOW_MS)
+        : {};
     return {
       ok: true,
       ticket: {

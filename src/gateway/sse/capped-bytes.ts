@@ -3,9 +3,11 @@
 const INITIAL = 4096;
 /** Above this a buffer is dropped on reset, so one large event does not pin memory for the whole stream. */
 const KEEP_ON_RESET = 64 * 1024;
+const EMPTY = Buffer.alloc(0);
 
 export class CappedBytes {
-  private buf = Buffer.allocUnsafe(INITIAL);
+  /** Allocated on first use: most streams keep only a few small events, some none at all. */
+  private buf = EMPTY;
   private len = 0;
   /** Bytes appended since the last reset, kept or not. */
   total = 0;
@@ -22,7 +24,7 @@ export class CappedBytes {
     if (this.total > this.cap) return;
     const need = this.len + size;
     if (need > this.buf.length) {
-      const grown = Buffer.allocUnsafe(Math.min(this.cap, Math.max(need, this.buf.length * 2)));
+      const grown = Buffer.allocUnsafe(Math.min(this.cap, Math.max(need, INITIAL, this.buf.length * 2)));
       this.buf.copy(grown, 0, 0, this.len);
       this.buf = grown;
     }
@@ -42,6 +44,6 @@ export class CappedBytes {
   reset(): void {
     this.len = 0;
     this.total = 0;
-    if (this.buf.length > KEEP_ON_RESET) this.buf = Buffer.allocUnsafe(INITIAL);
+    if (this.buf.length > KEEP_ON_RESET) this.buf = EMPTY;
   }
 }

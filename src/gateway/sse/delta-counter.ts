@@ -39,6 +39,7 @@ export class DeltaPayloadCounter {
   /** Offset of the `delta` object, the fallback for delta types this code does not know. */
   private deltaStart = -1;
   private readonly views = new ViewCache();
+  private readonly match = new EnvelopeMatch();
 
   reset(): void {
     this.bytes = 0;
@@ -149,26 +150,15 @@ export class DeltaPayloadCounter {
    * for any other shape or when the envelope is split across chunks; the general scan then runs.
    */
   private canonical(buf: Uint8Array, start: number, end: number): boolean {
-    const view = this.views.get(buf);
-    if (!ENVELOPE_HEAD.at(view, buf, start, end)) return false;
-    let i = start + ENVELOPE_HEAD.length;
-    const digits = i;
-    while (i < end && (buf[i] as number) >= 0x30 && (buf[i] as number) <= 0x39) i++;
-    if (i === digits) return false;
-    for (let k = 0; k < ENVELOPE_TAILS.length; k++) {
-      const tail = ENVELOPE_TAILS[k] as ByteTemplate;
-      if (!tail.at(view, buf, i, end)) continue;
-      const at = i + tail.length - start;
-      const key = TAIL_KEYS[k];
-      if (key === KEY_STRING_PAYLOAD) this.found(at, 3);
-      else if (key === KEY_CITATION) this.found(at, 2);
-      else {
-        this.signature = true;
-        this.scanning = false;
-      }
-      return true;
+    const match = this.match;
+    if (!matchDeltaEnvelope(this.views.get(buf), buf, start, end, match)) return false;
+    if (match.signature) {
+      this.signature = true;
+      this.scanning = false;
+    } else {
+      this.found(match.payloadStart - start, match.suffix);
     }
-    return false;
+    return true;
   }
 
   private found(payloadStart: number, suffix: number): void {
@@ -186,6 +176,44 @@ const KEYS: ReadonlyArray<readonly [Uint8Array, number]> = [
   [Buffer.from('signature'), KEY_SIGNATURE],
   [Buffer.from('delta'), KEY_DELTA],
 ];
+
+/** Where matchDeltaEnvelope found the payload (one reusable instance per caller: no allocation). */
+export class EnvelopeMatch {
+  /** Index of the payload's first byte (for a string payload, just after its opening quote). */
+  payloadStart = 0;
+  /** Bytes valid JSON must still have after the payload: `"}}` after a string, `}}` after an object. */
+  suffix = 0;
+  /** A signature_delta: no output text, counted as 0 payload bytes. */
+  signature = false;
+}
+
+/**
+ * The exact shape the API sends, `{"type":"content_block_delta","index":N,"delta":{"type":"<kind>",
+ * "<payload key>":…`, matched byte for byte at `start` (before `end`); false for anything else.
+ */
+export function matchDeltaEnvelope(
+  view: DataView,
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  out: EnvelopeMatch,
+): boolean {
+  if (!ENVELOPE_HEAD.at(view, buf, start, end)) return false;
+  let i = start + ENVELOPE_HEAD.length;
+  const digits = i;
+  while (i < end && (buf[i] as number) >= 0x30 && (buf[i] as number) <= 0x39) i++;
+  if (i === digits) return false;
+  for (let k = 0; k < ENVELOPE_TAILS.length; k++) {
+    const tail = ENVELOPE_TAILS[k] as ByteTemplate;
+    if (!tail.at(view, buf, i, end)) continue;
+    const key = TAIL_KEYS[k];
+    out.payloadStart = i + tail.length;
+    out.suffix = key === KEY_CITATION ? 2 : 3;
+    out.signature = key === KEY_SIGNATURE;
+    return true;
+  }
+  return false;
+}
 
 const ENVELOPE_HEAD = new ByteTemplate('{"type":"content_block_delta","index":');
 /** After the index, by delta type, most frequent first; TAIL_KEYS says what the value after each is. */

@@ -17,6 +17,13 @@ export interface SseSink {
   data(buf: Buffer, start: number, end: number): void;
   /** A blank line: the event is complete. */
   dispatch(): void;
+  /**
+   * Optional fast path. At the start of an event whose first line begins with `e`, the sink may take the
+   * whole event in place from `buf[start, end)`: it returns the index just after the event's blank line,
+   * or -1 to leave it to the general framing. Offered only when the rest of the chunk has no `\r`, so
+   * every line there ends with a lone `\n`.
+   */
+  wholeEvent?(buf: Buffer, start: number, end: number): number;
 }
 
 const LF = 0x0a;
@@ -44,20 +51,24 @@ export class SseFramer {
   private readonly nameBuf = new Uint8Array(MAX_NAME);
   private readonly nameView = new DataView(this.nameBuf.buffer);
   private readonly views = new ViewCache();
-  private readonly names: readonly ByteTemplate[];
   private nameLen = 0;
+  /** No line of the current event has been read yet (the sink's fast path may take it whole). */
+  private eventStart = true;
+  /** The rest of the current chunk holds no `\r`. */
+  private crFree = false;
   /** The previous chunk ended with `\r`: a leading `\n` belongs to that line end. */
   private skipLF = false;
   /** Bytes of a leading UTF-8 BOM matched so far; 3 once past the start of the stream. */
   private bom = 0;
 
-  /** `names`: the event names the sink wants told apart (ASCII); others are reported as -1. */
+  /**
+   * `names`: the event names the sink wants told apart (see eventNames, built once per program, not
+   * per stream); others are reported as -1.
+   */
   constructor(
-    names: readonly string[],
+    private readonly names: readonly ByteTemplate[],
     private readonly sink: SseSink,
-  ) {
-    this.names = names.map((name) => new ByteTemplate(name));
-  }
+  ) {}
 
   push(chunk: Buffer): void {
     const n = chunk.length;
@@ -67,6 +78,7 @@ export class SseFramer {
       this.skipLF = false;
       if (chunk[i] === LF) i++;
     }
+    this.crFree = this.sink.wholeEvent !== undefined && chunk.indexOf(CR, i) === -1;
     // Positions of the next `\n` / `\r` at or after i (-1: none left in this chunk), found lazily so
     // every byte is searched at most once per chunk even when lines are short.
     let lf = -2;
@@ -110,9 +122,15 @@ export class SseFramer {
     if (this.fieldLen === 0) {
       const b = chunk[i];
       if (b === LF || b === CR) {
+        this.eventStart = true;
         this.sink.dispatch();
         return this.lineEnd(chunk, i, n);
       }
+      if (b === 0x65 && this.eventStart && this.crFree) {
+        const next = (this.sink as Required<SseSink>).wholeEvent(chunk, i, n);
+        if (next >= 0) return next;
+      }
+      this.eventStart = false;
       // Fast paths for the two fields that matter, when the name is whole in this chunk.
       if (b === 0x64 && isAt(chunk, i, n, DATA_COLON)) return this.startValue(FIELD_DATA, i + 5);
       if (b === 0x65 && isAt(chunk, i, n, EVENT_COLON)) return this.eventLine(chunk, i + 6, n);
@@ -210,6 +228,11 @@ export class SseFramer {
     }
     return eol + 1;
   }
+}
+
+/** Templates for SseFramer's `names`. */
+export function eventNames(names: readonly string[]): ByteTemplate[] {
+  return names.map((name) => new ByteTemplate(name));
 }
 
 const DATA_COLON = Uint8Array.from(Buffer.from('data:'));

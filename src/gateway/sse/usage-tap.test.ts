@@ -163,6 +163,50 @@ describe('usage tap: a complete stream', () => {
     }
   });
 
+  it('reads generated streams the same whole (in-place fast path) as one byte at a time (property)', () => {
+    const payload = fc.string({ unit: fc.constantFrom('a', 'é', '日', '🎉', '"', '\\', '\n', '\r', ' ') });
+    const canonical = fc.oneof(
+      payload.map((t) => text(t)),
+      payload.map((t) => delta(1, { type: 'thinking_delta', thinking: t })),
+      payload.map((t) => delta(2, { type: 'input_json_delta', partial_json: t })),
+      payload.map((t) => delta(0, { type: 'signature_delta', signature: t })),
+      fc
+        .nat({ max: 50 })
+        .map((n) => delta(n, { type: 'citations_delta', citation: { cited_text: 'x'.repeat(n) } })),
+    );
+    // Near misses the fast path must leave to the general framing, with the same outcome.
+    const variant = fc.oneof(
+      payload.map((t) => text(t).replace('event: ', 'event:')),
+      payload.map((t) => text(t).replace('\ndata: ', '\nid: 7\ndata: ')),
+      payload.map((t) => text(t).replace('\n\n', '\n: comment\n\n')),
+      payload.map((t) => text(t).replace('\n\n', '\r\n\r\n')),
+      payload.map((t) => `data: ${text(t).split('data: ')[1]?.trimEnd()}\nevent: content_block_delta\n\n`),
+      payload.map((t) => text(t).replace('"index":0', '"index":-1')),
+      fc.constant(PING),
+      fc.constant(': keep-alive\n\n'),
+    );
+    const events = fc.array(
+      fc.oneof({ weight: 3, arbitrary: canonical }, { weight: 2, arbitrary: variant }),
+      {
+        maxLength: 12,
+      },
+    );
+    fc.assert(
+      fc.property(events, fc.boolean(), (middle, finished) => {
+        const tail = finished ? messageDelta({ output_tokens: 7 }) + MESSAGE_STOP : '';
+        const bytes = Buffer.from(messageStart({ input_tokens: 3 }) + middle.join('') + tail);
+        const oneByOne = tapOf(
+          chunked(
+            bytes,
+            Array.from({ length: bytes.length }, (_, i) => i),
+          ),
+        );
+        expect(whole(bytes)).toEqual(oneByOne);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('ignores comments, unknown fields, unknown events and events without a name; strips a BOM', () => {
     const noisy = [
       '\uFEFF: hello\n\n',

@@ -6,10 +6,11 @@
 // skipped. Memory is bounded: JSON events are kept up to 1 MB each; beyond that the result is estimated.
 
 import type { Usage } from '../../pricing/cost.js';
+import { ByteTemplate, ViewCache } from './byte-template.js';
 import { CappedBytes } from './capped-bytes.js';
-import { DeltaPayloadCounter } from './delta-counter.js';
+import { DeltaPayloadCounter, EnvelopeMatch, matchDeltaEnvelope } from './delta-counter.js';
 import { deltaTokenEstimate } from './estimate.js';
-import { SseFramer, type SseSink } from './sse-framer.js';
+import { eventNames, SseFramer, type SseSink } from './sse-framer.js';
 import {
   asObject,
   asString,
@@ -58,7 +59,13 @@ export const MAX_JSON_EVENT_BYTES = 1024 * 1024;
 export const UNREADABLE_ERROR_TYPE = 'unknown_error';
 
 // Indexes into EVENT_NAMES (-1 for any other name); NO_EVENT until an `event:` line names the event.
-const EVENT_NAMES = ['message_start', 'message_delta', 'message_stop', 'content_block_delta', 'error'];
+const EVENT_NAMES = eventNames([
+  'message_start',
+  'message_delta',
+  'message_stop',
+  'content_block_delta',
+  'error',
+]);
 const MESSAGE_START = 0;
 const MESSAGE_DELTA = 1;
 const MESSAGE_STOP = 2;
@@ -66,6 +73,19 @@ const BLOCK_DELTA = 3;
 const ERROR = 4;
 const NO_EVENT = -2;
 const NEWLINE = Uint8Array.of(0x0a);
+const LF = 0x0a;
+/** Short searches are a plain loop (Buffer#indexOf costs a native call); long ones use indexOf. */
+const SCAN_INLINE = 48;
+
+/** Index of the first `\n` in buf[from, end), or -1. */
+function lineEnd(buf: Buffer, from: number, end: number): number {
+  const stop = Math.min(end, from + SCAN_INLINE);
+  for (let i = from; i < stop; i++) if (buf[i] === LF) return i;
+  return stop === end ? -1 : buf.indexOf(LF, stop);
+}
+
+/** The first bytes of a content_block_delta event as the API writes it, up to its JSON envelope. */
+const DELTA_EVENT_HEAD = new ByteTemplate('event: content_block_delta\ndata: ');
 
 /** Kinds whose data is kept for JSON.parse; NO_EVENT too, in case `data:` comes before `event:`. */
 function keepsJson(kind: number): boolean {
@@ -78,6 +98,8 @@ class UsageTapSink implements SseSink {
   private dataLines = 0;
   private readonly json = new CappedBytes(MAX_JSON_EVENT_BYTES);
   private readonly delta = new DeltaPayloadCounter();
+  private readonly views = new ViewCache();
+  private readonly match = new EnvelopeMatch();
   // Whole stream.
   private readonly reported: ReportedUsage = emptyReportedUsage();
   private model: string | null = null;
@@ -108,6 +130,25 @@ class UsageTapSink implements SseSink {
 
   isComplete(): boolean {
     return this.complete;
+  }
+
+  /**
+   * The hot path: a whole `content_block_delta` event in the API's exact layout (one data line, the
+   * canonical envelope) is counted in place — its payload runs from the envelope's end to the line end.
+   * Anything else (-1) goes through the general framing, with the same result.
+   */
+  wholeEvent(buf: Buffer, start: number, end: number): number {
+    const view = this.views.get(buf);
+    if (!DELTA_EVENT_HEAD.at(view, buf, start, end)) return -1;
+    const match = this.match;
+    if (!matchDeltaEnvelope(view, buf, start + DELTA_EVENT_HEAD.length, end, match)) return -1;
+    const lf = lineEnd(buf, match.payloadStart, end);
+    if (lf < 0 || lf + 1 >= end || buf[lf + 1] !== LF) return -1;
+    const payload = match.signature ? 0 : Math.max(0, lf - match.payloadStart - match.suffix);
+    this.deltas++;
+    this.deltaTokens += deltaTokenEstimate(payload);
+    this.outputFinal = false;
+    return lf + 2;
   }
 
   dataLine(): void {
