@@ -8,6 +8,7 @@ import { enrollmentMigration } from './migrations/0003-enrollment.js';
 import { credentialRetireMigration } from './migrations/0004-credential-retire.js';
 import { leanUsageIndexesMigration } from './migrations/0005-lean-usage-indexes.js';
 import { dailySpendMigration } from './migrations/0006-daily-spend.js';
+import { clusteredLedgerMigration } from './migrations/0007-clustered-ledger.js';
 
 function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
@@ -17,6 +18,7 @@ function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0004-credential-retire': credentialRetireMigration(dialect),
     '0005-lean-usage-indexes': leanUsageIndexesMigration(dialect),
     '0006-daily-spend': dailySpendMigration(dialect),
+    '0007-clustered-ledger': clusteredLedgerMigration(dialect),
   };
 }
 
