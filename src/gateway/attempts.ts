@@ -5,7 +5,7 @@
 import type { Dispatcher } from 'undici';
 import type { GatewayError } from './anthropic-errors.js';
 import type { UpstreamCredential } from './credential-pool.js';
-import type { Upstream, UpstreamOutcome } from './upstream.js';
+import type { Cancel, Upstream, UpstreamOutcome } from './upstream.js';
 
 export interface AttemptPolicy {
   readonly maxRetries: number;
@@ -49,7 +49,7 @@ export interface CallInput {
   readonly headers: readonly string[];
   readonly body: Buffer | null;
   readonly candidates: readonly UpstreamCredential[];
-  readonly signal: AbortSignal | null;
+  readonly signal: Cancel | null;
   /** Secrets to scrub from upstream error bodies (the caller's own key, for one). */
   readonly scrub: readonly string[];
 }

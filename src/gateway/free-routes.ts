@@ -9,6 +9,7 @@ import type { GatewayRequest, MessagesDeps } from './messages.js';
 import { presentedSecrets } from './messages.js';
 import { rateRefusal } from './refusals.js';
 import { sendError, sendUpstreamError, upstreamHeaders } from './respond.js';
+import { Cancel } from './upstream.js';
 import { usageRecord, ZERO_USAGE } from './usage-record.js';
 
 type Endpoint = 'count_tokens' | 'models';
@@ -109,8 +110,8 @@ async function forwardFree(
         latency: a.endedAt - a.startedAt,
       }),
     );
-  const abort = new AbortController();
-  req.res.on('close', () => abort.abort());
+  const abort = new Cancel();
+  req.res.on('close', () => abort.cancel());
   try {
     const result = await callUpstream(
       { ...deps.attempts, now: deps.clock, onFailedAttempt },
@@ -120,7 +121,7 @@ async function forwardFree(
         headers: upstreamHeaders(req.headers),
         body,
         candidates,
-        signal: abort.signal,
+        signal: abort,
         scrub: presentedSecrets(req.headers),
       },
     );

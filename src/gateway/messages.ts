@@ -11,6 +11,7 @@ import { type AttemptDeps, type CallResult, callUpstream, type FailedAttempt } f
 import { parseJsonObject } from './json-body.js';
 import { readJson, relayStream } from './relay.js';
 import { sendError, sendUpstreamError, upstreamHeaders } from './respond.js';
+import { Cancel } from './upstream.js';
 import { usageRecord, ZERO_USAGE } from './usage-record.js';
 
 export interface MessagesDeps extends AdmissionDeps {
@@ -51,11 +52,11 @@ export async function handleMessages(deps: MessagesDeps, req: GatewayRequest): P
   // Streams are aborted upstream when the client leaves (that stops generation and billing). A JSON
   // answer is awaited even then — it is billed either way and its usage is recorded exactly — which
   // also spares the non-streaming hot path an abort signal's cost in undici.
-  const abort = admitted.stream ? new AbortController() : null;
+  const abort = admitted.stream ? new Cancel() : null;
   const clientGone = () => req.res.destroyed && !req.res.writableFinished;
   if (abort) {
     req.res.on('close', () => {
-      if (!req.res.writableFinished) abort.abort();
+      if (!req.res.writableFinished) abort.cancel();
     });
   }
 
@@ -112,7 +113,7 @@ export async function handleMessages(deps: MessagesDeps, req: GatewayRequest): P
         headers: upstreamHeaders(req.headers),
         body: admitted.body,
         candidates: admitted.candidates,
-        signal: abort?.signal ?? null,
+        signal: abort,
         scrub: presentedSecrets(req.headers),
       },
     );

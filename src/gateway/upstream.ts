@@ -1,8 +1,24 @@
 // The connection to Anthropic: one undici pool per origin, and a classification of what went wrong,
 // because only failures that cannot have billed may be retried.
 
+import { EventEmitter } from 'node:events';
 import type { Dispatcher } from 'undici';
 import { Pool } from 'undici';
+
+/**
+ * Cancels an upstream request (a client that left). undici takes any EventEmitter with `aborted` as a
+ * signal; this one costs a fraction of an AbortController, whose AbortSignal is a DOM EventTarget
+ * (measured: ~4 µs per streamed request of the gateway's CPU).
+ */
+export class Cancel extends EventEmitter {
+  aborted = false;
+
+  cancel(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.emit('abort');
+  }
+}
 
 export interface UpstreamOptions {
   readonly baseUrl: string;
@@ -17,7 +33,7 @@ export interface UpstreamRequest {
   /** Flat `[name, value, …]` list (see respond.ts HeaderList). */
   readonly headers: readonly string[];
   readonly body: Buffer | null;
-  readonly signal: AbortSignal | null;
+  readonly signal: Cancel | null;
 }
 
 export type UpstreamOutcome =

@@ -199,7 +199,18 @@ export function matchDeltaEnvelope(
   out: EnvelopeMatch,
 ): boolean {
   if (!ENVELOPE_HEAD.at(view, buf, start, end)) return false;
-  let i = start + ENVELOPE_HEAD.length;
+  return matchDeltaIndexAndTail(view, buf, start + ENVELOPE_HEAD.length, end, out);
+}
+
+/** The rest of matchDeltaEnvelope from just after `"index":` (for callers that matched the head). */
+export function matchDeltaIndexAndTail(
+  view: DataView,
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  out: EnvelopeMatch,
+): boolean {
+  let i = start;
   const digits = i;
   while (i < end && (buf[i] as number) >= 0x30 && (buf[i] as number) <= 0x39) i++;
   if (i === digits) return false;
@@ -215,7 +226,9 @@ export function matchDeltaEnvelope(
   return false;
 }
 
-const ENVELOPE_HEAD = new ByteTemplate('{"type":"content_block_delta","index":');
+/** The canonical envelope up to the index. */
+export const ENVELOPE_HEAD_TEXT = '{"type":"content_block_delta","index":';
+const ENVELOPE_HEAD = new ByteTemplate(ENVELOPE_HEAD_TEXT);
 /** After the index, by delta type, most frequent first; TAIL_KEYS says what the value after each is. */
 const ENVELOPE_TAILS = [
   new ByteTemplate(',"delta":{"type":"text_delta","text":"'),

@@ -8,7 +8,12 @@
 import type { Usage } from '../../pricing/cost.js';
 import { ByteTemplate, ViewCache } from './byte-template.js';
 import { CappedBytes } from './capped-bytes.js';
-import { DeltaPayloadCounter, EnvelopeMatch, matchDeltaEnvelope } from './delta-counter.js';
+import {
+  DeltaPayloadCounter,
+  ENVELOPE_HEAD_TEXT,
+  EnvelopeMatch,
+  matchDeltaIndexAndTail,
+} from './delta-counter.js';
 import { deltaTokenEstimate } from './estimate.js';
 import { eventNames, SseFramer, type SseSink } from './sse-framer.js';
 import {
@@ -84,8 +89,8 @@ function lineEnd(buf: Buffer, from: number, end: number): number {
   return stop === end ? -1 : buf.indexOf(LF, stop);
 }
 
-/** The first bytes of a content_block_delta event as the API writes it, up to its JSON envelope. */
-const DELTA_EVENT_HEAD = new ByteTemplate('event: content_block_delta\ndata: ');
+/** The first bytes of a content_block_delta event as the API writes it, up to the block index. */
+const DELTA_EVENT_HEAD = new ByteTemplate(`event: content_block_delta\ndata: ${ENVELOPE_HEAD_TEXT}`);
 
 /** Kinds whose data is kept for JSON.parse; NO_EVENT too, in case `data:` comes before `event:`. */
 function keepsJson(kind: number): boolean {
@@ -141,7 +146,7 @@ class UsageTapSink implements SseSink {
     const view = this.views.get(buf);
     if (!DELTA_EVENT_HEAD.at(view, buf, start, end)) return -1;
     const match = this.match;
-    if (!matchDeltaEnvelope(view, buf, start + DELTA_EVENT_HEAD.length, end, match)) return -1;
+    if (!matchDeltaIndexAndTail(view, buf, start + DELTA_EVENT_HEAD.length, end, match)) return -1;
     const lf = lineEnd(buf, match.payloadStart, end);
     if (lf < 0 || lf + 1 >= end || buf[lf + 1] !== LF) return -1;
     const payload = match.signature ? 0 : Math.max(0, lf - match.payloadStart - match.suffix);
