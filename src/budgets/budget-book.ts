@@ -11,6 +11,12 @@ export interface ScopeLimits {
   readonly label: string;
   /** Limit per period in micro-USD; a missing period is unlimited. */
   readonly limits: Readonly<Partial<Record<BudgetPeriod, number>>>;
+  /** `scopeKey(scope, id)`, when the caller built it once (the hot path does; it saves a string per call). */
+  readonly key?: string;
+}
+
+export function scopeKey(scope: BudgetScope, id: string): string {
+  return `${scope}|${id}`;
 }
 
 interface Counter {
@@ -60,16 +66,19 @@ export function createBudgetBook(load: SpendLoader) {
   const resolved = new Map<string, { day: number; counters: Counter[] }>();
 
   function resolvedFor(s: ScopeLimits, now: number): Counter[] | null {
-    const entry = resolved.get(`${s.scope}|${s.id}`);
+    const entry = resolved.get(s.key ?? scopeKey(s.scope, s.id));
     return entry && entry.day === periodStart('day', now) ? entry.counters : null;
   }
 
   /** Makes sure every counter the scopes need is loaded; call (and await) before reserve. */
   async function prepare(scopes: readonly ScopeLimits[], now: number): Promise<void> {
     evictPastPeriods(now);
-    const waits: Promise<void>[] = [];
+    // The hot path: every scope already resolved for today, nothing to allocate or await.
+    let waits: Promise<void>[] | null = null;
+    let unresolved = false;
     for (const s of scopes) {
       if (resolvedFor(s, now)) continue;
+      unresolved = true;
       for (const period of PERIODS) {
         const start = periodStart(period, now);
         const key = counterKey(s.scope, s.id, period, start);
@@ -92,17 +101,21 @@ export function createBudgetBook(load: SpendLoader) {
           );
           loading.set(key, pending);
         }
-        waits.push(pending);
+        (waits ??= []).push(pending);
       }
     }
-    if (waits.length > 0) await Promise.all(waits);
+    if (!unresolved) return;
+    if (waits) await Promise.all(waits);
     for (const s of scopes) {
       if (resolvedFor(s, now)) continue;
       const list = PERIODS.map((period) =>
         counters.get(counterKey(s.scope, s.id, period, periodStart(period, now))),
       );
       if (list.every((c) => c?.loaded))
-        resolved.set(`${s.scope}|${s.id}`, { day: periodStart('day', now), counters: list as Counter[] });
+        resolved.set(s.key ?? scopeKey(s.scope, s.id), {
+          day: periodStart('day', now),
+          counters: list as Counter[],
+        });
     }
   }
 

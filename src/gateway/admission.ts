@@ -1,7 +1,7 @@
 // The admission pipeline of a Messages request, in the contract's fixed order:
 // key valid → not expired/revoked → environment → model allowed → tools allowed → max_tokens cap →
 // rate limits → budgets. Every refusal is returned (not thrown) as a GatewayError.
-import type { BudgetBook, Reservation, ScopeLimits } from '../budgets/budget-book.js';
+import { type BudgetBook, type Reservation, type ScopeLimits, scopeKey } from '../budgets/budget-book.js';
 import type { KeyScope } from '../keys/key-policy.js';
 import { formatUsd } from '../lib/money.js';
 import { worstCaseMicro } from '../pricing/cost.js';
@@ -228,22 +228,45 @@ export async function admitMessage(
 export function budgetScopes(
   caller: Caller,
   policy: Pick<AdmissionPolicy, 'orgId' | 'orgLimits'>,
-): ScopeLimits[] {
+): readonly ScopeLimits[] {
   const { key, subject } = caller;
-  const scopes: ScopeLimits[] = [
-    { scope: 'key', id: key.id, label: `key ${key.id}`, limits: key.keyLimits },
-    { scope: 'user', id: subject.userId, label: `user ${subject.userName}`, limits: subject.userLimits },
-  ];
-  if (subject.teamId)
-    scopes.push({
-      scope: 'team',
-      id: subject.teamId,
-      label: `team ${subject.teamName ?? subject.teamId}`,
-      limits: subject.teamLimits,
-    });
-  scopes.push({ scope: 'org', id: policy.orgId, label: 'the organisation', limits: policy.orgLimits });
+  // Built once per cached key and subject: cache entries are replaced whenever keys, users, teams or
+  // budgets change. The subject's scopes are shared by all of its keys (memory per key stays small).
+  const ownScopes = subject === key.owner;
+  const cached = ownScopes ? scopesOfKey.get(key) : undefined;
+  if (cached?.policy === policy) return cached.scopes;
+  let shared = sharedScopes.get(subject);
+  if (shared?.policy !== policy) {
+    const list = [scope('user', subject.userId, `user ${subject.userName}`, subject.userLimits)];
+    if (subject.teamId) {
+      list.push(
+        scope('team', subject.teamId, `team ${subject.teamName ?? subject.teamId}`, subject.teamLimits),
+      );
+    }
+    list.push(scope('org', policy.orgId, 'the organisation', policy.orgLimits));
+    shared = { policy, scopes: list };
+    sharedScopes.set(subject, shared);
+  }
+  const scopes = [scope('key', key.id, `key ${key.id}`, key.keyLimits), ...shared.scopes];
+  if (ownScopes) scopesOfKey.set(key, { policy, scopes });
   return scopes;
 }
+
+function scope(
+  s: ScopeLimits['scope'],
+  id: string,
+  label: string,
+  limits: ScopeLimits['limits'],
+): ScopeLimits {
+  return { scope: s, id, label, limits, key: scopeKey(s, id) };
+}
+
+interface CachedScopes {
+  readonly policy: Pick<AdmissionPolicy, 'orgId' | 'orgLimits'>;
+  readonly scopes: readonly ScopeLimits[];
+}
+const scopesOfKey = new WeakMap<KeyEntry, CachedScopes>();
+const sharedScopes = new WeakMap<SubjectInfo, CachedScopes>();
 
 /** The fields Tollgate needs before it can bound a request; the rest is the upstream's to validate. */
 function checkShape(body: Record<string, unknown>): GatewayError | null {

@@ -39,8 +39,9 @@ const SLICES = WINDOW_MS / SLICE_MS + 1;
  * under-counts the last 60 s, so a limit is never exceeded; a freed amount returns at most 5 s late.
  */
 class SlicedMinute {
-  // [0, SLICES): slice numbers; [SLICES, 2·SLICES): amounts.
-  private readonly data = new Float64Array(SLICES * 2).fill(-1);
+  // [0, SLICES): slice numbers; [SLICES, 2·SLICES): amounts. A plain array of doubles lives inside the
+  // V8 heap; a Float64Array of this size would add an off-heap backing store and its tracking per window.
+  private readonly data: number[] = new Array<number>(SLICES * 2).fill(-1);
 
   add(now: number, amount: number): void {
     const slice = Math.floor(now / SLICE_MS);
