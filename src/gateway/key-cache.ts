@@ -1,7 +1,7 @@
-// Verified gateway keys, cached by their HMAC. The database is read once per key (and again after any
-// change the feed reports); after that a key is found by the string presented, one Map read, so the
-// hot path costs neither a checksum nor an HMAC. That memo holds presented keys in process memory, which
-// already holds the pepper, the master key and the decrypted upstream credentials: it weakens nothing.
+// Verified gateway keys. A key is looked up in the database by its HMAC once (and again after any change
+// the feed reports); after that it is found by the string presented, one Map read, so the hot path costs
+// neither a checksum nor an HMAC. The cache holds presented keys in process memory, which already holds
+// the pepper, the master key and the decrypted upstream credentials: it weakens nothing.
 import { hashGatewayKey, hasValidGatewayKeyShape } from '../crypto/gateway-key.js';
 import type { Db } from '../db/connect.js';
 import type { BudgetPeriod, Environment, UserRole } from '../db/schema.js';
@@ -45,12 +45,12 @@ export interface KeyEntry {
 
 const NEGATIVE_CACHE_MAX = 10_000;
 const SUBJECT_CACHE_MAX = 50_000;
-/** Presented keys remembered; past this the memo starts over (each key then costs one HMAC again). */
+/** Keys remembered; past this the cache starts over (each key then costs one HMAC and one query again). */
 const PRESENTED_CACHE_MAX = 100_000;
 
 export function createKeyCache(db: Db, pepper: Buffer) {
-  const byHash = new Map<string, KeyEntry>();
   const byPresented = new Map<string, KeyEntry>();
+  const scopeSets = new Map<string, ReadonlySet<KeyScope>>();
   const unknown = new Set<string>();
   const subjects = new Map<string, SubjectInfo | null>();
   let generation = 0;
@@ -67,20 +67,13 @@ export function createKeyCache(db: Db, pepper: Buffer) {
     // Shape and checksum first: garbage never costs an HMAC or a query.
     if (!hasValidGatewayKeyShape(presented)) return null;
     const hash = hashGatewayKey(pepper, presented);
-    const cached = byHash.get(hash);
-    if (cached) {
-      remember(presented, cached);
-      return cached;
-    }
     if (unknown.has(hash)) return null;
     const started = generation;
     const entry = await load(hash);
     // A change that arrived while loading may have made this entry stale; do not cache it then.
     if (started === generation) {
-      if (entry) {
-        byHash.set(hash, entry);
-        remember(presented, entry);
-      } else if (unknown.size < NEGATIVE_CACHE_MAX) unknown.add(hash);
+      if (entry) remember(presented, entry);
+      else if (unknown.size < NEGATIVE_CACHE_MAX) unknown.add(hash);
     }
     return entry;
   }
@@ -115,10 +108,21 @@ export function createKeyCache(db: Db, pepper: Buffer) {
       concurrency: row.concurrency,
       environment: row.environment,
       credentialId: row.credential_id,
-      scopes: new Set((decodeList(row.scopes) ?? ['inference']) as KeyScope[]),
+      scopes: scopeSet(row.scopes),
       keyLimits: await limitsOf('key', row.id),
       owner,
     };
+  }
+
+  /** One shared, never-mutated Set per distinct scope list (thousands of keys share a handful). */
+  function scopeSet(encoded: string | null): ReadonlySet<KeyScope> {
+    const id = encoded ?? '';
+    let set = scopeSets.get(id);
+    if (!set) {
+      set = new Set((decodeList(encoded) ?? ['inference']) as KeyScope[]);
+      scopeSets.set(id, set);
+    }
+    return set;
   }
 
   /** A live user with their team and budget limits, or null when removed/unknown; cached. */
@@ -170,7 +174,6 @@ export function createKeyCache(db: Db, pepper: Buffer) {
   /** Forgets everything (called when the change feed reports keys, users, teams or budgets changed). */
   function invalidate(): void {
     generation++;
-    byHash.clear();
     byPresented.clear();
     unknown.clear();
     subjects.clear();
@@ -181,7 +184,7 @@ export function createKeyCache(db: Db, pepper: Buffer) {
     lookup,
     subject: (name: string) => subject(name, true),
     invalidate,
-    size: () => byHash.size,
+    size: () => byPresented.size,
   };
 }
 
