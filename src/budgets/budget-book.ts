@@ -101,7 +101,8 @@ export function createBudgetBook(load: SpendLoader) {
           );
           loading.set(key, pending);
         }
-        (waits ??= []).push(pending);
+        if (waits === null) waits = [];
+        waits.push(pending);
       }
     }
     if (!unresolved) return;

@@ -4,8 +4,9 @@
 // (the rowid table, the id index, usage_at, usage_user_at) and a spend upsert two (the rowid table and
 // its primary key index). Clustered on (at, id), the table is its own time index — the range scans of
 // `tollgate usage` read it directly — so a row touches two B-trees; spend rows live in their key's
-// B-tree, one. Measured on the benchmark machine: a one-row commit with its four spend upserts went
-// from 13 to 7 pwrite calls. Request ids are unique by construction; (at, id) is the key.
+// B-tree, one. Measured on the benchmark machine (strace, better-sqlite3): a one-row commit with its
+// four spend upserts went from 13 to ~10 pwrite calls and from ~54 to ~37 µs, with a quarter fewer
+// checkpoints. Request ids are unique by construction; (at, id) is the key.
 // PostgreSQL keeps its heap tables and indexes (clustering there is a different tool).
 import { type Kysely, sql } from 'kysely';
 import type { Dialect } from '../connect.js';
