@@ -6,12 +6,15 @@ export function databaseDigest(path: string): string {
   const db = new SQLite(path, { readonly: true, fileMustExist: true });
   try {
     const tables = db
-      .prepare(`select name from sqlite_master where type = 'table' order by name`)
-      .all() as Array<{ name: string }>;
+      .prepare(`select name, sql from sqlite_master where type = 'table' order by name`)
+      .all() as Array<{ name: string; sql: string | null }>;
     const hash = createHash('sha256');
-    for (const { name } of tables) {
+    for (const { name, sql } of tables) {
       hash.update(name);
-      for (const row of db.prepare(`select * from "${name}" order by rowid`).iterate()) {
+      // A WITHOUT ROWID table has no rowid; it is stored, and scanned, in primary-key order.
+      const clustered = /without\s+rowid\s*$/i.test(sql ?? '');
+      const order = clustered ? '' : ' order by rowid';
+      for (const row of db.prepare(`select * from "${name}"${order}`).iterate()) {
         hash.update(JSON.stringify(row, (_k, v: unknown) => (Buffer.isBuffer(v) ? v.toString('hex') : v)));
       }
     }
