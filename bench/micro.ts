@@ -8,24 +8,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { distFunction as fn } from './lib/dist.js';
 import { createHome } from './lib/tollgate.js';
-import { isRecord, ROOT } from './lib/util.js';
-
-type AnyFn = (...args: never[]) => unknown;
-
-async function load(relative: string): Promise<Record<string, unknown>> {
-  const mod: unknown = await import(pathToFileURL(join(ROOT, 'dist', relative)).href);
-  if (!isRecord(mod)) throw new Error(`dist/${relative}: not a module`);
-  return mod;
-}
-
-async function fn<T extends AnyFn>(relative: string, name: string): Promise<T> {
-  const value = (await load(relative))[name];
-  if (typeof value !== 'function')
-    throw new Error(`dist/${relative} exports no function ${name} (npm run build)`);
-  return value as T;
-}
 
 interface Gateway {
   deps: {

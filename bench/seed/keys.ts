@@ -7,9 +7,8 @@
 // The program's modules are loaded from dist/ at run time (the bench does not compile src/), so their
 // shapes are declared here and checked before use.
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { isRecord, log, ROOT } from '../lib/util.js';
+import { distFunction } from '../lib/dist.js';
+import { log, ROOT } from '../lib/util.js';
 
 interface Installation {
   close(): Promise<void>;
@@ -31,19 +30,6 @@ type CreateServices = (
   clock: () => number,
 ) => { keys: KeyService };
 
-async function load(relative: string): Promise<Record<string, unknown>> {
-  const mod: unknown = await import(pathToFileURL(join(ROOT, 'dist', relative)).href);
-  if (!isRecord(mod)) throw new Error(`dist/${relative}: not a module`);
-  return mod;
-}
-
-function fn<T>(mod: Record<string, unknown>, name: string, where: string): T {
-  const value = mod[name];
-  if (typeof value !== 'function')
-    throw new Error(`dist/${where} exports no function ${name} (run npm run build)`);
-  return value as T;
-}
-
 const count = Number(process.argv[2]);
 const outFile = process.argv[3];
 if (!Number.isSafeInteger(count) || count < 1 || !outFile) {
@@ -51,13 +37,9 @@ if (!Number.isSafeInteger(count) || count < 1 || !outFile) {
   process.exit(2);
 }
 
-const loadConfig = fn<LoadConfig>(await load('config/load.js'), 'loadConfig', 'config/load.js');
-const openInstallation = fn<OpenInstallation>(
-  await load('install/installation.js'),
-  'openInstallation',
-  'install/installation.js',
-);
-const createServices = fn<CreateServices>(await load('services.js'), 'createServices', 'services.js');
+const loadConfig = await distFunction<LoadConfig>('config/load.js', 'loadConfig');
+const openInstallation = await distFunction<OpenInstallation>('install/installation.js', 'openInstallation');
+const createServices = await distFunction<CreateServices>('services.js', 'createServices');
 
 const config = await loadConfig({ env: process.env, cwd: ROOT });
 const installation = await openInstallation(config);

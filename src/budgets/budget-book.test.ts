@@ -1,36 +1,16 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createBudgetBook, type ScopeLimits } from './budget-book.js';
+import { createBudgetBook, type ScopeLimits, scopeLimits } from './budget-book.js';
 
 const now = Date.UTC(2026, 10, 22, 12);
 const noSpend = async () => 0;
 
 function scopes(limits: { key?: number; user?: number; team?: number; org?: number }): ScopeLimits[] {
   return [
-    {
-      scope: 'key',
-      id: 'key_1',
-      label: 'key key_1',
-      limits: limits.key === undefined ? {} : { month: limits.key },
-    },
-    {
-      scope: 'user',
-      id: 'usr_1',
-      label: 'user alice',
-      limits: limits.user === undefined ? {} : { day: limits.user },
-    },
-    {
-      scope: 'team',
-      id: 'tm_1',
-      label: 'team platform',
-      limits: limits.team === undefined ? {} : { month: limits.team },
-    },
-    {
-      scope: 'org',
-      id: 'org',
-      label: 'the organisation',
-      limits: limits.org === undefined ? {} : { total: limits.org },
-    },
+    scopeLimits('key', 'key_1', 'key key_1', limits.key === undefined ? {} : { month: limits.key }),
+    scopeLimits('user', 'usr_1', 'user alice', limits.user === undefined ? {} : { day: limits.user }),
+    scopeLimits('team', 'tm_1', 'team platform', limits.team === undefined ? {} : { month: limits.team }),
+    scopeLimits('org', 'org', 'the organisation', limits.org === undefined ? {} : { total: limits.org }),
   ];
 }
 

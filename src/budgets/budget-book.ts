@@ -11,12 +11,18 @@ export interface ScopeLimits {
   readonly label: string;
   /** Limit per period in micro-USD; a missing period is unlimited. */
   readonly limits: Readonly<Partial<Record<BudgetPeriod, number>>>;
-  /** `scopeKey(scope, id)`, when the caller built it once (the hot path does; it saves a string per call). */
-  readonly key?: string;
+  /** `scope|id`, built once with the scope (the book's lookups then build no string per request). */
+  readonly key: string;
 }
 
-export function scopeKey(scope: BudgetScope, id: string): string {
-  return `${scope}|${id}`;
+/** A scope to reserve on; build it once per key or user and reuse it. */
+export function scopeLimits(
+  scope: BudgetScope,
+  id: string,
+  label: string,
+  limits: ScopeLimits['limits'],
+): ScopeLimits {
+  return { scope, id, label, limits, key: `${scope}|${id}` };
 }
 
 interface Counter {
@@ -66,7 +72,7 @@ export function createBudgetBook(load: SpendLoader) {
   const resolved = new Map<string, { day: number; counters: Counter[] }>();
 
   function resolvedFor(s: ScopeLimits, now: number): Counter[] | null {
-    const entry = resolved.get(s.key ?? scopeKey(s.scope, s.id));
+    const entry = resolved.get(s.key);
     return entry && entry.day === periodStart('day', now) ? entry.counters : null;
   }
 
@@ -113,7 +119,7 @@ export function createBudgetBook(load: SpendLoader) {
         counters.get(counterKey(s.scope, s.id, period, periodStart(period, now))),
       );
       if (list.every((c) => c?.loaded))
-        resolved.set(s.key ?? scopeKey(s.scope, s.id), {
+        resolved.set(s.key, {
           day: periodStart('day', now),
           counters: list as Counter[],
         });

@@ -1,7 +1,7 @@
 // The admission pipeline of a Messages request, in the contract's fixed order:
 // key valid → not expired/revoked → environment → model allowed → tools allowed → max_tokens cap →
 // rate limits → budgets. Every refusal is returned (not thrown) as a GatewayError.
-import { type BudgetBook, type Reservation, type ScopeLimits, scopeKey } from '../budgets/budget-book.js';
+import { type BudgetBook, type Reservation, type ScopeLimits, scopeLimits } from '../budgets/budget-book.js';
 import type { KeyScope } from '../keys/key-policy.js';
 import { formatUsd } from '../lib/money.js';
 import { worstCaseMicro } from '../pricing/cost.js';
@@ -237,28 +237,19 @@ export function budgetScopes(
   if (cached?.policy === policy) return cached.scopes;
   let shared = sharedScopes.get(subject);
   if (shared?.policy !== policy) {
-    const list = [scope('user', subject.userId, `user ${subject.userName}`, subject.userLimits)];
+    const list = [scopeLimits('user', subject.userId, `user ${subject.userName}`, subject.userLimits)];
     if (subject.teamId) {
       list.push(
-        scope('team', subject.teamId, `team ${subject.teamName ?? subject.teamId}`, subject.teamLimits),
+        scopeLimits('team', subject.teamId, `team ${subject.teamName ?? subject.teamId}`, subject.teamLimits),
       );
     }
-    list.push(scope('org', policy.orgId, 'the organisation', policy.orgLimits));
+    list.push(scopeLimits('org', policy.orgId, 'the organisation', policy.orgLimits));
     shared = { policy, scopes: list };
     sharedScopes.set(subject, shared);
   }
-  const scopes = [scope('key', key.id, `key ${key.id}`, key.keyLimits), ...shared.scopes];
+  const scopes = [scopeLimits('key', key.id, `key ${key.id}`, key.keyLimits), ...shared.scopes];
   if (ownScopes) scopesOfKey.set(key, { policy, scopes });
   return scopes;
-}
-
-function scope(
-  s: ScopeLimits['scope'],
-  id: string,
-  label: string,
-  limits: ScopeLimits['limits'],
-): ScopeLimits {
-  return { scope: s, id, label, limits, key: scopeKey(s, id) };
 }
 
 interface CachedScopes {

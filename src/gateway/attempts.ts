@@ -5,7 +5,7 @@
 import type { Dispatcher } from 'undici';
 import type { GatewayError } from './anthropic-errors.js';
 import type { UpstreamCredential } from './credential-pool.js';
-import type { Cancel, Upstream, UpstreamOutcome } from './upstream.js';
+import type { Cancel, HeaderList, Upstream, UpstreamOutcome } from './upstream.js';
 
 export interface AttemptPolicy {
   readonly maxRetries: number;
@@ -45,8 +45,8 @@ export type CallResult =
 export interface CallInput {
   readonly method: 'GET' | 'POST';
   readonly path: string;
-  /** Flat `[name, value, …]` list, without the credential (added per attempt). */
-  readonly headers: readonly string[];
+  /** Without the credential (added per attempt). */
+  readonly headers: HeaderList;
   readonly body: Buffer | null;
   readonly candidates: readonly UpstreamCredential[];
   readonly signal: Cancel | null;
@@ -60,6 +60,22 @@ export interface AttemptDeps {
   readonly now: () => number;
   readonly onFailedAttempt: (attempt: FailedAttempt) => void;
   readonly onUnauthorized: (credential: UpstreamCredential) => Promise<void>;
+}
+
+/** The per-request attempt deps: the gateway's shared ones plus this request's clock and failure hook. */
+export function attemptDeps(
+  shared: Omit<AttemptDeps, 'onFailedAttempt' | 'now'>,
+  now: () => number,
+  onFailedAttempt: AttemptDeps['onFailedAttempt'],
+): AttemptDeps {
+  // Spelled out, not spread: this runs per request (see DEVELOPERS.md on the hot path).
+  return {
+    upstream: shared.upstream,
+    policy: shared.policy,
+    onUnauthorized: shared.onUnauthorized,
+    now,
+    onFailedAttempt,
+  };
 }
 
 const MAX_ERROR_BODY = 1024 * 1024;

@@ -1,16 +1,17 @@
 // The free endpoints: count_tokens and the model list. Authenticated, policy-checked (models),
 // rate-limited per request, and recorded (at zero cost) like every upstream call.
+import { ZERO_USAGE } from '../pricing/cost.js';
 import { bareModelId } from '../pricing/models.js';
 import { authenticate, type Caller } from './admission.js';
 import { invalidRequest, notFound, permission } from './anthropic-errors.js';
-import { callUpstream, type FailedAttempt } from './attempts.js';
+import { attemptDeps, callUpstream, type FailedAttempt } from './attempts.js';
 import { parseJsonObject } from './json-body.js';
 import type { GatewayRequest, MessagesDeps } from './messages.js';
 import { presentedSecrets } from './messages.js';
 import { rateRefusal } from './refusals.js';
 import { sendError, sendUpstreamError, upstreamHeaders } from './respond.js';
 import { Cancel } from './upstream.js';
-import { usageRecord, ZERO_USAGE } from './usage-record.js';
+import { usageRecord } from './usage-record.js';
 
 type Endpoint = 'count_tokens' | 'models';
 
@@ -113,18 +114,15 @@ async function forwardFree(
   const abort = new Cancel();
   req.res.on('close', () => abort.cancel());
   try {
-    const result = await callUpstream(
-      { ...deps.attempts, now: deps.clock, onFailedAttempt },
-      {
-        method,
-        path: req.url,
-        headers: upstreamHeaders(req.headers),
-        body,
-        candidates,
-        signal: abort,
-        scrub: presentedSecrets(req.headers),
-      },
-    );
+    const result = await callUpstream(attemptDeps(deps.attempts, deps.clock, onFailedAttempt), {
+      method,
+      path: req.url,
+      headers: upstreamHeaders(req.headers),
+      body,
+      candidates,
+      signal: abort,
+      scrub: presentedSecrets(req.headers),
+    });
     if (result.kind === 'aborted') return;
     if (result.kind === 'upstream-error') return sendUpstreamError(req.res, result, req.id);
     if (result.kind === 'gateway-error') return sendError(req.res, result.error, req.id);

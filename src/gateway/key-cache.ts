@@ -60,10 +60,11 @@ export function createKeyCache(db: Db, pepper: Buffer) {
     return byPresented.get(presented);
   }
 
-  /** The key behind a presented secret, or null (bad shape, unknown, or its owner removed). */
+  /**
+   * The key behind a presented secret, or null (bad shape, unknown, or its owner removed): the path for
+   * a key `peek` does not know yet.
+   */
   async function lookup(presented: string): Promise<KeyEntry | null> {
-    const known = byPresented.get(presented);
-    if (known) return known;
     // Shape and checksum first: garbage never costs an HMAC or a query.
     if (!hasValidGatewayKeyShape(presented)) return null;
     const hash = hashGatewayKey(pepper, presented);

@@ -3,16 +3,22 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Clock } from '../lib/clock.js';
 import { formatUsd } from '../lib/money.js';
-import { costMicro, type Usage } from '../pricing/cost.js';
+import { costMicro, type Usage, ZERO_USAGE } from '../pricing/cost.js';
 import type { Ledger } from '../usage/ledger.js';
 import { type AdmissionDeps, type Admitted, admitMessage, authenticate } from './admission.js';
 import { type GatewayError, invalidRequest } from './anthropic-errors.js';
-import { type AttemptDeps, type CallResult, callUpstream, type FailedAttempt } from './attempts.js';
+import {
+  type AttemptDeps,
+  attemptDeps,
+  type CallResult,
+  callUpstream,
+  type FailedAttempt,
+} from './attempts.js';
 import { parseJsonObject } from './json-body.js';
 import { readJson, relayStream } from './relay.js';
 import { sendError, sendUpstreamError, upstreamHeaders } from './respond.js';
 import { Cancel } from './upstream.js';
-import { usageRecord, ZERO_USAGE } from './usage-record.js';
+import { usageRecord } from './usage-record.js';
 
 export interface MessagesDeps extends AdmissionDeps {
   readonly ledger: Ledger;
@@ -99,24 +105,15 @@ export async function handleMessages(deps: MessagesDeps, req: GatewayRequest): P
 
   let result: CallResult;
   try {
-    result = await callUpstream(
-      {
-        upstream: deps.attempts.upstream,
-        policy: deps.attempts.policy,
-        onUnauthorized: deps.attempts.onUnauthorized,
-        now: deps.clock,
-        onFailedAttempt,
-      },
-      {
-        method: 'POST',
-        path: req.url,
-        headers: upstreamHeaders(req.headers),
-        body: admitted.body,
-        candidates: admitted.candidates,
-        signal: abort,
-        scrub: presentedSecrets(req.headers),
-      },
-    );
+    result = await callUpstream(attemptDeps(deps.attempts, deps.clock, onFailedAttempt), {
+      method: 'POST',
+      path: req.url,
+      headers: upstreamHeaders(req.headers),
+      body: admitted.body,
+      candidates: admitted.candidates,
+      signal: abort,
+      scrub: presentedSecrets(req.headers),
+    });
   } catch (error) {
     finish(ZERO_USAGE, 0);
     throw error;

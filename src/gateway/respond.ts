@@ -2,6 +2,7 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { errorBody, type GatewayError } from './anthropic-errors.js';
 import type { CallResult } from './attempts.js';
+import type { HeaderList } from './upstream.js';
 
 export function sendError(res: ServerResponse, error: GatewayError, requestId: string): void {
   if (res.headersSent || res.destroyed) return;
@@ -40,12 +41,7 @@ const FORWARDED = [
   'x-claude-code-session-id',
 ];
 
-/**
- * Headers for the upstream as a flat `[name, value, name, value, …]` list (undici takes it as is, and
- * adding the credential per attempt is an array copy, not an object rebuilt key by key).
- */
-export type HeaderList = readonly string[];
-
+/** The client's headers that go upstream (the credential is added per attempt). */
 export function upstreamHeaders(client: IncomingHttpHeaders): HeaderList {
   const out: string[] = [];
   for (const name of FORWARDED) {

@@ -20,6 +20,12 @@ export class Cancel extends EventEmitter {
   }
 }
 
+/**
+ * Request headers as a flat `[name, value, name, value, …]` list: undici takes it as is, and adding the
+ * credential per attempt is an array copy, not an object rebuilt key by key.
+ */
+export type HeaderList = readonly string[];
+
 export interface UpstreamOptions {
   readonly baseUrl: string;
   readonly timeoutMs: number;
@@ -30,8 +36,7 @@ export interface UpstreamRequest {
   readonly method: 'GET' | 'POST';
   /** Path with query string, e.g. `/v1/messages?beta=true`. */
   readonly path: string;
-  /** Flat `[name, value, …]` list (see respond.ts HeaderList). */
-  readonly headers: readonly string[];
+  readonly headers: HeaderList;
   readonly body: Buffer | null;
   readonly signal: Cancel | null;
 }
@@ -73,7 +78,7 @@ export function createUpstream(options: UpstreamOptions) {
         path: prefix + req.path,
         headers: req.headers as string[], // undici only reads the list
         body: req.body,
-        ...(req.signal ? { signal: req.signal } : {}),
+        signal: req.signal,
       });
       return { kind: 'response', response };
     } catch (error) {

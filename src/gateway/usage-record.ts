@@ -5,15 +5,6 @@ import type { ModelPrice } from '../pricing/models.js';
 import type { UsageRecord } from '../usage/ledger.js';
 import type { Caller } from './admission.js';
 
-export const ZERO_USAGE: Usage = {
-  inputTokens: 0,
-  outputTokens: 0,
-  cacheWrite5mTokens: 0,
-  cacheWrite1hTokens: 0,
-  cacheReadTokens: 0,
-  webSearchRequests: 0,
-};
-
 export interface CallFacts {
   id: string;
   at: number;

@@ -9,6 +9,7 @@ import {
   type Usage,
   usageFromAnthropic,
   worstCaseMicro,
+  ZERO_USAGE,
 } from './cost.js';
 import { createPriceBook, type ModelPrice, type PriceOverride } from './models.js';
 
@@ -22,12 +23,7 @@ function price(model: string): ModelPrice {
 
 function usage(partial: Partial<Usage>): Usage {
   return {
-    inputTokens: 0,
-    outputTokens: 0,
-    cacheWrite5mTokens: 0,
-    cacheWrite1hTokens: 0,
-    cacheReadTokens: 0,
-    webSearchRequests: 0,
+    ...ZERO_USAGE,
     ...partial,
   };
 }

@@ -17,6 +17,16 @@ export interface Usage {
   webSearchRequests: number;
 }
 
+/** No tokens and no server-tool uses (a failed attempt, a refused request). */
+export const ZERO_USAGE: Readonly<Usage> = {
+  inputTokens: 0,
+  outputTokens: 0,
+  cacheWrite5mTokens: 0,
+  cacheWrite1hTokens: 0,
+  cacheReadTokens: 0,
+  webSearchRequests: 0,
+};
+
 /** What the gateway knows before forwarding, to reserve an upper bound of the cost. */
 export interface CostBound {
   /** Upper bound of the whole prompt: uncached input + cache writes + cache reads. */

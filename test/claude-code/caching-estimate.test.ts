@@ -1,18 +1,11 @@
 // The prompt-caching estimate in docs/claude-code.md, recomputed with Tollgate's own price table: a
 // 4,000-token shared project context sent with 50 requests a day on claude-sonnet-4-6.
 import { describe, expect, it } from 'vitest';
-import { costMicro, type Usage } from '../../src/pricing/cost.js';
+import { costMicro, type Usage, ZERO_USAGE } from '../../src/pricing/cost.js';
 import { createPriceBook } from '../../src/pricing/models.js';
 
 const sonnet = createPriceBook({}).lookup('claude-sonnet-4-6');
-const none: Usage = {
-  inputTokens: 0,
-  outputTokens: 0,
-  cacheWrite5mTokens: 0,
-  cacheWrite1hTokens: 0,
-  cacheReadTokens: 0,
-  webSearchRequests: 0,
-};
+const none = ZERO_USAGE;
 const cost = (usage: Partial<Usage>) => costMicro(sonnet ?? expect.unreachable(), { ...none, ...usage });
 
 describe('docs/claude-code.md caching estimate', () => {

@@ -1,6 +1,7 @@
 // Spend survives a restart: a new gateway process starts its budget counters from the stored daily
 // spend (months and all-time are sums of days), so a restart cannot reopen an exhausted budget.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { scopeLimits } from '../../src/budgets/budget-book.js';
 import { createGateway } from '../../src/gateway/gateway.js';
 import { type Harness, startHarness } from '../helpers/gateway.js';
 
@@ -38,10 +39,10 @@ describe('budget counters after a restart', () => {
     const keyId = rows[0]?.key_id ?? '';
     const now = Date.now();
     const scopes = [
-      { scope: 'key' as const, id: keyId, label: 'k', limits: {} },
-      { scope: 'user' as const, id: ann.id, label: 'u', limits: {} },
-      { scope: 'team' as const, id: team.id, label: 't', limits: {} },
-      { scope: 'org' as const, id: h.installation.orgId, label: 'o', limits: {} },
+      scopeLimits('key', keyId, 'k', {}),
+      scopeLimits('user', ann.id, 'u', {}),
+      scopeLimits('team', team.id, 't', {}),
+      scopeLimits('org', h.installation.orgId, 'o', {}),
     ];
     await restarted.deps.budgets.prepare(scopes, now);
     for (const s of scopes) {

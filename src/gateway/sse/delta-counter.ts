@@ -38,8 +38,10 @@ export class DeltaPayloadCounter {
   private signature = false;
   /** Offset of the `delta` object, the fallback for delta types this code does not know. */
   private deltaStart = -1;
-  private readonly views = new ViewCache();
   private readonly match = new EnvelopeMatch();
+
+  /** `views`: shared with whoever else reads the same chunks, so each chunk gets one DataView. */
+  constructor(private readonly views: ViewCache = new ViewCache()) {}
 
   reset(): void {
     this.bytes = 0;
@@ -191,7 +193,7 @@ export class EnvelopeMatch {
  * The exact shape the API sends, `{"type":"content_block_delta","index":N,"delta":{"type":"<kind>",
  * "<payload key>":…`, matched byte for byte at `start` (before `end`); false for anything else.
  */
-export function matchDeltaEnvelope(
+function matchDeltaEnvelope(
   view: DataView,
   buf: Uint8Array,
   start: number,

@@ -50,7 +50,6 @@ export class SseFramer {
   private fieldLen = 0;
   private readonly nameBuf = new Uint8Array(MAX_NAME);
   private readonly nameView = new DataView(this.nameBuf.buffer);
-  private readonly views = new ViewCache();
   private nameLen = 0;
   /** No line of the current event has been read yet (the sink's fast path may take it whole). */
   private eventStart = true;
@@ -68,6 +67,8 @@ export class SseFramer {
   constructor(
     private readonly names: readonly ByteTemplate[],
     private readonly sink: SseSink,
+    /** Shared with the sink when it reads the same chunks, so each chunk gets one DataView. */
+    private readonly views: ViewCache = new ViewCache(),
   ) {}
 
   push(chunk: Buffer): void {

@@ -102,8 +102,7 @@ class UsageTapSink implements SseSink {
   private kind = NO_EVENT;
   private dataLines = 0;
   private readonly json = new CappedBytes(MAX_JSON_EVENT_BYTES);
-  private readonly delta = new DeltaPayloadCounter();
-  private readonly views = new ViewCache();
+  private readonly delta: DeltaPayloadCounter;
   private readonly match = new EnvelopeMatch();
   // Whole stream.
   private readonly reported: ReportedUsage = emptyReportedUsage();
@@ -118,6 +117,11 @@ class UsageTapSink implements SseSink {
   private outputFinal = false;
   /** A JSON event was over the cap or not JSON: its figures are missing. */
   private unreadable = false;
+
+  /** `views`: the tap's one DataView cache, shared with the framer and the delta counter. */
+  constructor(private readonly views: ViewCache) {
+    this.delta = new DeltaPayloadCounter(views);
+  }
 
   eventType(index: number): void {
     const previous = this.kind;
@@ -256,8 +260,9 @@ class UsageTapSink implements SseSink {
 
 /** Creates a tap for one streamed response. */
 export function createUsageTap(): UsageTap {
-  const sink = new UsageTapSink();
-  const framer = new SseFramer(EVENT_NAMES, sink);
+  const views = new ViewCache();
+  const sink = new UsageTapSink(views);
+  const framer = new SseFramer(EVENT_NAMES, sink, views);
   return {
     push: (chunk) => framer.push(chunk),
     result: () => sink.result(),
