@@ -110,7 +110,7 @@ export class BenchContext {
 
   async serveHome(label: string, home: TollgateHome): Promise<TollgateServer> {
     const logFile = join(home.home, '..', `serve-${Date.now()}.log`);
-    const { managed, url } = await serve(home, logFile, this.profileArgs());
+    const { managed, url } = await serve(home, logFile, [...this.opts.nodeArgs, ...this.profileArgs()]);
     log(`  ${label} listening on ${url} (pid ${managed.pid})`);
     const keyFile = join(home.home, '..', 'key.txt');
     writeFileSync(keyFile, `${home.key}\n`);

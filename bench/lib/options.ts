@@ -17,6 +17,8 @@ export interface Options {
   readonly keep: boolean;
   /** Directory for V8 CPU profiles of the proxy and Tollgate (node --cpu-prof), or null. */
   readonly profile: string | null;
+  /** Extra node arguments for Tollgate (V8 settings to compare), split on spaces. */
+  readonly nodeArgs: readonly string[];
   readonly list: boolean;
   readonly help: boolean;
 }
@@ -37,6 +39,7 @@ export const USAGE = `Usage: npm run bench -- [options]          (npm run bench:
   --keep              keep the temporary directory (server logs, Tollgate homes)
   --profile DIR       write CPU profiles of the proxy and Tollgate to DIR (node --cpu-prof);
                       summarise one with node dist/bench/bench/profile.js FILE.cpuprofile
+  --node-args "A B"   extra node arguments for Tollgate, e.g. "--max-semi-space-size=16"
   --list              list the scenarios and exit
   -h, --help          this help
 `;
@@ -75,6 +78,7 @@ export function parseOptions(argv: readonly string[]): Options {
       sample: { type: 'string' },
       keep: { type: 'boolean', default: false },
       profile: { type: 'string' },
+      'node-args': { type: 'string' },
       list: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -99,6 +103,7 @@ export function parseOptions(argv: readonly string[]): Options {
     sampleMs: duration('--sample', values.sample, 5_000),
     keep: values.keep ?? false,
     profile: values.profile ?? null,
+    nodeArgs: (values['node-args'] ?? '').split(' ').filter(Boolean),
     list: values.list ?? false,
     help: values.help ?? false,
   };

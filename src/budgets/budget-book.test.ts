@@ -86,4 +86,45 @@ describe('budget book', () => {
     await book.prepare(s, tomorrow);
     expect(book.reserve(s, 100, tomorrow).ok).toBe(true);
   });
+
+  it('settles a reservation made before midnight on the day it was made, and keeps the month', async () => {
+    const book = createBudgetBook(noSpend);
+    const s = scopes({ user: 100, key: 1_000 });
+    const evening = Date.UTC(2026, 10, 22, 23, 59, 59);
+    const morning = evening + 2_000;
+    await book.prepare(s, evening);
+    const late = book.reserve(s, 80, evening);
+    if (!late.ok) throw new Error('expected admission');
+    await book.prepare(s, morning);
+    // The new day's counter is free; the month still holds the open reservation.
+    expect(book.snapshot('user', 'usr_1', 'day', morning)).toEqual({ spent: 0, reserved: 0 });
+    expect(book.snapshot('key', 'key_1', 'month', morning)).toEqual({ spent: 0, reserved: 80 });
+    book.settle(late.reservation, 60);
+    expect(book.snapshot('user', 'usr_1', 'day', morning)).toEqual({ spent: 0, reserved: 0 });
+    expect(book.snapshot('key', 'key_1', 'month', morning)).toEqual({ spent: 60, reserved: 0 });
+    expect(book.snapshot('org', 'org', 'total', morning)).toEqual({ spent: 60, reserved: 0 });
+    expect(book.reserve(s, 100, morning).ok).toBe(true);
+  });
+
+  it('loads the stored spend of a new period when the day rolls over', async () => {
+    const loaded: string[] = [];
+    const book = createBudgetBook(async (scope, _id, period, start) => {
+      loaded.push(`${scope}/${period}/${new Date(start).toISOString().slice(0, 10)}`);
+      return 0;
+    });
+    const s = scopes({});
+    await book.prepare(s, now);
+    loaded.length = 0;
+    await book.prepare(s, now + 24 * 3600_000);
+    expect(loaded.sort()).toEqual([
+      'key/day/2026-11-23',
+      'org/day/2026-11-23',
+      'team/day/2026-11-23',
+      'user/day/2026-11-23',
+    ]);
+    loaded.length = 0;
+    await book.prepare(s, Date.UTC(2026, 11, 1, 1));
+    expect(loaded.filter((l) => l.includes('/month/'))).toHaveLength(4);
+    expect(loaded.filter((l) => l.includes('/total/'))).toHaveLength(0);
+  });
 });

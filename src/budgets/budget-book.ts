@@ -22,14 +22,30 @@ export function scopeLimits(
   label: string,
   limits: ScopeLimits['limits'],
 ): ScopeLimits {
-  return { scope, id, label, limits, key: `${scope}|${id}` };
+  return { scope, id, label, limits, key: scopeKey(scope, id) };
+}
+
+function scopeKey(scope: BudgetScope, id: string): string {
+  return `${scope}|${id}`;
 }
 
 interface Counter {
   spent: number;
   reserved: number;
-  /** Settled spend read from the database when the counter was created (null until loaded). */
+  /** Whether the settled spend stored for this period has been added (prepare loads it once). */
   loaded: boolean;
+}
+
+/**
+ * One scope's counters for the current day and month and for all time, found by the scope's key: one
+ * map entry per scope, no string per period. A new day or month gets a new counter object, so a
+ * reservation made before the change settles on the counter it was made on.
+ */
+interface ScopeCounters {
+  day: number;
+  month: number;
+  /** Counters in PERIODS order: day, month, total. */
+  readonly counters: [Counter, Counter, Counter];
 }
 
 export interface Reservation {
@@ -59,85 +75,98 @@ export type SpendLoader = (
   start: number,
 ) => Promise<number>;
 
-export function counterKey(scope: BudgetScope, id: string, period: BudgetPeriod, start: number): string {
-  return `${scope}|${id}|${period}|${start}`;
+function freshCounter(): Counter {
+  return { spent: 0, reserved: 0, loaded: false };
 }
 
 export function createBudgetBook(load: SpendLoader) {
-  const counters = new Map<string, Counter>();
-  const loading = new Map<string, Promise<void>>();
-  let currentDay = -1;
-  // Per scope, the day it was resolved for and its [day, month, total] counters: the hot path does one
-  // lookup per scope instead of building three keys.
-  const resolved = new Map<string, { day: number; counters: Counter[] }>();
+  const scopes = new Map<string, ScopeCounters>();
+  const loading = new Map<Counter, Promise<void>>();
 
-  function resolvedFor(s: ScopeLimits, now: number): Counter[] | null {
-    const entry = resolved.get(s.key);
-    return entry && entry.day === periodStart('day', now) ? entry.counters : null;
+  /** The scope's counters, rolled over to the periods containing `now`. */
+  function countersOf(s: ScopeLimits, now: number): ScopeCounters {
+    const day = periodStart('day', now);
+    let entry = scopes.get(s.key);
+    if (!entry) {
+      entry = {
+        day,
+        month: periodStart('month', now),
+        counters: [freshCounter(), freshCounter(), freshCounter()],
+      };
+      scopes.set(s.key, entry);
+    } else if (entry.day !== day) {
+      // Ended periods are dropped; reservations still open on them keep their own counter objects.
+      entry.day = day;
+      entry.counters[0] = freshCounter();
+      const month = periodStart('month', now);
+      if (entry.month !== month) {
+        entry.month = month;
+        entry.counters[1] = freshCounter();
+      }
+    }
+    return entry;
+  }
+
+  /** The counters when all three are current and loaded: the hot path, one map read per scope. */
+  function ready(s: ScopeLimits, now: number): ScopeCounters['counters'] | null {
+    const entry = scopes.get(s.key);
+    if (!entry || entry.day !== periodStart('day', now)) return null;
+    const c = entry.counters;
+    return c[0].loaded && c[1].loaded && c[2].loaded ? c : null;
   }
 
   /** Makes sure every counter the scopes need is loaded; call (and await) before reserve. */
-  async function prepare(scopes: readonly ScopeLimits[], now: number): Promise<void> {
-    evictPastPeriods(now);
-    // The hot path: every scope already resolved for today, nothing to allocate or await.
+  async function prepare(list: readonly ScopeLimits[], now: number): Promise<void> {
+    // The hot path: every scope current and loaded, nothing to allocate or await.
     let waits: Promise<void>[] | null = null;
-    let unresolved = false;
-    for (const s of scopes) {
-      if (resolvedFor(s, now)) continue;
-      unresolved = true;
-      for (const period of PERIODS) {
-        const start = periodStart(period, now);
-        const key = counterKey(s.scope, s.id, period, start);
-        if (counters.get(key)?.loaded) continue;
-        let pending = loading.get(key);
+    for (const s of list) {
+      if (ready(s, now)) continue;
+      const entry = countersOf(s, now);
+      for (let p = 0; p < PERIODS.length; p++) {
+        const counter = entry.counters[p] as Counter;
+        if (counter.loaded) continue;
+        let pending = loading.get(counter);
         if (!pending) {
-          pending = load(s.scope, s.id, period, start).then(
+          const period = PERIODS[p] as BudgetPeriod;
+          pending = load(
+            s.scope,
+            s.id,
+            period,
+            period === 'day' ? entry.day : period === 'month' ? entry.month : 0,
+          ).then(
             (spent) => {
-              const existing = counters.get(key);
-              if (existing) {
-                existing.spent += spent;
-                existing.loaded = true;
-              } else counters.set(key, { spent, reserved: 0, loaded: true });
-              loading.delete(key);
+              counter.spent += spent;
+              counter.loaded = true;
+              loading.delete(counter);
             },
             (error: unknown) => {
-              loading.delete(key);
+              loading.delete(counter);
               throw error;
             },
           );
-          loading.set(key, pending);
+          loading.set(counter, pending);
         }
         if (waits === null) waits = [];
         waits.push(pending);
       }
     }
-    if (!unresolved) return;
     if (waits) await Promise.all(waits);
-    for (const s of scopes) {
-      if (resolvedFor(s, now)) continue;
-      const list = PERIODS.map((period) =>
-        counters.get(counterKey(s.scope, s.id, period, periodStart(period, now))),
-      );
-      if (list.every((c) => c?.loaded))
-        resolved.set(s.key, {
-          day: periodStart('day', now),
-          counters: list as Counter[],
-        });
-    }
   }
 
   /**
    * Reserves `amount` on every period counter of every scope, or on none. Counters must be
    * prepared. Unlimited periods are still tracked so a limit set later sees the spend.
    */
-  function reserve(scopes: readonly ScopeLimits[], amount: number, now: number): ReserveResult {
+  function reserve(list: readonly ScopeLimits[], amount: number, now: number): ReserveResult {
     const touched: Counter[] = [];
     let remaining: number | null = null;
-    for (const s of scopes) {
-      const known = resolvedFor(s, now);
+    for (const s of list) {
+      // Not prepared (e.g. the day rolled over between prepare and reserve): a new period's counter
+      // starts from zero, unloaded, and the next prepare adds the stored spend.
+      const counters = ready(s, now) ?? countersOf(s, now).counters;
       for (let p = 0; p < PERIODS.length; p++) {
         const period = PERIODS[p] as BudgetPeriod;
-        const counter = known?.[p] ?? counterFor(s, period, now);
+        const counter = counters[p] as Counter;
         touched.push(counter);
         const limit = s.limits[period];
         if (limit === undefined) continue;
@@ -188,34 +217,12 @@ export function createBudgetBook(load: SpendLoader) {
     period: BudgetPeriod,
     now: number,
   ): { spent: number; reserved: number } {
-    const counter = counters.get(counterKey(scope, id, period, periodStart(period, now)));
+    const entry = scopes.get(scopeKey(scope, id));
+    const current =
+      entry !== undefined &&
+      (period === 'total' || (period === 'day' ? entry.day : entry.month) === periodStart(period, now));
+    const counter = current ? entry.counters[PERIODS.indexOf(period)] : undefined;
     return { spent: counter?.spent ?? 0, reserved: counter?.reserved ?? 0 };
-  }
-
-  function counterFor(s: ScopeLimits, period: BudgetPeriod, now: number): Counter {
-    const key = counterKey(s.scope, s.id, period, periodStart(period, now));
-    let counter = counters.get(key);
-    if (!counter) {
-      // Not prepared (e.g. the period rolled over between prepare and reserve): start from zero
-      // but mark unloaded so the next prepare adds the stored spend.
-      counter = { spent: 0, reserved: 0, loaded: false };
-      counters.set(key, counter);
-    }
-    return counter;
-  }
-
-  /** Drops counters of days and months that have ended, once per day. */
-  function evictPastPeriods(now: number): void {
-    const day = periodStart('day', now);
-    if (day === currentDay) return;
-    currentDay = day;
-    resolved.clear();
-    const month = periodStart('month', now);
-    for (const [key, counter] of counters) {
-      const [, , period, start] = key.split('|');
-      const current = period === 'day' ? day : period === 'month' ? month : 0;
-      if (Number(start) !== current && counter.reserved === 0) counters.delete(key);
-    }
   }
 
   return { prepare, reserve, settle, release, snapshot };

@@ -44,13 +44,25 @@ export interface KeyEntry {
 }
 
 const NEGATIVE_CACHE_MAX = 10_000;
+const SHARED_LISTS_MAX = 10_000;
+const DEFAULT_SCOPES = '["inference"]';
+const INFERENCE_ONLY: ReadonlySet<KeyScope> = new Set<KeyScope>(['inference']);
+const ENVIRONMENTS: Readonly<Record<Environment, Environment>> = {
+  dev: 'dev',
+  staging: 'staging',
+  prod: 'prod',
+};
+/** Shared by every key, user and team without budget rows. */
+const NO_LIMITS: Partial<Record<BudgetPeriod, number>> = Object.freeze({});
 const SUBJECT_CACHE_MAX = 50_000;
 /** Keys remembered; past this the cache starts over (each key then costs one HMAC and one query again). */
 const PRESENTED_CACHE_MAX = 100_000;
 
 export function createKeyCache(db: Db, pepper: Buffer) {
   const byPresented = new Map<string, KeyEntry>();
-  const scopeSets = new Map<string, ReadonlySet<KeyScope>>();
+  const scopeLists = new Map<string, ReadonlySet<KeyScope>>();
+  const models = new Map<string, ReadonlySet<string>>();
+  const tools = new Map<string, ReadonlySet<string>>();
   const unknown = new Set<string>();
   const subjects = new Map<string, SubjectInfo | null>();
   let generation = 0;
@@ -93,35 +105,46 @@ export function createKeyCache(db: Db, pepper: Buffer) {
     if (!row) return null;
     const owner = await subject(row.user_id);
     if (!owner) return null;
-    const models = decodeList(row.models);
-    const tools = decodeList(row.tools);
+    // Every string the row brings is a fresh copy: the few distinct statuses, environments and lists
+    // are shared instead, so a cached key costs little more than its id and presented string.
     return {
       id: row.id,
-      status: row.status,
+      status: row.status === 'active' ? 'active' : 'revoked',
       expiresAt: row.expires_at,
-      models: models ? new Set(models.map(bareModelId)) : null,
-      tools: tools ? new Set(tools) : null,
+      models: sharedList(models, row.models, bareModelId),
+      tools: sharedList(tools, row.tools, (tool) => tool),
       maxTokens: row.max_tokens,
       maxCostPerRequestMicro: row.max_cost_per_request_micro,
       rpm: row.rpm,
       inputTpm: row.input_tpm,
       outputTpm: row.output_tpm,
       concurrency: row.concurrency,
-      environment: row.environment,
+      environment: row.environment === null ? null : (ENVIRONMENTS[row.environment] ?? row.environment),
       credentialId: row.credential_id,
-      scopes: scopeSet(row.scopes),
+      scopes:
+        sharedList(scopeLists, row.scopes ?? DEFAULT_SCOPES, (scope) => scope as KeyScope) ?? INFERENCE_ONLY,
       keyLimits: await limitsOf('key', row.id),
       owner,
     };
   }
 
-  /** One shared, never-mutated Set per distinct scope list (thousands of keys share a handful). */
-  function scopeSet(encoded: string | null): ReadonlySet<KeyScope> {
-    const id = encoded ?? '';
-    let set = scopeSets.get(id);
+  /**
+   * One shared, never-mutated Set per distinct encoded list (thousands of keys share a handful), or
+   * null for no list. Bounded: past SHARED_LISTS_MAX distinct lists the memo starts over.
+   */
+  function sharedList<T extends string>(
+    memo: Map<string, ReadonlySet<T>>,
+    encoded: string | null,
+    item: (text: string) => T,
+  ): ReadonlySet<T> | null {
+    if (encoded === null) return null;
+    let set = memo.get(encoded);
     if (!set) {
-      set = new Set((decodeList(encoded) ?? ['inference']) as KeyScope[]);
-      scopeSets.set(id, set);
+      const list = decodeList(encoded);
+      if (list === null) return null;
+      set = new Set(list.map(item));
+      if (memo.size >= SHARED_LISTS_MAX) memo.clear();
+      memo.set(encoded, set);
     }
     return set;
   }
@@ -167,6 +190,7 @@ export function createKeyCache(db: Db, pepper: Buffer) {
       .where('scope_type', '=', scope)
       .where('scope_id', '=', id)
       .execute();
+    if (rows.length === 0) return NO_LIMITS;
     const limits: Partial<Record<BudgetPeriod, number>> = {};
     for (const r of rows) limits[r.period] = r.limit_micro;
     return limits;

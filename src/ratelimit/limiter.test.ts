@@ -86,3 +86,33 @@ describe('rate limiter with very large RPM limits', () => {
     expect(limiter.admit('k', small, t0 + 65_000, 0, 0).ok).toBe(true);
   });
 });
+
+describe('rate limiter lanes', () => {
+  it('keeps requests, input and output of one key apart in its sliced minute', () => {
+    const limiter = createRateLimiter();
+    const limits = { ...none, rpm: 2_000, inputTpm: 1_000, outputTpm: 500 };
+    const a = limiter.admit('k', limits, t0, 900, 400);
+    if (!a.ok) throw new Error('expected admission');
+    expect(a.headers['anthropic-ratelimit-requests-remaining']).toBe('1999');
+    // Output is the tight lane: 400 of 500 charged, input has 100 left.
+    expect(limiter.admit('k', limits, t0 + 1, 50, 200)).toMatchObject({ ok: false, kind: 'output-tokens' });
+    expect(limiter.admit('k', limits, t0 + 1, 200, 50)).toMatchObject({ ok: false, kind: 'input-tokens' });
+    limiter.finish(a.ticket, t0 + 2, 100, 10);
+    const b = limiter.admit('k', limits, t0 + 3, 800, 450);
+    expect(b.ok).toBe(true);
+    if (b.ok) expect(b.headers['anthropic-ratelimit-requests-remaining']).toBe('1998');
+  });
+
+  it('starts the request window afresh when the limit changes, keeping token history', () => {
+    const limiter = createRateLimiter();
+    const before = { ...none, rpm: 1_001, outputTpm: 100 };
+    for (let i = 0; i < 1_001; i++) expect(limiter.admit('k', before, t0 + i, 0, 0).ok).toBe(true);
+    expect(limiter.admit('k', before, t0 + 1_001, 0, 100).ok).toBe(false);
+    const charged = limiter.admit('k', { ...before, rpm: 1_002 }, t0 + 1_002, 0, 100);
+    expect(charged.ok).toBe(true);
+    expect(limiter.admit('k', { ...before, rpm: 1_002 }, t0 + 1_003, 0, 1)).toMatchObject({
+      ok: false,
+      kind: 'output-tokens',
+    });
+  });
+});

@@ -20,9 +20,9 @@ export type AdmitResult =
 
 export interface Ticket {
   readonly state: KeyState;
-  /** The token windows charged at admission (null when that limit did not apply). */
-  readonly input: SlicedMinute | null;
-  readonly output: SlicedMinute | null;
+  /** Whether the token lanes were charged at admission (their limit applied). */
+  readonly input: boolean;
+  readonly output: boolean;
   inputCharged: number;
   outputCharged: number;
   done: boolean;
@@ -33,66 +33,75 @@ const SLICE_MS = 5_000;
 /** 12 slices make a minute; one more holds the slice straddling the window's start. */
 const SLICES = WINDOW_MS / SLICE_MS + 1;
 
+/** The lanes of a key's sliced minute. */
+const REQUESTS = 1;
+const INPUT = 2;
+const OUTPUT = 3;
+const LANES = 3;
+
 /**
- * Amounts (tokens, or requests) in a rolling minute, in 5 s slices held in one small typed array
- * (~200 bytes a key). The slice straddling the window's start counts in full: the sum never
- * under-counts the last 60 s, so a limit is never exceeded; a freed amount returns at most 5 s late.
+ * A key's rolling minute in 5 s slices: requests (above EXACT_RPM_MAX), input and output tokens, in
+ * one plain array — [0, SLICES) slice numbers, then SLICES amounts per lane (~220 bytes a key; one
+ * array instead of one per limit). Slice numbers and token counts are small integers, so V8 keeps the
+ * array as tagged small integers inside its heap. The slice straddling the window's start counts in
+ * full: the sum never under-counts the last 60 s, so a limit is never exceeded; a freed amount returns
+ * at most 5 s late.
  */
 class SlicedMinute {
-  // [0, SLICES): slice numbers; [SLICES, 2·SLICES): amounts. A plain array of doubles lives inside the
-  // V8 heap; a Float64Array of this size would add an off-heap backing store and its tracking per window.
-  private readonly data: number[] = new Array<number>(SLICES * 2).fill(-1);
+  private readonly data: number[] = new Array<number>(SLICES * (LANES + 1)).fill(-1);
 
-  add(now: number, amount: number): void {
+  add(lane: number, now: number, amount: number): void {
     const slice = Math.floor(now / SLICE_MS);
     const i = slice % SLICES;
     if (this.data[i] !== slice) {
+      // The slot held a slice that left the window: every lane starts this one from zero.
       this.data[i] = slice;
-      this.data[SLICES + i] = 0;
+      for (let l = 1; l <= LANES; l++) this.data[l * SLICES + i] = 0;
     }
-    this.data[SLICES + i] = (this.data[SLICES + i] ?? 0) + amount;
+    const at = lane * SLICES + i;
+    this.data[at] = (this.data[at] ?? 0) + amount;
   }
 
-  used(now: number): number {
+  used(lane: number, now: number): number {
     const slice = Math.floor(now / SLICE_MS);
+    const base = lane * SLICES;
     let total = 0;
     for (let i = 0; i < SLICES; i++) {
       const stamp = this.data[i] ?? -1;
-      if (stamp >= 0 && slice - stamp < SLICES) total += this.data[SLICES + i] ?? 0;
+      if (stamp >= 0 && slice - stamp < SLICES) total += this.data[base + i] ?? 0;
     }
     return total;
   }
 
   /** Seconds until `needed` more fits under `limit`, as the oldest slices leave the window. */
-  secondsUntil(now: number, limit: number, needed: number): number {
+  secondsUntil(lane: number, now: number, limit: number, needed: number): number {
     const slice = Math.floor(now / SLICE_MS);
-    let used = this.used(now);
+    let used = this.used(lane, now);
     if (used + needed <= limit) return 0;
     for (let age = SLICES - 1; age >= 0; age--) {
       const stamp = slice - age;
       const i = ((stamp % SLICES) + SLICES) % SLICES;
-      if (this.data[i] === stamp) used -= this.data[SLICES + i] ?? 0;
+      if (this.data[i] === stamp) used -= this.data[lane * SLICES + i] ?? 0;
       if (used + needed <= limit) return Math.max(1, Math.ceil(((stamp + SLICES) * SLICE_MS - now) / 1000));
     }
     return WINDOW_MS / 1000;
+  }
+
+  /** Forgets one lane's history (a changed limit starts afresh). */
+  clear(lane: number): void {
+    for (let i = 0; i < SLICES; i++) this.data[lane * SLICES + i] = 0;
   }
 }
 
 /**
  * Requests in any rolling 60 s. Up to EXACT_RPM_MAX the admission times of the last N requests are
  * kept in a ring (exact: the (N+1)th request waits until the oldest of the last N is 60 s old).
- * Above that, memory would grow with N (8 bytes per request), so 5 s slices are used (SlicedMinute) —
- * conservative: never more than N in any 60 s; a slot frees at most 5 s late.
+ * Above that, memory would grow with N (8 bytes per request), so the requests lane of the key's
+ * sliced minute is used — conservative: never more than N in any 60 s; a slot frees at most 5 s late.
  */
-interface RequestWindow {
-  /** Requests that may still be admitted now (0 when full), and when the next slot frees. */
-  check(now: number): { free: number; retryAt: number };
-  admit(now: number): void;
-}
-
 export const EXACT_RPM_MAX = 1_000;
 
-class ExactWindow implements RequestWindow {
+class ExactWindow {
   private readonly times: Float64Array;
   private next = 0;
 
@@ -100,6 +109,7 @@ class ExactWindow implements RequestWindow {
     this.times = new Float64Array(limit).fill(Number.NEGATIVE_INFINITY);
   }
 
+  /** Requests that may still be admitted now (0 when full), and when the next slot frees. */
   check(now: number): { free: number; retryAt: number } {
     // The ring holds admissions oldest-first starting at `next`; find the first one inside the window.
     const n = this.limit;
@@ -120,28 +130,13 @@ class ExactWindow implements RequestWindow {
   }
 }
 
-class BucketWindow implements RequestWindow {
-  private readonly minute = new SlicedMinute();
-
-  constructor(private readonly limit: number) {}
-
-  check(now: number): { free: number; retryAt: number } {
-    const free = Math.max(0, this.limit - this.minute.used(now));
-    return { free, retryAt: now + this.minute.secondsUntil(now, this.limit, 1) * 1000 };
-  }
-
-  admit(now: number): void {
-    this.minute.add(now, 1);
-  }
-}
-
 interface KeyState {
-  requests: RequestWindow | null;
   rpm: number | null;
+  /** The last `rpm` admission times, when rpm ≤ EXACT_RPM_MAX. */
+  exact: ExactWindow | null;
+  /** Requests above EXACT_RPM_MAX and tokens; created once a limit on them applies. */
+  minute: SlicedMinute | null;
   inFlight: number;
-  /** Token windows exist only once a limit on them applies. */
-  input: SlicedMinute | null;
-  output: SlicedMinute | null;
 }
 
 export function createRateLimiter() {
@@ -150,16 +145,29 @@ export function createRateLimiter() {
   function stateOf(keyId: string, rpm: number | null): KeyState {
     let state = states.get(keyId);
     if (!state) {
-      state = { requests: null, rpm: null, inFlight: 0, input: null, output: null };
+      state = { rpm: null, exact: null, minute: null, inFlight: 0 };
       states.set(keyId, state);
     }
     if (state.rpm !== rpm) {
       // A changed limit starts a fresh window (history under the old policy is moot).
       state.rpm = rpm;
-      state.requests =
-        rpm === null ? null : rpm <= EXACT_RPM_MAX ? new ExactWindow(rpm) : new BucketWindow(rpm);
+      state.exact = rpm !== null && rpm <= EXACT_RPM_MAX ? new ExactWindow(rpm) : null;
+      state.minute?.clear(REQUESTS);
     }
     return state;
+  }
+
+  function minuteOf(state: KeyState): SlicedMinute {
+    if (!state.minute) state.minute = new SlicedMinute();
+    return state.minute;
+  }
+
+  /** Requests still admissible now under `rpm`, and when the next slot frees. */
+  function requestWindow(state: KeyState, rpm: number, now: number): { free: number; retryAt: number } {
+    if (state.exact) return state.exact.check(now);
+    const minute = minuteOf(state);
+    const free = Math.max(0, rpm - minute.used(REQUESTS, now));
+    return { free, retryAt: now + minute.secondsUntil(REQUESTS, now, rpm, 1) * 1000 };
   }
 
   /**
@@ -178,8 +186,8 @@ export function createRateLimiter() {
       return { ok: false, kind: 'concurrency', retryAfterS: 1, headers: {} };
     }
     let requestsRemaining: number | null = null;
-    if (state.requests && limits.rpm !== null) {
-      const window = state.requests.check(now);
+    if (limits.rpm !== null) {
+      const window = requestWindow(state, limits.rpm, now);
       if (window.free <= 0) {
         const retry = Math.max(1, Math.ceil((window.retryAt - now) / 1000));
         return {
@@ -191,15 +199,12 @@ export function createRateLimiter() {
       }
       requestsRemaining = window.free - 1;
     }
-    if (limits.inputTpm !== null) state.input ??= new SlicedMinute();
-    if (limits.outputTpm !== null) state.output ??= new SlicedMinute();
-    const input = limits.inputTpm === null ? null : state.input;
-    const output = limits.outputTpm === null ? null : state.output;
-    if (input && limits.inputTpm !== null) {
-      const used = input.used(now);
+    const minute = limits.inputTpm !== null || limits.outputTpm !== null ? minuteOf(state) : null;
+    if (minute && limits.inputTpm !== null) {
+      const used = minute.used(INPUT, now);
       // A single request larger than the whole limit may pass when the window is empty.
       if (used > 0 && used + inputEstimate > limits.inputTpm) {
-        const retry = input.secondsUntil(now, limits.inputTpm, inputEstimate);
+        const retry = minute.secondsUntil(INPUT, now, limits.inputTpm, inputEstimate);
         return {
           ok: false,
           kind: 'input-tokens',
@@ -208,10 +213,10 @@ export function createRateLimiter() {
         };
       }
     }
-    if (output && limits.outputTpm !== null) {
-      const used = output.used(now);
+    if (minute && limits.outputTpm !== null) {
+      const used = minute.used(OUTPUT, now);
       if (used > 0 && used + outputReserve > limits.outputTpm) {
-        const retry = output.secondsUntil(now, limits.outputTpm, outputReserve);
+        const retry = minute.secondsUntil(OUTPUT, now, limits.outputTpm, outputReserve);
         return {
           ok: false,
           kind: 'output-tokens',
@@ -220,10 +225,15 @@ export function createRateLimiter() {
         };
       }
     }
-    state.requests?.admit(now);
+    if (limits.rpm !== null) {
+      if (state.exact) state.exact.admit(now);
+      else state.minute?.add(REQUESTS, now, 1);
+    }
     state.inFlight++;
-    input?.add(now, inputEstimate);
-    output?.add(now, outputReserve);
+    const input = minute !== null && limits.inputTpm !== null;
+    const output = minute !== null && limits.outputTpm !== null;
+    if (input) minute.add(INPUT, now, inputEstimate);
+    if (output) minute.add(OUTPUT, now, outputReserve);
     const headers: RateHeaders =
       limits.rpm !== null && requestsRemaining !== null
         ? requestHeaders(limits.rpm, requestsRemaining, now + WINDOW_MS)
@@ -246,9 +256,10 @@ export function createRateLimiter() {
   function finish(ticket: Ticket, now: number, actualInput: number, actualOutput: number): void {
     if (ticket.done) return;
     ticket.done = true;
-    ticket.state.inFlight--;
-    ticket.input?.add(now, actualInput - ticket.inputCharged);
-    ticket.output?.add(now, actualOutput - ticket.outputCharged);
+    const state = ticket.state;
+    state.inFlight--;
+    if (ticket.input) state.minute?.add(INPUT, now, actualInput - ticket.inputCharged);
+    if (ticket.output) state.minute?.add(OUTPUT, now, actualOutput - ticket.outputCharged);
   }
 
   return { admit, finish };
