@@ -15,6 +15,7 @@ import {
   renderTable,
   type ScenarioResult,
 } from './lib/report.js';
+import { launcherNodeArgs } from './lib/tollgate.js';
 import { formatDuration, log, ROOT } from './lib/util.js';
 import { WRK_MISSING, wrkVersion } from './lib/wrk.js';
 import { runScenario, SCENARIOS } from './scenarios.js';
@@ -132,6 +133,7 @@ async function main(argv: readonly string[]): Promise<number> {
     '',
     renderMachine(m, command, true),
     `per run: ${formatDuration(opts.durationMs)} measured after ${opts.warmupMs > 0 ? formatDuration(opts.warmupMs) : 'no'} warm-up, wrk -t${opts.threads}, ${opts.rounds} round(s) (median); RSS = peak of the process under test during the run`,
+    `Tollgate runs as shipped: node ${[...launcherNodeArgs(), ...opts.nodeArgs].join(' ')} bin/tollgate.js serve`,
     'scenarios:',
     renderScenarioLegend(results),
     '',

@@ -100,8 +100,8 @@ function basic(body: BodyKind, connections: number): Scenario {
 const keysScenario: Scenario = {
   name: 'keys-10k',
   title: (opts) =>
-    `non-streaming, 64 connections, load spread over ${opts.keys} keys (each key verified once in a warm-up pass) vs 1 key; every path gets a key per request from the same wrk script`,
-  body: 'small',
+    `streaming (200 text deltas), 64 connections — the memory target's setting: ${opts.keys} active keys and 64 open streams — load spread over the keys (each verified once in a warm-up pass) vs 1 key; every path gets a key per request from the same wrk script`,
+  body: 'stream',
   connections: 64,
   paths: 4,
   setupS: (opts) => 15 + opts.keys / 50,

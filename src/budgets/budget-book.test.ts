@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createBudgetBook, type ScopeLimits, scopeLimits } from './budget-book.js';
+import { createBudgetBook, IDLE_SCOPE_MS, type ScopeLimits, scopeLimits } from './budget-book.js';
 
 const now = Date.UTC(2026, 10, 22, 12);
 const noSpend = async () => 0;
@@ -126,5 +126,33 @@ describe('budget book', () => {
     await book.prepare(s, Date.UTC(2026, 11, 1, 1));
     expect(loaded.filter((l) => l.includes('/month/'))).toHaveLength(4);
     expect(loaded.filter((l) => l.includes('/total/'))).toHaveLength(0);
+  });
+
+  it('forgets idle scopes with nothing reserved and reloads their spend on next use', async () => {
+    let loads = 0;
+    const stored = new Map<string, number>();
+    const book = createBudgetBook(async (scope, id, period) => {
+      loads++;
+      return stored.get(`${scope}|${id}|${period}`) ?? 0;
+    });
+    const s = scopes({ key: 1_000 });
+    await book.prepare(s, now);
+    const done = book.reserve(s, 300, now);
+    const open = book.reserve(s.slice(0, 1), 100, now);
+    if (!done.ok || !open.ok) throw new Error('expected admissions');
+    book.settle(done.reservation, 250);
+    stored.set('key|key_1|month', 250); // what the ledger recorded
+    const later = now + IDLE_SCOPE_MS + 60_000;
+    // The key scope still holds an open reservation; the other three go.
+    expect(book.forgetIdle(now + 60_000)).toBe(0);
+    expect(book.forgetIdle(later)).toBe(3);
+    book.release(open.reservation);
+    expect(book.forgetIdle(later)).toBe(1);
+    expect(book.size()).toBe(0);
+    loads = 0;
+    await book.prepare(s, later);
+    expect(loads).toBe(12);
+    expect(book.reserve(s, 751, later).ok).toBe(false);
+    expect(book.reserve(s, 750, later).ok).toBe(true);
   });
 });

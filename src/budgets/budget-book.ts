@@ -46,7 +46,12 @@ interface ScopeCounters {
   month: number;
   /** Counters in PERIODS order: day, month, total. */
   readonly counters: [Counter, Counter, Counter];
+  /** The minute of the last reservation (an idle scope is forgotten, see forgetIdle). */
+  lastMinute: number;
 }
+
+/** A scope unused this long, with nothing reserved, is dropped; its next request reloads it. */
+export const IDLE_SCOPE_MS = 10 * 60_000;
 
 export interface Reservation {
   readonly counters: readonly Counter[];
@@ -92,6 +97,7 @@ export function createBudgetBook(load: SpendLoader) {
         day,
         month: periodStart('month', now),
         counters: [freshCounter(), freshCounter(), freshCounter()],
+        lastMinute: Math.floor(now / 60_000),
       };
       scopes.set(s.key, entry);
     } else if (entry.day !== day) {
@@ -107,12 +113,12 @@ export function createBudgetBook(load: SpendLoader) {
     return entry;
   }
 
-  /** The counters when all three are current and loaded: the hot path, one map read per scope. */
-  function ready(s: ScopeLimits, now: number): ScopeCounters['counters'] | null {
+  /** The scope's entry when its three counters are current and loaded: the hot path, one map read. */
+  function ready(s: ScopeLimits, now: number): ScopeCounters | null {
     const entry = scopes.get(s.key);
     if (!entry || entry.day !== periodStart('day', now)) return null;
     const c = entry.counters;
-    return c[0].loaded && c[1].loaded && c[2].loaded ? c : null;
+    return c[0].loaded && c[1].loaded && c[2].loaded ? entry : null;
   }
 
   /** Makes sure every counter the scopes need is loaded; call (and await) before reserve. */
@@ -163,7 +169,9 @@ export function createBudgetBook(load: SpendLoader) {
     for (const s of list) {
       // Not prepared (e.g. the day rolled over between prepare and reserve): a new period's counter
       // starts from zero, unloaded, and the next prepare adds the stored spend.
-      const counters = ready(s, now) ?? countersOf(s, now).counters;
+      const entry = ready(s, now) ?? countersOf(s, now);
+      entry.lastMinute = Math.floor(now / 60_000);
+      const counters = entry.counters;
       for (let p = 0; p < PERIODS.length; p++) {
         const period = PERIODS[p] as BudgetPeriod;
         const counter = counters[p] as Counter;
@@ -225,7 +233,24 @@ export function createBudgetBook(load: SpendLoader) {
     return { spent: counter?.spent ?? 0, reserved: counter?.reserved ?? 0 };
   }
 
-  return { prepare, reserve, settle, release, snapshot };
+  /**
+   * Forgets scopes unused for IDLE_SCOPE_MS with nothing reserved and nothing loading: their spend is
+   * in the database (settled reservations were recorded before their answers ended), so the next
+   * prepare reloads the same figures. Memory then follows the scopes in use. Returns how many.
+   */
+  function forgetIdle(now: number): number {
+    const cutoff = Math.floor((now - IDLE_SCOPE_MS) / 60_000);
+    let forgotten = 0;
+    for (const [key, entry] of scopes) {
+      if (entry.lastMinute >= cutoff) continue;
+      if (entry.counters.some((c) => c.reserved !== 0 || !c.loaded)) continue;
+      scopes.delete(key);
+      forgotten++;
+    }
+    return forgotten;
+  }
+
+  return { prepare, reserve, settle, release, snapshot, forgetIdle, size: () => scopes.size };
 }
 
 export type BudgetBook = ReturnType<typeof createBudgetBook>;

@@ -6,6 +6,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import { AppError } from '../lib/errors.js';
 import type { Database } from './schema.js';
+import { reusingStatements } from './sqlite-statements.js';
 
 export type DatabaseTarget = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string };
 export type Dialect = DatabaseTarget['kind'];
@@ -67,7 +68,9 @@ function openSqlite(path: string): Db {
   // the right edge of the ledger's B-trees, and anything else is read from the OS page cache, so
   // SQLite's own default (2 MiB) is enough — it is the largest allocation outside the JS heap.
   handle.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
-  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: handle }) });
+  const kysely = new Kysely<Database>({
+    dialect: new SqliteDialect({ database: reusingStatements(handle) }),
+  });
   return {
     kysely,
     dialect: 'sqlite',

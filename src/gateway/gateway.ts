@@ -89,7 +89,14 @@ export function createGateway(ctx: ServiceContext, config: Config) {
   // Previous secrets kept for a rotation's grace period are destroyed once it ends.
   const credentialsService = createServices(ctx.installation, config, ctx.clock).credentials;
   let sweeper: NodeJS.Timeout | null = null;
-  const sweep = () => credentialsService.retireDue({ actor: 'system:rotation' }).catch(() => []);
+  const sweep = () => {
+    // Rate-limit and budget state of keys no longer in use is dropped (it is rebuilt on their next
+    // request), so memory follows the active keys rather than every key seen since start.
+    const now = ctx.clock();
+    deps.limiter.forgetIdle(now);
+    deps.budgets.forgetIdle(now);
+    return credentialsService.retireDue({ actor: 'system:rotation' }).catch(() => []);
+  };
 
   return {
     deps,

@@ -116,3 +116,20 @@ describe('rate limiter lanes', () => {
     });
   });
 });
+
+describe('rate limiter memory', () => {
+  it('forgets a key once nothing is in flight and its last minute has passed', () => {
+    const limiter = createRateLimiter();
+    const limits = { ...none, rpm: 1, outputTpm: 100 };
+    const a = limiter.admit('idle', limits, t0, 0, 50);
+    const b = limiter.admit('busy', { ...none, concurrency: 1 }, t0, 0, 0);
+    if (!a.ok || !b.ok) throw new Error('expected admissions');
+    limiter.finish(a.ticket, t0 + 1_000, 0, 40);
+    expect(limiter.forgetIdle(t0 + 60_000)).toBe(0); // within its minute: still counts
+    expect(limiter.admit('idle', limits, t0 + 59_000, 0, 0).ok).toBe(false);
+    expect(limiter.forgetIdle(t0 + 130_000)).toBe(1); // `busy` has a request in flight
+    expect(limiter.size()).toBe(1);
+    expect(limiter.admit('busy', { ...none, concurrency: 1 }, t0 + 130_000, 0, 0).ok).toBe(false);
+    expect(limiter.admit('idle', limits, t0 + 130_000, 0, 100).ok).toBe(true);
+  });
+});

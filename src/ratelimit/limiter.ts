@@ -137,6 +137,8 @@ interface KeyState {
   /** Requests above EXACT_RPM_MAX and tokens; created once a limit on them applies. */
   minute: SlicedMinute | null;
   inFlight: number;
+  /** The 5 s slice of the last admission or finish (an idle state is forgotten, see forgetIdle). */
+  lastSlice: number;
 }
 
 export function createRateLimiter() {
@@ -145,7 +147,7 @@ export function createRateLimiter() {
   function stateOf(keyId: string, rpm: number | null): KeyState {
     let state = states.get(keyId);
     if (!state) {
-      state = { rpm: null, exact: null, minute: null, inFlight: 0 };
+      state = { rpm: null, exact: null, minute: null, inFlight: 0, lastSlice: 0 };
       states.set(keyId, state);
     }
     if (state.rpm !== rpm) {
@@ -182,6 +184,7 @@ export function createRateLimiter() {
     outputReserve: number,
   ): AdmitResult {
     const state = stateOf(keyId, limits.rpm);
+    state.lastSlice = Math.floor(now / SLICE_MS);
     if (limits.concurrency !== null && state.inFlight >= limits.concurrency) {
       return { ok: false, kind: 'concurrency', retryAfterS: 1, headers: {} };
     }
@@ -258,11 +261,29 @@ export function createRateLimiter() {
     ticket.done = true;
     const state = ticket.state;
     state.inFlight--;
+    state.lastSlice = Math.floor(now / SLICE_MS);
     if (ticket.input) state.minute?.add(INPUT, now, actualInput - ticket.inputCharged);
     if (ticket.output) state.minute?.add(OUTPUT, now, actualOutput - ticket.outputCharged);
   }
 
-  return { admit, finish };
+  /**
+   * Forgets keys with nothing in flight and no admission or finish for over a minute: every window
+   * they hold has emptied, so a fresh state is the same. Memory then follows the keys in use, not every
+   * key ever seen. Returns how many were forgotten.
+   */
+  function forgetIdle(now: number): number {
+    const slice = Math.floor(now / SLICE_MS);
+    let forgotten = 0;
+    for (const [keyId, state] of states) {
+      if (state.inFlight === 0 && slice - state.lastSlice > SLICES) {
+        states.delete(keyId);
+        forgotten++;
+      }
+    }
+    return forgotten;
+  }
+
+  return { admit, finish, forgetIdle, size: () => states.size };
 }
 
 /** RFC 3339 at whole seconds; remembered per second since every admitted request asks. */
