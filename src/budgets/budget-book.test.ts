@@ -155,4 +155,16 @@ describe('budget book', () => {
     expect(book.reserve(s, 751, later).ok).toBe(false);
     expect(book.reserve(s, 750, later).ok).toBe(true);
   });
+
+  it('keeps a scope whose stored spend is still loading', async () => {
+    const pending: Array<(spent: number) => void> = [];
+    const book = createBudgetBook(() => new Promise<number>((resolve) => pending.push(resolve)));
+    const s = scopes({}).slice(0, 1);
+    const prepared = book.prepare(s, now);
+    expect(pending).toHaveLength(3);
+    expect(book.forgetIdle(now + IDLE_SCOPE_MS + 60_000)).toBe(0);
+    for (const resolve of pending) resolve(0);
+    await prepared;
+    expect(book.forgetIdle(now + IDLE_SCOPE_MS + 60_000)).toBe(1);
+  });
 });

@@ -243,7 +243,7 @@ export function createBudgetBook(load: SpendLoader) {
     let forgotten = 0;
     for (const [key, entry] of scopes) {
       if (entry.lastMinute >= cutoff) continue;
-      if (entry.counters.some((c) => c.reserved !== 0 || !c.loaded)) continue;
+      if (entry.counters.some((c) => c.reserved !== 0 || loading.has(c))) continue;
       scopes.delete(key);
       forgotten++;
     }
