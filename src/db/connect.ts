@@ -25,7 +25,7 @@ export interface Db {
 }
 
 /** SQLite's page cache per connection (KiB). */
-export const PAGE_CACHE_KIB = 2048;
+const PAGE_CACHE_KIB = 2048;
 
 const require = createRequire(import.meta.url);
 let pgModule: typeof import('pg') | null = null;

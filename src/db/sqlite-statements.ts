@@ -7,7 +7,7 @@ import type SQLite from 'better-sqlite3';
 import type { SqliteDatabase, SqliteStatement } from 'kysely';
 
 /** Distinct SQL texts kept; the least recently used is dropped past this. */
-export const STATEMENT_CACHE_MAX = 256;
+const STATEMENT_CACHE_MAX = 256;
 
 export function reusingStatements(handle: SQLite.Database, max = STATEMENT_CACHE_MAX): SqliteDatabase {
   const cache = new Map<string, SQLite.Statement>();

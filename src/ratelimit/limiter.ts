@@ -109,8 +109,8 @@ class ExactWindow {
     this.times = new Float64Array(limit).fill(Number.NEGATIVE_INFINITY);
   }
 
-  /** Requests that may still be admitted now (0 when full), and when the next slot frees. */
-  check(now: number): { free: number; retryAt: number } {
+  /** Requests that may still be admitted now (0 when full). */
+  free(now: number): number {
     // The ring holds admissions oldest-first starting at `next`; find the first one inside the window.
     const n = this.limit;
     let lo = 0;
@@ -120,8 +120,12 @@ class ExactWindow {
       if (now - (this.times[(this.next + mid) % n] ?? 0) >= WINDOW_MS) lo = mid + 1;
       else hi = mid;
     }
-    const oldest = this.times[this.next] ?? Number.NEGATIVE_INFINITY;
-    return { free: lo, retryAt: oldest + WINDOW_MS };
+    return lo;
+  }
+
+  /** When the oldest admission leaves the window (the next slot frees). */
+  retryAt(): number {
+    return (this.times[this.next] ?? Number.NEGATIVE_INFINITY) + WINDOW_MS;
   }
 
   admit(now: number): void {
@@ -164,12 +168,16 @@ export function createRateLimiter() {
     return state.minute;
   }
 
-  /** Requests still admissible now under `rpm`, and when the next slot frees. */
-  function requestWindow(state: KeyState, rpm: number, now: number): { free: number; retryAt: number } {
-    if (state.exact) return state.exact.check(now);
-    const minute = minuteOf(state);
-    const free = Math.max(0, rpm - minute.used(REQUESTS, now));
-    return { free, retryAt: now + minute.secondsUntil(REQUESTS, now, rpm, 1) * 1000 };
+  /** Requests still admissible now under `rpm` (the hot path: no retry time, no object). */
+  function requestsFree(state: KeyState, rpm: number, now: number): number {
+    if (state.exact) return state.exact.free(now);
+    return Math.max(0, rpm - minuteOf(state).used(REQUESTS, now));
+  }
+
+  /** When a request slot frees under `rpm` (only asked when the window is full). */
+  function requestsRetryAt(state: KeyState, rpm: number, now: number): number {
+    if (state.exact) return state.exact.retryAt();
+    return now + minuteOf(state).secondsUntil(REQUESTS, now, rpm, 1) * 1000;
   }
 
   /**
@@ -190,17 +198,17 @@ export function createRateLimiter() {
     }
     let requestsRemaining: number | null = null;
     if (limits.rpm !== null) {
-      const window = requestWindow(state, limits.rpm, now);
-      if (window.free <= 0) {
-        const retry = Math.max(1, Math.ceil((window.retryAt - now) / 1000));
+      const free = requestsFree(state, limits.rpm, now);
+      if (free <= 0) {
+        const retryAt = requestsRetryAt(state, limits.rpm, now);
         return {
           ok: false,
           kind: 'requests',
-          retryAfterS: retry,
-          headers: requestHeaders(limits.rpm, 0, window.retryAt),
+          retryAfterS: Math.max(1, Math.ceil((retryAt - now) / 1000)),
+          headers: requestHeaders(limits.rpm, 0, retryAt),
         };
       }
-      requestsRemaining = window.free - 1;
+      requestsRemaining = free - 1;
     }
     const minute = limits.inputTpm !== null || limits.outputTpm !== null ? minuteOf(state) : null;
     if (minute && limits.inputTpm !== null) {
