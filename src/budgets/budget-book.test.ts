@@ -7,10 +7,10 @@ const noSpend = async () => 0;
 
 function scopes(limits: { key?: number; user?: number; team?: number; org?: number }): ScopeLimits[] {
   return [
-    scopeLimits('key', 'key_1', 'key key_1', limits.key === undefined ? {} : { month: limits.key }),
-    scopeLimits('user', 'usr_1', 'user alice', limits.user === undefined ? {} : { day: limits.user }),
-    scopeLimits('team', 'tm_1', 'team platform', limits.team === undefined ? {} : { month: limits.team }),
-    scopeLimits('org', 'org', 'the organisation', limits.org === undefined ? {} : { total: limits.org }),
+    scopeLimits('key', 'key_1', 'key_1', limits.key === undefined ? {} : { month: limits.key }),
+    scopeLimits('user', 'usr_1', 'alice', limits.user === undefined ? {} : { day: limits.user }),
+    scopeLimits('team', 'tm_1', 'platform', limits.team === undefined ? {} : { month: limits.team }),
+    scopeLimits('org', 'org', 'org', limits.org === undefined ? {} : { total: limits.org }),
   ];
 }
 
@@ -166,5 +166,51 @@ describe('budget book', () => {
     for (const resolve of pending) resolve(0);
     await prepared;
     expect(book.forgetIdle(now + IDLE_SCOPE_MS + 60_000)).toBe(1);
+  });
+
+  it("frees a past period's counter once its last reservation settles, and reuses it", async () => {
+    const book = createBudgetBook(noSpend);
+    const s = scopes({ user: 1_000 });
+    await book.prepare(s, now);
+    expect(book.counters()).toBe(12);
+    const open = book.reserve(s, 100, now);
+    if (!open.ok) throw new Error('expected admission');
+    let day = now;
+    for (let i = 1; i <= 40; i++) {
+      day = now + i * 24 * 3600_000;
+      await book.prepare(s, day);
+      const r = book.reserve(s, 10, day);
+      if (!r.ok) throw new Error('expected admission');
+      book.settle(r.reservation, 10);
+    }
+    // Forty days later: the current counters, plus the first day's four and a month's four still
+    // held by the open reservation.
+    expect(book.counters()).toBe(12 + 8);
+    book.settle(open.reservation, 50);
+    expect(book.counters()).toBe(12);
+    expect(book.snapshot('user', 'usr_1', 'day', day)).toEqual({ spent: 10, reserved: 0 });
+    expect(book.snapshot('org', 'org', 'total', day)).toEqual({ spent: 450, reserved: 0 });
+  });
+
+  it('keeps a counter with an open zero-cost reservation', async () => {
+    const book = createBudgetBook(noSpend);
+    const s = scopes({}).slice(0, 1);
+    await book.prepare(s, now);
+    const free = book.reserve(s, 0, now);
+    if (!free.ok) throw new Error('expected admission');
+    const later = now + IDLE_SCOPE_MS + 60_000;
+    expect(book.forgetIdle(later)).toBe(0);
+    book.settle(free.reservation, 0);
+    expect(book.forgetIdle(later)).toBe(1);
+    expect(book.counters()).toBe(0);
+  });
+
+  it('names scopes in refusals', async () => {
+    const book = createBudgetBook(noSpend);
+    const s = scopes({ team: 10 });
+    await book.prepare(s, now);
+    expect(book.reserve(s, 11, now)).toMatchObject({ ok: false, refusal: { label: 'team platform' } });
+    const org = scopes({ org: 10 });
+    expect(book.reserve(org, 11, now)).toMatchObject({ ok: false, refusal: { label: 'the organisation' } });
   });
 });

@@ -2,50 +2,47 @@
 // Reservation is check-then-add over every counter in one synchronous step, so concurrent requests
 // can never both pass against the same remaining amount (JavaScript runs it without interleaving).
 import type { BudgetPeriod, BudgetScope } from '../db/schema.js';
+import { CounterSlab } from './counter-slab.js';
 import { PERIODS, periodEnd, periodStart } from './periods.js';
 
 export interface ScopeLimits {
   readonly scope: BudgetScope;
   readonly id: string;
-  /** A label for messages, e.g. `user alice`. */
-  readonly label: string;
+  /** The scope's name in messages: a key's id, a user's or team's name (see scopeLabel). */
+  readonly name: string;
   /** Limit per period in micro-USD; a missing period is unlimited. */
   readonly limits: Readonly<Partial<Record<BudgetPeriod, number>>>;
-  /** `scope|id`, built once with the scope (the book's lookups then build no string per request). */
-  readonly key: string;
 }
 
 /** A scope to reserve on; build it once per key or user and reuse it. */
 export function scopeLimits(
   scope: BudgetScope,
   id: string,
-  label: string,
+  name: string,
   limits: ScopeLimits['limits'],
 ): ScopeLimits {
-  return { scope, id, label, limits, key: scopeKey(scope, id) };
+  return { scope, id, name, limits };
 }
 
-function scopeKey(scope: BudgetScope, id: string): string {
-  return `${scope}|${id}`;
-}
-
-interface Counter {
-  spent: number;
-  reserved: number;
-  /** Whether the settled spend stored for this period has been added (prepare loads it once). */
-  loaded: boolean;
+/** How a refusal names the scope, e.g. `user alice` (built only when a request is refused). */
+export function scopeLabel(s: Pick<ScopeLimits, 'scope' | 'name'>): string {
+  return s.scope === 'org' ? 'the organisation' : `${s.scope} ${s.name}`;
 }
 
 /**
- * One scope's counters for the current day and month and for all time, found by the scope's key: one
- * map entry per scope, no string per period. A new day or month gets a new counter object, so a
- * reservation made before the change settles on the counter it was made on.
+ * One scope's counters for the current day and month and for all time. Every field is a small
+ * integer (V8 keeps them unboxed in the object): periods as day numbers, counters as indices into the
+ * book's counter slab. A new day or month gets a new counter, so a reservation made before the change
+ * settles on the counter it was made on.
  */
 interface ScopeCounters {
+  /** The current day and month, as days since the epoch of their first day. */
   day: number;
   month: number;
-  /** Counters in PERIODS order: day, month, total. */
-  readonly counters: [Counter, Counter, Counter];
+  /** Counters (slab indices) for the day, the month and all time, in PERIODS order. */
+  dayCounter: number;
+  monthCounter: number;
+  readonly totalCounter: number;
   /** The minute of the last reservation (an idle scope is forgotten, see forgetIdle). */
   lastMinute: number;
 }
@@ -54,7 +51,8 @@ interface ScopeCounters {
 export const IDLE_SCOPE_MS = 10 * 60_000;
 
 export interface Reservation {
-  readonly counters: readonly Counter[];
+  /** The counters reserved on (slab indices). */
+  readonly counters: readonly number[];
   readonly amount: number;
   settled: boolean;
 }
@@ -80,34 +78,59 @@ export type SpendLoader = (
   start: number,
 ) => Promise<number>;
 
-function freshCounter(): Counter {
-  return { spent: 0, reserved: 0, loaded: false };
+const DAY_MS = 86_400_000;
+
+/** Day number (days since the epoch) of the start of `period` containing `now`. */
+function dayOf(period: 'day' | 'month', now: number): number {
+  return periodStart(period, now) / DAY_MS;
 }
 
 export function createBudgetBook(load: SpendLoader) {
-  const scopes = new Map<string, ScopeCounters>();
-  const loading = new Map<Counter, Promise<void>>();
+  const slab = new CounterSlab();
+  // One map per scope type, keyed by the scope's id: no `scope|id` string per scope.
+  const maps: Record<BudgetScope, Map<string, ScopeCounters>> = {
+    key: new Map(),
+    user: new Map(),
+    team: new Map(),
+    org: new Map(),
+  };
+  const loading = new Map<number, Promise<void>>();
+
+  /** A counter replaced by a new period's: freed now, or once its reservations settle and its load ends. */
+  function retire(counter: number): void {
+    if (!slab.held(counter) && !loading.has(counter)) slab.free(counter);
+    else slab.markRetired(counter);
+  }
+
+  function freeIfDone(counter: number): void {
+    if (slab.retired(counter) && !slab.held(counter) && !loading.has(counter)) slab.free(counter);
+  }
 
   /** The scope's counters, rolled over to the periods containing `now`. */
   function countersOf(s: ScopeLimits, now: number): ScopeCounters {
-    const day = periodStart('day', now);
-    let entry = scopes.get(s.key);
+    const map = maps[s.scope];
+    const day = dayOf('day', now);
+    let entry = map.get(s.id);
     if (!entry) {
       entry = {
         day,
-        month: periodStart('month', now),
-        counters: [freshCounter(), freshCounter(), freshCounter()],
+        month: dayOf('month', now),
+        dayCounter: slab.alloc(),
+        monthCounter: slab.alloc(),
+        totalCounter: slab.alloc(),
         lastMinute: Math.floor(now / 60_000),
       };
-      scopes.set(s.key, entry);
+      map.set(s.id, entry);
     } else if (entry.day !== day) {
-      // Ended periods are dropped; reservations still open on them keep their own counter objects.
+      // Ended periods are dropped; reservations still open on them keep their counters until settled.
       entry.day = day;
-      entry.counters[0] = freshCounter();
-      const month = periodStart('month', now);
+      retire(entry.dayCounter);
+      entry.dayCounter = slab.alloc();
+      const month = dayOf('month', now);
       if (entry.month !== month) {
         entry.month = month;
-        entry.counters[1] = freshCounter();
+        retire(entry.monthCounter);
+        entry.monthCounter = slab.alloc();
       }
     }
     return entry;
@@ -115,38 +138,43 @@ export function createBudgetBook(load: SpendLoader) {
 
   /** The scope's entry when its three counters are current and loaded: the hot path, one map read. */
   function ready(s: ScopeLimits, now: number): ScopeCounters | null {
-    const entry = scopes.get(s.key);
-    if (!entry || entry.day !== periodStart('day', now)) return null;
-    const c = entry.counters;
-    return c[0].loaded && c[1].loaded && c[2].loaded ? entry : null;
+    const entry = maps[s.scope].get(s.id);
+    if (!entry || entry.day !== dayOf('day', now)) return null;
+    return slab.loaded(entry.dayCounter) && slab.loaded(entry.monthCounter) && slab.loaded(entry.totalCounter)
+      ? entry
+      : null;
   }
 
-  /** Makes sure every counter the scopes need is loaded; call (and await) before reserve. */
-  async function prepare(list: readonly ScopeLimits[], now: number): Promise<void> {
-    // The hot path: every scope current and loaded, nothing to allocate or await.
+  function counterOf(entry: ScopeCounters, p: number): number {
+    return p === 0 ? entry.dayCounter : p === 1 ? entry.monthCounter : entry.totalCounter;
+  }
+
+  /**
+   * Loads the stored spend of every counter the scopes need that is not loaded yet; call before
+   * reserve, and await what it returns. Null when everything is loaded: the hot path awaits nothing.
+   */
+  function prepare(list: readonly ScopeLimits[], now: number): Promise<void> | null {
     let waits: Promise<void>[] | null = null;
     for (const s of list) {
       if (ready(s, now)) continue;
       const entry = countersOf(s, now);
       for (let p = 0; p < PERIODS.length; p++) {
-        const counter = entry.counters[p] as Counter;
-        if (counter.loaded) continue;
+        const counter = counterOf(entry, p);
+        if (slab.loaded(counter)) continue;
         let pending = loading.get(counter);
         if (!pending) {
           const period = PERIODS[p] as BudgetPeriod;
-          pending = load(
-            s.scope,
-            s.id,
-            period,
-            period === 'day' ? entry.day : period === 'month' ? entry.month : 0,
-          ).then(
+          const start = period === 'day' ? entry.day * DAY_MS : period === 'month' ? entry.month * DAY_MS : 0;
+          pending = load(s.scope, s.id, period, start).then(
             (spent) => {
-              counter.spent += spent;
-              counter.loaded = true;
               loading.delete(counter);
+              slab.addSpent(counter, spent);
+              slab.markLoaded(counter);
+              freeIfDone(counter);
             },
             (error: unknown) => {
               loading.delete(counter);
+              freeIfDone(counter);
               throw error;
             },
           );
@@ -156,7 +184,7 @@ export function createBudgetBook(load: SpendLoader) {
         waits.push(pending);
       }
     }
-    if (waits) await Promise.all(waits);
+    return waits === null ? null : Promise.all(waits).then(() => undefined);
   }
 
   /**
@@ -164,27 +192,26 @@ export function createBudgetBook(load: SpendLoader) {
    * prepared. Unlimited periods are still tracked so a limit set later sees the spend.
    */
   function reserve(list: readonly ScopeLimits[], amount: number, now: number): ReserveResult {
-    const touched: Counter[] = [];
+    const touched: number[] = [];
     let remaining: number | null = null;
     for (const s of list) {
       // Not prepared (e.g. the day rolled over between prepare and reserve): a new period's counter
       // starts from zero, unloaded, and the next prepare adds the stored spend.
       const entry = ready(s, now) ?? countersOf(s, now);
       entry.lastMinute = Math.floor(now / 60_000);
-      const counters = entry.counters;
       for (let p = 0; p < PERIODS.length; p++) {
-        const period = PERIODS[p] as BudgetPeriod;
-        const counter = counters[p] as Counter;
+        const counter = counterOf(entry, p);
         touched.push(counter);
+        const period = PERIODS[p] as BudgetPeriod;
         const limit = s.limits[period];
         if (limit === undefined) continue;
-        const used = counter.spent + counter.reserved;
+        const used = slab.spent(counter) + slab.reserved(counter);
         if (used + amount > limit) {
           return {
             ok: false,
             refusal: {
               scope: s.scope,
-              label: s.label,
+              label: scopeLabel(s),
               period,
               limitMicro: limit,
               usedMicro: used,
@@ -196,7 +223,7 @@ export function createBudgetBook(load: SpendLoader) {
         if (remaining === null || left < remaining) remaining = left;
       }
     }
-    for (const counter of touched) counter.reserved += amount;
+    for (const counter of touched) slab.hold(counter, amount);
     return {
       ok: true,
       reservation: { counters: touched, amount, settled: false },
@@ -209,8 +236,8 @@ export function createBudgetBook(load: SpendLoader) {
     if (reservation.settled) return;
     reservation.settled = true;
     for (const counter of reservation.counters) {
-      counter.reserved -= reservation.amount;
-      counter.spent += actual;
+      slab.settle(counter, reservation.amount, actual);
+      freeIfDone(counter);
     }
   }
 
@@ -225,12 +252,13 @@ export function createBudgetBook(load: SpendLoader) {
     period: BudgetPeriod,
     now: number,
   ): { spent: number; reserved: number } {
-    const entry = scopes.get(scopeKey(scope, id));
+    const entry = maps[scope].get(id);
     const current =
       entry !== undefined &&
-      (period === 'total' || (period === 'day' ? entry.day : entry.month) === periodStart(period, now));
-    const counter = current ? entry.counters[PERIODS.indexOf(period)] : undefined;
-    return { spent: counter?.spent ?? 0, reserved: counter?.reserved ?? 0 };
+      (period === 'total' || (period === 'day' ? entry.day : entry.month) === dayOf(period, now));
+    if (!current) return { spent: 0, reserved: 0 };
+    const counter = counterOf(entry, PERIODS.indexOf(period));
+    return { spent: slab.spent(counter), reserved: slab.reserved(counter) };
   }
 
   /**
@@ -241,16 +269,32 @@ export function createBudgetBook(load: SpendLoader) {
   function forgetIdle(now: number): number {
     const cutoff = Math.floor((now - IDLE_SCOPE_MS) / 60_000);
     let forgotten = 0;
-    for (const [key, entry] of scopes) {
-      if (entry.lastMinute >= cutoff) continue;
-      if (entry.counters.some((c) => c.reserved !== 0 || loading.has(c))) continue;
-      scopes.delete(key);
-      forgotten++;
+    const busy = (c: number) => slab.held(c) || loading.has(c);
+    for (const map of Object.values(maps)) {
+      for (const [id, entry] of map) {
+        if (entry.lastMinute >= cutoff) continue;
+        if (busy(entry.dayCounter) || busy(entry.monthCounter) || busy(entry.totalCounter)) continue;
+        map.delete(id);
+        slab.free(entry.dayCounter);
+        slab.free(entry.monthCounter);
+        slab.free(entry.totalCounter);
+        forgotten++;
+      }
     }
     return forgotten;
   }
 
-  return { prepare, reserve, settle, release, snapshot, forgetIdle, size: () => scopes.size };
+  return {
+    prepare,
+    reserve,
+    settle,
+    release,
+    snapshot,
+    forgetIdle,
+    size: () => maps.key.size + maps.user.size + maps.team.size + maps.org.size,
+    /** Counters held, retired ones still reserved on included (for tests). */
+    counters: () => slab.size(),
+  };
 }
 
 export type BudgetBook = ReturnType<typeof createBudgetBook>;

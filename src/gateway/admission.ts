@@ -195,7 +195,8 @@ export async function admitMessage(
 
   // 8. budgets: the worst case is reserved on every scope at once, or the request is refused.
   const scopes = budgetScopes(caller, deps.policy);
-  await deps.budgets.prepare(scopes, now);
+  const loading = deps.budgets.prepare(scopes, now);
+  if (loading) await loading;
   const reserved = deps.budgets.reserve(scopes, worst, now);
   if (!reserved.ok) {
     deps.limiter.finish(admitted.ticket, now, 0, 0);
@@ -237,17 +238,23 @@ export function budgetScopes(
   if (cached?.policy === policy) return cached.scopes;
   let shared = sharedScopes.get(subject);
   if (shared?.policy !== policy) {
-    const list = [scopeLimits('user', subject.userId, `user ${subject.userName}`, subject.userLimits)];
-    if (subject.teamId) {
-      list.push(
-        scopeLimits('team', subject.teamId, `team ${subject.teamName ?? subject.teamId}`, subject.teamLimits),
-      );
-    }
-    list.push(scopeLimits('org', policy.orgId, 'the organisation', policy.orgLimits));
-    shared = { policy, scopes: list };
+    const user = scopeLimits('user', subject.userId, subject.userName, subject.userLimits);
+    const org = scopeLimits('org', policy.orgId, 'org', policy.orgLimits);
+    const team = subject.teamId
+      ? scopeLimits('team', subject.teamId, subject.teamName ?? subject.teamId, subject.teamLimits)
+      : null;
+    shared = { policy, scopes: team ? [user, team, org] : [user, org] };
     sharedScopes.set(subject, shared);
   }
-  const scopes = [scopeLimits('key', key.id, `key ${key.id}`, key.keyLimits), ...shared.scopes];
+  // Array literals of exact length: a list grown by push or spread keeps room for 17 entries.
+  const own = scopeLimits('key', key.id, key.id, key.keyLimits);
+  const [first, second, third] = shared.scopes;
+  const scopes =
+    third !== undefined && second !== undefined && first !== undefined
+      ? [own, first, second, third]
+      : second !== undefined && first !== undefined
+        ? [own, first, second]
+        : [own, ...shared.scopes];
   if (ownScopes) scopesOfKey.set(key, { policy, scopes });
   return scopes;
 }

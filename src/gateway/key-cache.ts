@@ -65,6 +65,7 @@ export function createKeyCache(db: Db, pepper: Buffer) {
   const tools = new Map<string, ReadonlySet<string>>();
   const unknown = new Set<string>();
   const subjects = new Map<string, SubjectInfo | null>();
+  const sharedLimits = new Map<string, Readonly<Partial<Record<BudgetPeriod, number>>>>();
   let generation = 0;
 
   /** A key already verified, by the exact string presented; no await on the hot path. */
@@ -189,10 +190,19 @@ export function createKeyCache(db: Db, pepper: Buffer) {
       .select(['period', 'limit_micro'])
       .where('scope_type', '=', scope)
       .where('scope_id', '=', id)
+      .orderBy('period')
       .execute();
     if (rows.length === 0) return NO_LIMITS;
-    const limits: Partial<Record<BudgetPeriod, number>> = {};
-    for (const r of rows) limits[r.period] = r.limit_micro;
+    // Keys issued alike have the same limits: one shared, frozen object per distinct set.
+    const memoKey = rows.map((r) => `${r.period}:${r.limit_micro}`).join(',');
+    let limits = sharedLimits.get(memoKey);
+    if (!limits) {
+      const fresh: Partial<Record<BudgetPeriod, number>> = {};
+      for (const r of rows) fresh[r.period] = r.limit_micro;
+      limits = Object.freeze(fresh);
+      if (sharedLimits.size >= SHARED_LISTS_MAX) sharedLimits.clear();
+      sharedLimits.set(memoKey, limits);
+    }
     return limits;
   }
 

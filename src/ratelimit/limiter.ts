@@ -1,5 +1,6 @@
-// Per-key rate limits, in process: requests in any rolling 60 s (exact), input and output tokens per
-// minute (1-second buckets over a rolling 60 s), and requests in flight.
+// Per-key rate limits, in process: requests in any rolling 60 s (exact up to EXACT_RPM_MAX), input and
+// output tokens per minute (5-second slices over a rolling 60 s), and requests in flight.
+import { INPUT, OUTPUT, REQUESTS, SLICE_MS, SLICES, SlicedMinutes, WINDOW_MS } from './sliced-minutes.js';
 export interface RateLimits {
   readonly rpm: number | null;
   readonly inputTpm: number | null;
@@ -26,71 +27,6 @@ export interface Ticket {
   inputCharged: number;
   outputCharged: number;
   done: boolean;
-}
-
-const WINDOW_MS = 60_000;
-const SLICE_MS = 5_000;
-/** 12 slices make a minute; one more holds the slice straddling the window's start. */
-const SLICES = WINDOW_MS / SLICE_MS + 1;
-
-/** The lanes of a key's sliced minute. */
-const REQUESTS = 1;
-const INPUT = 2;
-const OUTPUT = 3;
-const LANES = 3;
-
-/**
- * A key's rolling minute in 5 s slices: requests (above EXACT_RPM_MAX), input and output tokens, in
- * one plain array — [0, SLICES) slice numbers, then SLICES amounts per lane (~220 bytes a key; one
- * array instead of one per limit). Slice numbers and token counts are small integers, so V8 keeps the
- * array as tagged small integers inside its heap. The slice straddling the window's start counts in
- * full: the sum never under-counts the last 60 s, so a limit is never exceeded; a freed amount returns
- * at most 5 s late.
- */
-class SlicedMinute {
-  private readonly data: number[] = new Array<number>(SLICES * (LANES + 1)).fill(-1);
-
-  add(lane: number, now: number, amount: number): void {
-    const slice = Math.floor(now / SLICE_MS);
-    const i = slice % SLICES;
-    if (this.data[i] !== slice) {
-      // The slot held a slice that left the window: every lane starts this one from zero.
-      this.data[i] = slice;
-      for (let l = 1; l <= LANES; l++) this.data[l * SLICES + i] = 0;
-    }
-    const at = lane * SLICES + i;
-    this.data[at] = (this.data[at] ?? 0) + amount;
-  }
-
-  used(lane: number, now: number): number {
-    const slice = Math.floor(now / SLICE_MS);
-    const base = lane * SLICES;
-    let total = 0;
-    for (let i = 0; i < SLICES; i++) {
-      const stamp = this.data[i] ?? -1;
-      if (stamp >= 0 && slice - stamp < SLICES) total += this.data[base + i] ?? 0;
-    }
-    return total;
-  }
-
-  /** Seconds until `needed` more fits under `limit`, as the oldest slices leave the window. */
-  secondsUntil(lane: number, now: number, limit: number, needed: number): number {
-    const slice = Math.floor(now / SLICE_MS);
-    let used = this.used(lane, now);
-    if (used + needed <= limit) return 0;
-    for (let age = SLICES - 1; age >= 0; age--) {
-      const stamp = slice - age;
-      const i = ((stamp % SLICES) + SLICES) % SLICES;
-      if (this.data[i] === stamp) used -= this.data[lane * SLICES + i] ?? 0;
-      if (used + needed <= limit) return Math.max(1, Math.ceil(((stamp + SLICES) * SLICE_MS - now) / 1000));
-    }
-    return WINDOW_MS / 1000;
-  }
-
-  /** Forgets one lane's history (a changed limit starts afresh). */
-  clear(lane: number): void {
-    for (let i = 0; i < SLICES; i++) this.data[lane * SLICES + i] = 0;
-  }
 }
 
 /**
@@ -138,46 +74,50 @@ interface KeyState {
   rpm: number | null;
   /** The last `rpm` admission times, when rpm ≤ EXACT_RPM_MAX. */
   exact: ExactWindow | null;
-  /** Requests above EXACT_RPM_MAX and tokens; created once a limit on them applies. */
-  minute: SlicedMinute | null;
+  /** Requests above EXACT_RPM_MAX and tokens (an offset into the sliced minutes, or NO_MINUTE until a
+   * limit on them applies). */
+  minute: number;
   inFlight: number;
   /** The 5 s slice of the last admission or finish (an idle state is forgotten, see forgetIdle). */
   lastSlice: number;
 }
 
+const NO_MINUTE = -1;
+
 export function createRateLimiter() {
   const states = new Map<string, KeyState>();
+  const minutes = new SlicedMinutes();
 
   function stateOf(keyId: string, rpm: number | null): KeyState {
     let state = states.get(keyId);
     if (!state) {
-      state = { rpm: null, exact: null, minute: null, inFlight: 0, lastSlice: 0 };
+      state = { rpm: null, exact: null, minute: NO_MINUTE, inFlight: 0, lastSlice: 0 };
       states.set(keyId, state);
     }
     if (state.rpm !== rpm) {
       // A changed limit starts a fresh window (history under the old policy is moot).
       state.rpm = rpm;
       state.exact = rpm !== null && rpm <= EXACT_RPM_MAX ? new ExactWindow(rpm) : null;
-      state.minute?.clear(REQUESTS);
+      if (state.minute !== NO_MINUTE) minutes.clear(state.minute, REQUESTS);
     }
     return state;
   }
 
-  function minuteOf(state: KeyState): SlicedMinute {
-    if (!state.minute) state.minute = new SlicedMinute();
+  function minuteOf(state: KeyState): number {
+    if (state.minute === NO_MINUTE) state.minute = minutes.alloc();
     return state.minute;
   }
 
   /** Requests still admissible now under `rpm` (the hot path: no retry time, no object). */
   function requestsFree(state: KeyState, rpm: number, now: number): number {
     if (state.exact) return state.exact.free(now);
-    return Math.max(0, rpm - minuteOf(state).used(REQUESTS, now));
+    return Math.max(0, rpm - minutes.used(minuteOf(state), REQUESTS, now));
   }
 
   /** When a request slot frees under `rpm` (only asked when the window is full). */
   function requestsRetryAt(state: KeyState, rpm: number, now: number): number {
     if (state.exact) return state.exact.retryAt();
-    return now + minuteOf(state).secondsUntil(REQUESTS, now, rpm, 1) * 1000;
+    return now + minutes.secondsUntil(minuteOf(state), REQUESTS, now, rpm, 1) * 1000;
   }
 
   /**
@@ -210,12 +150,12 @@ export function createRateLimiter() {
       }
       requestsRemaining = free - 1;
     }
-    const minute = limits.inputTpm !== null || limits.outputTpm !== null ? minuteOf(state) : null;
-    if (minute && limits.inputTpm !== null) {
-      const used = minute.used(INPUT, now);
+    const minute = limits.inputTpm !== null || limits.outputTpm !== null ? minuteOf(state) : NO_MINUTE;
+    if (minute !== NO_MINUTE && limits.inputTpm !== null) {
+      const used = minutes.used(minute, INPUT, now);
       // A single request larger than the whole limit may pass when the window is empty.
       if (used > 0 && used + inputEstimate > limits.inputTpm) {
-        const retry = minute.secondsUntil(INPUT, now, limits.inputTpm, inputEstimate);
+        const retry = minutes.secondsUntil(minute, INPUT, now, limits.inputTpm, inputEstimate);
         return {
           ok: false,
           kind: 'input-tokens',
@@ -224,10 +164,10 @@ export function createRateLimiter() {
         };
       }
     }
-    if (minute && limits.outputTpm !== null) {
-      const used = minute.used(OUTPUT, now);
+    if (minute !== NO_MINUTE && limits.outputTpm !== null) {
+      const used = minutes.used(minute, OUTPUT, now);
       if (used > 0 && used + outputReserve > limits.outputTpm) {
-        const retry = minute.secondsUntil(OUTPUT, now, limits.outputTpm, outputReserve);
+        const retry = minutes.secondsUntil(minute, OUTPUT, now, limits.outputTpm, outputReserve);
         return {
           ok: false,
           kind: 'output-tokens',
@@ -238,13 +178,13 @@ export function createRateLimiter() {
     }
     if (limits.rpm !== null) {
       if (state.exact) state.exact.admit(now);
-      else state.minute?.add(REQUESTS, now, 1);
+      else if (state.minute !== NO_MINUTE) minutes.add(state.minute, REQUESTS, now, 1);
     }
     state.inFlight++;
-    const input = minute !== null && limits.inputTpm !== null;
-    const output = minute !== null && limits.outputTpm !== null;
-    if (input) minute.add(INPUT, now, inputEstimate);
-    if (output) minute.add(OUTPUT, now, outputReserve);
+    const input = minute !== NO_MINUTE && limits.inputTpm !== null;
+    const output = minute !== NO_MINUTE && limits.outputTpm !== null;
+    if (input) minutes.add(minute, INPUT, now, inputEstimate);
+    if (output) minutes.add(minute, OUTPUT, now, outputReserve);
     const headers: RateHeaders =
       limits.rpm !== null && requestsRemaining !== null
         ? requestHeaders(limits.rpm, requestsRemaining, now + WINDOW_MS)
@@ -270,8 +210,9 @@ export function createRateLimiter() {
     const state = ticket.state;
     state.inFlight--;
     state.lastSlice = Math.floor(now / SLICE_MS);
-    if (ticket.input) state.minute?.add(INPUT, now, actualInput - ticket.inputCharged);
-    if (ticket.output) state.minute?.add(OUTPUT, now, actualOutput - ticket.outputCharged);
+    // A forgotten key's ticket cannot be open (forgetIdle keeps keys with requests in flight).
+    if (ticket.input) minutes.add(state.minute, INPUT, now, actualInput - ticket.inputCharged);
+    if (ticket.output) minutes.add(state.minute, OUTPUT, now, actualOutput - ticket.outputCharged);
   }
 
   /**
@@ -285,6 +226,7 @@ export function createRateLimiter() {
     for (const [keyId, state] of states) {
       if (state.inFlight === 0 && slice - state.lastSlice > SLICES) {
         states.delete(keyId);
+        if (state.minute !== NO_MINUTE) minutes.free(state.minute);
         forgotten++;
       }
     }
