@@ -231,11 +231,9 @@ export function budgetScopes(
   policy: Pick<AdmissionPolicy, 'orgId' | 'orgLimits'>,
 ): readonly ScopeLimits[] {
   const { key, subject } = caller;
-  // Built once per cached key and subject: cache entries are replaced whenever keys, users, teams or
-  // budgets change. The subject's scopes are shared by all of its keys (memory per key stays small).
-  const ownScopes = subject === key.owner;
-  const cached = ownScopes ? scopesOfKey.get(key) : undefined;
-  if (cached?.policy === policy) return cached.scopes;
+  // The key's scope is built with its cache entry; the subject's are built once and shared by all of
+  // its keys (cache entries are replaced whenever keys, users, teams or budgets change). Only the
+  // short list is per request: memory per cached key stays small.
   let shared = sharedScopes.get(subject);
   if (shared?.policy !== policy) {
     const user = scopeLimits('user', subject.userId, subject.userName, subject.userLimits);
@@ -243,28 +241,21 @@ export function budgetScopes(
     const team = subject.teamId
       ? scopeLimits('team', subject.teamId, subject.teamName ?? subject.teamId, subject.teamLimits)
       : null;
-    shared = { policy, scopes: team ? [user, team, org] : [user, org] };
+    shared = { policy, user, team, org };
     sharedScopes.set(subject, shared);
   }
-  // Array literals of exact length: a list grown by push or spread keeps room for 17 entries.
-  const own = scopeLimits('key', key.id, key.id, key.keyLimits);
-  const [first, second, third] = shared.scopes;
-  const scopes =
-    third !== undefined && second !== undefined && first !== undefined
-      ? [own, first, second, third]
-      : second !== undefined && first !== undefined
-        ? [own, first, second]
-        : [own, ...shared.scopes];
-  if (ownScopes) scopesOfKey.set(key, { policy, scopes });
-  return scopes;
+  return shared.team
+    ? [key.budget, shared.user, shared.team, shared.org]
+    : [key.budget, shared.user, shared.org];
 }
 
-interface CachedScopes {
+interface SubjectScopes {
   readonly policy: Pick<AdmissionPolicy, 'orgId' | 'orgLimits'>;
-  readonly scopes: readonly ScopeLimits[];
+  readonly user: ScopeLimits;
+  readonly team: ScopeLimits | null;
+  readonly org: ScopeLimits;
 }
-const scopesOfKey = new WeakMap<KeyEntry, CachedScopes>();
-const sharedScopes = new WeakMap<SubjectInfo, CachedScopes>();
+const sharedScopes = new WeakMap<SubjectInfo, SubjectScopes>();
 
 /** The fields Tollgate needs before it can bound a request; the rest is the upstream's to validate. */
 function checkShape(body: Record<string, unknown>): GatewayError | null {

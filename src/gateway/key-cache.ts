@@ -2,6 +2,8 @@
 // the feed reports); after that it is found by the string presented, one Map read, so the hot path costs
 // neither a checksum nor an HMAC. The cache holds presented keys in process memory, which already holds
 // the pepper, the master key and the decrypted upstream credentials: it weakens nothing.
+
+import { type ScopeLimits, scopeLimits } from '../budgets/budget-book.js';
 import { hashGatewayKey, hasValidGatewayKeyShape } from '../crypto/gateway-key.js';
 import type { Db } from '../db/connect.js';
 import type { BudgetPeriod, Environment, UserRole } from '../db/schema.js';
@@ -38,7 +40,8 @@ export interface KeyEntry {
   readonly environment: Environment | null;
   readonly credentialId: string | null;
   readonly scopes: ReadonlySet<KeyScope>;
-  readonly keyLimits: Partial<Record<BudgetPeriod, number>>;
+  /** The key's own budget scope (built once with the entry; the request's other scopes are shared). */
+  readonly budget: ScopeLimits;
   /** The key's owner (a removed owner makes the key unusable). */
   readonly owner: SubjectInfo;
 }
@@ -124,7 +127,7 @@ export function createKeyCache(db: Db, pepper: Buffer) {
       credentialId: row.credential_id,
       scopes:
         sharedList(scopeLists, row.scopes ?? DEFAULT_SCOPES, (scope) => scope as KeyScope) ?? INFERENCE_ONLY,
-      keyLimits: await limitsOf('key', row.id),
+      budget: scopeLimits('key', row.id, row.id, await limitsOf('key', row.id)),
       owner,
     };
   }
