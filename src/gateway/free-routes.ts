@@ -88,6 +88,7 @@ async function forwardFree(
         model,
         credentialId: f.credentialId,
         usage: ZERO_USAGE,
+        costMicro: 0,
         price: null,
         latencyMs: f.latency,
         status: f.status,

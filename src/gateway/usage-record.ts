@@ -1,6 +1,6 @@
 // Building the one ledger row each upstream call leaves behind.
 import type { Endpoint } from '../db/schema.js';
-import { costMicro, savingsMicro, type Usage } from '../pricing/cost.js';
+import { savingsMicro, type Usage } from '../pricing/cost.js';
 import type { ModelPrice } from '../pricing/models.js';
 import type { UsageRecord } from '../usage/ledger.js';
 import type { Caller } from './admission.js';
@@ -12,6 +12,10 @@ export interface CallFacts {
   model: string | null;
   credentialId: string | null;
   usage: Usage;
+  /** What the call is charged: its usage at the model's price, or the reserved worst case when the
+   * usage could not be read (the ledger is the bill of record and never under-counts). */
+  costMicro: number;
+  /** For the savings of prompt caching; null when nothing was priced. */
   price: ModelPrice | null;
   latencyMs: number;
   status: number;
@@ -24,8 +28,11 @@ export interface CallFacts {
 }
 
 export function usageRecord(caller: Caller, f: CallFacts): UsageRecord {
-  const cost = f.price ? costMicro(f.price, f.usage) : 0;
-  const saved = f.price && cost > 0 ? savingsMicro(f.price, f.usage).savedMicro : 0;
+  const cost = f.costMicro;
+  const u = f.usage;
+  const cached = u.cacheWrite5mTokens + u.cacheWrite1hTokens + u.cacheReadTokens > 0;
+  // Without cache tokens every prompt token was plain input: nothing saved, nothing to compute.
+  const saved = f.price && cost > 0 && cached ? savingsMicro(f.price, u).savedMicro : 0;
   return {
     id: f.id,
     at: f.at,

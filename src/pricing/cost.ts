@@ -96,15 +96,59 @@ function roundPicoBig(pico: bigint, mode: Rounding): number {
 /**
  * Σ countᵢ × rateᵢ (pico-USD), rounded once. The fast path uses doubles: with non-negative terms, any
  * product or partial sum that lost precision makes the total exceed MAX_SAFE_INTEGER, so one check on
- * the total proves the whole computation exact; otherwise it is redone in BigInt.
+ * the total proves the whole computation exact; otherwise it is redone in BigInt. Up to six fixed
+ * terms, not arrays: this runs several times per request.
  */
-function sumRounded(counts: readonly number[], rates: readonly number[], mode: Rounding): number {
-  let pico = 0;
-  for (let i = 0; i < counts.length; i++) pico += (counts[i] ?? 0) * (rates[i] ?? 0);
+function sumRounded(
+  mode: Rounding,
+  c0: number,
+  r0: number,
+  c1: number,
+  r1: number,
+  c2: number,
+  r2: number,
+  c3 = 0,
+  r3 = 0,
+  c4 = 0,
+  r4 = 0,
+  c5 = 0,
+  r5 = 0,
+): number {
+  const pico = c0 * r0 + c1 * r1 + c2 * r2 + c3 * r3 + c4 * r4 + c5 * r5;
   if (pico <= Number.MAX_SAFE_INTEGER) return roundPico(pico, mode);
-  let big = 0n;
-  for (let i = 0; i < counts.length; i++) big += BigInt(counts[i] ?? 0) * BigInt(rates[i] ?? 0);
-  return roundPicoBig(big, mode);
+  const big = (c: number, r: number) => BigInt(c) * BigInt(r);
+  return roundPicoBig(
+    big(c0, r0) + big(c1, r1) + big(c2, r2) + big(c3, r3) + big(c4, r4) + big(c5, r5),
+    mode,
+  );
+}
+
+/** The cost of token counts already checked, at the tier their prompt length selects. */
+function costOf(
+  price: ModelPrice,
+  input: number,
+  output: number,
+  write5m: number,
+  write1h: number,
+  read: number,
+  webSearches: number,
+): number {
+  const r = ratesFor(price, input + write5m + write1h + read);
+  return sumRounded(
+    'half-up',
+    input,
+    r.input,
+    output,
+    r.output,
+    write5m,
+    r.cacheWrite5m,
+    write1h,
+    r.cacheWrite1h,
+    read,
+    r.cacheRead,
+    webSearches,
+    price.webSearchMicroPerRequest * PICO_PER_MICRO,
+  );
 }
 
 /**
@@ -114,39 +158,29 @@ function sumRounded(counts: readonly number[], rates: readonly number[], mode: R
  */
 export function costMicro(price: ModelPrice, usage: Usage): number {
   assertUsage(usage);
-  const r = ratesFor(price, promptTokens(usage));
-  return sumRounded(
-    [
-      usage.inputTokens,
-      usage.outputTokens,
-      usage.cacheWrite5mTokens,
-      usage.cacheWrite1hTokens,
-      usage.cacheReadTokens,
-      usage.webSearchRequests,
-    ],
-    [
-      r.input,
-      r.output,
-      r.cacheWrite5m,
-      r.cacheWrite1h,
-      r.cacheRead,
-      price.webSearchMicroPerRequest * PICO_PER_MICRO,
-    ],
-    'half-up',
+  return costOf(
+    price,
+    usage.inputTokens,
+    usage.outputTokens,
+    usage.cacheWrite5mTokens,
+    usage.cacheWrite1hTokens,
+    usage.cacheReadTokens,
+    usage.webSearchRequests,
   );
 }
 
 /** What prompt caching saved on this record, against billing every prompt token as plain input. */
 export function savingsMicro(price: ModelPrice, usage: Usage): Savings {
   const actualMicro = costMicro(price, usage);
-  const uncachedMicro = costMicro(price, {
-    inputTokens: promptTokens(usage),
-    outputTokens: usage.outputTokens,
-    cacheWrite5mTokens: 0,
-    cacheWrite1hTokens: 0,
-    cacheReadTokens: 0,
-    webSearchRequests: usage.webSearchRequests,
-  });
+  const uncachedMicro = costOf(
+    price,
+    promptTokens(usage),
+    usage.outputTokens,
+    0,
+    0,
+    0,
+    usage.webSearchRequests,
+  );
   return { uncachedMicro, actualMicro, savedMicro: uncachedMicro - actualMicro };
 }
 
@@ -173,9 +207,13 @@ export function worstCaseMicro(price: ModelPrice, bound: CostBound): number {
     outputRate = Math.max(outputRate, r.output);
   }
   return sumRounded(
-    [bound.inputTokensUpperBound, bound.maxOutputTokens, bound.webSearchUses],
-    [inputRate, outputRate, price.webSearchMicroPerRequest * PICO_PER_MICRO],
     'up',
+    bound.inputTokensUpperBound,
+    inputRate,
+    bound.maxOutputTokens,
+    outputRate,
+    bound.webSearchUses,
+    price.webSearchMicroPerRequest * PICO_PER_MICRO,
   );
 }
 

@@ -7,7 +7,8 @@
 //   [[fake fault=NAME ...]] with NAME one of status (status=, retry_after=, error_code=), a bare code such
 //   as 429, reset, hang, midstream-error (after_tokens=), reset-midstream (after_tokens=), slow-stream (delay_ms=).
 // On non-Messages routes and JSON Messages requests the stream faults degrade: midstream-error → 529,
-// reset-midstream → reset, slow-stream → the whole answer delayed once.
+// slow-stream → the whole answer delayed once; reset-midstream → reset on other routes, and on a JSON
+// Messages answer the head and half the body, then a broken connection.
 
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';

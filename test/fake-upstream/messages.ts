@@ -105,15 +105,13 @@ export async function handleMessages(
   if (!checked.ok) return fail(ex, checked.status, checked.message);
   const streaming = ex.record.stream;
   if (!streaming && fault) {
-    // JSON requests cannot fail mid-body: midstream-error is a 529, reset-midstream a reset, slow-stream a delay.
+    // A JSON answer has no events: midstream-error is a 529, slow-stream a delay; reset-midstream
+    // (below) sends the head and half the body, then breaks the connection.
     if (fault.kind === 'midstream-error') return fail(ex, 529, 'Overloaded');
-    if (fault.kind === 'reset-midstream') {
-      ex.settle(0, 'reset');
-      ex.req.socket.destroy();
-      return;
+    if (fault.kind === 'slow-stream') {
+      await sleep(fault.delayMs);
+      if (ex.settled) return;
     }
-    await sleep(fault.delayMs);
-    if (ex.settled) return;
   }
 
   const model = resolveModel(checked.model);
@@ -140,14 +138,22 @@ export async function handleMessages(
   if (!streaming) {
     ex.record.usage.output_tokens = outputTokens;
     ex.record.outputTokensSent = outputTokens;
-    ex.settle(200, 'complete');
     const text = 'tok '.repeat(outputTokens);
-    sendJson(
-      ex.res,
-      200,
-      ex.requestId,
-      messageJson(messageId, checked.model, text, stopReason, usage, outputTokens),
-    );
+    const json = messageJson(messageId, checked.model, text, stopReason, usage, outputTokens);
+    if (fault?.kind === 'reset-midstream') {
+      // Billed upstream, but the client never gets the usage: the connection breaks mid-body.
+      ex.settle(200, 'reset');
+      const bytes = Buffer.from(json);
+      ex.res.writeHead(200, {
+        'content-type': 'application/json',
+        'content-length': String(bytes.length),
+        'request-id': ex.requestId,
+      });
+      ex.res.write(bytes.subarray(0, bytes.length >> 1), () => ex.req.socket.destroy());
+      return;
+    }
+    ex.settle(200, 'complete');
+    sendJson(ex.res, 200, ex.requestId, json);
     return;
   }
   const plan = { messageId, model: checked.model, usage, outputTokens, stopReason };

@@ -77,6 +77,30 @@ describe('upstream faults', () => {
     expect(row).toMatchObject({ status: 0, outcome: 'connection_lost' });
   });
 
+  it('a JSON answer cut mid-body is charged and recorded at the reserved worst case: 502', async () => {
+    const spent = () =>
+      h.installation.db.kysely
+        .selectFrom('spend')
+        .select((eb) => eb.fn.sum<number>('spent_micro').as('total'))
+        .where('scope_type', '=', 'org')
+        .executeTakeFirstOrThrow();
+    const before = Number((await spent()).total ?? 0);
+    const error = await h
+      .client(key)
+      .messages.create({
+        ...PARAMS,
+        messages: [{ role: 'user', content: 'hi [[fake fault=reset-midstream]]' }],
+      })
+      .catch((e: unknown) => e);
+    expect((error as InstanceType<typeof Anthropic.APIError>).status).toBe(502);
+    const [row] = await lastRows(1);
+    // The upstream billed it and its usage never arrived: never under-counted. 200 output tokens at
+    // Sonnet's $15/MTok alone are 3,000 µUSD.
+    expect(row).toMatchObject({ status: 200, outcome: 'connection_lost', estimated: 1, input_tokens: 0 });
+    expect(row?.cost_micro).toBeGreaterThan(3_000);
+    expect(Number((await spent()).total) - before).toBe(row?.cost_micro);
+  });
+
   it('a hanging upstream times out with 504 timeout_error', async () => {
     h.fake.enqueueFault({ kind: 'hang' });
     const error = await h
