@@ -192,7 +192,9 @@ export function createBudgetBook(load: SpendLoader) {
    * prepared. Unlimited periods are still tracked so a limit set later sees the spend.
    */
   function reserve(list: readonly ScopeLimits[], amount: number, now: number): ReserveResult {
-    const touched: number[] = [];
+    // Exact length (a list grown by push keeps room for 17): it lives as long as the request.
+    const touched: number[] = new Array<number>(list.length * PERIODS.length);
+    let n = 0;
     let remaining: number | null = null;
     for (const s of list) {
       // Not prepared (e.g. the day rolled over between prepare and reserve): a new period's counter
@@ -201,7 +203,7 @@ export function createBudgetBook(load: SpendLoader) {
       entry.lastMinute = Math.floor(now / 60_000);
       for (let p = 0; p < PERIODS.length; p++) {
         const counter = counterOf(entry, p);
-        touched.push(counter);
+        touched[n++] = counter;
         const period = PERIODS[p] as BudgetPeriod;
         const limit = s.limits[period];
         if (limit === undefined) continue;

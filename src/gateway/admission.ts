@@ -10,7 +10,7 @@ import { bareModelId, type ModelPrice, type PriceBook } from '../pricing/models.
 import { webSearchUsesBound } from '../pricing/server-tools.js';
 import type { RateLimiter, Ticket } from '../ratelimit/limiter.js';
 import { type GatewayError, invalidRequest, permission, UNAUTHENTICATED } from './anthropic-errors.js';
-import type { CredentialPool, UpstreamCredential } from './credential-pool.js';
+import type { CandidateQuery, CredentialPool, UpstreamCredential } from './credential-pool.js';
 import type { KeyCache, KeyEntry, SubjectInfo } from './key-cache.js';
 import { withAutoCache } from './prompt-cache.js';
 import { budgetRefusal, rateRefusal } from './refusals.js';
@@ -112,12 +112,8 @@ export async function admitMessage(
   const maxTokens = body.max_tokens as number;
 
   // 3. environment: some credential must serve the key's environment.
-  const candidates = await deps.credentials.candidates({
-    pinnedId: key.credentialId,
-    userId: subject.userId,
-    teamId: subject.teamId,
-    environment: key.environment,
-  });
+  const query = candidateQuery(caller);
+  const candidates = deps.credentials.cachedCandidates(query) ?? (await deps.credentials.candidates(query));
   if (candidates.length === 0) {
     return refuse(
       permission(
@@ -222,6 +218,16 @@ export async function admitMessage(
       rateHeaders: admitted.headers,
       candidates,
     },
+  };
+}
+
+/** Which credentials may serve the caller: the key's pin and environment, the subject's user and team. */
+export function candidateQuery(caller: Caller): CandidateQuery {
+  return {
+    pinnedId: caller.key.credentialId,
+    userId: caller.subject.userId,
+    teamId: caller.subject.teamId,
+    environment: caller.key.environment,
   };
 }
 

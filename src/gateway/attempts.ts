@@ -84,8 +84,9 @@ const PASS_ERROR_HEADERS = ['content-type', 'retry-after', 'request-id', 'x-shou
 export async function callUpstream(deps: AttemptDeps, input: CallInput): Promise<CallResult> {
   const first = deps.now();
   const deadline = first + deps.policy.budgetMs;
-  const excluded = new Set<string>();
-  const limitedPools = new Set<string>();
+  // Created on the first failure that needs them: most requests succeed on the first attempt.
+  let excluded: Set<string> | null = null;
+  let limitedPools: Set<string> | null = null;
   let pointer = 0;
   let attempts = 0;
   let last: CallResult | null = null;
@@ -94,7 +95,7 @@ export async function callUpstream(deps: AttemptDeps, input: CallInput): Promise
     const n = input.candidates.length;
     for (let i = 0; i < n; i++) {
       const c = input.candidates[(pointer + (advance ? 1 : 0) + i) % n];
-      if (c && !excluded.has(c.id) && !limitedPools.has(c.pool)) {
+      if (c && !excluded?.has(c.id) && !limitedPools?.has(c.pool)) {
         pointer = input.candidates.indexOf(c);
         return c;
       }
@@ -102,7 +103,7 @@ export async function callUpstream(deps: AttemptDeps, input: CallInput): Promise
     return null;
   };
 
-  let credential = next(false);
+  let credential = input.candidates[0] ?? null;
   while (credential && attempts <= deps.policy.maxRetries) {
     attempts++;
     const startedAt = deps.now();
@@ -114,9 +115,16 @@ export async function callUpstream(deps: AttemptDeps, input: CallInput): Promise
       signal: input.signal,
     });
     if (outcome.kind === 'aborted') return { kind: 'aborted', attempts };
+    if (outcome.kind === 'response') {
+      const status = outcome.response.statusCode;
+      if (status >= 200 && status < 300) {
+        return { kind: 'success', response: outcome.response, credential, attempts, startedAt };
+      }
+    }
+    const failed = credential;
     const fail = (status: number, what: string, requestId: string | null) =>
       deps.onFailedAttempt({
-        credential: credential as UpstreamCredential,
+        credential: failed,
         status,
         outcome: what,
         upstreamRequestId: requestId,
@@ -146,19 +154,19 @@ export async function callUpstream(deps: AttemptDeps, input: CallInput): Promise
 
     const response = outcome.response;
     const status = response.statusCode;
-    if (status >= 200 && status < 300) return { kind: 'success', response, credential, attempts, startedAt };
-
     const body = scrub(await readBounded(response.body), [...input.scrub, credential.secret]);
     const requestId = headerOf(response.headers, 'request-id');
     fail(status, 'upstream_error', requestId);
     last = { kind: 'upstream-error', status, headers: passHeaders(response.headers), body, attempts };
     if (status === 401) {
+      excluded ??= new Set();
       excluded.add(credential.id);
       await deps.onUnauthorized(credential);
       credential = next(true);
       continue;
     }
     if (status === 429) {
+      limitedPools ??= new Set();
       limitedPools.add(credential.pool);
       credential = next(true);
       continue;

@@ -26,17 +26,43 @@ interface Loaded {
   retireAt: number | null;
 }
 
+/** Distinct (pinned, user, team, environment) candidate lists remembered; past this the memo starts over. */
+const MEMO_MAX = 10_000;
+
+interface Memo {
+  readonly list: readonly UpstreamCredential[];
+  /** When a rotated-out secret in the list stops being usable (the list must be rebuilt then). */
+  readonly until: number;
+}
+
+export interface CandidateQuery {
+  readonly pinnedId: string | null;
+  readonly userId: string;
+  readonly teamId: string | null;
+  readonly environment: Environment | null;
+}
+
 export function createCredentialPool(ctx: ServiceContext) {
   const { db, master } = ctx.installation;
   let loaded: Promise<Map<string, Loaded>> | null = null;
+  /** The loaded credentials once `loaded` has resolved (the synchronous path reads it). */
+  let current: Map<string, Loaded> | null = null;
+  let memo = new Map<string, Memo>();
 
   /** Loads (once per change) every active Anthropic credential, decrypted, into memory. */
   function all(): Promise<Map<string, Loaded>> {
     if (!loaded) {
-      loaded = load().catch((error: unknown) => {
-        loaded = null;
-        throw error;
-      });
+      const loading = load().then(
+        (map) => {
+          if (loaded === loading) current = map;
+          return map;
+        },
+        (error: unknown) => {
+          if (loaded === loading) loaded = null;
+          throw error;
+        },
+      );
+      loaded = loading;
     }
     return loaded;
   }
@@ -72,34 +98,56 @@ export function createCredentialPool(ctx: ServiceContext) {
     return map;
   }
 
+  const memoKey = (q: CandidateQuery) =>
+    `${q.pinnedId ?? ''}|${q.userId}|${q.teamId ?? ''}|${q.environment ?? ''}`;
+
+  /**
+   * The ordered candidates for a request when the credentials are loaded and the list is remembered:
+   * the hot path, one map read and no await. Null otherwise (then call `candidates`). The list is
+   * shared between requests: read it, never change it.
+   */
+  function cachedCandidates(q: CandidateQuery): readonly UpstreamCredential[] | null {
+    if (!current) return null;
+    const hit = memo.get(memoKey(q));
+    return hit && ctx.clock() < hit.until ? hit.list : null;
+  }
+
   /** The ordered candidates for a request; empty when nothing usable exists. */
-  async function candidates(input: {
-    pinnedId: string | null;
-    userId: string;
-    teamId: string | null;
-    environment: Environment | null;
-  }): Promise<UpstreamCredential[]> {
+  async function candidates(q: CandidateQuery): Promise<readonly UpstreamCredential[]> {
     const creds = await all();
     const now = ctx.clock();
+    const found = pick(creds, q, now);
+    // Remembered only if no change arrived meanwhile (invalidate replaces `current`).
+    if (creds === current) {
+      if (memo.size >= MEMO_MAX) memo = new Map();
+      memo.set(memoKey(q), found);
+    }
+    return found.list;
+  }
+
+  /** Memo (see candidates): the pinned credential, else user, team and org levels in order. */
+  function pick(creds: Map<string, Loaded>, q: CandidateQuery, now: number): Memo {
+    let until = Number.POSITIVE_INFINITY;
     // A rotated-out secret past its grace period is never used, even before the sweeper removes it.
     const fits = (c: Loaded) =>
       (c.retireAt === null || c.retireAt > now) &&
-      (input.environment === null || c.environment === null || c.environment === input.environment);
-    const out: UpstreamCredential[] = [];
+      (q.environment === null || c.environment === null || c.environment === q.environment);
+    const list: UpstreamCredential[] = [];
     const add = (c: Loaded, pool: UpstreamCredential['pool']) => {
-      if (fits(c)) out.push({ id: c.id, name: c.name, secret: c.secret, environment: c.environment, pool });
+      if (!fits(c)) return;
+      if (c.retireAt !== null) until = Math.min(until, c.retireAt);
+      list.push({ id: c.id, name: c.name, secret: c.secret, environment: c.environment, pool });
     };
-    if (input.pinnedId) {
-      const pinned = creds.get(input.pinnedId);
+    if (q.pinnedId) {
+      const pinned = creds.get(q.pinnedId);
       if (pinned) add(pinned, 'pinned');
-      return out;
+      return { list, until };
     }
-    for (const c of creds.values()) if (c.ownerType === 'user' && c.ownerId === input.userId) add(c, 'user');
-    if (input.teamId)
-      for (const c of creds.values())
-        if (c.ownerType === 'team' && c.ownerId === input.teamId) add(c, 'team');
+    for (const c of creds.values()) if (c.ownerType === 'user' && c.ownerId === q.userId) add(c, 'user');
+    if (q.teamId)
+      for (const c of creds.values()) if (c.ownerType === 'team' && c.ownerId === q.teamId) add(c, 'team');
     for (const c of creds.values()) if (c.ownerType === 'org') add(c, 'org');
-    return out;
+    return { list, until };
   }
 
   /** An upstream 401 on a stored credential: mark it invalid (audited) so it leaves every pool. */
@@ -120,9 +168,11 @@ export function createCredentialPool(ctx: ServiceContext) {
 
   function invalidate(): void {
     loaded = null;
+    current = null;
+    memo = new Map();
   }
 
-  return { candidates, markInvalid, invalidate };
+  return { candidates, cachedCandidates, markInvalid, invalidate };
 }
 
 export type CredentialPool = ReturnType<typeof createCredentialPool>;

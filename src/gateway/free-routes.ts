@@ -2,7 +2,7 @@
 // rate-limited per request, and recorded (at zero cost) like every upstream call.
 import { ZERO_USAGE } from '../pricing/cost.js';
 import { bareModelId } from '../pricing/models.js';
-import { authenticate, type Caller } from './admission.js';
+import { authenticate, type Caller, candidateQuery } from './admission.js';
 import { invalidRequest, notFound, permission } from './anthropic-errors.js';
 import { attemptDeps, callUpstream, type FailedAttempt } from './attempts.js';
 import { parseJsonObject } from './json-body.js';
@@ -58,12 +58,8 @@ async function forwardFree(
   body: Buffer | null,
 ): Promise<void> {
   const now = deps.clock();
-  const candidates = await deps.credentials.candidates({
-    pinnedId: caller.key.credentialId,
-    userId: caller.subject.userId,
-    teamId: caller.subject.teamId,
-    environment: caller.key.environment,
-  });
+  const query = candidateQuery(caller);
+  const candidates = deps.credentials.cachedCandidates(query) ?? (await deps.credentials.candidates(query));
   if (candidates.length === 0)
     return sendError(
       req.res,

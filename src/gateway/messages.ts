@@ -78,8 +78,10 @@ export async function handleMessages(deps: MessagesDeps, req: GatewayRequest): P
       usage.outputTokens,
     );
   };
-  const records: Promise<void>[] = [];
+  // Records of failed attempts (rare): awaited with the answer's own before its last byte.
+  let records: Promise<void>[] | null = null;
   const onFailedAttempt = (a: FailedAttempt) => {
+    records ??= [];
     records.push(
       deps.ledger.append(
         usageRecord(admitted, {
@@ -122,7 +124,7 @@ export async function handleMessages(deps: MessagesDeps, req: GatewayRequest): P
 
   if (result.kind !== 'success') {
     finish(ZERO_USAGE, 0);
-    await Promise.allSettled(records);
+    if (records) await Promise.allSettled(records);
     if (result.kind === 'aborted') return;
     if (result.kind === 'upstream-error') return sendUpstreamError(req.res, result, req.id);
     return sendError(req.res, result.error, req.id);
@@ -177,13 +179,13 @@ export async function handleMessages(deps: MessagesDeps, req: GatewayRequest): P
         upstreamRequestId: relayed.upstreamRequestId,
         fromTap: true,
       });
-      await Promise.allSettled(records);
+      if (records) await Promise.allSettled(records);
     });
     return;
   }
   const { relayed, bytes } = await readJson(response);
   await record(relayed.usage, relayed);
-  await Promise.allSettled(records);
+  if (records) await Promise.allSettled(records);
   if (clientGone()) return;
   if (bytes === null) {
     return sendError(

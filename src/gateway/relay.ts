@@ -2,6 +2,7 @@
 // after its usage record is durable; SSE is relayed chunk by chunk as it arrives, usage is tapped on
 // the side, and the chunk that completes the stream is held until the record is durable.
 import type { ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { type Usage, usageFromAnthropic } from '../pricing/cost.js';
 import { headerOf } from './attempts.js';
@@ -24,14 +25,9 @@ export async function readJson(
   response: Dispatcher.ResponseData,
 ): Promise<{ relayed: Relayed; bytes: Buffer } | { relayed: Relayed; bytes: null }> {
   const upstreamRequestId = headerOf(response.headers, 'request-id');
-  const chunks: Buffer[] = [];
-  let size = 0;
+  let bytes: Buffer;
   try {
-    for await (const chunk of response.body) {
-      size += (chunk as Buffer).length;
-      if (size > MAX_JSON_RESPONSE) throw new Error('response too large');
-      chunks.push(chunk as Buffer);
-    }
+    bytes = await collect(response.body, MAX_JSON_RESPONSE);
   } catch {
     return {
       relayed: {
@@ -44,7 +40,6 @@ export async function readJson(
       bytes: null,
     };
   }
-  const bytes = Buffer.concat(chunks);
   try {
     const usage = tailUsage(bytes) ?? (JSON.parse(bytes.toString('utf8')) as { usage?: unknown }).usage;
     return {
@@ -69,6 +64,26 @@ export async function readJson(
       bytes,
     };
   }
+}
+
+/**
+ * A whole body, read with plain listeners (an async iterator costs several objects and a promise per
+ * chunk). Rejects when the body breaks, is destroyed, or exceeds `limit` bytes.
+ */
+export function collect(body: Readable, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    body.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) body.destroy(new Error('response too large'));
+      else chunks.push(chunk);
+    });
+    body.on('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)));
+    body.on('error', reject);
+    // Destroyed without an error: no 'end' will come (after 'end', this settles nothing).
+    body.on('close', () => reject(new Error('response closed before its end')));
+  });
 }
 
 /**

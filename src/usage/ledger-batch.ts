@@ -13,39 +13,58 @@ export interface SpendDelta {
 }
 
 export interface LedgerBatch {
-  records: UsageRecordTable[];
+  records: readonly UsageRecordTable[];
   spend: SpendDelta[];
 }
 
 export function buildBatch(records: readonly UsageRecordTable[], orgId: string): LedgerBatch {
-  const spend = new Map<string, SpendDelta>();
+  // One map per scope type, keyed by id: no `scope|id|day` string per record and scope.
+  const key = new Map<string, SpendDelta>();
+  const user = new Map<string, SpendDelta>();
+  const team = new Map<string, SpendDelta>();
+  const org = new Map<string, SpendDelta>();
+  const spend: SpendDelta[] = [];
+  let day = -1;
   for (const record of records) {
     if (record.cost_micro === 0) continue;
     const start = periodStart('day', record.at);
-    add(spend, 'key', record.key_id, start, record.cost_micro);
-    add(spend, 'user', record.user_id, start, record.cost_micro);
-    if (record.team_id !== null) add(spend, 'team', record.team_id, start, record.cost_micro);
-    add(spend, 'org', orgId, start, record.cost_micro);
+    if (start !== day) {
+      // A batch that straddles midnight (rare): rows are summed per day. Should the days alternate, a
+      // scope's day gets two rows; the spend upsert adds them up.
+      day = start;
+      key.clear();
+      user.clear();
+      team.clear();
+      org.clear();
+    }
+    add(spend, key, 'key', record.key_id, start, record.cost_micro);
+    add(spend, user, 'user', record.user_id, start, record.cost_micro);
+    if (record.team_id !== null) add(spend, team, 'team', record.team_id, start, record.cost_micro);
+    add(spend, org, 'org', orgId, start, record.cost_micro);
   }
-  return { records: [...records], spend: [...spend.values()] };
+  return { records, spend };
 }
 
 function add(
-  spend: Map<string, SpendDelta>,
+  spend: SpendDelta[],
+  rows: Map<string, SpendDelta>,
   scope: BudgetScope,
   id: string,
   start: number,
   cost: number,
 ): void {
-  const key = `${scope}|${id}|${start}`;
-  const row = spend.get(key);
-  if (row) row.spent_micro += cost;
-  else
-    spend.set(key, {
-      scope_type: scope,
-      scope_id: id,
-      period: 'day',
-      period_start: start,
-      spent_micro: cost,
-    });
+  const row = rows.get(id);
+  if (row) {
+    row.spent_micro += cost;
+    return;
+  }
+  const fresh: SpendDelta = {
+    scope_type: scope,
+    scope_id: id,
+    period: 'day',
+    period_start: start,
+    spent_micro: cost,
+  };
+  rows.set(id, fresh);
+  spend.push(fresh);
 }

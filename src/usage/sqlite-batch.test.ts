@@ -64,5 +64,40 @@ describe('SQLite ledger batch writer', () => {
       ['team', 'team_1', 34],
       ['user', 'usr_1', 34],
     ]);
+
+    // Several keys of one user, zero-cost rows, and a batch whose days alternate across midnight.
+    const midnight = Date.UTC(2026, 10, 23);
+    const more = [
+      { ...record, id: 'req_3', key_id: 'key_2', at: midnight - 5, cost_micro: 100 },
+      { ...record, id: 'req_4', key_id: 'key_2', at: midnight + 5, cost_micro: 10 },
+      { ...record, id: 'req_5', key_id: 'key_2', at: midnight - 4, cost_micro: 1_000 },
+      { ...record, id: 'req_6', key_id: 'key_3', at: midnight + 6, cost_micro: 0 },
+      { ...record, id: 'req_7', key_id: 'key_1', team_id: null, at: midnight + 7, cost_micro: 5 },
+    ];
+    writer.write(buildBatch(more, 'org_1'));
+    const daily = await db.kysely
+      .selectFrom('spend')
+      .selectAll()
+      .orderBy(['scope_type', 'scope_id', 'period_start'])
+      .execute();
+    expect(
+      daily.map((s) => [
+        s.scope_type,
+        s.scope_id,
+        Number(s.period_start) === midnight,
+        Number(s.spent_micro),
+      ]),
+    ).toEqual([
+      ['key', 'key_1', false, 34],
+      ['key', 'key_1', true, 5],
+      ['key', 'key_2', false, 1_100],
+      ['key', 'key_2', true, 10],
+      ['org', 'org_1', false, 1_134],
+      ['org', 'org_1', true, 15],
+      ['team', 'team_1', false, 1_134],
+      ['team', 'team_1', true, 10],
+      ['user', 'usr_1', false, 1_134],
+      ['user', 'usr_1', true, 15],
+    ]);
   });
 });
