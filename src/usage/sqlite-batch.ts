@@ -33,37 +33,6 @@ const USAGE_COLUMNS = [
   'attempts',
 ] as const;
 
-/** The values of USAGE_COLUMNS, in order (plain property reads: no keyed lookups per column). */
-function usageRow(r: UsageRecordTable): unknown[] {
-  return [
-    r.id,
-    r.at,
-    r.endpoint,
-    r.key_id,
-    r.user_id,
-    r.team_id,
-    r.service_user_id,
-    r.credential_id,
-    r.model,
-    r.input_tokens,
-    r.output_tokens,
-    r.cache_write_5m_tokens,
-    r.cache_write_1h_tokens,
-    r.cache_read_tokens,
-    r.web_search_requests,
-    r.cost_micro,
-    r.saved_micro,
-    r.latency_ms,
-    r.status,
-    r.outcome,
-    r.upstream_request_id,
-    r.stream,
-    r.partial,
-    r.estimated,
-    r.attempts,
-  ];
-}
-
 export function createSqliteBatchWriter(sqlite: SQLite.Database) {
   const insertUsage = sqlite.prepare(
     `insert into usage_records (${USAGE_COLUMNS.join(', ')}) values (${USAGE_COLUMNS.map(() => '?').join(', ')})`,
@@ -74,8 +43,38 @@ export function createSqliteBatchWriter(sqlite: SQLite.Database) {
   );
 
   const write = sqlite.transaction((batch: LedgerBatch) => {
-    // Positional binding: cheaper than matching 25 named parameters per row.
-    for (const record of batch.records) insertUsage.run(usageRow(record));
+    // Positional arguments, in USAGE_COLUMNS order: better-sqlite3 binds them straight from the call
+    // (an array argument is read element by element through generic property lookups, named
+    // parameters are matched by name).
+    for (const r of batch.records) {
+      insertUsage.run(
+        r.id,
+        r.at,
+        r.endpoint,
+        r.key_id,
+        r.user_id,
+        r.team_id,
+        r.service_user_id,
+        r.credential_id,
+        r.model,
+        r.input_tokens,
+        r.output_tokens,
+        r.cache_write_5m_tokens,
+        r.cache_write_1h_tokens,
+        r.cache_read_tokens,
+        r.web_search_requests,
+        r.cost_micro,
+        r.saved_micro,
+        r.latency_ms,
+        r.status,
+        r.outcome,
+        r.upstream_request_id,
+        r.stream,
+        r.partial,
+        r.estimated,
+        r.attempts,
+      );
+    }
     for (const s of batch.spend)
       upsertSpend.run(s.scope_type, s.scope_id, s.period, s.period_start, s.spent_micro);
   });
