@@ -79,10 +79,17 @@ export function collect(body: Readable, limit: number): Promise<Buffer> {
       if (size > limit) body.destroy(new Error('response too large'));
       else chunks.push(chunk);
     });
-    body.on('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)));
+    let ended = false;
+    body.on('end', () => {
+      ended = true;
+      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
+    });
     body.on('error', reject);
-    // Destroyed without an error: no 'end' will come (after 'end', this settles nothing).
-    body.on('close', () => reject(new Error('response closed before its end')));
+    // Destroyed without an error: no 'end' will come. ('close' follows every 'end' too: an Error built
+    // there, stack trace and all, would cost more than the rest of the read.)
+    body.on('close', () => {
+      if (!ended) reject(new Error('response closed before its end'));
+    });
   });
 }
 
