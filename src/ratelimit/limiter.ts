@@ -74,8 +74,10 @@ interface KeyState {
   rpm: number | null;
   /** The last `rpm` admission times, when rpm ≤ EXACT_RPM_MAX. */
   exact: ExactWindow | null;
-  /** Requests above EXACT_RPM_MAX and tokens (an offset into the sliced minutes, or NO_MINUTE until a
-   * limit on them applies). */
+  /**
+   * Requests above EXACT_RPM_MAX and tokens: an offset into the sliced minutes, or NO_MINUTE until a
+   * limit on them applies.
+   */
   minute: number;
   inFlight: number;
   /** The 5 s slice of the last admission or finish (an idle state is forgotten, see forgetIdle). */

@@ -77,7 +77,7 @@ describe('sliced minutes', () => {
       minutes.add(m, OUTPUT, t0, i);
       minutes.add(m, INPUT, t0, 1);
     });
-    all.forEach((m, i) => expect(minutes.used(m, OUTPUT, t0)).toBe(i));
+    for (const [i, m] of all.entries()) expect(minutes.used(m, OUTPUT, t0)).toBe(i);
     const some = all[7] as number;
     minutes.clear(some, OUTPUT);
     expect(minutes.used(some, OUTPUT, t0)).toBe(0);

@@ -2,7 +2,6 @@
 // statements per batch. Kysely would build (and SQLite re-prepare) a new multi-row statement for
 // every batch size; this costs a few microseconds per row instead.
 import type SQLite from 'better-sqlite3';
-import type { UsageRecordTable } from '../db/schema.js';
 import type { LedgerBatch } from './ledger-batch.js';
 
 const USAGE_COLUMNS = [
