@@ -5,6 +5,7 @@ import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BenchContext } from './lib/context.js';
+import { launcherNodeArgs } from './lib/launcher.js';
 import { type Options, parseOptions, USAGE } from './lib/options.js';
 import { installCleanup, stopAll } from './lib/procs.js';
 import {
@@ -15,7 +16,6 @@ import {
   renderTable,
   type ScenarioResult,
 } from './lib/report.js';
-import { launcherNodeArgs } from './lib/tollgate.js';
 import { formatDuration, log, ROOT } from './lib/util.js';
 import { WRK_MISSING, wrkVersion } from './lib/wrk.js';
 import { runScenario, SCENARIOS } from './scenarios.js';
@@ -133,7 +133,7 @@ async function main(argv: readonly string[]): Promise<number> {
     '',
     renderMachine(m, command, true),
     `per run: ${formatDuration(opts.durationMs)} measured after ${opts.warmupMs > 0 ? formatDuration(opts.warmupMs) : 'no'} warm-up, wrk -t${opts.threads}, ${opts.rounds} round(s) (median); RSS = peak of the process under test during the run`,
-    `Tollgate runs as shipped: node ${[...launcherNodeArgs(), ...opts.nodeArgs].join(' ')} bin/tollgate.js serve`,
+    `Tollgate runs as shipped: node ${[...launcherNodeArgs(ROOT), ...opts.nodeArgs].join(' ')} bin/tollgate.js serve`,
     'scenarios:',
     renderScenarioLegend(results),
     '',

@@ -4,16 +4,13 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { launcherNodeArgs } from '../bench/lib/launcher.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const BIN = join(ROOT, 'bin', 'tollgate.js');
 
-function shebangArgs(): string[] {
-  const first = readFileSync(BIN, 'utf8').split('\n', 1)[0] ?? '';
-  const m = /^#!\/usr\/bin\/env -S node((?: --[\w-]+=\S+)*)$/.exec(first);
-  if (!m) throw new Error(`unexpected first line: ${first}`);
-  return (m[1] ?? '').split(' ').filter(Boolean);
-}
+/** The launcher's arguments, read by the same parser the bench uses to run Tollgate as shipped. */
+const shebangArgs = () => launcherNodeArgs(ROOT);
 
 function startArgs(): string[] {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };

@@ -1,9 +1,10 @@
 // Tollgate under test: an installation set up through the real CLI (`node bin/tollgate.js …`), served
 // by `node bin/tollgate.js serve` in a process of its own, and read back (usage rows) from its SQLite file.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
+import { launcherNodeArgs } from './launcher.js';
 import { type Managed, runCaptured, startLogged, waitForListening } from './procs.js';
 import { BENCH_DIST, isRecord, log, ROOT } from './util.js';
 
@@ -93,17 +94,6 @@ export interface Served {
 }
 
 /**
- * The node arguments of the shipped launcher (`#!/usr/bin/env -S node …` in bin/tollgate.js, the same
- * as `npm start`): the bench measures Tollgate as users run it.
- */
-export function launcherNodeArgs(): string[] {
-  const first = readFileSync(join(ROOT, 'bin', 'tollgate.js'), 'utf8').split('\n', 1)[0] ?? '';
-  const m = /^#!\/usr\/bin\/env -S node((?: --[\w-]+=\S+)*)$/.exec(first);
-  if (!m) throw new Error(`bin/tollgate.js: unexpected first line ${JSON.stringify(first)}`);
-  return (m[1] ?? '').split(' ').filter(Boolean);
-}
-
-/**
  * `node <launcher args> bin/tollgate.js serve --port 0`, with the guard that ends it if the runner
  * dies; `nodeArgs` come after the launcher's (V8 takes the last value of a repeated flag).
  */
@@ -117,7 +107,7 @@ export async function serve(
     `tollgate (${t.name})`,
     process.execPath,
     [
-      ...launcherNodeArgs(),
+      ...launcherNodeArgs(ROOT),
       ...nodeArgs,
       '--import',
       guard,
