@@ -23,6 +23,7 @@ type Admit = (
   caller: unknown,
   body: unknown,
   raw: Buffer,
+  headers: Record<string, string>,
   now: number,
 ) => Promise<{ ok: boolean; value?: { reservation: unknown; ticket: unknown } }>;
 type Authenticate = (
@@ -103,7 +104,7 @@ try {
   const admitUs = await best(50_000, 5, async () => {
     const now = Date.now();
     const parsed = parseJsonObject(raw, 64);
-    const admitted = await admitMessage(deps, caller, parsed.value, raw, now);
+    const admitted = await admitMessage(deps, caller, parsed.value, raw, headers, now);
     if (!admitted.ok || !admitted.value) throw new Error('admission refused the bench request');
     deps.budgets.settle(admitted.value.reservation, 0);
     deps.limiter.finish(admitted.value.ticket, now, 0, 0);

@@ -1,19 +1,18 @@
 // The admission pipeline of a Messages request, in the contract's fixed order:
 // key valid → not expired/revoked → environment → model allowed → tools allowed → max_tokens cap →
 // rate limits → budgets. Every refusal is returned (not thrown) as a GatewayError.
+import type { IncomingHttpHeaders } from 'node:http';
 import { type BudgetBook, type Reservation, type ScopeLimits, scopeLimits } from '../budgets/budget-book.js';
 import type { KeyScope } from '../keys/key-policy.js';
 import { formatUsd } from '../lib/money.js';
-import { worstCaseMicro } from '../pricing/cost.js';
-import { inputTokenUpperBound } from '../pricing/input-bound.js';
+import type { CostBound } from '../pricing/cost.js';
 import { bareModelId, type ModelPrice, type PriceBook } from '../pricing/models.js';
-import { webSearchUsesBound } from '../pricing/server-tools.js';
 import type { RateLimiter, Ticket } from '../ratelimit/limiter.js';
 import { type GatewayError, invalidRequest, permission, UNAUTHENTICATED } from './anthropic-errors.js';
 import type { CandidateQuery, CredentialPool, UpstreamCredential } from './credential-pool.js';
 import type { KeyCache, KeyEntry, SubjectInfo } from './key-cache.js';
-import { withAutoCache } from './prompt-cache.js';
 import { budgetRefusal, rateRefusal } from './refusals.js';
+import { boundRequest } from './request-bound.js';
 
 export interface AdmissionPolicy {
   /** claude.models_allowed as bare ids; null = every priced model. */
@@ -50,6 +49,10 @@ export interface Admitted extends Caller {
   /** Bytes to forward: the client's own unless Tollgate had to add max_uses or a cache breakpoint. */
   readonly body: Buffer;
   readonly autoCached: boolean;
+  /** What the request can use at most (prompt tokens, output, searches): the reservation's basis. */
+  readonly bound: CostBound;
+  /** The bound's cost, reserved on every budget scope (a record charged at the worst case carries
+   * `worstCaseUsage(price, bound)`). */
   readonly worstCaseMicro: number;
   readonly reservation: Reservation;
   readonly remainingMicro: number | null;
@@ -103,6 +106,7 @@ export async function admitMessage(
   caller: Caller,
   body: Record<string, unknown>,
   raw: Buffer,
+  headers: IncomingHttpHeaders,
   now: number,
 ): Promise<Result<Admitted>> {
   const { key, subject } = caller;
@@ -158,25 +162,11 @@ export async function admitMessage(
       invalidRequest(`max_tokens ${maxTokens} exceeds this key's cap of ${key.maxTokens}; lower max_tokens`),
     );
   }
-  let forwarded: Record<string, unknown> = body;
-  const servers = webSearchUsesBound(body, deps.policy.webSearchDefaultMaxUses);
-  if (servers.patchedTools) forwarded = { ...forwarded, tools: servers.patchedTools };
-  const cached =
-    deps.policy.promptCaching === 'auto' ? withAutoCache(forwarded, price.minCacheableTokens) : null;
-  if (cached) forwarded = cached;
-  const bound = inputTokenUpperBound(forwarded, {
-    imageTokenAllowance: deps.policy.imageTokenAllowance,
-    documentTokenAllowance: deps.policy.documentTokenAllowance,
-    defaultMaxUses: deps.policy.webSearchDefaultMaxUses,
-  });
-  if ('unbounded' in bound)
-    return refuse(invalidRequest(`Tollgate cannot bound the cost of this request: ${bound.unbounded}`));
-  const worst = worstCaseMicro(price, {
-    inputTokensUpperBound: bound.tokens,
-    maxOutputTokens: maxTokens,
-    webSearchUses: servers.uses,
-    cacheWrite1hPossible: bound.cacheWrite1hPossible,
-  });
+  const bounded = boundRequest(deps.policy, price, body, headers);
+  if (!bounded.ok)
+    return refuse(invalidRequest(`Tollgate cannot bound the cost of this request: ${bounded.unbounded}`));
+  const worst = bounded.worstCaseMicro;
+  const bound = bounded.bound;
   if (key.maxCostPerRequestMicro !== null && worst > key.maxCostPerRequestMicro) {
     return refuse(
       invalidRequest(
@@ -186,7 +176,13 @@ export async function admitMessage(
   }
 
   // 7. rate limits (input charged at a rough estimate, output at max_tokens; both corrected later)
-  const admitted = deps.limiter.admit(key.id, key, now, Math.ceil(bound.tokens / 4), maxTokens);
+  const admitted = deps.limiter.admit(
+    key.id,
+    key,
+    now,
+    Math.ceil(bound.inputTokensUpperBound / 4),
+    maxTokens,
+  );
   if (!admitted.ok) return refuse(rateRefusal(admitted));
 
   // 8. budgets: the worst case is reserved on every scope at once, or the request is refused.
@@ -209,8 +205,9 @@ export async function admitMessage(
       model,
       price,
       stream: body.stream === true,
-      body: forwarded === body ? raw : Buffer.from(JSON.stringify(forwarded)),
-      autoCached: cached !== null,
+      body: bounded.forwarded === body ? raw : Buffer.from(JSON.stringify(bounded.forwarded)),
+      autoCached: bounded.autoCached,
+      bound,
       worstCaseMicro: worst,
       reservation: reserved.reservation,
       remainingMicro: reserved.remainingMicro,

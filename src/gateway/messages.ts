@@ -51,7 +51,7 @@ export async function handleMessages(deps: MessagesDeps, req: GatewayRequest): P
   }
   const parsed = parseJsonObject(req.body, deps.maxJsonDepth);
   if (!parsed.ok) return sendError(req.res, invalidRequest(parsed.message), req.id);
-  const admission = await admitMessage(deps, auth.value, parsed.value, req.body, now);
+  const admission = await admitMessage(deps, auth.value, parsed.value, req.body, req.headers, now);
   if (!admission.ok) return sendError(req.res, admission.error, req.id);
   const admitted = admission.value;
 

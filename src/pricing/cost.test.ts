@@ -9,6 +9,7 @@ import {
   type Usage,
   usageFromAnthropic,
   worstCaseMicro,
+  worstCaseUsage,
   ZERO_USAGE,
 } from './cost.js';
 import { createPriceBook, type ModelPrice, type PriceOverride } from './models.js';
@@ -239,6 +240,12 @@ describe('worstCaseMicro', () => {
           };
           expect(promptTokens(u)).toBeLessThanOrEqual(b.inputTokensUpperBound);
           expect(worstCaseMicro(priced, b)).toBeGreaterThanOrEqual(costMicro(priced, u));
+          // The worst-case usage costs no more than the reservation and, with the built-in prices (an
+          // override can make the long-context tier cheaper than the standard one), at least any usage
+          // consistent with the bound.
+          const worst = costMicro(priced, worstCaseUsage(priced, b));
+          expect(worst).toBeLessThanOrEqual(worstCaseMicro(priced, b));
+          if (!override) expect(worst).toBeGreaterThanOrEqual(costMicro(priced, u));
         },
       ),
       { numRuns: 3_000 },

@@ -185,6 +185,35 @@ export function savingsMicro(price: ModelPrice, usage: Usage): Savings {
 }
 
 /**
+ * The usage that costs the most among all usages consistent with `bound`: every prompt token at the
+ * dearest input-side kind that could apply (plain input, cache read, 5 min write, or 1 h write when
+ * `cacheWrite1hPossible`), `maxOutputTokens` of output,
+ * `webSearchUses` searches. A record charged at the worst case carries these token counts, so its tokens
+ * and its cost agree; `worstCaseMicro` is its cost rounded up.
+ */
+export function worstCaseUsage(price: ModelPrice, bound: CostBound): Usage {
+  assertCount('bound.inputTokensUpperBound', bound.inputTokensUpperBound);
+  assertCount('bound.maxOutputTokens', bound.maxOutputTokens);
+  assertCount('bound.webSearchUses', bound.webSearchUses);
+  const prompt = bound.inputTokensUpperBound;
+  const r = ratesFor(price, prompt);
+  // The dearest kind (prices can be overridden in config, so no order among them is assumed).
+  let kind = 0;
+  let rate = r.input;
+  if (r.cacheRead > rate) [kind, rate] = [1, r.cacheRead];
+  if (r.cacheWrite5m > rate) [kind, rate] = [2, r.cacheWrite5m];
+  if (bound.cacheWrite1hPossible && r.cacheWrite1h > rate) kind = 3;
+  return {
+    inputTokens: kind === 0 ? prompt : 0,
+    outputTokens: bound.maxOutputTokens,
+    cacheWrite5mTokens: kind === 2 ? prompt : 0,
+    cacheWrite1hTokens: kind === 3 ? prompt : 0,
+    cacheReadTokens: kind === 1 ? prompt : 0,
+    webSearchRequests: bound.webSearchUses,
+  };
+}
+
+/**
  * Upper bound of the cost of any usage consistent with `bound`, rounded UP, for budget reservation:
  * - every prompt token at the dearest input-side rate that could apply (plain input, cache read, 5 min
  *   write, and the 1 h write only when `cacheWrite1hPossible`), since caching can turn input into writes;
