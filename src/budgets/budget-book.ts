@@ -59,6 +59,8 @@ export interface Reservation {
 
 export interface BudgetRefusal {
   readonly scope: BudgetScope;
+  /** The scope's id (a key's, user's or team's id; the org's). */
+  readonly id: string;
   readonly label: string;
   readonly period: BudgetPeriod;
   readonly limitMicro: number;
@@ -213,6 +215,7 @@ export function createBudgetBook(load: SpendLoader) {
             ok: false,
             refusal: {
               scope: s.scope,
+              id: s.id,
               label: scopeLabel(s),
               period,
               limitMicro: limit,

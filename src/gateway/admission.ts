@@ -192,7 +192,7 @@ export async function admitMessage(
   const reserved = deps.budgets.reserve(scopes, worst, now);
   if (!reserved.ok) {
     deps.limiter.finish(admitted.ticket, now, 0, 0);
-    return refuse(budgetRefusal(reserved.refusal));
+    return refuse(budgetRefusal(reserved.refusal, key.owner));
   }
   return {
     ok: true,

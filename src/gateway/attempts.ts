@@ -1,10 +1,14 @@
 // Sending one request upstream with failover. Retries only where they cannot double-bill or hammer:
 // a connection that failed before the request was sent, or a 529/5xx answer; a 429 moves on to a
-// credential of a different pool; a 401 marks the credential invalid and moves on. Never after a
-// success began streaming (the caller owns the response from then on). Total time is capped.
+// credential of a different pool; a 401 moves on and asks for the credential to be checked (it is
+// marked invalid only if its own validation call confirms it: one request's 401 cannot take a shared
+// credential out). Never after a success began streaming (the caller owns the response from then on).
+// Total time is capped. What an upstream error sends back is scrubbed of every secret (scrub.ts) and
+// of the org's own Anthropic rate-limit headers before anyone sees it.
 import type { Dispatcher } from 'undici';
 import type { GatewayError } from './anthropic-errors.js';
 import type { UpstreamCredential } from './credential-pool.js';
+import { buildScrubTable, redact, redactText, type ScrubTable } from './scrub.js';
 import type { Cancel, HeaderList, Upstream, UpstreamOutcome } from './upstream.js';
 
 export interface AttemptPolicy {
@@ -59,7 +63,10 @@ export interface AttemptDeps {
   readonly policy: AttemptPolicy;
   readonly now: () => number;
   readonly onFailedAttempt: (attempt: FailedAttempt) => void;
-  readonly onUnauthorized: (credential: UpstreamCredential) => Promise<void>;
+  /** An upstream 401: schedules the credential's confirmation check; never awaited by the request. */
+  readonly onUnauthorized: (credential: UpstreamCredential) => void;
+  /** The scrub table of every loaded credential (built once per load; only error paths ask for it). */
+  readonly scrubTable: () => Promise<ScrubTable>;
 }
 
 /** The per-request attempt deps: the gateway's shared ones plus this request's clock and failure hook. */
@@ -73,12 +80,15 @@ export function attemptDeps(
     upstream: shared.upstream,
     policy: shared.policy,
     onUnauthorized: shared.onUnauthorized,
+    scrubTable: shared.scrubTable,
     now,
     onFailedAttempt,
   };
 }
 
 const MAX_ERROR_BODY = 1024 * 1024;
+// Only these pass; the upstream's `anthropic-ratelimit-*` headers describe the org's own Anthropic
+// limits, not the caller's (callers see Tollgate's limits only).
 const PASS_ERROR_HEADERS = ['content-type', 'retry-after', 'request-id', 'x-should-retry'];
 
 export async function callUpstream(deps: AttemptDeps, input: CallInput): Promise<CallResult> {
@@ -154,14 +164,17 @@ export async function callUpstream(deps: AttemptDeps, input: CallInput): Promise
 
     const response = outcome.response;
     const status = response.statusCode;
-    const body = scrub(await readBounded(response.body), [...input.scrub, credential.secret]);
-    const requestId = headerOf(response.headers, 'request-id');
+    const tables = await scrubTables(deps, input.scrub, credential.secret);
+    const body = redact(await readBounded(response.body), tables);
+    const upstreamId = headerOf(response.headers, 'request-id');
+    // The request id goes into the usage record (a log): scrubbed like the body.
+    const requestId = upstreamId === null ? null : redactText(upstreamId, tables);
     fail(status, 'upstream_error', requestId);
-    last = { kind: 'upstream-error', status, headers: passHeaders(response.headers), body, attempts };
+    last = { kind: 'upstream-error', status, headers: passHeaders(response.headers, tables), body, attempts };
     if (status === 401) {
       excluded ??= new Set();
       excluded.add(credential.id);
-      await deps.onUnauthorized(credential);
+      deps.onUnauthorized(credential);
       credential = next(true);
       continue;
     }
@@ -222,14 +235,22 @@ async function readBounded(body: Dispatcher.ResponseData['body']): Promise<Buffe
   return Buffer.concat(chunks);
 }
 
-/** Removes secrets an upstream error body might echo (request headers, keys) before anyone sees it. */
-export function scrub(body: Buffer, secrets: readonly string[]): Buffer {
-  let text: string | null = null;
-  for (const secret of secrets) {
-    if (secret.length < 8 || body.indexOf(secret) === -1) continue;
-    text = (text ?? body.toString('utf8')).split(secret).join('[redacted]');
+/**
+ * The tables to scrub an upstream error with: every loaded credential's (shared, built once per load)
+ * and one of this request's own secrets (the caller's presented key, the credential just used).
+ */
+async function scrubTables(
+  deps: AttemptDeps,
+  presented: readonly string[],
+  used: string,
+): Promise<ScrubTable[]> {
+  const own = buildScrubTable([...presented, used]);
+  try {
+    return [await deps.scrubTable(), own];
+  } catch {
+    // The credentials could not be loaded: this request's own secrets are still scrubbed.
+    return [own];
   }
-  return text === null ? body : Buffer.from(text);
 }
 
 export function headerOf(headers: Dispatcher.ResponseData['headers'], name: string): string | null {
@@ -238,14 +259,14 @@ export function headerOf(headers: Dispatcher.ResponseData['headers'], name: stri
   return value ?? null;
 }
 
-function passHeaders(headers: Dispatcher.ResponseData['headers']): Record<string, string> {
+function passHeaders(
+  headers: Dispatcher.ResponseData['headers'],
+  tables: readonly ScrubTable[],
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name of PASS_ERROR_HEADERS) {
     const value = headerOf(headers, name);
-    if (value !== null) out[name] = value;
-  }
-  for (const [name, value] of Object.entries(headers)) {
-    if (name.startsWith('anthropic-ratelimit-') && typeof value === 'string') out[name] = value;
+    if (value !== null) out[name] = redactText(value, tables);
   }
   return out;
 }

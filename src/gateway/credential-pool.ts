@@ -1,9 +1,13 @@
 // Which upstream credential serves a request: the key's pinned credential, else the user's own
 // (the one `credential use` prefers first), else the team's, else the org's. Several active
 // credentials at one level form a failover pool; levels are distinct pools (a 429 moves on to the next).
+// A credential an upstream 401 puts in doubt is checked off the request path with the free validation
+// call, and only a confirmed failure marks it (and only the secret that failed) invalid.
 import { open } from '../crypto/envelope.js';
 import type { Environment } from '../db/schema.js';
 import { type Actor, change, type ServiceContext } from '../install/context.js';
+import { probeStatus, type UpstreamTarget } from '../vault/validate-credential.js';
+import { buildScrubTable, type ScrubTable } from './scrub.js';
 
 export interface UpstreamCredential {
   readonly id: string;
@@ -42,12 +46,30 @@ export interface CandidateQuery {
   readonly environment: Environment | null;
 }
 
-export function createCredentialPool(ctx: ServiceContext) {
+export interface ConfirmOptions {
+  /** Where and how long the validation call may take (a timeout, so a check always ends). */
+  readonly target: UpstreamTarget;
+  /** At most one check per credential and secret this often; 401s meanwhile are not checked again. */
+  readonly intervalMs: number;
+  /** Recorded as the actor of a confirmed invalidation. */
+  readonly actor: Actor;
+}
+
+/** Credentials (and secret versions) whose last check is remembered; past this the record starts over. */
+const CHECKS_MAX = 10_000;
+
+export function createCredentialPool(ctx: ServiceContext, confirm: ConfirmOptions) {
   const { db, master } = ctx.installation;
   let loaded: Promise<Map<string, Loaded>> | null = null;
   /** The loaded credentials once `loaded` has resolved (the synchronous path reads it). */
   let current: Map<string, Loaded> | null = null;
   let memo = new Map<string, Memo>();
+  /** Windows of every loaded secret, built on the first upstream error after a load (see scrub.ts). */
+  let scrubbing: Promise<ScrubTable> | null = null;
+  /** When each (credential, secret) was last checked, by `${id}\n${secret}`. */
+  let checkedAt = new Map<string, number>();
+  /** Checks running (each one at a time per credential and secret). */
+  const running = new Map<string, Promise<void>>();
 
   /** Loads (once per change) every active Anthropic credential, decrypted, into memory. */
   function all(): Promise<Map<string, Loaded>> {
@@ -150,29 +172,104 @@ export function createCredentialPool(ctx: ServiceContext) {
     return { list, until };
   }
 
-  /** An upstream 401 on a stored credential: mark it invalid (audited) so it leaves every pool. */
-  async function markInvalid(id: string, by: Actor): Promise<void> {
+  /**
+   * An upstream 401 on `credential`: the request has already failed over; this schedules the free
+   * validation call of the secret that failed, off the request path. Concurrent 401s of one secret
+   * share one check, and a secret is checked at most once per `intervalMs`, so a flood of 401s (a
+   * client's own beta header, say) costs at most one validation call per credential and interval.
+   */
+  function suspect(credential: UpstreamCredential): void {
+    const key = `${credential.id}\n${credential.secret}`;
+    if (running.has(key)) return;
+    const now = ctx.clock();
+    const last = checkedAt.get(key);
+    if (last !== undefined && now - last < confirm.intervalMs) return;
+    if (checkedAt.size >= CHECKS_MAX) checkedAt = new Map();
+    checkedAt.set(key, now);
+    const check = confirmAndMark(credential.secret)
+      .catch(() => undefined) // a failed check proves nothing; the next 401 after the interval retries
+      .finally(() => running.delete(key));
+    running.set(key, check);
+  }
+
+  /** Marks the secret invalid only if its own validation call is refused with 401. */
+  async function confirmAndMark(secret: string): Promise<void> {
+    const answer = await probeStatus('anthropic', secret, confirm.target);
+    if (answer?.kind !== 'status' || answer.status !== 401) return;
+    await markInvalid(secret, confirm.actor);
+  }
+
+  /**
+   * Marks invalid (audited) every active stored credential whose secret is `secret` — the version that
+   * failed, not the credential id it was sent under: after a rotation the id holds a fresh secret, and
+   * a still-running request's 401 with the previous one must not take the fresh one out.
+   */
+  async function markInvalid(secret: string, by: Actor): Promise<void> {
+    let marked = 0;
     await change(ctx, by, async (u) => {
-      const result = await u.tx
-        .updateTable('credentials')
-        .set({ status: 'invalid', updated_at: u.now })
-        .where('id', '=', id)
+      const rows = await u.tx
+        .selectFrom('credentials')
+        .selectAll()
+        .where('provider', '=', 'anthropic')
         .where('status', '=', 'active')
-        .executeTakeFirst();
-      if (Number(result.numUpdatedRows) === 0) return;
-      await u.audit('credential.invalid', 'credential', id, { reason: 'upstream answered 401' });
-      await u.changed('credential', id);
+        .where('removed_at', 'is', null)
+        .execute();
+      for (const row of rows) {
+        const plain = open(master, `credentials:${row.id}`, {
+          ciphertext: row.ciphertext,
+          wrappedKey: row.wrapped_key,
+          keyVersion: row.key_version,
+        });
+        const same = plain.toString('utf8') === secret;
+        plain.fill(0);
+        if (!same) continue;
+        await u.tx
+          .updateTable('credentials')
+          .set({ status: 'invalid', updated_at: u.now })
+          .where('id', '=', row.id)
+          .where('status', '=', 'active')
+          .execute();
+        await u.audit('credential.invalid', 'credential', row.id, {
+          name: row.name,
+          reason: 'upstream answered 401 and a validation call confirmed it',
+          version: row.retired_from === null ? 'current' : 'previous',
+        });
+        await u.changed('credential', row.id);
+        marked++;
+      }
     });
-    invalidate();
+    if (marked > 0) invalidate();
+  }
+
+  /** The scrub table of every loaded credential's secret (built once per load, on first use). */
+  function scrubTable(): Promise<ScrubTable> {
+    if (!scrubbing) {
+      const building = all().then((creds) => {
+        const secrets: string[] = [];
+        for (const c of creds.values()) secrets.push(c.secret);
+        return buildScrubTable(secrets);
+      });
+      building.catch(() => {
+        if (scrubbing === building) scrubbing = null;
+      });
+      scrubbing = building;
+    }
+    return scrubbing;
+  }
+
+  /** Resolves once the checks now running have ended (close and tests). */
+  async function settled(): Promise<void> {
+    while (running.size > 0) await Promise.allSettled([...running.values()]);
   }
 
   function invalidate(): void {
     loaded = null;
     current = null;
     memo = new Map();
+    scrubbing = null;
   }
 
-  return { candidates, cachedCandidates, markInvalid, invalidate };
+  return { candidates, cachedCandidates, suspect, markInvalid, scrubTable, settled, invalidate };
 }
 
 export type CredentialPool = ReturnType<typeof createCredentialPool>;

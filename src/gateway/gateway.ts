@@ -17,13 +17,25 @@ import { createKeyCache } from './key-cache.js';
 import type { MessagesDeps } from './messages.js';
 import { createUpstream } from './upstream.js';
 
+/** A credential an upstream 401 put in doubt is validated at most this often (per secret)… */
+export const CONFIRM_INTERVAL_MS = 60_000;
+/** …and each validation call gives up after this long (nothing is marked then). */
+const CONFIRM_TIMEOUT_MS = 10_000;
+
 /** Web searches reserved (and injected as max_uses) for a web search tool that sets no limit. */
 export const DEFAULT_WEB_SEARCH_MAX_USES = 5;
 
 export function createGateway(ctx: ServiceContext, config: Config) {
   const { db, pepper, orgId } = ctx.installation;
   const keys = createKeyCache(db, pepper);
-  const credentials = createCredentialPool(ctx);
+  const credentials = createCredentialPool(ctx, {
+    target: {
+      baseUrl: config.upstream.anthropic_base_url,
+      timeoutMs: Math.min(config.upstream.validate_timeout_ms, CONFIRM_TIMEOUT_MS),
+    },
+    intervalMs: CONFIRM_INTERVAL_MS,
+    actor: { actor: 'system:gateway' },
+  });
   const upstream = createUpstream({
     baseUrl: config.upstream.anthropic_base_url,
     timeoutMs: config.upstream.timeout_ms,
@@ -77,7 +89,8 @@ export function createGateway(ctx: ServiceContext, config: Config) {
         budgetMs: Math.min(config.upstream.timeout_ms, 30_000),
         backoffMs: 200,
       },
-      onUnauthorized: (credential) => credentials.markInvalid(credential.id, { actor: 'system:gateway' }),
+      onUnauthorized: credentials.suspect,
+      scrubTable: credentials.scrubTable,
     },
   };
   const poller = createChangePoller(db, (kinds) => {
@@ -111,6 +124,7 @@ export function createGateway(ctx: ServiceContext, config: Config) {
     async close(): Promise<void> {
       if (sweeper) clearInterval(sweeper);
       await poller.stop();
+      await credentials.settled();
       await ledger.close();
       await upstream.close();
     },

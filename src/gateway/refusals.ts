@@ -3,6 +3,7 @@ import type { BudgetRefusal } from '../budgets/budget-book.js';
 import { formatUsd } from '../lib/money.js';
 import type { AdmitResult } from '../ratelimit/limiter.js';
 import type { GatewayError } from './anthropic-errors.js';
+import type { SubjectInfo } from './key-cache.js';
 
 const LIMIT_NAMES = {
   requests: 'requests per minute',
@@ -21,15 +22,29 @@ export function rateRefusal(result: Extract<AdmitResult, { ok: false }>): Gatewa
   };
 }
 
+/**
+ * Whether `viewer` (the key's owner) may see a refused budget's spent amount and limit (product.md §6):
+ * admins see every scope; a member or service only its own key's and its own user budget. Team and
+ * org figures are for admins; others see what remains.
+ */
+export function seesSpendOf(r: BudgetRefusal, viewer: SubjectInfo): boolean {
+  if (viewer.role === 'admin') return true;
+  if (r.scope === 'key') return true;
+  return r.scope === 'user' && r.id === viewer.userId;
+}
+
 /** A budget refusal: 429 that must not be retried (it will not pass until the period resets). */
-export function budgetRefusal(r: BudgetRefusal): GatewayError {
+export function budgetRefusal(r: BudgetRefusal, viewer: SubjectInfo): GatewayError {
   const period = r.period === 'total' ? 'total' : r.period === 'day' ? 'daily' : 'monthly';
   const resets =
     r.resetsAt === null ? 'it does not reset' : `it resets at ${new Date(r.resetsAt).toISOString()}`;
+  const figures = seesSpendOf(r, viewer)
+    ? ` ($${formatUsd(r.limitMicro)}) cannot cover this request ($${formatUsd(r.usedMicro)} spent or reserved)`
+    : ` cannot cover this request ($${formatUsd(Math.max(0, r.limitMicro - r.usedMicro))} remaining)`;
   return {
     status: 429,
     type: 'rate_limit_error',
-    message: `the ${period} budget of ${r.label} ($${formatUsd(r.limitMicro)}) cannot cover this request ($${formatUsd(r.usedMicro)} spent or reserved); ${resets}`,
+    message: `the ${period} budget of ${r.label}${figures}; ${resets}`,
     headers: { 'x-should-retry': 'false' },
     details: { error_code: 'enforced_spend_limit_reached', scope: r.scope, period: r.period },
   };

@@ -51,17 +51,24 @@ function isControl(char: string): boolean {
 
 export type ValidationOutcome = { ok: true } | { ok: false; error: AppError };
 
-/** Asks the upstream whether the key is good; maps each answer to a friendly, actionable error. */
-export async function probeCredential(
+/** What the free validation call answered: a status, or a network failure (nothing answered). */
+export type ProbeAnswer =
+  | { kind: 'status'; status: number; retryAfter: string | undefined }
+  | { kind: 'network'; cause: unknown; url: URL };
+
+/**
+ * Makes the free validation call for `secret` (bounded by `target.timeoutMs`); null for providers
+ * that have none. Used before storing a key and by the gateway to confirm a key an upstream 401 put
+ * in doubt.
+ */
+export async function probeStatus(
   provider: Provider,
   secret: string,
   target: UpstreamTarget,
-): Promise<ValidationOutcome> {
+): Promise<ProbeAnswer | null> {
   const path = probePath(provider);
-  if (path === null) return { ok: true };
+  if (path === null) return null;
   const url = new URL(path, target.baseUrl.endsWith('/') ? target.baseUrl : `${target.baseUrl}/`);
-  let status: number;
-  let retryAfter: string | undefined;
   try {
     const response = await request(url, {
       method: 'GET',
@@ -70,11 +77,28 @@ export async function probeCredential(
       bodyTimeout: target.timeoutMs,
       signal: AbortSignal.timeout(target.timeoutMs),
     });
-    status = response.statusCode;
     const header = response.headers['retry-after'];
-    retryAfter = Array.isArray(header) ? header[0] : header;
     await response.body.dump();
+    return {
+      kind: 'status',
+      status: response.statusCode,
+      retryAfter: Array.isArray(header) ? header[0] : header,
+    };
   } catch (cause) {
+    return { kind: 'network', cause, url };
+  }
+}
+
+/** Asks the upstream whether the key is good; maps each answer to a friendly, actionable error. */
+export async function probeCredential(
+  provider: Provider,
+  secret: string,
+  target: UpstreamTarget,
+): Promise<ValidationOutcome> {
+  const answer = await probeStatus(provider, secret, target);
+  if (answer === null) return { ok: true };
+  if (answer.kind === 'network') {
+    const { cause, url } = answer;
     return {
       ok: false,
       error: new AppError(
@@ -84,6 +108,7 @@ export async function probeCredential(
       ),
     };
   }
+  const { status, retryAfter } = answer;
   if (status >= 200 && status < 300) return { ok: true };
   if (status === 401 || status === 403) {
     return {
