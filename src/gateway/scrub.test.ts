@@ -51,7 +51,8 @@ describe('redact', () => {
           const out = redact(Buffer.from(before + embedded + after), [table]).toString();
           // No window of the output is a window of the embedded encoding...
           const leaked = windowsOf(embedded);
-          for (const w of windowsOf(out)) expect(leaked.has(w), `${encoding} window ${w} in ${out}`).toBe(false);
+          for (const w of windowsOf(out))
+            expect(leaked.has(w), `${encoding} window ${w} in ${out}`).toBe(false);
           // ...nor of the whole secret in any encoding (aligned forms of every substring included).
           for (const enc of Object.values(ENCODINGS)) {
             const whole = windowsOf(enc(secret));
@@ -96,7 +97,10 @@ describe('redact', () => {
   });
 
   it('scans a 1 MB body in time linear in its size, with many secrets loaded', () => {
-    const secrets = Array.from({ length: 200 }, (_, i) => `sk-ant-api03-test-${i}-${'k'.repeat(10)}${i * 7919}xyz`);
+    const secrets = Array.from(
+      { length: 200 },
+      (_, i) => `sk-ant-api03-test-${i}-${'k'.repeat(10)}${i * 7919}xyz`,
+    );
     const table = buildScrubTable(secrets);
     const body = Buffer.alloc(1024 * 1024, 'a');
     const started = performance.now();

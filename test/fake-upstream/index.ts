@@ -6,6 +6,7 @@
 //   [[fake output_tokens=N]]  [[fake web_searches=K]]  [[fake web_fetches=K]]
 //   [[fake fault=NAME ...]] with NAME one of status (status=, retry_after=, error_code=), a bare code such
 //   as 429, reset, hang, midstream-error (after_tokens=), reset-midstream (after_tokens=), slow-stream (delay_ms=).
+// `anthropic-beta: fake-unauthorized[-after-MS]` and `fake-echo-key` ask for the tricks of beta-tricks.ts.
 // On non-Messages routes and JSON Messages requests the stream faults degrade: midstream-error → 529,
 // slow-stream → the whole answer delayed once; reset-midstream → reset on other routes, and on a JSON
 // Messages answer the head and half the body, then a broken connection.
@@ -14,6 +15,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { authorize, createKeyPolicy, type KeyKind, presentedKey } from './auth.js';
+import { answerBetaTrick } from './beta-tricks.js';
 import { createPromptCache } from './cache.js';
 import { createExchange, type Exchange } from './exchange.js';
 import { createFaultBook, directiveFault, sendStatusFault } from './faults.js';
@@ -144,6 +146,9 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
 
     const refusal = authorize(keys, key.key, NEEDS[which]);
     if (refusal) return fail(ex, refusal.status, refusal.message);
+    // `anthropic-beta: fake-…` values (beta-tricks.ts): a 401 for a valid key, an echo of the key.
+    if ((which === 'messages' || which === 'count-tokens') && (await answerBetaTrick(ex, key.key, body)))
+      return;
 
     const directives = which === 'messages' && isObject(body) ? parseDirectives(body) : null;
     const fromDirective = directives?.fault ? directiveFault(directives.fault, directives.params) : null;

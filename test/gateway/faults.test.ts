@@ -167,7 +167,7 @@ describe('upstream faults', () => {
     expect(row?.output_tokens).toBeLessThan(150);
   });
 
-  it('an upstream 401 marks the credential invalid, audits it, and fails over to the next', async () => {
+  it('an upstream 401 fails over to the next; a confirmed one marks the credential invalid, audited', async () => {
     const spare = await h.orgCredential('org-spare');
     await h.refresh();
     h.fake.revokeKey(orgSecret);
@@ -178,6 +178,9 @@ describe('upstream faults', () => {
       [orgSecret, 401],
       [spare, 200],
     ]);
+    // Marked once the credential's own validation call (off the request path) confirmed the 401.
+    await h.gateway.deps.credentials.settled();
+    await h.refresh();
     const creds = await h.services.credentials.list();
     expect(creds.find((c) => c.name === 'org-key')?.status).toBe('invalid');
     const audit = await h.services.audit.list({ limit: 1000 });
