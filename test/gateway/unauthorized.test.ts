@@ -14,6 +14,8 @@ const PARAMS = {
   messages: [{ role: 'user' as const, content: 'hi' }],
 };
 const BETA_401 = { headers: { 'anthropic-beta': 'fake-unauthorized' } };
+/** The test clock moves this far between checks: past the gateway's check interval. */
+const STEP_MS = 10 * 60_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -53,7 +55,7 @@ describe('an upstream 401 on a shared credential', () => {
   beforeEach(() => {
     h.fake.reset();
     // Each test starts past the previous one's check interval.
-    now += CONFIRM_INTERVAL_MS + 1;
+    now += STEP_MS;
   });
   afterAll(() => h.close());
 
@@ -97,6 +99,7 @@ describe('an upstream 401 on a shared credential', () => {
   });
 
   it('a flood of 401s costs at most one validation call per credential and interval', async () => {
+    expect(STEP_MS).toBeGreaterThan(CONFIRM_INTERVAL_MS);
     const results = await Promise.allSettled(
       Array.from({ length: 30 }, () => h.client(alice).messages.create(PARAMS, BETA_401)),
     );
@@ -117,7 +120,7 @@ describe('an upstream 401 on a shared credential', () => {
     await h.gateway.deps.credentials.settled?.();
     expect(validationCalls(h)).toHaveLength(2);
     // After the interval, the next 401 is checked again.
-    now += CONFIRM_INTERVAL_MS + 1;
+    now += STEP_MS;
     await h
       .client(bob)
       .messages.create(PARAMS, BETA_401)
@@ -195,7 +198,7 @@ describe('an upstream 401 during a rotation grace period', () => {
   });
   beforeEach(() => {
     h.fake.reset();
-    now += CONFIRM_INTERVAL_MS + 1;
+    now += STEP_MS;
   });
   afterAll(() => h.close());
 
