@@ -74,13 +74,13 @@ describe('an upstream 401 on a shared credential', () => {
     await until(() => validationCalls(h).length >= 2);
     await h.gateway.deps.credentials.settled?.();
     await h.refresh();
+    expect(await statuses(h)).toEqual({ 'org-a': 'active', 'org-b': 'active' });
     expect(validationCalls(h).map((s) => [s.apiKey, s.status])).toEqual(
       expect.arrayContaining([
         [a, 200],
         [b, 200],
       ]),
     );
-    expect(await statuses(h)).toEqual({ 'org-a': 'active', 'org-b': 'active' });
     const audit = await h.services.audit.list({ limit: 1000 });
     expect(audit.filter((e) => e.action === 'credential.invalid')).toEqual([]);
 
@@ -249,12 +249,12 @@ describe('an upstream 401 during a rotation grace period', () => {
     // The check validates the secret that failed (revoked: confirmed) and marks the row holding it.
     await until(async () => (await statuses(h))['org-key.previous'] === 'invalid');
     await h.gateway.deps.credentials.settled?.();
+    expect(await statuses(h)).toEqual({ 'org-key': 'active', 'org-key.previous': 'invalid' });
     // (The fresh secret's call is the rotation's own validation, before it was stored.)
     expect(validationCalls(h).map((s) => [s.apiKey, s.status])).toEqual([
       [fresh, 200],
       [before, 401],
     ]);
-    expect(await statuses(h)).toEqual({ 'org-key': 'active', 'org-key.previous': 'invalid' });
     const previous = (await h.services.credentials.list()).find((c) => c.name === 'org-key.previous');
     const audit = await h.services.audit.list({ limit: 1000 });
     const entries = audit.filter((e) => e.action === 'credential.invalid');
