@@ -64,6 +64,11 @@ function hashAt(buf: Buffer, at: number): number {
   return h;
 }
 
+/** The hash of the next window: `out` leaves, `into` enters. */
+function roll(h: number, out: number, into: number): number {
+  return (Math.imul(h - Math.imul(out, TOP), BASE) + into) >>> 0;
+}
+
 function equalAt(a: Buffer, ai: number, b: Buffer, bi: number): boolean {
   for (let j = 0; j < WINDOW; j++) if (a[ai + j] !== b[bi + j]) return false;
   return true;
@@ -93,9 +98,10 @@ export function buildScrubTable(secrets: Iterable<string>): ScrubTable {
   let base = 0;
   let count = 0;
   for (const f of forms) {
+    let h = f.length >= WINDOW ? hashAt(bytes, base) : 0;
     for (let i = 0; i + WINDOW <= f.length; i++) {
       const at = base + i;
-      const h = hashAt(bytes, at);
+      if (i > 0) h = roll(h, bytes[at - 1] as number, bytes[at + WINDOW - 1] as number);
       let slot = Math.imul(h, 0x9e3779b1) >>> shift;
       let duplicate = false;
       while (offsets[slot] !== 0) {
@@ -157,7 +163,7 @@ export function redact(body: Buffer, tables: readonly ScrubTable[]): Buffer {
         }
       }
       if (i === last) break;
-      h = (Math.imul(h - Math.imul(body[i] as number, TOP), BASE) + (body[i + WINDOW] as number)) >>> 0;
+      h = roll(h, body[i] as number, body[i + WINDOW] as number);
     }
   }
   let shortRanges: number[] | null = null;
