@@ -45,7 +45,7 @@ describe('an upstream 401 on a shared credential', () => {
   beforeAll(async () => {
     h = await startHarness({
       clock: () => now,
-      env: { TOLLGATE_UPSTREAM_VALIDATE_TIMEOUT_MS: '700' },
+      env: { TOLLGATE_UPSTREAM_VALIDATE_TIMEOUT_MS: '1500' },
     });
     a = await h.orgCredential('org-a');
     b = await h.orgCredential('org-b');
@@ -138,17 +138,15 @@ describe('an upstream 401 on a shared credential', () => {
     await expect(h.client(alice).messages.create(PARAMS, BETA_401)).rejects.toBeInstanceOf(
       Anthropic.AuthenticationError,
     );
-    const answered = Date.now() - started;
     let checksEnded = false;
     const checks = h.gateway.deps.credentials.settled().then(() => {
       checksEnded = true;
     });
-    await sleep(100);
-    // The answer came while both checks were still hanging.
+    await sleep(20);
+    // The answer came while both checks were still hanging (they give up after 1.5 s).
     expect(checksEnded).toBe(false);
-    expect(answered).toBeLessThan(700);
     await checks;
-    expect(Date.now() - started).toBeGreaterThanOrEqual(650);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1400);
     await h.refresh();
     expect(await statuses(h)).toEqual({ 'org-a': 'active', 'org-b': 'active' });
   });
