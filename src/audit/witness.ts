@@ -205,33 +205,41 @@ export function checkWitness(
       detail: `${path}: ${read.detail}`,
     };
   }
-  let newest = 0;
+  const at = (head: WitnessHead, reason: ChainBreak['reason'], detail: string): WitnessVerdict => ({
+    ok: false,
+    firstBroken: { index: head.seq, seq: head.seq > dbHeadSeq ? null : head.seq, reason },
+    detail: `${path}: ${detail}`,
+  });
+  let newest: WitnessHead | null = null;
   for (const head of read.heads) {
-    const at = (reason: ChainBreak['reason'], detail: string): WitnessVerdict => ({
-      ok: false,
-      firstBroken: { index: head.seq, seq: head.seq > dbHeadSeq ? null : head.seq, reason },
-      detail: `${path}: ${detail}`,
-    });
     if (head.installation !== installationId) {
       return at(
+        head,
         'witness-mismatch',
         `witnessed installation ${head.installation} at #${head.seq}, but the database is installation ${installationId} (database replaced?)`,
       );
     }
     if (!anchorMacValid(anchorKey, head))
-      return at('witness-mac-invalid', `head #${head.seq} has a forged MAC`);
-    if (head.seq > dbHeadSeq) {
+      return at(head, 'witness-mac-invalid', `head #${head.seq} has a forged MAC`);
+    if (!newest || head.seq > newest.seq) newest = head;
+  }
+  if (newest && newest.seq > dbHeadSeq) {
+    return at(
+      newest,
+      'witness-ahead',
+      `witnessed head #${newest.seq} is past the database's head #${dbHeadSeq} (entries lost, or the database restored from an older copy)`,
+    );
+  }
+  for (const head of read.heads) {
+    if (hashAt(head.seq) !== head.hash) {
       return at(
-        'witness-ahead',
-        `witnessed head #${head.seq} is past the database's head #${dbHeadSeq} (entries lost or database restored from an older copy)`,
+        head,
+        'witness-mismatch',
+        `entry #${head.seq} differs from the witnessed one (history rewritten)`,
       );
     }
-    if (hashAt(head.seq) !== head.hash) {
-      return at('witness-mismatch', `entry #${head.seq} differs from the witnessed one (history rewritten)`);
-    }
-    newest = Math.max(newest, head.seq);
   }
-  return { ok: true, seq: newest };
+  return { ok: true, seq: newest?.seq ?? 0 };
 }
 
 function errnoCode(error: unknown): string {
