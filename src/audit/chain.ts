@@ -59,7 +59,10 @@ export type BreakReason =
   | 'witness-mismatch'; // the database entry at a witnessed seq has another hash (history rewritten or replaced)
 
 export interface ChainBreak {
-  /** 1-based position in the chain, i.e. the seq that was expected there. */
+  /**
+   * 1-based position in the chain, i.e. the seq that was expected there. For witness-* reasons: the
+   * witnessed seq that disagrees, or (file missing or unreadable) the database's head seq.
+   */
   readonly index: number;
   /** The seq of the row found at that position; null when there is no row (anchor failures, missing tail). */
   readonly seq: number | null;
