@@ -21,7 +21,12 @@ export function createServices(installation: Installation, config: Config, clock
     upstream: { baseUrl: config.upstream.anthropic_base_url, timeoutMs: config.upstream.validate_timeout_ms },
   });
   const keys = createKeyService(ctx, { users, credentials, modelsAllowed: config.claude.models_allowed });
-  const audit = createAuditService({ db: installation.db, anchorKey: installation.anchorKey });
+  const audit = createAuditService({
+    db: installation.db,
+    anchorKey: installation.anchorKey,
+    installationId: installation.orgId,
+    witness: installation.witness,
+  });
   return { teams, users, credentials, keys, audit };
 }
 

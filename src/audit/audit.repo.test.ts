@@ -9,9 +9,15 @@ import { migrateToLatest } from '../db/migrate.js';
 import type { AuditRow } from '../db/schema.js';
 import { writeTransaction } from '../db/tx.js';
 import { AppError } from '../lib/errors.js';
-import { appendAudit, listAudit, type NewAuditEntry, rekeyAnchor } from './audit.repo.js';
-import { type AuditService, createAuditService } from './audit.service.js';
-import { anchorMac, entryHash, GENESIS_HASH, type VerifyResult } from './chain.js';
+import {
+  appendAudit,
+  listAudit,
+  type NewAuditEntry,
+  rekeyAnchor,
+  upgradeLegacyAnchor,
+} from './audit.repo.js';
+import { type AuditService, type AuditVerifyResult, createAuditService } from './audit.service.js';
+import { anchorMac, entryHash, GENESIS_HASH, installationAnchorKey } from './chain.js';
 
 const KEY = Buffer.alloc(32, 7);
 const pgUrl = process.env.TOLLGATE_TEST_DATABASE_URL;
@@ -67,8 +73,10 @@ function entry(n: number): NewAuditEntry {
   };
 }
 
+/** Appends entries 1..n; entry 1 is the genesis append `init` makes (allowed only without an anchor). */
 async function appendN(h: Harness, audit: AuditService, n: number): Promise<void> {
-  for (let i = 1; i <= n; i++) await writeTransaction(h.db, (tx) => audit.record(tx, entry(i)));
+  await writeTransaction(h.db, (tx) => appendAudit(tx, h.db.dialect, KEY, entry(1), { genesis: true }));
+  for (let i = 2; i <= n; i++) await writeTransaction(h.db, (tx) => audit.record(tx, entry(i)));
 }
 
 async function allRows(db: Db): Promise<AuditRow[]> {
@@ -93,7 +101,7 @@ async function retryWhileBusy<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-function brokenAt(result: VerifyResult) {
+function brokenAt(result: AuditVerifyResult) {
   if (result.ok) throw new Error('expected the chain to be broken');
   return result.firstBroken;
 }
@@ -121,13 +129,17 @@ function auditSuite(open: () => Promise<Harness>) {
   });
 
   it('appends a contiguous chain that verifies and lists', async () => {
-    expect(await audit.verify()).toEqual({ ok: true, entries: 0, head: { seq: 0, hash: GENESIS_HASH } });
     await appendN(h, audit, 10);
     const rows = await allRows(h.db);
     expect(rows.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     expect(rows[0]?.prev_hash).toBe(GENESIS_HASH);
     expect(rows[0]?.id).toMatch(/^aud_/);
-    expect(await audit.verify()).toEqual({ ok: true, entries: 10, head: { seq: 10, hash: rows[9]?.hash } });
+    expect(await audit.verify()).toEqual({
+      ok: true,
+      entries: 10,
+      head: { seq: 10, hash: rows[9]?.hash },
+      witness: null,
+    });
 
     const listed = await audit.list({ afterSeq: 3, limit: 2 });
     expect(listed.map((e) => e.seq)).toEqual([4, 5]);
@@ -174,7 +186,7 @@ function auditSuite(open: () => Promise<Harness>) {
     await sql`delete from audit_log where seq = 5`.execute(h.db.kysely);
     expect(brokenAt(await audit.verify())).toEqual({ index: 5, seq: 6, reason: 'sequence-gap' });
     // A later append trusts the anchor, so the gap stays visible.
-    await appendN(h, audit, 1);
+    await writeTransaction(h.db, (tx) => audit.record(tx, entry(11)));
     expect(brokenAt(await audit.verify())).toEqual({ index: 5, seq: 6, reason: 'sequence-gap' });
   });
 
@@ -222,6 +234,45 @@ function auditSuite(open: () => Promise<Harness>) {
     expect((await appendRefusal(h, audit)).code).toBe('audit_broken');
   });
 
+  it('every row and the anchor deleted → anchor-missing, and no append but the genesis one of init restarts the log', async () => {
+    await appendN(h, audit, 3);
+    await sql`delete from audit_log`.execute(h.db.kysely);
+    await sql`delete from audit_anchor`.execute(h.db.kysely);
+    // An empty log without an anchor is what a wholesale deletion leaves: never "clean, 0 entries".
+    expect(await audit.verify()).toEqual({
+      ok: false,
+      entries: 0,
+      firstBroken: { index: 1, seq: null, reason: 'anchor-missing' },
+    });
+    expect((await appendRefusal(h, audit)).code).toBe('audit_broken');
+    expect(await allRows(h.db)).toEqual([]);
+    // Positive control: the genesis append of `init` is the one allowed to start a chain.
+    await writeTransaction(h.db, (tx) => appendAudit(tx, h.db.dialect, KEY, entry(1), { genesis: true }));
+    expect(await audit.verify()).toMatchObject({ ok: true, entries: 1 });
+  });
+
+  it('a legacy anchor (bare master-derived key) is upgraded to the installation key; a forged one is not', async () => {
+    await appendN(h, audit, 3);
+    const installationKey = installationAnchorKey(KEY, 'org_test', Buffer.alloc(32, 5));
+    const bound = createAuditService({ db: h.db, anchorKey: installationKey });
+    expect(brokenAt(await bound.verify()).reason).toBe('anchor-mac-invalid');
+    expect(
+      await writeTransaction(h.db, (tx) => upgradeLegacyAnchor(tx, h.db.dialect, KEY, installationKey)),
+    ).toBe(true);
+    expect(await bound.verify()).toMatchObject({ ok: true, entries: 3 });
+    expect(brokenAt(await audit.verify()).reason).toBe('anchor-mac-invalid'); // no longer the legacy format
+    // Already upgraded: nothing to do (a second process opening at the same time).
+    expect(
+      await writeTransaction(h.db, (tx) => upgradeLegacyAnchor(tx, h.db.dialect, KEY, installationKey)),
+    ).toBe(false);
+    // A forged anchor (neither key) stays broken rather than being laundered.
+    await sql`update audit_anchor set mac = ${'ab'.repeat(32)}`.execute(h.db.kysely);
+    expect(
+      await writeTransaction(h.db, (tx) => upgradeLegacyAnchor(tx, h.db.dialect, KEY, installationKey)),
+    ).toBe(false);
+    expect(brokenAt(await bound.verify()).reason).toBe('anchor-mac-invalid');
+  });
+
   it('forged anchor over a truncated log → anchor-mac-invalid, and appends refuse to launder it', async () => {
     await appendN(h, audit, 10);
     const eighth = (await allRows(h.db))[7];
@@ -265,10 +316,11 @@ function auditSuite(open: () => Promise<Harness>) {
     });
   });
 
-  it('50 concurrent appends from an empty log form one contiguous chain', async () => {
+  it('49 concurrent appends after the first form one contiguous chain', async () => {
+    await appendN(h, audit, 1);
     await Promise.all(
-      Array.from({ length: 50 }, (_, i) =>
-        writeTransaction(h.db, (tx) => appendAudit(tx, h.db.dialect, KEY, entry(i + 1))),
+      Array.from({ length: 49 }, (_, i) =>
+        writeTransaction(h.db, (tx) => appendAudit(tx, h.db.dialect, KEY, entry(i + 2))),
       ),
     );
     expect((await allRows(h.db)).map((r) => r.seq)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
@@ -283,7 +335,8 @@ function auditSuite(open: () => Promise<Harness>) {
       await noBusyWait(h.db);
       await noBusyWait(second);
       const other = createAuditService({ db: second, anchorKey: KEY });
-      const appends = Array.from({ length: 50 }, (_, i) =>
+      await appendN(h, audit, 1);
+      const appends = Array.from({ length: 49 }, (_, i) =>
         i % 2 === 0
           ? retryWhileBusy(() => writeTransaction(h.db, (tx) => audit.record(tx, entry(i))))
           : retryWhileBusy(() => writeTransaction(second, (tx) => other.record(tx, entry(i)))),
@@ -334,7 +387,12 @@ function auditSuite(open: () => Promise<Harness>) {
         .values({ id: 1, seq: n, hash: prev, mac: anchorMac(KEY, n, prev) })
         .execute();
     });
-    expect(await audit.verify()).toEqual({ ok: true, entries: n, head: { seq: n, hash: prev } });
+    expect(await audit.verify()).toEqual({
+      ok: true,
+      entries: n,
+      head: { seq: n, hash: prev },
+      witness: null,
+    });
     const small = createAuditService({ db: h.db, anchorKey: KEY, batchSize: 7 });
     await sql`update audit_log set actor = 'x' where seq = 5001`.execute(h.db.kysely);
     expect(brokenAt(await audit.verify())).toEqual({ index: 5001, seq: 5001, reason: 'hash-mismatch' });
@@ -350,7 +408,8 @@ describe('audit log on SQLite', () => {
     try {
       await migrateToLatest(db);
       const audit = createAuditService({ db, anchorKey: KEY });
-      for (let i = 1; i <= 3; i++) await writeTransaction(db, (tx) => audit.record(tx, entry(i)));
+      await writeTransaction(db, (tx) => appendAudit(tx, db.dialect, KEY, entry(1), { genesis: true }));
+      for (let i = 2; i <= 3; i++) await writeTransaction(db, (tx) => audit.record(tx, entry(i)));
       expect(await audit.verify()).toMatchObject({ ok: true, entries: 3 });
     } finally {
       await db.close();

@@ -46,6 +46,14 @@ export interface ListAuditOptions {
 const ANCHOR_ID = 1;
 export const VERIFY_BATCH_SIZE = 5000;
 
+export interface AppendOptions {
+  /**
+   * Only `init` sets this: the first entry of a new installation, written without an anchor.
+   * Every other append requires the anchor, so a deleted log is never silently restarted.
+   */
+  readonly genesis?: boolean;
+}
+
 /**
  * Appends one entry. Must run inside writeTransaction together with the change it records, so
  * both commit or neither does. The next seq and prev_hash come from the anchor (not max(seq)), so
@@ -56,6 +64,7 @@ export async function appendAudit(
   dialect: Dialect,
   anchorKey: Buffer,
   entry: NewAuditEntry,
+  options: AppendOptions = {},
 ): Promise<AuditRow> {
   assertNoSecret('actor', entry.actor);
   assertNoSecret('action', entry.action);
@@ -63,7 +72,7 @@ export async function appendAudit(
   assertNoSecret('target_id', entry.targetId);
   const details = serializeDetails(entry.details);
 
-  const anchor = await lockAnchor(tx, dialect, anchorKey);
+  const anchor = await lockAnchor(tx, dialect, anchorKey, options.genesis === true);
   const fields = {
     seq: anchor.seq + 1,
     id: newId('aud'),
@@ -95,33 +104,36 @@ export async function appendAudit(
   return row;
 }
 
+/** The head an append leaves behind: what a witness records once the transaction has committed. */
+export function headOf(row: AuditRow, anchorKey: Buffer): AuditAnchor {
+  return { seq: row.seq, hash: row.hash, mac: anchorMac(anchorKey, row.seq, row.hash) };
+}
+
 /**
  * Reads (and on PostgreSQL row-locks) the anchor. A forged anchor is refused: extending it would
- * re-MAC the forgery and hide whatever it covers (e.g. truncated newest entries).
+ * re-MAC the forgery and hide whatever it covers (e.g. truncated newest entries). A missing anchor
+ * is refused too, except for the genesis append of `init`: an initialised installation always has
+ * one, so its absence means the log was deleted, and a fresh chain would hide that.
  */
-async function lockAnchor(tx: Tx, dialect: Dialect, anchorKey: Buffer): Promise<AuditAnchor> {
-  const genesis = { seq: 0, hash: GENESIS_HASH, mac: anchorMac(anchorKey, 0, GENESIS_HASH) };
-  let anchor = await readAnchor(tx, dialect, true);
-  if (!anchor && dialect === 'postgres') {
-    // Concurrent first appends all insert the genesis anchor; all but one do nothing (after
-    // waiting for the winner to commit), then each locks the same row in turn and sees the
-    // winner's head. SQLite needs none of this: BEGIN IMMEDIATE already serialises writers.
-    await tx
-      .insertInto('audit_anchor')
-      .values({ id: ANCHOR_ID, ...genesis })
-      .onConflict((oc) => oc.column('id').doNothing())
-      .execute();
-    anchor = await readAnchor(tx, dialect, true);
-  }
-  anchor ??= genesis;
-  if (!anchorMacValid(anchorKey, anchor)) {
-    throw new AppError('audit_broken', 'the audit anchor does not verify; run `tollgate audit verify`');
-  }
-  if (anchor.seq === 0) {
-    // Holding the anchor (lock or BEGIN IMMEDIATE), a genesis head with rows present means the anchor
-    // was deleted; starting a new chain over the old rows would hide that.
+async function lockAnchor(
+  tx: Tx,
+  dialect: Dialect,
+  anchorKey: Buffer,
+  genesis: boolean,
+): Promise<AuditAnchor> {
+  const anchor = await readAnchor(tx, dialect, true);
+  if (!anchor) {
+    if (!genesis) {
+      throw new AppError('audit_broken', 'the audit anchor is missing; run `tollgate audit verify`');
+    }
+    // init runs once per database (it refuses a database that holds an installation or its tables),
+    // so no concurrent genesis append exists; rows here mean a log whose anchor was deleted.
     const any = await tx.selectFrom('audit_log').select('seq').limit(1).executeTakeFirst();
     if (any) throw new AppError('audit_broken', 'the audit anchor is missing; run `tollgate audit verify`');
+    return { seq: 0, hash: GENESIS_HASH, mac: anchorMac(anchorKey, 0, GENESIS_HASH) };
+  }
+  if (!anchorMacValid(anchorKey, anchor)) {
+    throw new AppError('audit_broken', 'the audit anchor does not verify; run `tollgate audit verify`');
   }
   return anchor;
 }
@@ -155,6 +167,33 @@ export async function rekeyAnchor(tx: Tx, dialect: Dialect, oldKey: Buffer, newK
     .set({ mac: anchorMac(newKey, anchor.seq, anchor.hash) })
     .where('id', '=', ANCHOR_ID)
     .execute();
+}
+
+/**
+ * Upgrades an anchor MAC'd with the legacy key (the bare master-derived audit key, before anchors
+ * were bound to their installation) to the installation's key. Only an anchor that verifies under
+ * the legacy key is upgraded, so a forged or missing anchor stays broken; one already in the new
+ * format is left alone (two processes opening at once). Returns whether it rewrote the anchor.
+ */
+export async function upgradeLegacyAnchor(
+  tx: Tx,
+  dialect: Dialect,
+  legacyKey: Buffer,
+  anchorKey: Buffer,
+): Promise<boolean> {
+  const anchor = await readAnchor(tx, dialect, true);
+  if (!anchor || anchorMacValid(anchorKey, anchor) || !anchorMacValid(legacyKey, anchor)) return false;
+  await tx
+    .updateTable('audit_anchor')
+    .set({ mac: anchorMac(anchorKey, anchor.seq, anchor.hash) })
+    .where('id', '=', ANCHOR_ID)
+    .execute();
+  return true;
+}
+
+/** The anchor as stored, without a lock (null when there is none). */
+export function currentAnchor(db: Db): Promise<AuditAnchor | null> {
+  return readAnchor(db.kysely, db.dialect, false);
 }
 
 /** Entries in seq order, filtered by time and paged by seq. */

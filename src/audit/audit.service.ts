@@ -4,9 +4,11 @@ import type { MasterKey } from '../crypto/master-key.js';
 import { deriveKey } from '../crypto/master-key.js';
 import type { Db } from '../db/connect.js';
 import type { Tx } from '../db/tx.js';
+import { AppError } from '../lib/errors.js';
 import {
   type AuditEntry,
   appendAudit,
+  currentAnchor,
   type ListAuditOptions,
   listAudit,
   type NewAuditEntry,
@@ -14,12 +16,17 @@ import {
   toAuditEntry,
   VERIFY_BATCH_SIZE,
 } from './audit.repo.js';
-import { createChainVerifier, type VerifyResult } from './chain.js';
+import { type ChainBreak, createChainVerifier } from './chain.js';
+import { type AuditWitness, checkWitness, readWitness, type WitnessRead } from './witness.js';
 
 export interface AuditServiceDeps {
   readonly db: Db;
-  /** MAC key of the chain head; see auditAnchorKey. */
+  /** MAC key of the chain head: the installation's (installationAnchorKey over auditAnchorKey). */
   readonly anchorKey: Buffer;
+  /** The installation id (meta org_id) that witness lines must name; required with a witness. */
+  readonly installationId?: string;
+  /** The witness file writer when `audit.witness_path` is set. */
+  readonly witness?: AuditWitness | null;
   /** Rows per page while verifying (default 5,000). */
   readonly batchSize?: number;
 }
@@ -28,9 +35,33 @@ export interface AuditService {
   /** Appends an entry in the caller's write transaction (the domain change and its entry commit together). */
   record(tx: Tx, entry: NewAuditEntry): Promise<AuditEntry>;
   list(opts?: ListAuditOptions): Promise<AuditEntry[]>;
-  /** Verifies the whole chain and its anchor; a failure names the first broken position. */
-  verify(): Promise<VerifyResult>;
+  /**
+   * Verifies the whole chain and its anchor, then (when configured) that every head in the witness
+   * file exists in the chain; a failure names the first broken position.
+   */
+  verify(): Promise<AuditVerifyResult>;
+  /**
+   * Starts (or refreshes) the witness: verifies the chain and the witness file as it stands (a
+   * missing file is allowed here, a disagreeing one is not) and writes the current head to it.
+   */
+  witness(): Promise<AuditVerifyResult>;
 }
+
+export type AuditVerifyResult =
+  | {
+      readonly ok: true;
+      readonly entries: number;
+      readonly head: { readonly seq: number; readonly hash: string };
+      /** The newest witnessed seq that was checked; null when no witness is configured. */
+      readonly witness: { readonly path: string; readonly seq: number } | null;
+    }
+  | {
+      readonly ok: false;
+      readonly entries: number;
+      readonly firstBroken: ChainBreak;
+      /** For witness failures: what disagreed, with the witness path. */
+      readonly detail?: string;
+    };
 
 /** The anchor MAC key, derived from the master key for this purpose only. */
 export function auditAnchorKey(master: MasterKey): Buffer {
@@ -40,8 +71,47 @@ export function auditAnchorKey(master: MasterKey): Buffer {
 export function createAuditService({
   db,
   anchorKey,
+  installationId = '',
+  witness = null,
   batchSize = VERIFY_BATCH_SIZE,
 }: AuditServiceDeps): AuditService {
+  async function verify(allowMissingWitness: boolean): Promise<AuditVerifyResult> {
+    // The witness is read before the database snapshot: every head it holds was committed before
+    // it was written, so the later snapshot contains it (the other order would see heads that
+    // committed after the snapshot as "ahead").
+    const read: WitnessRead | null = witness ? await readWitness(witness.path) : null;
+    const wanted = new Map<number, string>();
+    if (read?.kind === 'ok') for (const head of read.heads) wanted.set(head.seq, '');
+    const chain = await readAuditForVerify(
+      db,
+      async ({ anchor, pages }) => {
+        const verifier = createChainVerifier(anchor, anchorKey);
+        // Stop reading at the verdict: a break near the start of a large log costs one page.
+        for await (const page of pages) {
+          for (const row of page) {
+            if (wanted.has(row.seq)) wanted.set(row.seq, row.hash);
+            if (!verifier.push(row)) return verifier.finish();
+          }
+          // Hashing and SQLite reads are synchronous: let a serving process breathe between pages.
+          await yieldToEventLoop();
+        }
+        return verifier.finish();
+      },
+      batchSize,
+    );
+    if (!chain.ok) return chain;
+    if (!witness || !read || (allowMissingWitness && read.kind === 'missing')) {
+      return { ...chain, witness: null };
+    }
+    const verdict = checkWitness(read, witness.path, installationId, anchorKey, chain.head.seq, (seq) =>
+      wanted.get(seq),
+    );
+    if (!verdict.ok) {
+      return { ok: false, entries: chain.entries, firstBroken: verdict.firstBroken, detail: verdict.detail };
+    }
+    return { ...chain, witness: { path: witness.path, seq: verdict.seq } };
+  }
+
   return {
     async record(tx, entry) {
       return toAuditEntry(await appendAudit(tx, db.dialect, anchorKey, entry));
@@ -51,23 +121,23 @@ export function createAuditService({
       return (await listAudit(db.kysely, opts)).map(toAuditEntry);
     },
 
-    verify() {
-      return readAuditForVerify(
-        db,
-        async ({ anchor, pages }) => {
-          const verifier = createChainVerifier(anchor, anchorKey);
-          // Stop reading at the verdict: a break near the start of a large log costs one page.
-          for await (const page of pages) {
-            for (const row of page) {
-              if (!verifier.push(row)) return verifier.finish();
-            }
-            // Hashing and SQLite reads are synchronous: let a serving process breathe between pages.
-            await yieldToEventLoop();
-          }
-          return verifier.finish();
-        },
-        batchSize,
-      );
+    verify: () => verify(false),
+
+    async witness() {
+      if (!witness) {
+        throw new AppError(
+          'invalid_input',
+          'no witness configured: set audit.witness_path (TOLLGATE_AUDIT_WITNESS_PATH)',
+        );
+      }
+      const result = await verify(true);
+      if (!result.ok) return result;
+      const anchor = await currentAnchor(db);
+      // Written only from a head that just verified; a newer head committed meanwhile is fine too.
+      if (anchor) await witness.record(anchor);
+      const failure = witness.lastError();
+      if (failure) throw new AppError('invalid_config', failure);
+      return verify(false);
     },
   };
 }

@@ -10,6 +10,7 @@ import {
   createChainVerifier,
   entryHash,
   GENESIS_HASH,
+  installationAnchorKey,
   verifyChain,
 } from './chain.js';
 
@@ -56,8 +57,8 @@ function at(rows: AuditRow[], seq: number): AuditRow {
   return row;
 }
 
-function broken(rows: readonly AuditRow[], anchor: AuditAnchor | null) {
-  const result = verifyChain(rows, anchor, KEY);
+function broken(rows: readonly AuditRow[], anchor: AuditAnchor | null, key: Buffer = KEY) {
+  const result = verifyChain(rows, anchor, key);
   if (result.ok) throw new Error('expected a broken chain');
   return result;
 }
@@ -94,12 +95,34 @@ describe('hashing primitives', () => {
 });
 
 describe('verifyChain on an intact log', () => {
-  it('accepts an empty table without an anchor', () => {
-    expect(verifyChain([], null, KEY)).toEqual({
+  it('an empty table with its genesis anchor verifies; without any anchor it is a deleted log', () => {
+    const genesis = { seq: 0, hash: GENESIS_HASH, mac: anchorMac(KEY, 0, GENESIS_HASH) };
+    expect(verifyChain([], genesis, KEY)).toEqual({
       ok: true,
       entries: 0,
       head: { seq: 0, hash: GENESIS_HASH },
     });
+    // Every row and the anchor deleted: an initialised installation always has an anchor.
+    expect(verifyChain([], null, KEY)).toEqual({
+      ok: false,
+      entries: 0,
+      firstBroken: { index: 1, seq: null, reason: 'anchor-missing' },
+    });
+  });
+
+  it('an anchor MACs only for its own installation: the key binds the installation id and pepper', () => {
+    const { rows, anchor } = build(4);
+    if (!anchor) throw new Error('no anchor');
+    const pepper = Buffer.alloc(32, 3);
+    const mine = installationAnchorKey(KEY, 'org_mine', pepper);
+    const theirs = installationAnchorKey(KEY, 'org_theirs', pepper);
+    const otherPepper = installationAnchorKey(KEY, 'org_mine', Buffer.alloc(32, 4));
+    const sealed = { ...anchor, mac: anchorMac(mine, anchor.seq, anchor.hash) };
+    expect(verifyChain(rows, sealed, mine).ok).toBe(true);
+    expect(broken(rows, sealed, theirs).firstBroken.reason).toBe('anchor-mac-invalid');
+    expect(broken(rows, sealed, otherPepper).firstBroken.reason).toBe('anchor-mac-invalid');
+    // The legacy format (the bare master-derived key) does not verify as the installation's.
+    expect(broken(rows, anchor, mine).firstBroken.reason).toBe('anchor-mac-invalid');
   });
 
   it('accepts a chain whose head matches the anchor', () => {

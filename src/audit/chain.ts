@@ -4,6 +4,30 @@
 // deleting or moving a row breaks the chain at that row. The head (seq, hash) is also kept in an
 // anchor outside audit_log, MAC'd with a key derived from the master key: without that key nobody
 // can truncate the newest entries, append entries or rewrite the whole table unnoticed.
+//
+// What an attacker with write access to the database but WITHOUT the master key can and cannot do:
+// - Edit, delete, reorder or append rows, or rewrite the whole table as a self-consistent chain:
+//   caught, since the anchor names the true head and its MAC cannot be recomputed.
+// - Delete every row AND the anchor: caught. `init` always writes the first entry, so an opened
+//   installation (org id, master-key check and sealed pepper present in meta: without them it does
+//   not open at all) must have an anchor; a missing one is `anchor-missing` even with zero rows, and
+//   appends refuse to start a fresh chain (only `init` may write the genesis anchor).
+// - Copy in another installation's anchor and rows (say one sharing the master key file): caught.
+//   The anchor key is not the master-derived key itself but installationAnchorKey(), an HMAC of it
+//   over the installation id (meta org_id) and the installation's random pepper (sealed under the
+//   master key in meta). The master-key check value is a function of the master key alone, so the
+//   key's own derivation already binds it; the pepper is what is secret and unique per installation.
+//   Copying the other installation's org id and pepper too makes this database that installation's
+//   (every gateway key and admin token of this one stops matching): that is a replacement of the
+//   whole database, which only a witness outside the database can catch (below).
+// - Delete the meta rows as well: the installation no longer opens (`not_initialised`), so nothing
+//   verifies as a clean log; `init` refuses a database that holds Tollgate tables without them.
+// - Replace the whole database (rows + anchor + meta) with a backup or another installation's: not
+//   detectable from inside the database. The optional witness file (audit.witness_path, see
+//   witness.ts) holds each committed head outside it; `audit verify` then requires the witnessed
+//   head to exist in the database's chain with the same hash.
+// With the master key an attacker can forge anything in the database; only the witness (kept where
+// that attacker cannot write) still catches a rewrite of history it has seen.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { AuditRow } from '../db/schema.js';
 
@@ -26,11 +50,19 @@ export type BreakReason =
   | 'prev-hash-mismatch' // the entry is intact but does not link to its predecessor (predecessor replaced)
   | 'missing-tail' // the anchor names a later head than the newest entry (newest entries deleted)
   | 'anchor-mac-invalid' // the anchor was not written with the anchor key (forged or edited)
-  | 'anchor-missing' // entries exist but the anchor row is gone
-  | 'extra-entries'; // entries exist past the anchored head (appended without the anchor key)
+  | 'anchor-missing' // the anchor row is gone (an initialised installation always has one)
+  | 'extra-entries' // entries exist past the anchored head (appended without the anchor key)
+  | 'witness-missing' // audit.witness_path is set but the file does not exist
+  | 'witness-unreadable' // the witness file cannot be read or holds no valid head
+  | 'witness-mac-invalid' // a witnessed head's MAC was not made with this installation's anchor key
+  | 'witness-ahead' // the witness names a head past the database's head (newest entries lost, or database replaced)
+  | 'witness-mismatch'; // the database entry at a witnessed seq has another hash (history rewritten or replaced)
 
 export interface ChainBreak {
-  /** 1-based position in the chain, i.e. the seq that was expected there. */
+  /**
+   * 1-based position in the chain, i.e. the seq that was expected there. For witness-* reasons: the
+   * witnessed seq that disagrees, or (file missing or unreadable) the database's head seq.
+   */
   readonly index: number;
   /** The seq of the row found at that position; null when there is no row (anchor failures, missing tail). */
   readonly seq: number | null;
@@ -55,6 +87,23 @@ export function entryHash(prevHash: string, e: AuditEntryFields): string {
   return createHash('sha256')
     .update(`${prevHash}\n${canonicalEntry(e)}`)
     .digest('hex');
+}
+
+/**
+ * The anchor key of one installation: HMAC of the master-derived audit key over the installation id
+ * and its pepper, so an anchor (or witness line) from another installation never verifies here,
+ * even one sharing the master key. Anchors MAC'd with the bare master-derived key are the legacy
+ * format, upgraded when the installation is opened (see upgradeLegacyAnchor).
+ */
+export function installationAnchorKey(
+  masterAuditKey: Buffer,
+  installationId: string,
+  pepper: Buffer,
+): Buffer {
+  return createHmac('sha256', masterAuditKey)
+    .update(`tollgate-audit-anchor-v2|${installationId.length}:${installationId}|`)
+    .update(pepper)
+    .digest();
 }
 
 /** hex HMAC-SHA-256 binding the chain head to the anchor key. */
@@ -137,11 +186,15 @@ export function createChainVerifier(anchor: AuditAnchor | null, anchorKey: Buffe
 
   function finish(): VerifyResult {
     if (broken) return { ok: false, entries, firstBroken: broken };
-    if (anchor && entries < anchor.seq) {
+    // An initialised installation has written at least its `install.init` entry: no anchor means
+    // the log was deleted, not that it was never written.
+    if (!anchor)
+      return { ok: false, entries, firstBroken: { index: 1, seq: null, reason: 'anchor-missing' } };
+    if (entries < anchor.seq) {
       return { ok: false, entries, firstBroken: { index: entries + 1, seq: null, reason: 'missing-tail' } };
     }
     // Only reachable with zero entries: an anchor at seq 0 must still name the genesis hash.
-    if (anchor && anchor.seq === 0 && anchor.hash !== GENESIS_HASH) {
+    if (anchor.seq === 0 && anchor.hash !== GENESIS_HASH) {
       return { ok: false, entries, firstBroken: { index: 1, seq: null, reason: 'hash-mismatch' } };
     }
     return { ok: true, entries, head };

@@ -46,7 +46,9 @@ export async function withServices<T>(
   fn: (env: ServiceEnv) => Promise<T>,
 ): Promise<T> {
   const env = await commandEnv(io, command);
-  const installation = await openInstallation(env.config);
+  const installation = await openInstallation(env.config, {
+    onWitnessError: (message) => io.stderr.write(`warning: ${message}\n`),
+  });
   try {
     const services = createServices(installation, env.config, systemClock);
     return await fn({ ...env, services, installation });

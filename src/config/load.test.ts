@@ -320,3 +320,22 @@ describe('loadConfig refusals', () => {
     );
   });
 });
+
+describe('audit.witness_path', () => {
+  it('is unset by default, resolved against the working directory, and overridden by its variable', async () => {
+    expect((await load(null)).audit).toEqual({ witness_path: null });
+    expect((await load('audit: { witness_path: witness/audit.log }\n')).audit.witness_path).toBe(
+      join(cwd, 'witness', 'audit.log'),
+    );
+    const env = { TOLLGATE_AUDIT_WITNESS_PATH: '/mnt/worm/tollgate.witness' };
+    expect((await load('audit: { witness_path: a.log }\n', env)).audit.witness_path).toBe(
+      '/mnt/worm/tollgate.witness',
+    );
+    // An empty variable turns a configured witness off (as for other optional keys).
+    expect(
+      (await load('audit: { witness_path: a.log }\n', { TOLLGATE_AUDIT_WITNESS_PATH: '' })).audit,
+    ).toEqual({
+      witness_path: null,
+    });
+  });
+});

@@ -143,6 +143,8 @@ export async function loadConfig(input: LoadConfigInput): Promise<Config> {
     serverUrl,
     adminToken: nonEmpty(env.TOLLGATE_ADMIN_TOKEN) ?? null,
     database: databaseConfig(parsed.data.database.url, home, cwd),
+    // A relative witness path is read against the working directory, like a relative sqlite: path.
+    audit: { witness_path: witnessPath(parsed.data.audit.witness_path, cwd) },
   };
   return deepFreeze(config);
 }
@@ -356,6 +358,10 @@ function reportIssues(issues: readonly ZodIssue[], tree: Tree, report: Report): 
       report.add(issue.path, describeIssue(issue, value, report.isSecret(issue.path)));
     }
   }
+}
+
+function witnessPath(path: string | null, cwd: string): string | null {
+  return path === null ? null : resolve(cwd, path);
 }
 
 /** "" is the default SQLite file in home; a relative sqlite: path resolves against the working directory. */

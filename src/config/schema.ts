@@ -224,6 +224,13 @@ export const configFileSchema = z
       .default({}),
     /** Per-model overrides of the built-in price table, keyed by model id. */
     pricing: z.record(z.string().min(1), modelPrice).default({}),
+    audit: z
+      .object({
+        /** A file outside the database that receives each committed audit chain head; "" = none. */
+        witness_path: z.string().default('').transform(emptyToNull),
+      })
+      .strict()
+      .default({}),
     logging: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

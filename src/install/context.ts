@@ -1,6 +1,7 @@
 // What every service needs: the installation, a clock and the actor on whose behalf it acts.
-import { appendAudit } from '../audit/audit.repo.js';
+import { appendAudit, headOf } from '../audit/audit.repo.js';
 import { type ChangeKind, recordChange } from '../changes/change-feed.js';
+import type { AuditRow } from '../db/schema.js';
 import type { Tx } from '../db/tx.js';
 import { writeTransaction } from '../db/tx.js';
 import type { Clock } from '../lib/clock.js';
@@ -27,17 +28,24 @@ export interface ChangeUnit {
 
 /**
  * Runs one state change in a write transaction together with its audit entry and its change-feed
- * rows, so the audit log and running servers never miss a change that committed.
+ * rows, so the audit log and running servers never miss a change that committed. Once it has
+ * committed, the new chain head goes to the audit witness (if configured): never a head that rolled back.
  */
-export function change<T>(ctx: ServiceContext, by: Actor, fn: (unit: ChangeUnit) => Promise<T>): Promise<T> {
-  const { db, anchorKey } = ctx.installation;
-  return writeTransaction(db, (tx) => {
+export async function change<T>(
+  ctx: ServiceContext,
+  by: Actor,
+  fn: (unit: ChangeUnit) => Promise<T>,
+): Promise<T> {
+  const { db, anchorKey, witness } = ctx.installation;
+  const last: { head: AuditRow | null } = { head: null };
+  const result = await writeTransaction(db, (tx) => {
     const now = ctx.clock();
+    last.head = null;
     return fn({
       tx,
       now,
       audit: async (action, targetType, targetId, details) => {
-        await appendAudit(tx, db.dialect, anchorKey, {
+        last.head = await appendAudit(tx, db.dialect, anchorKey, {
           actor: by.actor,
           action,
           targetType,
@@ -49,4 +57,6 @@ export function change<T>(ctx: ServiceContext, by: Actor, fn: (unit: ChangeUnit)
       changed: (kind, targetId) => recordChange(tx, kind, targetId, now),
     });
   });
+  if (witness && last.head) await witness.record(headOf(last.head, anchorKey));
+  return result;
 }

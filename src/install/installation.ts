@@ -4,7 +4,9 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
-import { appendAudit } from '../audit/audit.repo.js';
+import { appendAudit, currentAnchor, headOf, upgradeLegacyAnchor } from '../audit/audit.repo.js';
+import { anchorMacValid, installationAnchorKey } from '../audit/chain.js';
+import { type AuditWitness, createWitness } from '../audit/witness.js';
 import { open, type SealedSecret, seal } from '../crypto/envelope.js';
 import { hashGatewayKey, newAdminToken } from '../crypto/gateway-key.js';
 import {
@@ -22,12 +24,19 @@ import { writeTransaction } from '../db/tx.js';
 import type { Clock } from '../lib/clock.js';
 import { AppError } from '../lib/errors.js';
 import { newId } from '../lib/ids.js';
-import { readMeta, writeMeta } from './meta.repo.js';
+import { metaTableExists, readMeta, writeMeta } from './meta.repo.js';
 
 export interface InstallationConfig {
   readonly home: string;
   readonly database: DatabaseTarget;
   readonly masterKey: MasterKeySources;
+  /** `audit.witness_path`: the file outside the database that receives each committed chain head. */
+  readonly audit?: { readonly witness_path: string | null };
+}
+
+export interface OpenOptions {
+  /** Where a failed witness write is reported (default: one line on stderr). Never throws. */
+  readonly onWitnessError?: (message: string) => void;
 }
 
 export interface Installation {
@@ -35,9 +44,11 @@ export interface Installation {
   readonly master: MasterKey;
   /** Server-side pepper of gateway-key and token hashes; random, sealed in the database. */
   readonly pepper: Buffer;
-  /** Key of the audit anchor MAC, derived from the master key. */
+  /** Key of the audit anchor MAC: derived from the master key, bound to orgId and the pepper. */
   readonly anchorKey: Buffer;
   readonly orgId: string;
+  /** Writer of the audit witness file; null when `audit.witness_path` is not set. */
+  readonly witness: AuditWitness | null;
   close(): Promise<void>;
 }
 
@@ -48,6 +59,7 @@ export async function initInstallation(
   cfg: InstallationConfig,
   clock: Clock,
   actor: string,
+  options: OpenOptions = {},
 ): Promise<{ installation: Installation; adminToken: string }> {
   await assertHomeEmpty(cfg);
   await mkdir(cfg.home, { recursive: true, mode: 0o700 });
@@ -64,28 +76,38 @@ export async function initInstallation(
         'this database already holds a Tollgate installation; refusing to initialise it again',
       );
     }
+    if (await metaTableExists(db)) {
+      // Tables without the installation's meta rows: a deleted installation record (which would
+      // otherwise start a fresh, clean-looking audit log over the old data) or an interrupted init.
+      throw new AppError(
+        'conflict',
+        'this database holds Tollgate tables but no installation record (deleted, or an interrupted init); restore it from a backup or initialise an empty database',
+      );
+    }
     await migrateToLatest(db);
     const orgId = newId('org');
     const pepper = randomBytes(32);
     const adminToken = newAdminToken();
-    const anchorKey = deriveKey(master, 'audit-anchor');
+    const anchorKey = installationAnchorKey(deriveKey(master, 'audit-anchor'), orgId, pepper);
     const now = clock();
-    await writeTransaction(db, async (tx) => {
+    const first = await writeTransaction(db, async (tx) => {
       await writeMeta(tx, 'org_id', orgId);
       await writeMeta(tx, 'installed_at', String(now));
       await writeMeta(tx, 'master_key_check', masterKeyCheck(master));
       await writeMeta(tx, 'master_key_version', String(master.version));
       await writeMeta(tx, 'pepper', encodeSealed(seal(master, PEPPER_BINDING, pepper)));
       await writeMeta(tx, 'admin_token_hash', hashGatewayKey(pepper, adminToken));
-      await appendAudit(tx, db.dialect, anchorKey, {
-        actor,
-        action: 'install.init',
-        targetType: 'org',
-        targetId: orgId,
-        at: now,
-      });
+      return appendAudit(
+        tx,
+        db.dialect,
+        anchorKey,
+        { actor, action: 'install.init', targetType: 'org', targetId: orgId, at: now },
+        { genesis: true },
+      );
     });
-    return { installation: installationOf(db, master, pepper, anchorKey, orgId), adminToken };
+    const installation = installationOf(cfg, db, master, pepper, anchorKey, orgId, options);
+    await installation.witness?.record(headOf(first, anchorKey));
+    return { installation, adminToken };
   } catch (error) {
     await db.close();
     throw error;
@@ -93,7 +115,10 @@ export async function initInstallation(
 }
 
 /** Opens an existing installation; a wrong master key is refused before migrations or writes. */
-export async function openInstallation(cfg: InstallationConfig): Promise<Installation> {
+export async function openInstallation(
+  cfg: InstallationConfig,
+  options: OpenOptions = {},
+): Promise<Installation> {
   const master = await loadMasterKey(cfg.masterKey).catch((error: unknown) => {
     // Without a key file and without a configured key there is simply no installation here yet.
     const usesDefaultFile = !cfg.masterKey.inline && !cfg.masterKey.file;
@@ -126,7 +151,15 @@ export async function openInstallation(cfg: InstallationConfig): Promise<Install
     }
     await migrateToLatest(db);
     const pepper = open(master, PEPPER_BINDING, decodeSealed(sealedPepper));
-    return installationOf(db, master, pepper, deriveKey(master, 'audit-anchor'), orgId);
+    const legacyKey = deriveKey(master, 'audit-anchor');
+    const anchorKey = installationAnchorKey(legacyKey, orgId, pepper);
+    // Installations from before anchors were bound to their installation: re-MAC a legacy anchor
+    // that verifies under the old key (once; a forged or missing anchor is left for verify to report).
+    const anchor = await currentAnchor(db);
+    if (anchor && !anchorMacValid(anchorKey, anchor) && anchorMacValid(legacyKey, anchor)) {
+      await writeTransaction(db, (tx) => upgradeLegacyAnchor(tx, db.dialect, legacyKey, anchorKey));
+    }
+    return installationOf(cfg, db, master, pepper, anchorKey, orgId, options);
   } catch (error) {
     await db.close();
     throw error;
@@ -153,13 +186,23 @@ export async function isInitialised(cfg: InstallationConfig): Promise<boolean> {
 }
 
 function installationOf(
+  cfg: InstallationConfig,
   db: Db,
   master: MasterKey,
   pepper: Buffer,
   anchorKey: Buffer,
   orgId: string,
+  options: OpenOptions,
 ): Installation {
-  return { db, master, pepper, anchorKey, orgId, close: () => db.close() };
+  const path = cfg.audit?.witness_path ?? null;
+  const witness =
+    path === null ? null : createWitness(path, orgId, options.onWitnessError ?? logWitnessError);
+  return { db, master, pepper, anchorKey, orgId, witness, close: () => db.close() };
+}
+
+/** The default report of a failed witness write: one structured error line on stderr. */
+function logWitnessError(message: string): void {
+  process.stderr.write(`${JSON.stringify({ level: 'error', msg: message, time: Date.now() })}\n`);
 }
 
 async function assertHomeEmpty(cfg: InstallationConfig): Promise<void> {

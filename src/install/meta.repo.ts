@@ -18,7 +18,8 @@ export async function writeMeta(tx: Tx, key: string, value: string): Promise<voi
     .execute();
 }
 
-async function metaTableExists(db: Db): Promise<boolean> {
+/** Whether the meta table exists: Tollgate's tables are in this database (migrations ran). */
+export async function metaTableExists(db: Db): Promise<boolean> {
   const query =
     db.dialect === 'sqlite'
       ? sql<{ n: number }>`select count(*) as n from sqlite_master where type = 'table' and name = 'meta'`

@@ -1,6 +1,7 @@
 // `tollgate audit …`: the hash-chained audit log.
 import { Command } from 'commander';
 import type { AuditEntry } from '../../audit/audit.repo.js';
+import type { AuditVerifyResult } from '../../audit/audit.service.js';
 import { AppError } from '../../lib/errors.js';
 import { parseSince } from '../dates.js';
 import type { Io } from '../io.js';
@@ -38,31 +39,45 @@ export function auditCommand(io: Io): Command {
 
   cmd
     .command('verify')
-    .description('verify the hash chain and its anchor; names the first broken entry')
+    .description(
+      'verify the hash chain, its anchor and (with audit.witness_path) the witness file; names the first broken entry',
+    )
     .action(async (_opts: unknown, command: Command) => {
       await withServices(io, command, async ({ services, json }) => {
-        const result = await services.audit.verify();
-        if (json) printJson(io, result);
-        if (result.ok) {
-          if (!json)
-            printLines(io, [
-              `Audit log intact: ${result.entries} entries, head #${result.head.seq} ${result.head.hash.slice(0, 16)}…`,
-            ]);
-          return;
-        }
-        const b = result.firstBroken;
-        throw new AppError(
-          'audit_broken',
-          `audit log broken at entry #${b.index} (${b.reason})${b.seq !== null && b.seq !== b.index ? `, found seq ${b.seq}` : ''}`,
-          {
-            index: b.index,
-            reason: b.reason,
-          },
-        );
+        reportVerify(io, json, await services.audit.verify());
+      });
+    });
+
+  cmd
+    .command('witness')
+    .description('start (or refresh) the witness file of audit.witness_path with the verified chain head')
+    .action(async (_opts: unknown, command: Command) => {
+      await withServices(io, command, async ({ services, json }) => {
+        reportVerify(io, json, await services.audit.witness());
       });
     });
 
   return cmd;
+}
+
+function reportVerify(io: Io, json: boolean, result: AuditVerifyResult): void {
+  if (json) printJson(io, result);
+  if (result.ok) {
+    if (!json) {
+      const witnessed = result.witness
+        ? `; witness ${result.witness.path} agrees (#${result.witness.seq})`
+        : '';
+      printLines(io, [
+        `Audit log intact: ${result.entries} entries, head #${result.head.seq} ${result.head.hash.slice(0, 16)}…${witnessed}`,
+      ]);
+    }
+    return;
+  }
+  const b = result.firstBroken;
+  const where = b.reason.startsWith('witness-')
+    ? `audit witness disagrees (${b.reason}): ${result.detail ?? ''}`
+    : `audit log broken at entry #${b.index} (${b.reason})${b.seq !== null && b.seq !== b.index ? `, found seq ${b.seq}` : ''}`;
+  throw new AppError('audit_broken', where, { index: b.index, reason: b.reason });
 }
 
 function entryJson(e: AuditEntry) {

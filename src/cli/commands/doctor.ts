@@ -1,5 +1,6 @@
 // `tollgate doctor`: check config, home, master key, database, audit chain and upstream reachability.
-import { stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
 import { Command } from 'commander';
 import { sql } from 'kysely';
 import { request } from 'undici';
@@ -51,15 +52,23 @@ async function runChecks(config: Config): Promise<Check[]> {
     checks.push(await databaseCheck(installation, config));
     const services = createServices(installation, config, systemClock);
     const audit = await services.audit.verify();
+    const witnessed = audit.ok && audit.witness ? `, witness agrees (#${audit.witness.seq})` : '';
     checks.push(
       audit.ok
-        ? { check: 'audit log', ok: true, detail: `${audit.entries} entries, chain and anchor verify` }
+        ? {
+            check: 'audit log',
+            ok: true,
+            detail: `${audit.entries} entries, chain and anchor verify${witnessed}`,
+          }
         : {
             check: 'audit log',
             ok: false,
-            detail: `broken at entry #${audit.firstBroken.index} (${audit.firstBroken.reason})`,
+            detail: audit.firstBroken.reason.startsWith('witness-')
+              ? `witness disagrees (${audit.firstBroken.reason}): ${audit.detail ?? ''}`
+              : `broken at entry #${audit.firstBroken.index} (${audit.firstBroken.reason})`,
           },
     );
+    if (installation.witness) checks.push(await witnessCheck(installation.witness.path));
     const creds = await services.credentials.list({ provider: 'anthropic' });
     const active = creds.filter((c) => c.status === 'active').length;
     checks.push({
@@ -91,6 +100,21 @@ async function homeCheck(config: Config): Promise<Check> {
     };
   } catch {
     return { check: 'home', ok: false, detail: `${config.home} does not exist: run \`tollgate init\`` };
+  }
+}
+
+/** The witness file must stay writable: a failed write leaves new heads only in the database. */
+async function witnessCheck(path: string): Promise<Check> {
+  try {
+    await access(path, constants.W_OK);
+    return { check: 'witness', ok: true, detail: `${path} writable` };
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    return {
+      check: 'witness',
+      ok: false,
+      detail: `${path} not writable (${typeof code === 'string' ? code : 'error'}): new audit heads are not witnessed`,
+    };
   }
 }
 
