@@ -84,6 +84,9 @@ export interface GatewayKeyTable {
   revoked_at: Millis | null;
   rotated_to: string | null;
   last_used_at: Millis | null;
+  /** The first key of this key's rotation chain (its own id for a key not rotated from another): the
+   * key scope of budgets and spend belongs to the lineage. */
+  lineage_id: string;
 }
 
 export type BudgetScope = 'key' | 'user' | 'team' | 'org';
