@@ -11,7 +11,7 @@ import { dailySpendMigration } from './migrations/0006-daily-spend.js';
 import { clusteredLedgerMigration } from './migrations/0007-clustered-ledger.js';
 import { keyLineageMigration } from './migrations/0008-key-lineage.js';
 
-function migrationsFor(dialect: Dialect): Record<string, Migration> {
+export function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
     '0001-initial': initialMigration(dialect),
     '0002-usage': usageMigration(dialect),
