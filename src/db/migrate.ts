@@ -10,6 +10,7 @@ import { leanUsageIndexesMigration } from './migrations/0005-lean-usage-indexes.
 import { dailySpendMigration } from './migrations/0006-daily-spend.js';
 import { clusteredLedgerMigration } from './migrations/0007-clustered-ledger.js';
 import { keyLineageMigration } from './migrations/0008-key-lineage.js';
+import { serveLeaseMigration } from './migrations/0009-serve-lease.js';
 
 export function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
@@ -21,6 +22,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0006-daily-spend': dailySpendMigration(dialect),
     '0007-clustered-ledger': clusteredLedgerMigration(dialect),
     '0008-key-lineage': keyLineageMigration(dialect),
+    '0009-serve-lease': serveLeaseMigration(dialect),
   };
 }
 

@@ -179,6 +179,19 @@ export interface EnrollmentCodeTable {
   created_by: string;
 }
 
+/** The lease of the one server serving this database (a single row, id 1; holder null = free). */
+export interface ServeLeaseTable {
+  id: number;
+  /** The serving process's instance id (random per start). */
+  holder: string | null;
+  host: string | null;
+  pid: number | null;
+  /** The holder's process start time (Linux /proc/PID/stat, clock ticks since boot), against pid reuse. */
+  pid_start: string | null;
+  started_at: Millis | null;
+  heartbeat_at: Millis | null;
+}
+
 export interface Database {
   usage_records: UsageRecordTable;
   spend: SpendTable;
@@ -192,6 +205,7 @@ export interface Database {
   audit_anchor: AuditAnchorTable;
   change_log: ChangeLogTable;
   enrollment_codes: EnrollmentCodeTable;
+  serve_lease: ServeLeaseTable;
 }
 
 export type TeamRow = Selectable<TeamTable>;
