@@ -186,7 +186,7 @@ export interface ServeLeaseTable {
   holder: string | null;
   host: string | null;
   pid: number | null;
-  /** The holder's process start time (Linux /proc/PID/stat, clock ticks since boot), against pid reuse. */
+  /** The holder's pid namespace and start time (Linux: `pid:[N]/TICKS`), against pid reuse. */
   pid_start: string | null;
   started_at: Millis | null;
   heartbeat_at: Millis | null;

@@ -9,7 +9,7 @@
 //     cannot renew it for STALE_MS, stops serving rather than serve beside the new holder.
 // CLI commands never take the lease: they work beside a running server.
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { sql } from 'kysely';
 import type { Db } from '../db/connect.js';
@@ -27,13 +27,13 @@ export interface LeaseEnv {
   readonly clock: Clock;
   readonly host: string;
   readonly pid: number;
-  /** This process's start time (see processStart), or null where it cannot be read. */
+  /** This process's pid namespace and start time (see processIdentity), or null where unreadable. */
   readonly pidStart: string | null;
   /**
    * Whether the process `pid` on this host is still the one that took the lease: false when no such
-   * process exists or it started at another time than `start` (its pid was reused).
+   * process exists or it is not the one `identity` names (its pid was reused).
    */
-  isAlive(pid: number, start: string | null): boolean;
+  isAlive(pid: number, identity: string | null): boolean;
 }
 
 export interface HeldLease {
@@ -54,12 +54,38 @@ export function processStart(pid: number): string | null {
   }
 }
 
-/** Whether `pid` runs and, where start times can be read, is the process that started at `start`. */
-export function processAlive(pid: number, start: string | null): boolean {
-  if (pid === process.pid) {
-    // Our own pid: the recorded holder was an earlier process with the same pid (a restarted container).
-    return false;
+/** This process's pid namespace (Linux), e.g. `pid:[4026531836]`, or null. */
+function pidNamespace(): string | null {
+  try {
+    return readlinkSync('/proc/self/ns/pid');
+  } catch {
+    return null;
   }
+}
+
+/**
+ * What identifies this process on its host beyond its pid: `NAMESPACE/START` (its pid namespace and
+ * start time, Linux), or null where neither can be read.
+ */
+export function processIdentity(pid: number = process.pid): string | null {
+  const start = processStart(pid);
+  return start === null ? null : `${pidNamespace() ?? '?'}/${start}`;
+}
+
+/**
+ * Whether the process that recorded `identity` (see processIdentity) as `pid` may still run. False when
+ * no such process exists, or the pid now names a process started at another time (pid reuse), or it is
+ * our own pid. A holder in another pid namespace (containers sharing a host name) cannot be checked from
+ * here: it counts as alive, and its lease frees once its heartbeat stops.
+ */
+export function processAlive(pid: number, identity: string | null): boolean {
+  const cut = identity === null ? -1 : identity.lastIndexOf('/');
+  const namespace = identity === null || cut < 0 ? null : identity.slice(0, cut);
+  const start = identity === null ? null : identity.slice(cut + 1);
+  const ours = pidNamespace();
+  if (namespace !== null && namespace !== '?' && ours !== null && namespace !== ours) return true;
+  // Our own pid: the recorded holder was an earlier process with the same pid (a restarted container).
+  if (pid === process.pid) return false;
   try {
     process.kill(pid, 0);
   } catch (error) {
@@ -77,7 +103,7 @@ export function systemLeaseEnv(clock: Clock): LeaseEnv {
     clock,
     host: hostname(),
     pid: process.pid,
-    pidStart: processStart(process.pid),
+    pidStart: processIdentity(),
     isAlive: processAlive,
   };
 }
