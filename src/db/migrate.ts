@@ -9,8 +9,10 @@ import { credentialRetireMigration } from './migrations/0004-credential-retire.j
 import { leanUsageIndexesMigration } from './migrations/0005-lean-usage-indexes.js';
 import { dailySpendMigration } from './migrations/0006-daily-spend.js';
 import { clusteredLedgerMigration } from './migrations/0007-clustered-ledger.js';
+import { keyLineageMigration } from './migrations/0008-key-lineage.js';
+import { serveLeaseMigration } from './migrations/0009-serve-lease.js';
 
-function migrationsFor(dialect: Dialect): Record<string, Migration> {
+export function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
     '0001-initial': initialMigration(dialect),
     '0002-usage': usageMigration(dialect),
@@ -19,6 +21,8 @@ function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0005-lean-usage-indexes': leanUsageIndexesMigration(dialect),
     '0006-daily-spend': dailySpendMigration(dialect),
     '0007-clustered-ledger': clusteredLedgerMigration(dialect),
+    '0008-key-lineage': keyLineageMigration(dialect),
+    '0009-serve-lease': serveLeaseMigration(dialect),
   };
 }
 

@@ -84,6 +84,9 @@ export interface GatewayKeyTable {
   revoked_at: Millis | null;
   rotated_to: string | null;
   last_used_at: Millis | null;
+  /** The first key of this key's rotation chain (its own id for a key not rotated from another): the
+   * key scope of budgets and spend belongs to the lineage. */
+  lineage_id: string;
 }
 
 export type BudgetScope = 'key' | 'user' | 'team' | 'org';
@@ -176,6 +179,19 @@ export interface EnrollmentCodeTable {
   created_by: string;
 }
 
+/** The lease of the one server serving this database (a single row, id 1; holder null = free). */
+export interface ServeLeaseTable {
+  id: number;
+  /** The serving process's instance id (random per start). */
+  holder: string | null;
+  host: string | null;
+  pid: number | null;
+  /** The holder's pid namespace and start time (Linux: `pid:[N]/TICKS`), against pid reuse. */
+  pid_start: string | null;
+  started_at: Millis | null;
+  heartbeat_at: Millis | null;
+}
+
 export interface Database {
   usage_records: UsageRecordTable;
   spend: SpendTable;
@@ -189,6 +205,7 @@ export interface Database {
   audit_anchor: AuditAnchorTable;
   change_log: ChangeLogTable;
   enrollment_codes: EnrollmentCodeTable;
+  serve_lease: ServeLeaseTable;
 }
 
 export type TeamRow = Selectable<TeamTable>;

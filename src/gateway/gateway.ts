@@ -41,15 +41,25 @@ export function createGateway(ctx: ServiceContext, config: Config) {
     timeoutMs: config.upstream.timeout_ms,
   });
   const ledger = createLedger(db, orgId);
-  // Spend is stored per scope and UTC day; a month's or all-time spend is the sum of its days.
+  // Spend is stored per scope and UTC day; a month's or all-time spend is the sum of its days. The key
+  // scope is a lineage (a key and its rotations): its spend is that of every key in it, as recorded
+  // per key (usage still names the key that served each request).
   const budgets = createBudgetBook(
     async (scope: BudgetScope, id: string, period: BudgetPeriod, start: number) => {
       let query = db.kysely
         .selectFrom('spend')
         .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('spent_micro'), eb.lit(0)).as('spent'))
         .where('scope_type', '=', scope)
-        .where('scope_id', '=', id)
         .where('period', '=', 'day');
+      query =
+        scope === 'key'
+          ? query.where('scope_id', 'in', (eb) =>
+              eb
+                .selectFrom('gateway_keys')
+                .select('gateway_keys.id')
+                .where('gateway_keys.lineage_id', '=', id),
+            )
+          : query.where('scope_id', '=', id);
       if (period !== 'total') {
         query = query
           .where('period_start', '>=', start)

@@ -40,7 +40,10 @@ export interface KeyEntry {
   readonly environment: Environment | null;
   readonly credentialId: string | null;
   readonly scopes: ReadonlySet<KeyScope>;
-  /** The key's own budget scope (built once with the entry; the request's other scopes are shared). */
+  /**
+   * The key's budget scope, whose id is the key's lineage (the first key of its rotation chain), built
+   * once with the entry; the request's other scopes are shared.
+   */
   readonly budget: ScopeLimits;
   /** The key's owner (a removed owner makes the key unusable). */
   readonly owner: SubjectInfo;
@@ -127,7 +130,14 @@ export function createKeyCache(db: Db, pepper: Buffer) {
       credentialId: row.credential_id,
       scopes:
         sharedList(scopeLists, row.scopes ?? DEFAULT_SCOPES, (scope) => scope as KeyScope) ?? INFERENCE_ONLY,
-      budget: scopeLimits('key', row.id, row.id, await limitsOf('key', row.id)),
+      // The key scope is the key's lineage (its rotations share one budget and its spend); the refusal
+      // still names the key presented. An unrotated key's lineage is its id: the same string, shared.
+      budget: scopeLimits(
+        'key',
+        row.lineage_id === row.id ? row.id : row.lineage_id,
+        row.id,
+        await limitsOf('key', row.lineage_id),
+      ),
       owner,
     };
   }

@@ -36,6 +36,8 @@ export interface KeyView {
   revokedAt: number | null;
   rotatedTo: string | null;
   lastUsedAt: number | null;
+  /** The first key of its rotation chain: key budgets and their spend belong to the lineage. */
+  lineageId: string;
 }
 
 export interface IssuedKey extends KeyView {
@@ -85,6 +87,7 @@ export function createKeyService(
         credentialId: credential?.id ?? null,
         expiresAt: input.expiresInMs ? u.now + input.expiresInMs : null,
         createdBy: by.actor,
+        lineageId: null,
       });
       await u.audit('key.issue', 'key', issued.id, {
         user_id: user.id,
@@ -106,6 +109,8 @@ export function createKeyService(
       credentialId: string | null;
       expiresAt: number | null;
       createdBy: string;
+      /** The lineage of the key rotated from (which already holds the budget limits); null = a new one. */
+      lineageId: string | null;
     },
   ): Promise<{ id: string; key: string; expiresAt: number | null; row: GatewayKeyRow }> {
     const id = newId('key');
@@ -135,10 +140,15 @@ export function createKeyService(
       revoked_at: null,
       rotated_to: null,
       last_used_at: null,
+      lineage_id: spec.lineageId ?? id,
     };
     await u.tx.insertInto('gateway_keys').values(row).execute();
-    if (p.monthlyBudgetMicro !== null) await setBudget(u.tx, 'key', id, 'month', p.monthlyBudgetMicro, u.now);
-    if (p.dailyBudgetMicro !== null) await setBudget(u.tx, 'key', id, 'day', p.dailyBudgetMicro, u.now);
+    // A rotated key shares its lineage's limits (and spend); only a new lineage gets budget rows.
+    if (spec.lineageId === null) {
+      if (p.monthlyBudgetMicro !== null)
+        await setBudget(u.tx, 'key', id, 'month', p.monthlyBudgetMicro, u.now);
+      if (p.dailyBudgetMicro !== null) await setBudget(u.tx, 'key', id, 'day', p.dailyBudgetMicro, u.now);
+    }
     await u.changed('key', id);
     return { id, key, expiresAt: spec.expiresAt, row };
   }
@@ -191,6 +201,7 @@ export function createKeyService(
         credentialId: old.credential_id,
         expiresAt: old.expires_at,
         createdBy: by.actor,
+        lineageId: old.lineage_id,
       });
       if (graceMs) {
         const until = Math.min(u.now + graceMs, old.expires_at ?? Number.MAX_SAFE_INTEGER);
@@ -212,8 +223,29 @@ export function createKeyService(
     });
   }
 
+  /**
+   * Sets (or with null removes) a key-scope budget limit. Any key of a lineage names it; the limit
+   * applies to the whole lineage (every rotation of the key shares one budget and its spend).
+   */
+  async function setKeyBudget(
+    by: Actor,
+    id: string,
+    period: 'day' | 'month',
+    limitMicro: number | null,
+  ): Promise<KeyView> {
+    const row = await get(id);
+    if (limitMicro !== null && (!Number.isSafeInteger(limitMicro) || limitMicro < 0))
+      throw new AppError('invalid_input', 'a budget limit must be a whole, non-negative number of micro-USD');
+    await change(ctx, by, async (u) => {
+      await setBudget(u.tx, 'key', row.lineage_id, period, limitMicro, u.now);
+      await u.audit('key.budget', 'key', id, { lineage_id: row.lineage_id, period, limit_micro: limitMicro });
+      await u.changed('budget', row.lineage_id);
+    });
+    return show(id);
+  }
+
   async function policyOf(row: GatewayKeyRow, tx: Tx = db): Promise<KeyPolicy> {
-    const budgets = await budgetsOf(tx, 'key', row.id);
+    const budgets = await budgetsOf(tx, 'key', row.lineage_id);
     return {
       models: decodeList(row.models),
       tools: decodeList(row.tools),
@@ -254,10 +286,11 @@ export function createKeyService(
       revokedAt: row.revoked_at,
       rotatedTo: row.rotated_to,
       lastUsedAt: row.last_used_at,
+      lineageId: row.lineage_id,
     };
   }
 
-  return { issue, list, show, revoke, rotate };
+  return { issue, list, show, revoke, rotate, setKeyBudget };
 }
 
 export type KeyService = ReturnType<typeof createKeyService>;

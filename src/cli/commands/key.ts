@@ -5,6 +5,7 @@ import type { IssuedKey, KeyView } from '../../keys/key.service.js';
 import type { KeyPolicy } from '../../keys/key-policy.js';
 import { parseModels, parseScopes, parseTools } from '../../keys/key-policy.js';
 import { parseDuration } from '../../lib/duration.js';
+import { AppError } from '../../lib/errors.js';
 import { formatUsd, parseUsd } from '../../lib/money.js';
 import { oneOf, parsePositiveInt } from '../../lib/validate.js';
 import { ENVIRONMENTS } from '../../vault/credential.service.js';
@@ -155,8 +156,35 @@ export function keyCommand(io: Io): Command {
       });
     });
 
+  cmd
+    .command('budget <id>')
+    .description(
+      'set the budget of a key and every key rotated from or into it (they share one budget and its spend)',
+    )
+    .option('--monthly <usd>', 'monthly limit in USD, or "none" to remove it')
+    .option('--daily <usd>', 'daily limit in USD, or "none" to remove it')
+    .action(async (id: string, opts: { monthly?: string; daily?: string }, command: Command) => {
+      const limit = (text: string, what: string) => (text === 'none' ? null : parseUsd(text, what));
+      const changes: Array<['month' | 'day', number | null]> = [];
+      if (opts.monthly !== undefined) changes.push(['month', limit(opts.monthly, '--monthly')]);
+      if (opts.daily !== undefined) changes.push(['day', limit(opts.daily, '--daily')]);
+      if (changes.length === 0) throw new AppError('invalid_input', 'give --monthly and/or --daily');
+      await withServices(io, command, async ({ services, actor, json }) => {
+        let key: KeyView = await services.keys.show(id);
+        for (const [period, micro] of changes)
+          key = await services.keys.setKeyBudget(actor, id, period, micro);
+        if (json) return printJson(io, keyJson(key));
+        const p = key.policy;
+        printLines(io, [
+          `Budget of key lineage ${key.lineageId} (every rotation of ${id}): monthly ${budgetText(p.monthlyBudgetMicro)}, daily ${budgetText(p.dailyBudgetMicro)}.`,
+        ]);
+      });
+    });
+
   return cmd;
 }
+
+const budgetText = (micro: number | null) => (micro === null ? 'unlimited' : `$${formatUsd(micro)}`);
 
 function printIssued(io: Io, k: IssuedKey, verb: string): void {
   printLines(io, [
@@ -196,9 +224,13 @@ function keyJson(k: KeyView) {
     created_by: k.createdBy,
     revoked_at: isoTime(k.revokedAt),
     rotated_to: k.rotatedTo,
+    lineage: k.lineageId,
     last_used_at: isoTime(k.lastUsedAt),
   };
 }
+
+/** Budgets of a rotated key are its lineage's, shared with the keys before it. */
+const shared = (k: KeyView) => (k.lineageId === k.id ? '' : ` (shared with its lineage ${k.lineageId})`);
 
 function describe(k: KeyView): string[] {
   const p = k.policy;
@@ -213,8 +245,8 @@ function describe(k: KeyView): string[] {
     `models:            ${p.models?.join(', ') ?? 'all allowed'}`,
     `tools:             ${p.tools?.join(', ') ?? 'any'}`,
     `max tokens:        ${or(p.maxTokens)}`,
-    `monthly budget:    ${p.monthlyBudgetMicro === null ? 'unlimited' : `$${formatUsd(p.monthlyBudgetMicro)}`}`,
-    `daily budget:      ${p.dailyBudgetMicro === null ? 'unlimited' : `$${formatUsd(p.dailyBudgetMicro)}`}`,
+    `monthly budget:    ${budgetText(p.monthlyBudgetMicro)}${shared(k)}`,
+    `daily budget:      ${budgetText(p.dailyBudgetMicro)}${shared(k)}`,
     `max cost/request:  ${p.maxCostPerRequestMicro === null ? 'unlimited' : `$${formatUsd(p.maxCostPerRequestMicro)}`}`,
     `rate limits:       rpm ${or(p.rpm)}, input tpm ${or(p.inputTpm)}, output tpm ${or(p.outputTpm)}, concurrency ${or(p.concurrency)}`,
     `environment:       ${p.environment ?? 'any'}`,

@@ -9,7 +9,9 @@ import {
   isInitialised,
   openInstallation,
 } from '../../install/installation.js';
+import { acquireServeLease, systemLeaseEnv } from '../../install/serve-lease.js';
 import { systemClock } from '../../lib/clock.js';
+import { AppError } from '../../lib/errors.js';
 import { parsePositiveInt } from '../../lib/validate.js';
 import { createLogger } from '../../observability/logger.js';
 import { VERSION } from '../../version.js';
@@ -39,19 +41,40 @@ export function serveCommand(io: Io): Command {
         },
       });
       const installation = await openOrCreate(io, config);
+      // One server per database: refuse (exit non-zero, saying who serves it) before anything starts.
+      let lostReason: string | null = null;
+      let onLost: () => void = () => {};
+      const lease = await acquireServeLease(installation.db, systemLeaseEnv(systemClock), (reason) => {
+        lostReason = reason;
+        onLost();
+      }).catch(async (error: unknown) => {
+        await installation.close();
+        throw error;
+      });
       const logger = createLogger(config.logging.level);
       const gateway = createGateway({ installation, clock: systemClock }, config);
-      await gateway.start();
-      const app = await buildServer({
-        gateway,
-        enroll: { installation, config, clock: systemClock },
-        installation,
-        logger,
-        bodyLimit: config.server.body_limit_bytes,
-        trustProxy: config.server.trust_proxy,
-        version: VERSION,
-      });
-      const address = await app.listen({ host: config.server.host, port: config.server.port });
+      let app: Awaited<ReturnType<typeof buildServer>> | null = null;
+      let address: string;
+      try {
+        await gateway.start();
+        app = await buildServer({
+          gateway,
+          enroll: { installation, config, clock: systemClock },
+          installation,
+          logger,
+          bodyLimit: config.server.body_limit_bytes,
+          trustProxy: config.server.trust_proxy,
+          version: VERSION,
+        });
+        address = await app.listen({ host: config.server.host, port: config.server.port });
+      } catch (error) {
+        // A failed start (e.g. the port is taken) frees the lease at once.
+        await app?.close();
+        await gateway.close();
+        await lease.release();
+        await installation.close();
+        throw error;
+      }
       io.stdout.write(
         `Tollgate ${VERSION} listening on ${address} (public URL ${publicUrl(config, address)})\n`,
       );
@@ -61,14 +84,19 @@ export function serveCommand(io: Io): Command {
           process.off('SIGINT', stop);
           resolve();
         };
+        onLost = stop;
         process.on('SIGTERM', stop);
         process.on('SIGINT', stop);
+        if (lostReason !== null) stop();
       });
-      io.stdout.write('Shutting down…\n');
+      io.stdout.write(lostReason === null ? 'Shutting down…\n' : `Lease lost (${lostReason}): stopping.\n`);
       await app.close();
       await gateway.close();
+      await lease.release();
       await installation.close();
       logger.flush();
+      // Stopped because another server took over: exit non-zero, the message says why.
+      if (lostReason !== null) throw new AppError('conflict', `stopped serving: ${lostReason as string}`);
     });
 }
 

@@ -1,0 +1,182 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createPgSchema, PG_URL } from '../../test/helpers/pg.js';
+import { type DatabaseTarget, type Db, openDatabase } from '../db/connect.js';
+import { migrateToLatest } from '../db/migrate.js';
+import {
+  acquireServeLease,
+  type HeldLease,
+  type LeaseEnv,
+  processAlive,
+  processIdentity,
+  readServeLease,
+  STALE_MS,
+} from './serve-lease.js';
+
+describe('processAlive', () => {
+  it('tells a live process from a gone one, a reused pid and our own pid', async () => {
+    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)'], { stdio: 'ignore' });
+    const pid = child.pid ?? 0;
+    const identity = processIdentity(pid);
+    expect(processAlive(pid, identity)).toBe(true);
+    expect(processAlive(pid, null)).toBe(true);
+    if (identity !== null) {
+      expect(identity).toMatch(/^pid:\[\d+\]\/\d+$/);
+      // The pid now names a process started at another time.
+      expect(processAlive(pid, `${identity}1`)).toBe(false);
+    }
+    // An earlier holder with our pid (a restarted container).
+    expect(processAlive(process.pid, processIdentity())).toBe(false);
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+    expect(processAlive(pid, identity)).toBe(false);
+    // A holder in another pid namespace cannot be checked from here: it counts as alive (its lease
+    // frees when its heartbeat stops).
+    if (identity !== null) expect(processAlive(pid, 'pid:[1]/123')).toBe(true);
+  });
+});
+
+const targets: Array<[string, () => Promise<{ target: DatabaseTarget; drop: () => Promise<void> }>]> = [
+  [
+    'sqlite',
+    async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'tollgate-lease-'));
+      return {
+        target: { kind: 'sqlite', path: join(dir, 'db.sqlite') },
+        drop: () => rm(dir, { recursive: true, force: true }),
+      };
+    },
+  ],
+];
+const pgUrl = PG_URL;
+if (pgUrl) {
+  targets.push([
+    'postgres',
+    async () => {
+      const schema = await createPgSchema(pgUrl);
+      return { target: { kind: 'postgres', url: schema.url }, drop: schema.drop };
+    },
+  ]);
+}
+
+describe.each(targets)('the serve lease on %s', (_name, open) => {
+  let db: Db;
+  let drop: () => Promise<void>;
+  let now: number;
+  const held: HeldLease[] = [];
+  const alive = new Set<number>();
+
+  function env(host: string, pid: number): LeaseEnv {
+    return { clock: () => now, host, pid, pidStart: `start-${pid}`, isAlive: (p) => alive.has(p) };
+  }
+  /** Takes the lease with a heartbeat that never fires on its own (tests move the clock instead). */
+  async function take(
+    host: string,
+    pid: number,
+    onLost: (reason: string) => void = () => {},
+    beatMs = 3_600_000,
+  ) {
+    alive.add(pid);
+    const lease = await acquireServeLease(db, env(host, pid), onLost, beatMs);
+    held.push(lease);
+    return lease;
+  }
+
+  beforeEach(async () => {
+    const opened = await open();
+    drop = opened.drop;
+    db = openDatabase(opened.target);
+    await migrateToLatest(db);
+    now = Date.UTC(2026, 0, 5, 12);
+    alive.clear();
+  });
+  afterEach(async () => {
+    for (const lease of held.splice(0)) await lease.release();
+    await db.close();
+    await drop();
+  });
+
+  it('refuses a second server while a live holder on another host heartbeats, and says who and what to do', async () => {
+    const first = await take('host-a', 4242);
+    now += STALE_MS - 1_000;
+    const refused = acquireServeLease(db, env('host-b', 7), () => {});
+    await expect(refused).rejects.toMatchObject({ code: 'conflict' });
+    const message = await refused.catch((e: Error) => e.message);
+    expect(message).toContain('pid 4242 on host host-a');
+    expect(message).toContain(`since ${new Date(now - STALE_MS + 1_000).toISOString()}`);
+    expect(message).toContain('kill -TERM 4242 on host-a');
+    expect(message).toContain('free in 1 s');
+    const row = await readServeLease(db);
+    expect(row).toMatchObject({ holder: first.instanceId, host: 'host-a', pid: 4242 });
+  });
+
+  it('takes a lease whose holder on another host stopped heartbeating 11 s ago', async () => {
+    await take('host-a', 4242);
+    now += 11_000;
+    const second = await take('host-b', 7);
+    expect(await readServeLease(db)).toMatchObject({ holder: second.instanceId, host: 'host-b', pid: 7 });
+  });
+
+  it('on the same host, takes over at once from a gone process and refuses beside a live one', async () => {
+    await take('host-a', 4242);
+    now += 1_000;
+    // Positive control: the holder still runs.
+    await expect(acquireServeLease(db, env('host-a', 5151), () => {})).rejects.toThrow(/kill -TERM 4242\)/);
+    alive.delete(4242); // kill -9
+    const next = await take('host-a', 5151);
+    expect((await readServeLease(db))?.holder).toBe(next.instanceId);
+  });
+
+  it('lets exactly one of two servers starting at the same moment take it', async () => {
+    alive.add(1).add(2);
+    const results = await Promise.allSettled([
+      acquireServeLease(db, env('host-a', 1), () => {}, 3_600_000),
+      acquireServeLease(db, env('host-b', 2), () => {}, 3_600_000),
+    ]);
+    for (const r of results) if (r.status === 'fulfilled') held.push(r.value);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect(results.find((r) => r.status === 'rejected')).toMatchObject({ reason: { code: 'conflict' } });
+  });
+
+  it('is free at once after a clean release', async () => {
+    const first = await take('host-a', 4242);
+    await first.release();
+    expect(await readServeLease(db)).toMatchObject({ holder: null });
+    await take('host-b', 7);
+  });
+
+  it('renews while held, and reports a lease another server took over', async () => {
+    const lost: string[] = [];
+    await take('host-a', 4242, (reason) => lost.push(reason), 20);
+    now += 5_000;
+    await waitFor(async () => (await readServeLease(db))?.heartbeat_at === now);
+    expect(lost).toEqual([]);
+    // Our heartbeat stalls (the clock runs on, nothing renews past it) and host-b takes over.
+    const ours = held[0];
+    now += 11_000;
+    alive.add(7);
+    const rows = await db.kysely
+      .updateTable('serve_lease')
+      .set({ holder: 'someone-else', host: 'host-b', pid: 7, heartbeat_at: now })
+      .where('id', '=', 1)
+      .executeTakeFirst();
+    expect(Number(rows.numUpdatedRows)).toBe(1);
+    await waitFor(async () => lost.length > 0);
+    expect(lost[0]).toMatch(/another server took over/);
+    // Releasing a lost lease leaves the new holder alone.
+    await ours?.release();
+    expect((await readServeLease(db))?.holder).toBe('someone-else');
+  });
+});
+
+async function waitFor(check: () => Promise<boolean>, ms = 3_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
