@@ -274,7 +274,8 @@ function readCount(value: unknown): number {
 }
 
 /**
- * Reads an Anthropic `usage` object. Absent or null fields count 0; a fractional count is rounded UP
+ * Reads an Anthropic `usage` object. `input_tokens` and `output_tokens` must be given; other absent or
+ * null fields count 0; a fractional count is rounded UP
  * (never under-count); anything else that is not a plausible count (a string, a negative or non-finite
  * number, more than MAX_PLAUSIBLE_COUNT) makes the whole usage unreadable: null, and the caller charges
  * the reserved worst case. A `usage` that is not an object at all is unreadable too.
@@ -283,7 +284,8 @@ function readCount(value: unknown): number {
  * as 5 min writes (never counted twice); without one, the whole total is 5 min writes.
  */
 export function usageFromAnthropic(u: unknown): Usage | null {
-  if (!isObject(u)) return null;
+  // input_tokens and output_tokens are always present in a Message's usage: without them it is unread.
+  if (!isObject(u) || typeof u.input_tokens !== 'number' || typeof u.output_tokens !== 'number') return null;
   const total = readCount(u.cache_creation_input_tokens);
   const input = readCount(u.input_tokens);
   const output = readCount(u.output_tokens);
