@@ -240,3 +240,136 @@ describe('what Tollgate cannot see is never charged as free', () => {
     }
   });
 });
+
+describe('every path settles the reservation and finishes the rate-limit ticket exactly once', () => {
+  let h: Harness;
+  let key: string;
+  const counts = { reserved: 0, settled: 0, finished: 0 };
+  let failAppends = 0;
+
+  beforeAll(async () => {
+    h = await startHarness({ env: { TOLLGATE_UPSTREAM_TIMEOUT_MS: '1500' } });
+    await h.orgCredential();
+    key = await h.key();
+    const { budgets, limiter, ledger } = h.gateway.deps;
+    const reserve = budgets.reserve;
+    budgets.reserve = (...args) => {
+      const result = reserve(...args);
+      if (result.ok) counts.reserved++;
+      return result;
+    };
+    const settle = budgets.settle;
+    budgets.settle = (...args) => {
+      counts.settled++;
+      settle(...args);
+    };
+    const finish = limiter.finish;
+    limiter.finish = (...args) => {
+      counts.finished++;
+      return finish(...args);
+    };
+    const append = ledger.append.bind(ledger);
+    ledger.append = (record) => {
+      if (failAppends > 0) {
+        failAppends--;
+        return Promise.reject(new Error('disk full (test)'));
+      }
+      return append(record);
+    };
+  });
+  beforeEach(() => h.fake.reset());
+  afterAll(() => h.close());
+
+  const reserved = () =>
+    h.gateway.deps.budgets.snapshot('org', h.installation.orgId, 'month', Date.now()).reserved;
+  /** Waits until every admitted request has settled (a cut stream settles after its client left). */
+  async function balanced(): Promise<void> {
+    const deadline = Date.now() + 5_000;
+    while (counts.settled < counts.reserved || counts.finished < counts.reserved) {
+      if (Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await new Promise((r) => setTimeout(r, 50)); // a double settle would show up here
+    expect(counts.settled).toBe(counts.reserved);
+    expect(counts.finished).toBe(counts.reserved);
+    expect(reserved()).toBe(0);
+  }
+  const swallow = (p: Promise<unknown>) => p.catch((e: unknown) => e);
+
+  const paths: [string, () => Promise<unknown>][] = [
+    ['success (JSON)', () => h.client(key).messages.create(params('output_tokens=5', 50))],
+    [
+      'success (stream)',
+      async () => {
+        for await (const _ of await h
+          .client(key)
+          .messages.create({ ...params('output_tokens=5', 50), stream: true }));
+      },
+    ],
+    ['upstream refusal (400)', () => swallow(h.client(key).messages.create(params('fault=400', 50)))],
+    [
+      'upstream error after retries (529)',
+      () => swallow(h.client(key).messages.create(params('fault=529', 50))),
+    ],
+    [
+      'connection reset after sending',
+      () => swallow(h.client(key).messages.create(params('fault=reset', 50))),
+    ],
+    ['timeout', () => swallow(h.client(key).messages.create(params('fault=hang', 50)))],
+    [
+      'client abort mid-stream',
+      async () => {
+        const stream = await h
+          .client(key)
+          .messages.create({ ...params('output_tokens=20 fault=slow-stream delay_ms=30', 50), stream: true });
+        for await (const e of stream) if (e.type === 'content_block_delta') break;
+      },
+    ],
+    [
+      'client abort before the upstream answered',
+      async () => {
+        const controller = new AbortController();
+        const pending = swallow(
+          h
+            .client(key)
+            .messages.create({ ...params('fault=hang', 50), stream: true }, { signal: controller.signal }),
+        );
+        await h.fake.waitForServed(1);
+        controller.abort();
+        await pending;
+      },
+    ],
+    ['malformed usage', () => h.client(key).messages.create(params('bad_usage=output_tokens:2.5', 50))],
+    [
+      'an exception while recording (JSON)',
+      () => {
+        failAppends = 1;
+        return swallow(h.client(key).messages.create(params('output_tokens=5', 50)));
+      },
+    ],
+    [
+      'an exception while recording (stream)',
+      async () => {
+        failAppends = 1;
+        // The answer is not passed on as complete without its record: the client sees a broken stream.
+        const outcome = await swallow(
+          (async () => {
+            const stream = await h
+              .client(key)
+              .messages.create({ ...params('output_tokens=5', 50), stream: true });
+            for await (const _ of stream);
+          })(),
+        );
+        expect(outcome).toBeInstanceOf(Error);
+      },
+    ],
+  ];
+  for (const [name, drive] of paths) {
+    it(name, async () => {
+      const before = counts.reserved;
+      await drive();
+      await balanced();
+      expect(counts.reserved).toBe(before + 1);
+    });
+  }
+});
