@@ -339,7 +339,17 @@ describe('every path settles the reservation and finishes the rate-limit ticket 
         await pending;
       },
     ],
-    ['malformed usage', () => h.client(key).messages.create(params('bad_usage=output_tokens:2.5', 50))],
+    [
+      'malformed usage (JSON)',
+      () => h.client(key).messages.create(params('bad_usage=output_tokens:2.5', 50)),
+    ],
+    [
+      'malformed usage (stream)',
+      async () => {
+        const body = { ...params('bad_usage=output_tokens:2.5', 50), stream: true as const };
+        for await (const _ of await h.client(key).messages.create(body));
+      },
+    ],
     [
       'an exception while recording (JSON)',
       () => {
