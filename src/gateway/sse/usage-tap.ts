@@ -107,6 +107,13 @@ function lineEnd(buf: Buffer, from: number, end: number): number {
 /** The first bytes of a content_block_delta event as the API writes it, up to the block index. */
 const DELTA_EVENT_HEAD = new ByteTemplate(`event: content_block_delta\ndata: ${ENVELOPE_HEAD_TEXT}`);
 
+/** A text block's start as the API writes it (the only block start of most streams), up to its index… */
+const TEXT_START_HEAD = new ByteTemplate(
+  'event: content_block_start\ndata: {"type":"content_block_start","index":',
+);
+/** …and after it: nothing to note, so it is skipped without being kept or parsed. */
+const TEXT_START_TAIL = new ByteTemplate(',"content_block":{"type":"text","text":""}}\n\n');
+
 /** Kinds whose data is kept for JSON.parse; NO_EVENT too, in case `data:` comes before `event:`. */
 function keepsJson(kind: number): boolean {
   return (
@@ -174,7 +181,7 @@ class UsageTapSink implements SseSink {
    */
   wholeEvent(buf: Buffer, start: number, end: number): number {
     const view = this.views.get(buf);
-    if (!DELTA_EVENT_HEAD.at(view, buf, start, end)) return -1;
+    if (!DELTA_EVENT_HEAD.at(view, buf, start, end)) return textBlockStart(view, buf, start, end);
     const match = this.match;
     if (!matchDeltaIndexAndTail(view, buf, start + DELTA_EVENT_HEAD.length, end, match)) return -1;
     const lf = lineEnd(buf, match.payloadStart, end);
@@ -313,6 +320,16 @@ class UsageTapSink implements SseSink {
       inDoubt: this.unknownBlock || reported.malformed,
     };
   }
+}
+
+/** The end of a whole canonical text content_block_start event at `start`, or -1. */
+function textBlockStart(view: DataView, buf: Buffer, start: number, end: number): number {
+  if (!TEXT_START_HEAD.at(view, buf, start, end)) return -1;
+  let i = start + TEXT_START_HEAD.length;
+  const digits = i;
+  while (i < end && (buf[i] as number) >= 0x30 && (buf[i] as number) <= 0x39) i++;
+  if (i === digits || !TEXT_START_TAIL.at(view, buf, i, end)) return -1;
+  return i + TEXT_START_TAIL.length;
 }
 
 /** Creates a tap for one streamed response. */
