@@ -79,7 +79,7 @@ export async function handleMessages(deps: MessagesDeps, req: GatewayRequest): P
   /** The worst case is owed: an attempt was sent and never answered (timeout, broken connection). */
   let owed = false;
   let credentialId: string | null = null;
-  let startedAt = deps.clock();
+  let startedAt = now;
   // Records of failed attempts (rare): awaited with the answer's own before its last byte.
   let records: Promise<void>[] | null = null;
   const append = (facts: CallFacts) => {
