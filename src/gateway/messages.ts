@@ -3,22 +3,16 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Clock } from '../lib/clock.js';
 import { formatUsd } from '../lib/money.js';
-import { costMicro, type Usage, ZERO_USAGE } from '../pricing/cost.js';
+import { costMicro, type Usage, worstCaseUsage, ZERO_USAGE } from '../pricing/cost.js';
 import type { Ledger } from '../usage/ledger.js';
 import { type AdmissionDeps, type Admitted, admitMessage, authenticate } from './admission.js';
 import { type GatewayError, invalidRequest } from './anthropic-errors.js';
-import {
-  type AttemptDeps,
-  attemptDeps,
-  type CallResult,
-  callUpstream,
-  type FailedAttempt,
-} from './attempts.js';
+import { type AttemptDeps, attemptDeps, callUpstream, type FailedAttempt } from './attempts.js';
 import { parseJsonObject } from './json-body.js';
-import { readJson, relayStream } from './relay.js';
+import { type Relayed, readJson, relayStream } from './relay.js';
 import { sendError, sendUpstreamError, upstreamHeaders } from './respond.js';
 import { Cancel } from './upstream.js';
-import { usageRecord } from './usage-record.js';
+import { type CallFacts, usageRecord } from './usage-record.js';
 
 export interface MessagesDeps extends AdmissionDeps {
   readonly ledger: Ledger;
@@ -66,6 +60,8 @@ export async function handleMessages(deps: MessagesDeps, req: GatewayRequest): P
     });
   }
 
+  // From here on the reservation is settled (or released) and the rate-limit ticket finished exactly
+  // once, whatever happens: `finish` is idempotent and the `finally` below calls it on every path.
   let settled = false;
   const finish = (usage: Usage, costed: number) => {
     if (settled) return;
@@ -78,37 +74,70 @@ export async function handleMessages(deps: MessagesDeps, req: GatewayRequest): P
       usage.outputTokens,
     );
   };
+  /** The request went to the upstream (it may have been billed) and its own record is not written yet. */
+  let unrecorded = false;
+  /** The worst case is owed: an attempt was sent and never answered (timeout, broken connection). */
+  let owed = false;
+  let credentialId: string | null = null;
+  let startedAt = now;
   // Records of failed attempts (rare): awaited with the answer's own before its last byte.
   let records: Promise<void>[] | null = null;
-  const onFailedAttempt = (a: FailedAttempt) => {
+  const append = (facts: CallFacts) => {
     records ??= [];
-    records.push(
-      deps.ledger.append(
-        usageRecord(admitted, {
-          id: deps.newId(),
-          at: a.startedAt,
-          endpoint: 'messages',
-          model: admitted.model,
-          credentialId: a.credential.id,
-          usage: ZERO_USAGE,
-          costMicro: 0,
-          price: admitted.price,
-          latencyMs: a.endedAt - a.startedAt,
-          status: a.status,
-          outcome: a.outcome,
-          upstreamRequestId: a.upstreamRequestId,
-          stream: admitted.stream,
-          partial: false,
-          estimated: false,
-          attempts: 1,
-        }),
-      ),
-    );
+    records.push(deps.ledger.append(usageRecord(admitted, facts)));
+  };
+  /** A record at the reserved worst case, for a request sent and not answered (or not readably). */
+  const worstCase = (id: string, at: number, status: number, outcome: string, credential: string | null) =>
+    append({
+      id,
+      at,
+      endpoint: 'messages',
+      model: admitted.model,
+      credentialId: credential,
+      usage: worstCaseUsage(admitted.price, admitted.bound),
+      costMicro: admitted.worstCaseMicro,
+      price: admitted.price,
+      latencyMs: performance.now() - started,
+      status,
+      outcome,
+      upstreamRequestId: null,
+      stream: admitted.stream,
+      partial: true,
+      estimated: true,
+      attempts: 1,
+    });
+  const onFailedAttempt = (a: FailedAttempt) => {
+    // Sent, then no answer: the upstream may have processed and billed all of it (never retried).
+    if (a.outcome === 'timeout' || a.outcome === 'connection_lost') {
+      owed = true;
+      worstCase(deps.newId(), a.startedAt, a.status, a.outcome, a.credential.id);
+      return;
+    }
+    append({
+      id: deps.newId(),
+      at: a.startedAt,
+      endpoint: 'messages',
+      model: admitted.model,
+      credentialId: a.credential.id,
+      usage: ZERO_USAGE,
+      costMicro: 0,
+      price: admitted.price,
+      latencyMs: a.endedAt - a.startedAt,
+      status: a.status,
+      outcome: a.outcome,
+      upstreamRequestId: a.upstreamRequestId,
+      stream: admitted.stream,
+      partial: false,
+      estimated: false,
+      attempts: 1,
+    });
   };
 
-  let result: CallResult;
   try {
-    result = await callUpstream(attemptDeps(deps.attempts, deps.clock, onFailedAttempt), {
+    // A client gone before anything was sent: undici sends nothing on an aborted signal, released at 0.
+    if (abort?.aborted) return;
+    unrecorded = true;
+    const result = await callUpstream(attemptDeps(deps.attempts, deps.clock, onFailedAttempt), {
       method: 'POST',
       path: req.url,
       headers: upstreamHeaders(req.headers),
@@ -117,86 +146,86 @@ export async function handleMessages(deps: MessagesDeps, req: GatewayRequest): P
       signal: abort,
       scrub: presentedSecrets(req.headers),
     });
-  } catch (error) {
-    finish(ZERO_USAGE, 0);
-    throw error;
-  }
 
-  if (result.kind !== 'success') {
-    finish(ZERO_USAGE, 0);
-    if (records) await Promise.allSettled(records);
-    if (result.kind === 'aborted') return;
-    if (result.kind === 'upstream-error') return sendUpstreamError(req.res, result, req.id);
-    return sendError(req.res, result.error, req.id);
-  }
-
-  const { response, credential, attempts, startedAt } = result;
-  const headers = successHeaders(admitted, req.id, response.headers['request-id']);
-  const record = (
-    usage: Usage,
-    flags: {
-      partial: boolean;
-      estimated: boolean;
-      outcome: string;
-      upstreamRequestId: string | null;
-      /** The usage comes from the SSE tap (its own conservative estimate when cut short). */
-      fromTap?: boolean;
-    },
-  ) => {
-    // A JSON answer that could not be read (unparseable, or cut off before its usage arrived) is
-    // charged at the reserved worst case: never under-count what the upstream may have billed.
-    const unknown = flags.outcome === 'unreadable' || (flags.outcome === 'connection_lost' && !flags.fromTap);
-    const cost = unknown ? admitted.worstCaseMicro : costMicro(admitted.price, usage);
-    finish(usage, cost);
-    return deps.ledger.append(
-      usageRecord(admitted, {
-        id: req.id,
-        at: startedAt,
-        endpoint: 'messages',
-        model: admitted.model,
-        credentialId: credential.id,
-        usage,
-        costMicro: cost,
-        price: admitted.price,
-        latencyMs: performance.now() - started,
-        status: response.statusCode,
-        outcome: flags.outcome,
-        upstreamRequestId: flags.upstreamRequestId,
-        stream: admitted.stream,
-        partial: flags.partial,
-        estimated: flags.estimated,
-        attempts,
-      }),
-    );
-  };
-
-  if (admitted.stream && String(response.headers['content-type'] ?? '').startsWith('text/event-stream')) {
-    await relayStream(response, req.res, headers, clientGone, async (relayed) => {
-      await record(relayed.usage, {
-        partial: relayed.partial,
-        estimated: relayed.estimated,
-        outcome: relayed.outcome,
-        upstreamRequestId: relayed.upstreamRequestId,
-        fromTap: true,
-      });
+    if (result.kind !== 'success') {
+      if (result.kind === 'aborted') {
+        // The client left while the request was in flight: it may have reached the upstream and been
+        // billed, so it is charged the worst case (the `finally` below writes the record).
+        return;
+      }
+      unrecorded = false; // every attempt left its own record (onFailedAttempt)
+      if (owed) finish(worstCaseUsage(admitted.price, admitted.bound), admitted.worstCaseMicro);
+      else finish(ZERO_USAGE, 0);
       if (records) await Promise.allSettled(records);
-    });
-    return;
+      if (result.kind === 'upstream-error') return sendUpstreamError(req.res, result, req.id);
+      return sendError(req.res, result.error, req.id);
+    }
+
+    const { response, credential, attempts } = result;
+    credentialId = credential.id;
+    startedAt = result.startedAt;
+    const headers = successHeaders(admitted, req.id, response.headers['request-id']);
+    const record = (relayed: Relayed) => {
+      // No usable figures (unreadable, cut off, absurd): the reserved worst case, never an under-count.
+      const usage = relayed.usage ?? worstCaseUsage(admitted.price, admitted.bound);
+      const cost = relayed.usage === null ? admitted.worstCaseMicro : costMicro(admitted.price, usage);
+      finish(usage, cost);
+      unrecorded = false;
+      return deps.ledger.append(
+        usageRecord(admitted, {
+          id: req.id,
+          at: startedAt,
+          endpoint: 'messages',
+          model: admitted.model,
+          credentialId: credential.id,
+          usage,
+          costMicro: cost,
+          price: admitted.price,
+          latencyMs: performance.now() - started,
+          status: response.statusCode,
+          outcome: relayed.outcome,
+          upstreamRequestId: relayed.upstreamRequestId,
+          stream: admitted.stream,
+          partial: relayed.partial,
+          estimated: relayed.estimated,
+          attempts,
+        }),
+      );
+    };
+
+    if (admitted.stream && String(response.headers['content-type'] ?? '').startsWith('text/event-stream')) {
+      await relayStream(response, req.res, headers, clientGone, admitted, async (relayed) => {
+        await record(relayed);
+        if (records) await Promise.allSettled(records);
+      });
+      return;
+    }
+    const { relayed, bytes } = await readJson(response, admitted);
+    await record(relayed);
+    if (records) await Promise.allSettled(records);
+    if (clientGone()) return;
+    if (bytes === null) {
+      return sendError(
+        req.res,
+        { status: 502, type: 'api_error', message: 'the upstream connection was lost' },
+        req.id,
+      );
+    }
+    headers['content-type'] = 'application/json';
+    req.res.writeHead(response.statusCode, headers);
+    req.res.end(bytes);
+  } finally {
+    if (unrecorded) {
+      // Sent and never recorded (the client left mid-flight, or an exception): the worst case.
+      unrecorded = false;
+      const outcome = abort?.aborted ? 'client_aborted' : 'internal_error';
+      worstCase(req.id, startedAt, 0, outcome, credentialId);
+      finish(worstCaseUsage(admitted.price, admitted.bound), admitted.worstCaseMicro);
+    } else {
+      finish(ZERO_USAGE, 0); // nothing was sent (or already settled: then this does nothing)
+    }
+    if (records) await Promise.allSettled(records);
   }
-  const { relayed, bytes } = await readJson(response);
-  await record(relayed.usage, relayed);
-  if (records) await Promise.allSettled(records);
-  if (clientGone()) return;
-  if (bytes === null) {
-    return sendError(
-      req.res,
-      { status: 502, type: 'api_error', message: 'the upstream connection was lost' },
-      req.id,
-    );
-  }
-  headers['content-type'] = 'application/json';
-  req.res.writeHead(response.statusCode, headers);
-  req.res.end(bytes);
 }
 
 /** The answer's headers, in the request's own rate-limit header object (fresh per request). */

@@ -7,14 +7,16 @@ import type { Dispatcher } from 'undici';
 import { type Usage, usageFromAnthropic } from '../pricing/cost.js';
 import { headerOf } from './attempts.js';
 import { createUsageTap } from './sse/usage-tap.js';
+import { type ChargeBasis, reportedUsage, streamUsage } from './usage-record.js';
 
 const MAX_JSON_RESPONSE = 64 * 1024 * 1024;
 
 export interface Relayed {
-  usage: Usage;
+  /** What to charge; null: the upstream's figures are missing or unreadable, charge the reserved worst case. */
+  usage: Usage | null;
   /** The stream ended before message_stop (client gone, upstream error event or broken connection). */
   partial: boolean;
-  /** Output tokens are an estimate (no final usage seen) — or the whole cost for unreadable JSON. */
+  /** The usage is a bound, not the upstream's final figures (no final usage seen, or unreadable). */
   estimated: boolean;
   outcome: 'ok' | 'client_aborted' | 'midstream_error' | 'connection_lost' | 'unreadable';
   upstreamRequestId: string | null;
@@ -23,6 +25,7 @@ export interface Relayed {
 /** Reads a JSON answer and its usage; the caller records it, then calls `send`. */
 export async function readJson(
   response: Dispatcher.ResponseData,
+  basis: ChargeBasis,
 ): Promise<{ relayed: Relayed; bytes: Buffer } | { relayed: Relayed; bytes: null }> {
   const upstreamRequestId = headerOf(response.headers, 'request-id');
   let bytes: Buffer;
@@ -31,7 +34,7 @@ export async function readJson(
   } catch {
     return {
       relayed: {
-        usage: usageFromAnthropic(null),
+        usage: null,
         partial: true,
         estimated: true,
         outcome: 'connection_lost',
@@ -41,13 +44,16 @@ export async function readJson(
     };
   }
   try {
-    const usage = tailUsage(bytes) ?? (JSON.parse(bytes.toString('utf8')) as { usage?: unknown }).usage;
+    const read = usageFromAnthropic(
+      tailUsage(bytes) ?? (JSON.parse(bytes.toString('utf8')) as { usage?: unknown }).usage,
+    );
+    const usage = read === null ? null : reportedUsage(basis, read);
     return {
       relayed: {
-        usage: usageFromAnthropic(usage),
+        usage,
         partial: false,
-        estimated: false,
-        outcome: 'ok',
+        estimated: usage === null,
+        outcome: usage === null ? 'unreadable' : 'ok',
         upstreamRequestId,
       },
       bytes,
@@ -55,7 +61,7 @@ export async function readJson(
   } catch {
     return {
       relayed: {
-        usage: usageFromAnthropic(null),
+        usage: null,
         partial: false,
         estimated: true,
         outcome: 'unreadable',
@@ -103,6 +109,7 @@ export async function relayStream(
   /** The answer's headers (the caller's own object: content-type and cache-control are added to it). */
   headers: Record<string, string>,
   clientGone: () => boolean,
+  basis: ChargeBasis,
   beforeLastByte: (relayed: Relayed) => Promise<void>,
 ): Promise<void> {
   const upstreamRequestId = headerOf(response.headers, 'request-id');
@@ -135,13 +142,19 @@ export async function relayStream(
       : result.errorType !== null
         ? 'midstream_error'
         : 'connection_lost';
-  await beforeLastByte({
-    usage: result.usage,
-    partial: !result.complete,
-    estimated: result.estimated,
-    outcome,
-    upstreamRequestId,
-  });
+  const usage = streamUsage(basis, result);
+  try {
+    await beforeLastByte({
+      usage,
+      partial: !result.complete,
+      estimated: usage !== result.usage || result.estimated,
+      outcome,
+      upstreamRequestId,
+    });
+  } catch (error) {
+    res.destroy(); // the answer is not sent as complete when its record could not be made
+    throw error;
+  }
   if (gone) return;
   for (const chunk of held) res.write(chunk);
   if (broken && !result.complete && result.errorType === null) {

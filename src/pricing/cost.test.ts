@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   type CostBound,
   costMicro,
+  MAX_PLAUSIBLE_COUNT,
   promptTokens,
   ratesFor,
   savingsMicro,
@@ -254,6 +255,7 @@ describe('worstCaseMicro', () => {
 });
 
 describe('usageFromAnthropic', () => {
+  const IO = { input_tokens: 0, output_tokens: 0 };
   it('reads a complete usage object, using the 5m/1h split', () => {
     expect(
       usageFromAnthropic({
@@ -279,9 +281,14 @@ describe('usageFromAnthropic', () => {
 
   it('bills the whole creation total as 5 min writes when there is no split', () => {
     expect(
-      usageFromAnthropic({ input_tokens: 1, cache_creation_input_tokens: 50, cache_creation: null }),
+      usageFromAnthropic({
+        input_tokens: 1,
+        output_tokens: 0,
+        cache_creation_input_tokens: 50,
+        cache_creation: null,
+      }),
     ).toEqual(usage({ inputTokens: 1, cacheWrite5mTokens: 50 }));
-    expect(usageFromAnthropic({ cache_creation_input_tokens: 50, cache_creation: {} })).toEqual(
+    expect(usageFromAnthropic({ ...IO, cache_creation_input_tokens: 50, cache_creation: {} })).toEqual(
       usage({ cacheWrite5mTokens: 50 }),
     );
   });
@@ -289,32 +296,55 @@ describe('usageFromAnthropic', () => {
   it('never double counts: a split short of the total puts the remainder in 5m; a split alone is used', () => {
     expect(
       usageFromAnthropic({
+        ...IO,
         cache_creation_input_tokens: 500,
         cache_creation: { ephemeral_1h_input_tokens: 200 },
       }),
     ).toEqual(usage({ cacheWrite5mTokens: 300, cacheWrite1hTokens: 200 }));
     expect(
-      usageFromAnthropic({ cache_creation: { ephemeral_5m_input_tokens: 7, ephemeral_1h_input_tokens: 3 } }),
+      usageFromAnthropic({
+        ...IO,
+        cache_creation: { ephemeral_5m_input_tokens: 7, ephemeral_1h_input_tokens: 3 },
+      }),
     ).toEqual(usage({ cacheWrite5mTokens: 7, cacheWrite1hTokens: 3 }));
     expect(
       usageFromAnthropic({
+        ...IO,
         cache_creation_input_tokens: 10,
         cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 10 },
       }),
     ).toEqual(usage({ cacheWrite1hTokens: 10 }));
   });
 
-  it('treats absent, null and malformed fields as 0', () => {
-    expect(usageFromAnthropic(null)).toEqual(usage({}));
-    expect(usageFromAnthropic('usage')).toEqual(usage({}));
-    expect(
-      usageFromAnthropic({
-        input_tokens: null,
-        output_tokens: -5,
-        cache_read_input_tokens: 1.5,
-        cache_creation_input_tokens: '9',
-        server_tool_use: null,
-      }),
-    ).toEqual(usage({}));
+  it('treats absent and null fields as 0 and rounds a fractional count up', () => {
+    expect(usageFromAnthropic({ input_tokens: 0, output_tokens: 2.5, server_tool_use: null })).toEqual(
+      usage({ outputTokens: 3 }),
+    );
+    // input_tokens and output_tokens are always given: without one the usage is unreadable.
+    expect(usageFromAnthropic({ input_tokens: null, output_tokens: 2 })).toBeNull();
+    expect(usageFromAnthropic({ input_tokens: 2 })).toBeNull();
+    expect(usageFromAnthropic({ input_tokens: 0, output_tokens: 0, cache_read_input_tokens: 0.1 })).toEqual(
+      usage({ cacheReadTokens: 1 }),
+    );
+  });
+
+  it('reads a usage with any implausible count as unreadable (null: the caller charges the worst case)', () => {
+    expect(usageFromAnthropic(null)).toBeNull();
+    expect(usageFromAnthropic('usage')).toBeNull();
+    const bad = [-5, '9', 1e300, Number.NaN, Number.POSITIVE_INFINITY, MAX_PLAUSIBLE_COUNT + 1, true, [1]];
+    for (const value of bad) {
+      expect(usageFromAnthropic({ input_tokens: 1, output_tokens: value }), String(value)).toBeNull();
+      expect(usageFromAnthropic({ output_tokens: 1, cache_creation_input_tokens: value })).toBeNull();
+      expect(
+        usageFromAnthropic({ output_tokens: 1, server_tool_use: { web_search_requests: value } }),
+      ).toBeNull();
+      expect(
+        usageFromAnthropic({ output_tokens: 1, cache_creation: { ephemeral_1h_input_tokens: value } }),
+      ).toBeNull();
+    }
+    // Positive control: the same shapes with plausible counts are read.
+    expect(usageFromAnthropic({ input_tokens: 1, output_tokens: MAX_PLAUSIBLE_COUNT })).toEqual(
+      usage({ inputTokens: 1, outputTokens: MAX_PLAUSIBLE_COUNT }),
+    );
   });
 });

@@ -35,7 +35,20 @@ export interface CostBound {
   webSearchUses: number;
   /** True when the request has (or may get) a `ttl: "1h"` breakpoint. */
   cacheWrite1hPossible: boolean;
+  /**
+   * Input tokens reserved per server-tool use for its result (the largest per-use allowance among the
+   * request's web_search/web_fetch tools). A stream cut after a server-tool use started is charged this
+   * per started use. Absent: the bound does not say, and only a web search (whose allowance is the
+   * default one) can be bounded from the stream; a started web fetch is charged the worst case.
+   */
+  serverToolResultTokensPerUse?: number;
 }
+
+/**
+ * Largest token count read from an upstream usage figure (a thousand times the largest context window):
+ * anything above is absurd, and reading it as a count could overflow a cost.
+ */
+export const MAX_PLAUSIBLE_COUNT = 1_000_000_000;
 
 export interface Savings {
   /** Cost had every prompt token been billed as plain input. */
@@ -250,41 +263,59 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function isCount(value: unknown): value is number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
-}
+/** Returned by readCount for a value that is present but not a plausible count. */
+const MALFORMED = -1;
 
-function count(value: unknown): number {
-  return isCount(value) ? value : 0;
+/** A count: 0 when absent (undefined or null), a fraction rounded UP, MALFORMED for anything else. */
+function readCount(value: unknown): number {
+  if (value === undefined || value === null) return 0;
+  if (typeof value !== 'number' || !(value >= 0 && value <= MAX_PLAUSIBLE_COUNT)) return MALFORMED;
+  return Math.ceil(value);
 }
 
 /**
- * Reads an Anthropic `usage` object defensively (absent, null or malformed fields count 0).
+ * Reads an Anthropic `usage` object. `input_tokens` and `output_tokens` must be given; other absent or
+ * null fields count 0; a fractional count is rounded UP
+ * (never under-count); anything else that is not a plausible count (a string, a negative or non-finite
+ * number, more than MAX_PLAUSIBLE_COUNT) makes the whole usage unreadable: null, and the caller charges
+ * the reserved worst case. A `usage` that is not an object at all is unreadable too.
  * Cache writes: `cache_creation_input_tokens` is the total, `cache_creation.ephemeral_5m/1h_input_tokens`
  * the split. With a split, the split is used and any part of the total it does not explain is billed
  * as 5 min writes (never counted twice); without one, the whole total is 5 min writes.
  */
-export function usageFromAnthropic(u: unknown): Usage {
-  const usage = isObject(u) ? u : {};
-  const total = count(usage.cache_creation_input_tokens);
-  const split = usage.cache_creation;
+export function usageFromAnthropic(u: unknown): Usage | null {
+  // input_tokens and output_tokens are always present in a Message's usage: without them it is unread.
+  if (!isObject(u) || typeof u.input_tokens !== 'number' || typeof u.output_tokens !== 'number') return null;
+  const total = readCount(u.cache_creation_input_tokens);
+  const input = readCount(u.input_tokens);
+  const output = readCount(u.output_tokens);
+  const read = readCount(u.cache_read_input_tokens);
+  const split = u.cache_creation;
+  const tools = u.server_tool_use;
+  const split5m = isObject(split) ? readCount(split.ephemeral_5m_input_tokens) : 0;
+  const split1h = isObject(split) ? readCount(split.ephemeral_1h_input_tokens) : 0;
+  const searches = isObject(tools) ? readCount(tools.web_search_requests) : 0;
+  if (Math.min(total, input, output, read, split5m, split1h, searches) === MALFORMED) return null;
   let write5m = total;
   let write1h = 0;
   if (
     isObject(split) &&
     (isCount(split.ephemeral_5m_input_tokens) || isCount(split.ephemeral_1h_input_tokens))
   ) {
-    write5m = count(split.ephemeral_5m_input_tokens);
-    write1h = count(split.ephemeral_1h_input_tokens);
-    write5m += Math.max(0, total - write5m - write1h);
+    write5m = split5m + Math.max(0, total - split5m - split1h);
+    write1h = split1h;
   }
-  const serverTools = usage.server_tool_use;
   return {
-    inputTokens: count(usage.input_tokens),
-    outputTokens: count(usage.output_tokens),
+    inputTokens: input,
+    outputTokens: output,
     cacheWrite5mTokens: write5m,
     cacheWrite1hTokens: write1h,
-    cacheReadTokens: count(usage.cache_read_input_tokens),
-    webSearchRequests: isObject(serverTools) ? count(serverTools.web_search_requests) : 0,
+    cacheReadTokens: read,
+    webSearchRequests: searches,
   };
+}
+
+/** A split field that was given (a number): with one, the split is used. */
+function isCount(value: unknown): boolean {
+  return typeof value === 'number';
 }

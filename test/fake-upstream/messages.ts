@@ -2,6 +2,18 @@
 
 import type { ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  type BilledEvent,
+  bill,
+  blockStop,
+  type ExtraBlocks,
+  extraBlocks,
+  finalUsage,
+  messageDelta,
+  messageWithBlocks,
+  textBlockStart,
+  textDelta,
+} from './blocks.js';
 import type { PromptCache } from './cache.js';
 import type { Exchange } from './exchange.js';
 import { resolveModel } from './models.js';
@@ -125,16 +137,40 @@ export async function handleMessages(
   const requested = directives?.outputTokens ?? deps.defaultOutputTokens;
   const outputTokens = Math.min(checked.maxTokens, requested);
   const stopReason = requested > checked.maxTokens ? 'max_tokens' : 'end_turn';
+  // Thinking, server-tool blocks, malformed usage (blocks.ts): their uses are billed as they are sent.
+  const extra = extraBlocks(directives, usage);
+  let searchesInBlocks = 0;
+  let fetchesInBlocks = 0;
+  for (const e of extra?.events ?? []) {
+    searchesInBlocks += e.searches;
+    fetchesInBlocks += e.fetches;
+  }
   ex.record.usage = {
     input_tokens: usage.input,
     output_tokens: 0,
     cache_creation_5m: usage.creation5m,
     cache_creation_1h: usage.creation1h,
     cache_read: usage.read,
-    web_search_requests: usage.webSearch,
-    web_fetch_requests: usage.webFetch,
+    web_search_requests: usage.webSearch - searchesInBlocks,
+    web_fetch_requests: usage.webFetch - fetchesInBlocks,
   };
 
+  if (!streaming && extra) {
+    for (const e of extra.events) bill(ex.record.usage, e);
+    ex.record.usage.output_tokens += outputTokens;
+    ex.record.outputTokensSent = outputTokens;
+    const final = { ...usage, input: usage.input + extra.input };
+    const json = messageWithBlocks(
+      messageId,
+      checked.model,
+      'tok '.repeat(outputTokens),
+      stopReason,
+      finalUsage(final, outputTokens + extra.output, extra.badUsage),
+    );
+    ex.settle(200, 'complete');
+    sendJson(ex.res, 200, ex.requestId, json);
+    return;
+  }
   if (!streaming) {
     ex.record.usage.output_tokens = outputTokens;
     ex.record.outputTokensSent = outputTokens;
@@ -156,7 +192,7 @@ export async function handleMessages(
     sendJson(ex.res, 200, ex.requestId, json);
     return;
   }
-  const plan = { messageId, model: checked.model, usage, outputTokens, stopReason };
+  const plan = { messageId, model: checked.model, usage, outputTokens, stopReason, extra };
   await stream(ex, plan, fault, deps.chunkTokens);
 }
 
@@ -166,6 +202,14 @@ interface StreamPlan {
   usage: MessageUsage;
   outputTokens: number;
   stopReason: string;
+  extra: ExtraBlocks | null;
+}
+
+/** Output billed by the extra blocks among events[0..i]. */
+function extraOutputSent(billed: readonly (BilledEvent | null)[], i: number): number {
+  let sum = 0;
+  for (let k = 0; k <= i; k++) sum += billed[k]?.output ?? 0;
+  return sum;
 }
 
 function writeThen(res: ServerResponse, chunk: string): Promise<void> {
@@ -178,18 +222,36 @@ async function stream(ex: Exchange, plan: StreamPlan, fault: StreamFault | null,
   const cut = fault?.kind === 'midstream-error' || fault?.kind === 'reset-midstream';
   const limit = cut ? Math.min(plan.outputTokens, fault.afterTokens) : plan.outputTokens;
 
-  const events = [eventMessageStart(plan.messageId, plan.model, plan.usage), EVENT_BLOCK_START, EVENT_PING];
-  const tokens = [0, 0, 0];
+  const x = plan.extra;
+  const events = [eventMessageStart(plan.messageId, plan.model, plan.usage)];
+  const tokens = [0];
+  const billed: (BilledEvent | null)[] = [null];
+  for (const e of x?.events ?? []) {
+    events.push(e.event);
+    tokens.push(0);
+    billed.push(e);
+  }
+  events.push(x ? textBlockStart(x.textIndex) : EVENT_BLOCK_START, EVENT_PING);
+  tokens.push(0, 0);
   for (let sent = 0; sent < limit; ) {
     const n = Math.min(chunkTokens, limit - sent);
-    events.push(eventTextDelta(n));
+    events.push(x ? textDelta(x.textIndex, n) : eventTextDelta(n));
     tokens.push(n);
     sent += n;
   }
   if (!cut) {
     events.push(
-      EVENT_BLOCK_STOP,
-      eventMessageDelta(plan.stopReason, plan.usage, plan.outputTokens),
+      x ? blockStop(x.textIndex) : EVENT_BLOCK_STOP,
+      x
+        ? messageDelta(
+            plan.stopReason,
+            finalUsage(
+              { ...plan.usage, input: plan.usage.input + x.input },
+              plan.outputTokens + x.output,
+              x.badUsage,
+            ),
+          )
+        : eventMessageDelta(plan.stopReason, plan.usage, plan.outputTokens),
       EVENT_MESSAGE_STOP,
     );
   } else if (fault.kind === 'midstream-error') {
@@ -205,11 +267,15 @@ async function stream(ex: Exchange, plan: StreamPlan, fault: StreamFault | null,
       if (ex.settled || res.destroyed) return; // the close handler recorded client-aborted
       res.write(events[i] ?? '');
       record.outputTokensSent += tokens[i] ?? 0;
-      if (usage) usage.output_tokens = record.outputTokensSent;
+      const b = billed[i];
+      if (b) bill(usage, b);
+      if (usage) usage.output_tokens = record.outputTokensSent + (x ? extraOutputSent(billed, i) : 0);
     }
   } else {
     record.outputTokensSent = limit;
     if (usage) usage.output_tokens = limit;
+    for (const b of billed) if (b && usage) bill(usage, { ...b, output: 0 });
+    if (usage && x) usage.output_tokens += x.output;
     if (fault?.kind !== 'reset-midstream') {
       // Fast path: one write for the whole stream.
       ex.settle(200, fault?.kind === 'midstream-error' ? 'midstream-error' : 'complete');

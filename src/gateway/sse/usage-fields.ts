@@ -1,5 +1,7 @@
 // The usage figures of a stream as reported so far, merged from message_start and message_delta JSON.
 
+import { MAX_PLAUSIBLE_COUNT } from '../../pricing/cost.js';
+
 /** null: not reported (absent or null upstream). */
 export interface ReportedUsage {
   input: number | null;
@@ -10,6 +12,8 @@ export interface ReportedUsage {
   cacheRead: number | null;
   webSearch: number | null;
   webFetch: number | null;
+  /** A field was present but not a plausible count (a string, negative, not finite, absurdly large). */
+  malformed: boolean;
 }
 
 export function emptyReportedUsage(): ReportedUsage {
@@ -22,6 +26,7 @@ export function emptyReportedUsage(): ReportedUsage {
     cacheRead: null,
     webSearch: null,
     webFetch: null,
+    malformed: false,
   };
 }
 
@@ -35,10 +40,19 @@ export function asString(value: unknown): string | null {
   return typeof value === 'string' ? value : null;
 }
 
-/** A token count, or null for anything that is not a non-negative finite number. */
-function asCount(value: unknown): number | null {
-  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : null;
+/** Returned by asCount for a value that is present but not a plausible count. */
+const MALFORMED = -1;
+
+/**
+ * A token count: null when absent (undefined or null), a fraction rounded UP (never under-count),
+ * MALFORMED for anything else (a string, negative, not finite, above MAX_PLAUSIBLE_COUNT).
+ */
+function asCount(value: unknown): number {
+  if (value === undefined || value === null) return NOT_REPORTED;
+  if (typeof value !== 'number' || !(value >= 0 && value <= MAX_PLAUSIBLE_COUNT)) return MALFORMED;
+  return Math.ceil(value);
 }
+const NOT_REPORTED = -2;
 
 /**
  * Merges an upstream `usage` object: every field present replaces the earlier value (message_delta usage
@@ -51,19 +65,26 @@ export function mergeUsage(into: ReportedUsage, usage: unknown): boolean {
   const cache = asObject(u.cache_creation);
   const tools = asObject(u.server_tool_use);
   const output = asCount(u.output_tokens);
-  into.input = asCount(u.input_tokens) ?? into.input;
-  into.output = output ?? into.output;
-  into.cacheCreation = asCount(u.cache_creation_input_tokens) ?? into.cacheCreation;
-  into.cacheRead = asCount(u.cache_read_input_tokens) ?? into.cacheRead;
+  into.input = merged(into, asCount(u.input_tokens), into.input);
+  into.output = merged(into, output, into.output);
+  into.cacheCreation = merged(into, asCount(u.cache_creation_input_tokens), into.cacheCreation);
+  into.cacheRead = merged(into, asCount(u.cache_read_input_tokens), into.cacheRead);
   if (cache) {
-    into.cache5m = asCount(cache.ephemeral_5m_input_tokens) ?? into.cache5m;
-    into.cache1h = asCount(cache.ephemeral_1h_input_tokens) ?? into.cache1h;
+    into.cache5m = merged(into, asCount(cache.ephemeral_5m_input_tokens), into.cache5m);
+    into.cache1h = merged(into, asCount(cache.ephemeral_1h_input_tokens), into.cache1h);
   }
   if (tools) {
-    into.webSearch = asCount(tools.web_search_requests) ?? into.webSearch;
-    into.webFetch = asCount(tools.web_fetch_requests) ?? into.webFetch;
+    into.webSearch = merged(into, asCount(tools.web_search_requests), into.webSearch);
+    into.webFetch = merged(into, asCount(tools.web_fetch_requests), into.webFetch);
   }
-  return output !== null;
+  return output >= 0;
+}
+
+/** The new value of a field: `count` when reported, else the earlier one; a malformed count is noted. */
+function merged(into: ReportedUsage, count: number, earlier: number | null): number | null {
+  if (count >= 0) return count;
+  if (count === MALFORMED) into.malformed = true;
+  return earlier;
 }
 
 /**

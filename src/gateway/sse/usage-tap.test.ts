@@ -118,6 +118,11 @@ describe('usage tap: a complete stream', () => {
     errorType: null,
     estimated: false,
     deltas: 6,
+    started: true,
+    thinking: true,
+    searchUses: 0,
+    fetchUses: 0,
+    inDoubt: false,
   };
 
   it('reads the final cumulative usage', () => {
@@ -329,10 +334,25 @@ describe('usage tap: usage fields', () => {
     ).toMatchObject({ webSearchRequests: 4, webFetchRequests: 2 });
   });
 
-  it('ignores malformed numbers', () => {
-    expect(
-      stream({ input_tokens: -5, output_tokens: 1 }, { input_tokens: '12', output_tokens: 3 }),
-    ).toMatchObject({ inputTokens: 0, outputTokens: 3 });
+  it('flags malformed numbers (the record falls back to the worst case) and rounds fractions up', () => {
+    for (const bad of [-5, '12', 1e300, 2e9, true, {}]) {
+      const r = whole(
+        messageStart({ input_tokens: 1, output_tokens: 1 }) +
+          messageDelta({ input_tokens: bad, output_tokens: 3 }) +
+          MESSAGE_STOP,
+      );
+      expect(r.inDoubt, String(bad)).toBe(true);
+    }
+    const r = whole(
+      messageStart({ input_tokens: 1, output_tokens: 1 }) +
+        messageDelta({ output_tokens: 2.5 }) +
+        MESSAGE_STOP,
+    );
+    expect(r).toMatchObject({ inDoubt: false, usage: { outputTokens: 3 } });
+    const ok = whole(
+      messageStart({ input_tokens: null, output_tokens: 1 }) + messageDelta({ output_tokens: 3 }),
+    );
+    expect(ok.inDoubt).toBe(false); // null is "not reported", not malformed
   });
 });
 

@@ -1,7 +1,7 @@
 // Usage tap: reads the same SSE chunks the gateway relays, unchanged, and extracts usage on the side.
 //
-// Hot-path budget: nothing is decoded or copied except the data of message_start, message_delta and
-// error (a handful of small events per stream), which are JSON-parsed. content_block_delta events, the
+// Hot-path budget: nothing is decoded or copied except the data of message_start, message_delta,
+// content_block_start and error (a handful of events per stream), which are JSON-parsed. content_block_delta events, the
 // bulk of every stream, are only counted (see delta-counter.ts and estimate.ts); all other events are
 // skipped. Memory is bounded: JSON events are kept up to 1 MB each; beyond that the result is estimated.
 
@@ -21,6 +21,7 @@ import {
   asString,
   cacheWrites,
   emptyReportedUsage,
+  type JsonObject,
   mergeUsage,
   type ReportedUsage,
 } from './usage-fields.js';
@@ -46,6 +47,18 @@ export interface TapResult {
   estimated: boolean;
   /** number of content_block_delta events relayed */
   deltas: number;
+  /** A message_start was read (its input and cache figures are known). */
+  started: boolean;
+  /** A thinking or redacted_thinking block started: the API bills the full thinking, not the summary. */
+  thinking: boolean;
+  /** server_tool_use blocks started, by tool: each web search is billed, each result read as input. */
+  searchUses: number;
+  fetchUses: number;
+  /**
+   * The stream showed something it cannot bound: a block type or server tool this code does not know, a
+   * content_block_start it could not read, or a usage figure that is not a plausible count.
+   */
+  inDoubt: boolean;
 }
 
 export interface UsageTap {
@@ -70,12 +83,14 @@ const EVENT_NAMES = eventNames([
   'message_stop',
   'content_block_delta',
   'error',
+  'content_block_start',
 ]);
 const MESSAGE_START = 0;
 const MESSAGE_DELTA = 1;
 const MESSAGE_STOP = 2;
 const BLOCK_DELTA = 3;
 const ERROR = 4;
+const BLOCK_START = 5;
 const NO_EVENT = -2;
 const NEWLINE = Uint8Array.of(0x0a);
 const LF = 0x0a;
@@ -92,9 +107,22 @@ function lineEnd(buf: Buffer, from: number, end: number): number {
 /** The first bytes of a content_block_delta event as the API writes it, up to the block index. */
 const DELTA_EVENT_HEAD = new ByteTemplate(`event: content_block_delta\ndata: ${ENVELOPE_HEAD_TEXT}`);
 
+/** A text block's start as the API writes it (the only block start of most streams), up to its index… */
+const TEXT_START_HEAD = new ByteTemplate(
+  'event: content_block_start\ndata: {"type":"content_block_start","index":',
+);
+/** …and after it: nothing to note, so it is skipped without being kept or parsed. */
+const TEXT_START_TAIL = new ByteTemplate(',"content_block":{"type":"text","text":""}}\n\n');
+
 /** Kinds whose data is kept for JSON.parse; NO_EVENT too, in case `data:` comes before `event:`. */
 function keepsJson(kind: number): boolean {
-  return kind === MESSAGE_START || kind === MESSAGE_DELTA || kind === ERROR || kind === NO_EVENT;
+  return (
+    kind === MESSAGE_START ||
+    kind === MESSAGE_DELTA ||
+    kind === ERROR ||
+    kind === BLOCK_START ||
+    kind === NO_EVENT
+  );
 }
 
 class UsageTapSink implements SseSink {
@@ -117,6 +145,11 @@ class UsageTapSink implements SseSink {
   private outputFinal = false;
   /** A JSON event was over the cap or not JSON: its figures are missing. */
   private unreadable = false;
+  private started = false;
+  private thinking = false;
+  private searchUses = 0;
+  private fetchUses = 0;
+  private unknownBlock = false;
 
   /** `views`: the tap's one DataView cache, shared with the framer and the delta counter. */
   constructor(private readonly views: ViewCache) {
@@ -148,7 +181,7 @@ class UsageTapSink implements SseSink {
    */
   wholeEvent(buf: Buffer, start: number, end: number): number {
     const view = this.views.get(buf);
-    if (!DELTA_EVENT_HEAD.at(view, buf, start, end)) return -1;
+    if (!DELTA_EVENT_HEAD.at(view, buf, start, end)) return textBlockStart(view, buf, start, end);
     const match = this.match;
     if (!matchDeltaIndexAndTail(view, buf, start + DELTA_EVENT_HEAD.length, end, match)) return -1;
     const lf = lineEnd(buf, match.payloadStart, end);
@@ -186,6 +219,9 @@ class UsageTapSink implements SseSink {
         case ERROR:
           this.jsonEvent(this.kind, this.parseJson());
           break;
+        case BLOCK_START:
+          this.blockStart(asObject(asObject(this.parseJson())?.content_block));
+          break;
       }
     }
     this.kind = NO_EVENT;
@@ -215,6 +251,7 @@ class UsageTapSink implements SseSink {
     }
     if (kind === MESSAGE_START) {
       const message = asObject(body.message);
+      this.started = message !== null;
       mergeUsage(this.reported, message?.usage);
       this.model = asString(message?.model) ?? this.model;
       this.messageId = asString(message?.id) ?? this.messageId;
@@ -222,6 +259,28 @@ class UsageTapSink implements SseSink {
     }
     if (mergeUsage(this.reported, body.usage)) this.outputFinal = true;
     this.stopReason = asString(asObject(body.delta)?.stop_reason) ?? this.stopReason;
+  }
+
+  /** Notes what a block costs beyond its deltas; null: the block could not be read. */
+  private blockStart(block: JsonObject | null): void {
+    switch (block?.type) {
+      case 'text':
+      case 'tool_use':
+      case 'web_search_tool_result':
+      case 'web_fetch_tool_result':
+        return; // their tokens are the deltas (output) or a result already bounded per started use
+      case 'thinking':
+      case 'redacted_thinking':
+        this.thinking = true;
+        return;
+      case 'server_tool_use':
+        if (block.name === 'web_search') this.searchUses++;
+        else if (block.name === 'web_fetch') this.fetchUses++;
+        else this.unknownBlock = true; // a server tool whose cost the stream cannot show
+        return;
+      default:
+        this.unknownBlock = true;
+    }
   }
 
   result(): TapResult {
@@ -254,8 +313,23 @@ class UsageTapSink implements SseSink {
       errorType: this.errorType,
       estimated,
       deltas: this.deltas,
+      started: this.started,
+      thinking: this.thinking,
+      searchUses: this.searchUses,
+      fetchUses: this.fetchUses,
+      inDoubt: this.unknownBlock || reported.malformed,
     };
   }
+}
+
+/** The end of a whole canonical text content_block_start event at `start`, or -1. */
+function textBlockStart(view: DataView, buf: Buffer, start: number, end: number): number {
+  if (!TEXT_START_HEAD.at(view, buf, start, end)) return -1;
+  let i = start + TEXT_START_HEAD.length;
+  const digits = i;
+  while (i < end && (buf[i] as number) >= 0x30 && (buf[i] as number) <= 0x39) i++;
+  if (i === digits || !TEXT_START_TAIL.at(view, buf, i, end)) return -1;
+  return i + TEXT_START_TAIL.length;
 }
 
 /** Creates a tap for one streamed response. */
