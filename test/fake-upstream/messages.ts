@@ -2,6 +2,7 @@
 
 import type { ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { adversarialUsage } from './adversarial.js';
 import type { PromptCache } from './cache.js';
 import type { Exchange } from './exchange.js';
 import { resolveModel } from './models.js';
@@ -36,6 +37,8 @@ export interface MessagesDeps {
   cache: PromptCache;
   chunkTokens: number;
   defaultOutputTokens: number;
+  /** Bill the most the documented rules allow (adversarial.ts) instead of the emulated usage. */
+  adversarial: boolean;
 }
 
 type Checked =
@@ -115,14 +118,21 @@ export async function handleMessages(
   }
 
   const model = resolveModel(checked.model);
-  const prompt = analyzePrompt(checked.body, true);
-  const cached = deps.cache.apply(ex.record.apiKey ?? '', model?.id ?? checked.model, prompt);
-  const usage: MessageUsage = {
-    ...cached,
-    webSearch: serverToolCount(checked.body.tools, 'web_search_', directives?.webSearches),
-    webFetch: serverToolCount(checked.body.tools, 'web_fetch_', directives?.webFetches),
-  };
-  const requested = directives?.outputTokens ?? deps.defaultOutputTokens;
+  const worst = deps.adversarial
+    ? adversarialUsage(checked.body, checked.model, ex.record.headers.anthropicBeta)
+    : null;
+  let usage: MessageUsage;
+  if (worst) usage = worst;
+  else {
+    const prompt = analyzePrompt(checked.body, true);
+    const cached = deps.cache.apply(ex.record.apiKey ?? '', model?.id ?? checked.model, prompt);
+    usage = {
+      ...cached,
+      webSearch: serverToolCount(checked.body.tools, 'web_search_', directives?.webSearches),
+      webFetch: serverToolCount(checked.body.tools, 'web_fetch_', directives?.webFetches),
+    };
+  }
+  const requested = worst?.output ?? directives?.outputTokens ?? deps.defaultOutputTokens;
   const outputTokens = Math.min(checked.maxTokens, requested);
   const stopReason = requested > checked.maxTokens ? 'max_tokens' : 'end_turn';
   ex.record.usage = {
