@@ -140,10 +140,7 @@ describe('a 1 h breakpoint anywhere', () => {
         ],
       },
     ],
-    [
-      'deep inside a tool definition',
-      { tools: [{ name: 't', input_schema: {}, extra: [{ cache_control: ttl1h }] }] },
-    ],
+    ['on a tool definition', { tools: [{ name: 't', input_schema: {}, cache_control: ttl1h }] }],
     [
       'inside citations',
       {

@@ -257,7 +257,9 @@ function messagesTokens(walk: Walk, messages: unknown): number {
 function toolTokens(walk: Walk, tool: unknown): number {
   const tokens = jsonBytes(tool) + TOOL_OVERHEAD_TOKENS;
   if (!isObject(tool)) return tokens;
-  noteNestedOneHour(walk, tool, 0);
+  // A tool is a cache breakpoint by its own `cache_control` only (the API reads no deeper into a tool
+  // definition, and walking every schema of every request would cost the hot path for nothing).
+  noteCacheControl(walk, tool);
   if (typeof tool.type !== 'string' || tool.type === 'custom') return tokens;
   if (tool.type.startsWith('code_execution_')) {
     throw new Unbounded(`the ${tool.type} tool returns results of unknown size`);
@@ -280,19 +282,6 @@ function toolTokens(walk: Walk, tool: unknown): number {
     }
   }
   return tokens + TYPED_TOOL_OVERHEAD_TOKENS;
-}
-
-/** Notes a `ttl: "1h"` breakpoint anywhere inside a value counted by its JSON bytes (a tool definition). */
-function noteNestedOneHour(walk: Walk, value: unknown, depth: number): void {
-  if (walk.oneHour || typeof value !== 'object' || value === null) return;
-  if (depth > 256) throw new Unbounded('the request body nests blocks too deeply');
-  if (Array.isArray(value)) {
-    for (const item of value) noteNestedOneHour(walk, item, depth + 1);
-    return;
-  }
-  const record = value as Json;
-  noteCacheControl(walk, record);
-  for (const key in record) noteNestedOneHour(walk, record[key], depth + 1);
 }
 
 function toolsTokens(walk: Walk, tools: unknown): number {

@@ -1,6 +1,6 @@
 // `npm run test:stress`: the bound property of test/gateway/bound-property.test.ts with thousands of cases.
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { caseArbitrary, checkCase, type Tally } from '../gateway/bound-property.js';
 import { type Harness, startHarness } from '../helpers/gateway.js';
 
@@ -14,6 +14,7 @@ describe('the worst-case bound is an upper bound (adversarial upstream, stress)'
 
   it('holds for 5,000 generated requests', async () => {
     const tally: Tally = { admitted: 0, refused: 0, worstShare: 0 };
+    vi.spyOn(console, 'warn').mockImplementation(() => undefined);
     await fc.assert(
       fc.asyncProperty(caseArbitrary, (c) => checkCase(h, c, tally)),
       { numRuns: 5_000 },
