@@ -1,7 +1,9 @@
 // The walk of inputTokenUpperBound: linear in the body (counted, not timed), and a `ttl: "1h"` breakpoint
 // found at any depth.
+
+import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { type InputBoundOptions, inputTokenUpperBound } from './input-bound.js';
+import { type InputBoundOptions, inputTokenUpperBound, jsonByteLength } from './input-bound.js';
 
 const opts: InputBoundOptions = { imageTokenAllowance: 1_600, documentTokenAllowance: 50_000 };
 
@@ -167,5 +169,21 @@ describe('a 1 h breakpoint anywhere', () => {
     });
     const without = bound({ messages: [{ role: 'user', content: [{ type: 'future_block', items: [] }] }] });
     expect(withDoc.tokens - without.tokens).toBeGreaterThanOrEqual(opts.documentTokenAllowance);
+  });
+});
+
+describe('jsonByteLength', () => {
+  it('equals the UTF-8 bytes of JSON.stringify for any JSON value', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (value) => {
+        expect(jsonByteLength(value)).toBe(Buffer.byteLength(JSON.stringify(value)));
+      }),
+      { seed: 7, numRuns: 2_000 },
+    );
+    for (const text of ['"\\\n\t\u0001\u001f\u007f', '\ud800 lone', 'é💸', '\u2028']) {
+      expect(jsonByteLength({ [text]: [text, 1.5e-7, -0, true, null] })).toBe(
+        Buffer.byteLength(JSON.stringify({ [text]: [text, 1.5e-7, -0, true, null] })),
+      );
+    }
   });
 });

@@ -109,6 +109,8 @@ class Unbounded extends Error {
 interface Walk {
   readonly opts: InputBoundOptions;
   oneHour: boolean;
+  /** Allowances of media found inside opaque values (see `opaque`). */
+  media: number;
   /** Per server tool: its uses and the allowance of one result (pairs, flat); null when none. */
   uses: number[] | null;
 }
@@ -172,44 +174,88 @@ function documentTokens(walk: Walk, block: Json): number {
   }
 }
 
-/** A value bounded by its JSON bytes (serialised once), plus what `nestedTokens` finds inside it. */
+/** A value bounded by its JSON bytes, plus the allowances of the media nested in it (see `opaque`). */
 function opaqueTokens(walk: Walk, value: unknown): number {
-  return jsonBytes(value) + nestedTokens(walk, value, 0);
+  const before = walk.media;
+  const bytes = opaque(walk, value, 0);
+  const media = walk.media - before;
+  walk.media = before;
+  return bytes + media;
+}
+
+/** Characters JSON.stringify escapes in a well-formed string. */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f]/;
+
+/** String.prototype.isWellFormed (Node 20; the ES2023 lib does not declare it). */
+type MaybeWellFormed = string & { isWellFormed(): boolean };
+
+/** UTF-8 bytes of JSON.stringify(text), computed without building it. */
+function jsonStringBytes(text: string): number {
+  if (!(text as MaybeWellFormed).isWellFormed()) return utf8(JSON.stringify(text)); // lone surrogates become \uXXXX: rare
+  let bytes = utf8(text) + 2;
+  if (!NEEDS_ESCAPE.test(text)) return bytes;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 34 || c === 92)
+      bytes += 1; // \" \\
+    else if (c < 32) bytes += c === 8 || c === 9 || c === 10 || c === 12 || c === 13 ? 1 : 5; // \n or \u00XX
+  }
+  return bytes;
 }
 
 /**
- * Inside a value already counted by its JSON bytes: notes every `ttl: "1h"` breakpoint and adds the
- * allowances of nested images and documents whose size the bytes do not show (by-reference and PDF
- * documents, their framing). Text nested here is part of the JSON bytes already, so nothing is serialised
- * again: one visit per value.
+ * The UTF-8 bytes of JSON.stringify(value), computed bottom-up in one visit (nothing is serialised, so a
+ * block nested in a block is never measured twice). On the way it notes every `ttl: "1h"` breakpoint and
+ * adds to `walk.media` the allowances of nested images and documents whose size the bytes do not show
+ * (by-reference and PDF documents; the framing of every document).
  */
-function nestedTokens(walk: Walk, value: unknown, depth: number): number {
-  if (typeof value !== 'object' || value === null) return 0;
+function opaque(walk: Walk, value: unknown, depth: number): number {
+  switch (typeof value) {
+    case 'string':
+      return jsonStringBytes(value);
+    case 'number':
+      return Number.isFinite(value) ? String(value).length : 4;
+    case 'boolean':
+      return value ? 4 : 5;
+    case 'object':
+      break;
+    default:
+      return 4; // null, or what JSON.stringify writes as null
+  }
+  if (value === null) return 4;
   if (depth > 256) throw new Unbounded('the request body nests blocks too deeply');
-  let sum = 0;
   if (Array.isArray(value)) {
-    for (const item of value) sum += nestedTokens(walk, item, depth + 1);
-    return sum;
+    let bytes = 2 + Math.max(0, value.length - 1);
+    for (const item of value) bytes += opaque(walk, item, depth + 1);
+    return bytes;
   }
   const record = value as Json;
   noteCacheControl(walk, record);
-  if (record.type === 'image') sum += walk.opts.imageTokenAllowance;
-  else if (record.type === 'document') sum += nestedDocumentTokens(record);
-  for (const key in record) sum += nestedTokens(walk, record[key], depth + 1);
-  return sum;
-
-  function nestedDocumentTokens(doc: Json): number {
-    const source = doc.source;
-    const type = isObject(source) ? source.type : undefined;
-    if (type === 'text' || type === 'content') return DOCUMENT_OVERHEAD_TOKENS;
-    if (type === 'base64' && typeof source === 'object' && source !== null) {
-      const data = (source as Json).data;
-      if (typeof data === 'string' && data.length > MAX_BASE64_DOCUMENT_BYTES) {
-        throw new Unbounded('a base64 document is larger than 32 MB');
-      }
-    }
-    return DOCUMENT_OVERHEAD_TOKENS + walk.opts.documentTokenAllowance;
+  if (record.type === 'image') walk.media += walk.opts.imageTokenAllowance;
+  else if (record.type === 'document') walk.media += nestedDocumentTokens(walk, record);
+  let bytes = 2;
+  let fields = 0;
+  for (const key in record) {
+    const item = record[key];
+    if (item === undefined || typeof item === 'function' || typeof item === 'symbol') continue;
+    bytes += jsonStringBytes(key) + 1 + opaque(walk, item, depth + 1);
+    fields++;
   }
+  return fields > 1 ? bytes + fields - 1 : bytes;
+}
+
+/** A document inside an opaque value: framing, plus a window unless its text is in the bytes already. */
+function nestedDocumentTokens(walk: Walk, doc: Json): number {
+  const source = doc.source;
+  const type = isObject(source) ? source.type : undefined;
+  if (type === 'text' || type === 'content') return DOCUMENT_OVERHEAD_TOKENS;
+  if (isObject(source) && type === 'base64') {
+    const data = source.data;
+    if (typeof data === 'string' && data.length > MAX_BASE64_DOCUMENT_BYTES) {
+      throw new Unbounded('a base64 document is larger than 32 MB');
+    }
+  }
+  return DOCUMENT_OVERHEAD_TOKENS + walk.opts.documentTokenAllowance;
 }
 
 function blockTokens(walk: Walk, block: unknown): number {
@@ -347,7 +393,7 @@ export function samplingsBound(
  */
 export function inputTokenUpperBound(body: unknown, opts: InputBoundOptions): InputBound {
   if (!isObject(body)) return { unbounded: 'the request body is not a JSON object' };
-  const walk: Walk = { opts, oneHour: false, uses: null };
+  const walk: Walk = { opts, oneHour: false, media: 0, uses: null };
   try {
     const prompt = bodyTokens(walk, body);
     const window = opts.contextWindowTokens ?? Number.POSITIVE_INFINITY;
@@ -365,4 +411,15 @@ export function inputTokenUpperBound(body: unknown, opts: InputBoundOptions): In
     if (error instanceof RangeError) return { unbounded: 'the request body nests too deeply' };
     throw error;
   }
+}
+
+/** Buffer.byteLength(JSON.stringify(value)) of a parsed JSON value, computed without serialising it. */
+export function jsonByteLength(value: unknown): number {
+  const walk: Walk = {
+    opts: { imageTokenAllowance: 0, documentTokenAllowance: 0 },
+    oneHour: false,
+    media: 0,
+    uses: null,
+  };
+  return opaque(walk, value, 0);
 }
