@@ -184,6 +184,7 @@ function opaqueTokens(walk: Walk, value: unknown): number {
 }
 
 /** Characters JSON.stringify escapes in a well-formed string. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what JSON escapes.
 const NEEDS_ESCAPE = /["\\\u0000-\u001f]/;
 
 /** String.prototype.isWellFormed (Node 20; the ES2023 lib does not declare it). */
