@@ -32,6 +32,7 @@
 //  - any other top-level field not known to be prompt-free → its JSON bytes +
 //    UNKNOWN_FIELD_OVERHEAD_TOKENS (instructions the API adds, e.g. for structured outputs).
 
+import { samplingsBound } from './samplings.js';
 import { declaredMaxUses, serverToolKind } from './server-tools.js';
 
 export { type ServerToolUses, webSearchUsesBound } from './server-tools.js';
@@ -61,7 +62,10 @@ export type InputBound =
 
 /** Anthropic resizes images to about 1.15 megapixels, ≈ 1,600 tokens (width × height / 750). */
 export const DEFAULT_IMAGE_TOKEN_ALLOWANCE = 1_600;
-/** A request never exceeds the 200k context window of standard models; raise it for 1M-context use. */
+/**
+ * Tokens reserved per by-reference document when no context window is known; the gateway passes the
+ * window the request is served with instead (a document by reference can fill it).
+ */
 export const DEFAULT_DOCUMENT_TOKEN_ALLOWANCE = 200_000;
 /** A web search returns ~10 results with excerpts; a fetched page can be larger (see max_content_tokens). */
 export const DEFAULT_SERVER_TOOL_RESULT_ALLOWANCE = 25_000;
@@ -354,36 +358,6 @@ function bodyTokens(walk: Walk, body: Json): number {
     } else sum += opaqueTokens(walk, value) + UNKNOWN_FIELD_OVERHEAD_TOKENS;
   }
   return sum;
-}
-
-/**
- * Σ over the samplings of a request (see the header): min(W, P) for the first, and for the k-th after it
- * min(W, P + output + the k largest result allowances). `uses` holds (count, allowance) pairs; each
- * group's arithmetic series is summed in closed form, so a huge max_uses costs nothing to bound.
- */
-export function samplingsBound(
-  prompt: number,
-  output: number,
-  uses: readonly number[],
-  window: number,
-): number {
-  let total = Math.min(window, prompt);
-  if (uses.length === 0) return total;
-  const order: number[] = [];
-  for (let i = 0; i < uses.length; i += 2) order.push(i);
-  order.sort((a, b) => (uses[b + 1] ?? 0) - (uses[a + 1] ?? 0)); // largest results first
-  let base = prompt + output;
-  for (const i of order) {
-    const m = uses[i] ?? 0;
-    const r = uses[i + 1] ?? 0;
-    // Samplings k = 1..m of this group read base + k·r, below the window while k < (window − base) / r.
-    const below =
-      r <= 0 ? (base < window ? m : 0) : Math.min(m, Math.max(0, Math.ceil((window - base) / r) - 1));
-    total += below * base + (r * below * (below + 1)) / 2;
-    if (m > below) total += (m - below) * window;
-    base += m * r;
-  }
-  return total;
 }
 
 /**
