@@ -1,10 +1,12 @@
 // The worst case of a Messages request, before it is forwarded: what Tollgate adds to the body so the
-// bound holds upstream too (server-tool `max_uses`, an automatic cache breakpoint), the prompt-token
-// upper bound of what is forwarded, and its cost at the model's dearest applicable rates.
+// bound holds upstream too (server-tool `max_uses`, web_fetch `max_content_tokens`, an automatic cache
+// breakpoint), the prompt-token upper bound of what is forwarded — capped per sampling at the context
+// window the request is served with — and its cost at the model's dearest applicable rates.
 import type { IncomingHttpHeaders } from 'node:http';
 import { type CostBound, worstCaseMicro } from '../pricing/cost.js';
 import { inputTokenUpperBound } from '../pricing/input-bound.js';
 import type { ModelPrice } from '../pricing/models.js';
+import { CONTEXT_1M_TOKENS } from '../pricing/price-table.js';
 import { webSearchUsesBound } from '../pricing/server-tools.js';
 import type { AdmissionPolicy } from './admission.js';
 import { withAutoCache } from './prompt-cache.js';
@@ -20,22 +22,47 @@ export type RequestBound =
     }
   | { ok: false; unbounded: string };
 
+/** The prefix of every long-context beta value (`context-1m-2025-08-07`, and later dates). */
+const CONTEXT_1M_BETA = 'context-1m';
+
+/**
+ * Whether `anthropic-beta` asks for the 1M window: one of its comma-separated values, in any of its
+ * repeated headers. Any value containing `context-1m` counts, whatever the model: a larger window only
+ * makes the bound more conservative, and the API decides which models honour it.
+ */
+export function asksForLongContext(beta: string | string[] | undefined): boolean {
+  if (beta === undefined) return false;
+  if (typeof beta === 'string') return beta.toLowerCase().includes(CONTEXT_1M_BETA);
+  for (const value of beta) if (value.toLowerCase().includes(CONTEXT_1M_BETA)) return true;
+  return false;
+}
+
+/** The context window a request is served with: the model's own, or 1M when the beta asks for it. */
+export function contextWindow(price: ModelPrice, headers: IncomingHttpHeaders): number {
+  const own = price.contextWindowTokens;
+  return own < CONTEXT_1M_TOKENS && asksForLongContext(headers['anthropic-beta']) ? CONTEXT_1M_TOKENS : own;
+}
+
 /** Bounds `body` (already shape-checked: `max_tokens` is a positive safe integer). */
 export function boundRequest(
   policy: AdmissionPolicy,
   price: ModelPrice,
   body: Record<string, unknown>,
-  _headers: IncomingHttpHeaders,
+  headers: IncomingHttpHeaders,
 ): RequestBound {
   let forwarded: Record<string, unknown> = body;
   const servers = webSearchUsesBound(body, policy.webSearchDefaultMaxUses);
   if (servers.patchedTools) forwarded = { ...forwarded, tools: servers.patchedTools };
   const cached = policy.promptCaching === 'auto' ? withAutoCache(forwarded, price.minCacheableTokens) : null;
   if (cached) forwarded = cached;
+  const window = contextWindow(price, headers);
   const input = inputTokenUpperBound(forwarded, {
     imageTokenAllowance: policy.imageTokenAllowance,
-    documentTokenAllowance: policy.documentTokenAllowance,
+    // A document by reference (URL, file id, PDF) can fill the whole window: a smaller allowance would
+    // not be an upper bound, and the cap at the window keeps a larger one from counting twice.
+    documentTokenAllowance: Math.max(policy.documentTokenAllowance, window),
     defaultMaxUses: policy.webSearchDefaultMaxUses,
+    contextWindowTokens: window,
   });
   if ('unbounded' in input) return { ok: false, unbounded: input.unbounded };
   const bound: CostBound = {

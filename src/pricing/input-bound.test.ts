@@ -130,28 +130,51 @@ describe('inputTokenUpperBound — rules', () => {
     );
   });
 
-  it('adds a result allowance per possible web search / fetch use', () => {
+  it('bounds server-tool samplings: each re-reads the prompt, the output so far and the results before it', () => {
     const search = { type: 'web_search_20250305', name: 'web_search', max_uses: 3 };
     const fetch = { type: 'web_fetch_20250910', name: 'web_fetch', max_uses: 2, max_content_tokens: 5_000 };
     const toolBytes = (t: unknown) =>
       JSON.stringify(t).length + TOOL_OVERHEAD_TOKENS + TYPED_TOOL_OVERHEAD_TOKENS;
-    const base = BASE + TOOL_USE_PROMPT_TOKENS + toolBytes(search) + toolBytes(fetch);
-    expect(tokens({ tools: [search, fetch] })).toBe(
-      base + 3 * DEFAULT_SERVER_TOOL_RESULT_ALLOWANCE + 2 * 6_024,
-    );
+    const p = BASE + TOOL_USE_PROMPT_TOKENS + toolBytes(search) + toolBytes(fetch);
+    const r = DEFAULT_SERVER_TOOL_RESULT_ALLOWANCE;
+    // 1 + 5 samplings; the largest results (searches, 25k) come first, then the fetches (5,000 + 1,024).
+    const samplings = (p0: number, out: number, rs: number) =>
+      p0 +
+      (p0 + out + rs) +
+      (p0 + out + 2 * rs) +
+      (p0 + out + 3 * rs) +
+      (p0 + out + 3 * rs + 6_024) +
+      (p0 + out + 3 * rs + 2 * 6_024);
+    expect(tokens({ tools: [search, fetch] })).toBe(samplings(p, 0, r));
+    // With 10-token search results the fetches are the largest and come first.
+    const f = 2 * 6_024;
     expect(tokens({ tools: [search, fetch] }, { ...opts, serverToolResultAllowance: 10 })).toBe(
-      base + 3 * 10 + 2 * 6_024,
+      p + (p + 6_024) + (p + f) + (p + f + 10) + (p + f + 20) + (p + f + 30),
+    );
+    // The output of earlier samplings is read again by the later ones.
+    const withMax = { tools: [search, fetch], max_tokens: 1_000 };
+    expect(tokens(withMax)).toBe(samplings(p, 1_000, r));
+    // Every sampling is capped at the context window.
+    expect(tokens(withMax, { ...opts, contextWindowTokens: p + 1_000 + r + 1 })).toBe(
+      p + (p + 1_000 + r) + 4 * (p + 1_000 + r + 1),
+    );
+    // A huge max_uses is summed in closed form (no loop per use) and capped per sampling.
+    const many = { tools: [{ ...search, max_uses: 100_000 }] };
+    const pm = tokens({ tools: [{ ...search, max_uses: 0 }] }) + '100000'.length - '0'.length;
+    let loop = pm;
+    for (let k = 1; k <= 100_000; k++) loop += Math.min(1_000_000, pm + k * r);
+    expect(tokens(many, { ...opts, contextWindowTokens: 1_000_000 })).toBe(loop);
+    expect(reason({ tools: [{ ...search, max_uses: 1e12 }] }, { ...opts, contextWindowTokens: 1e6 })).toMatch(
+      /too large/,
     );
   });
 
   it('is unbounded for a web search without max_uses unless a default is given', () => {
     const body = { tools: [{ type: 'web_search_20250305', name: 'web_search' }] };
     expect(reason(body)).toMatch(/max_uses/);
+    const p = tokens(body, { ...opts, defaultMaxUses: 0 });
     expect(tokens(body, { ...opts, defaultMaxUses: 2, serverToolResultAllowance: 100 })).toBe(
-      tokens(
-        { tools: [{ type: 'web_search_20250305', name: 'web_search' }] },
-        { ...opts, defaultMaxUses: 0 },
-      ) + 200,
+      p + (p + 100) + (p + 200),
     );
   });
 
@@ -313,7 +336,7 @@ describe('webSearchUsesBound', () => {
       tools[0],
       tools[1],
       { type: 'web_search_20250305', name: 'web_search_2', max_uses: 5 },
-      { type: 'web_fetch_20250910', name: 'web_fetch', max_uses: 5 },
+      { type: 'web_fetch_20250910', name: 'web_fetch', max_uses: 5, max_content_tokens: 25_000 },
     ]);
     expect(JSON.stringify(body)).toBe(before);
     // The patched body is bounded without a default.

@@ -4,6 +4,7 @@
 import { AppError } from '../lib/errors.js';
 import {
   BUILT_IN_PRICES,
+  CONTEXT_1M_TOKENS,
   type LongContextTier,
   type PriceTableEntry,
   type RateCard,
@@ -28,6 +29,8 @@ export interface ModelPrice {
   readonly rates: RateCard;
   readonly longContext: LongContextTier | null;
   readonly minCacheableTokens: number;
+  /** The model's own context window (without a `context-1m-…` beta). */
+  readonly contextWindowTokens: number;
   readonly webSearchMicroPerRequest: number;
 }
 
@@ -100,6 +103,9 @@ function fromOverride(model: string, o: PriceOverride, builtIn: ModelPrice | und
     // priced below what Anthropic bills.
     longContext: builtIn?.longContext ?? null,
     minCacheableTokens: checkRate(model, 'min_cacheable_tokens', minCacheable),
+    // A model only config knows may have the largest window Anthropic offers: assume it (a larger window
+    // only makes the bound more conservative).
+    contextWindowTokens: builtIn?.contextWindowTokens ?? CONTEXT_1M_TOKENS,
     webSearchMicroPerRequest: WEB_SEARCH_MICRO_PER_REQUEST,
   };
 }
@@ -111,6 +117,7 @@ function fromEntry(model: string, entry: PriceTableEntry): ModelPrice {
     rates: entry.rates,
     longContext: entry.longContext,
     minCacheableTokens: entry.minCacheableTokens,
+    contextWindowTokens: entry.contextWindowTokens,
     webSearchMicroPerRequest: WEB_SEARCH_MICRO_PER_REQUEST,
   });
 }

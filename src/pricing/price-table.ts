@@ -34,10 +34,22 @@ export interface PriceTableEntry {
    * Kept as data because Anthropic changes it per model: confirm against the current prompt-caching docs.
    */
   readonly minCacheableTokens: number;
+  /**
+   * The model's own context window in tokens (without any beta). A prompt never exceeds the window it is
+   * served with, so the worst-case bound is capped at it per sampling iteration. Sources: Anthropic's model
+   * overview pages (e.g. platform.claude.com/docs/en/models/opus-4-6/overview: "Context window: 1M tokens")
+   * and docs/anthropic-api.md; the `context-1m-…` beta raises any model's window to CONTEXT_1M_TOKENS.
+   */
+  readonly contextWindowTokens: number;
 }
 
 /** Web search: $10 per 1,000 requests, the same for every model. */
 export const WEB_SEARCH_MICRO_PER_REQUEST = 10_000;
+
+/** The standard context window of Claude models (Opus 4 – 4.5, Sonnet 4 / 4.5, Haiku). */
+export const CONTEXT_200K_TOKENS = 200_000;
+/** The long context window: native on Opus 4.6, Sonnet 4.6 and later; by the `context-1m-…` beta elsewhere. */
+export const CONTEXT_1M_TOKENS = 1_000_000;
 
 /** Prompt length above which Sonnet 4 / 4.5 bill the whole request at long-context rates. */
 export const LONG_CONTEXT_THRESHOLD_TOKENS = 200_000;
@@ -62,11 +74,21 @@ const SONNET_5 = card(2_000_000, 2_500_000, 4_000_000, 200_000, 10_000_000);
 
 export const BUILT_IN_PRICES: readonly PriceTableEntry[] = [
   {
-    family: 'Opus 4.5 / 4.6 / 4.7 / 4.8',
-    models: ['claude-opus-4-5', 'claude-opus-4-6', 'claude-opus-4-7', 'claude-opus-4-8'],
+    family: 'Opus 4.5',
+    models: ['claude-opus-4-5'],
     rates: OPUS_45,
     longContext: null,
     minCacheableTokens: 4_096,
+    contextWindowTokens: CONTEXT_200K_TOKENS,
+  },
+  {
+    // Same prices as Opus 4.5; a native 1M-token context window.
+    family: 'Opus 4.6 / 4.7 / 4.8',
+    models: ['claude-opus-4-6', 'claude-opus-4-7', 'claude-opus-4-8'],
+    rates: OPUS_45,
+    longContext: null,
+    minCacheableTokens: 4_096,
+    contextWindowTokens: CONTEXT_1M_TOKENS,
   },
   {
     family: 'Opus 4 / 4.1',
@@ -74,6 +96,7 @@ export const BUILT_IN_PRICES: readonly PriceTableEntry[] = [
     rates: OPUS_4,
     longContext: null,
     minCacheableTokens: 1_024,
+    contextWindowTokens: CONTEXT_200K_TOKENS,
   },
   {
     family: 'Sonnet 4 / 4.5',
@@ -81,6 +104,7 @@ export const BUILT_IN_PRICES: readonly PriceTableEntry[] = [
     rates: SONNET_4,
     longContext: SONNET_LONG_CONTEXT,
     minCacheableTokens: 1_024,
+    contextWindowTokens: CONTEXT_200K_TOKENS,
   },
   {
     // Same base prices as Sonnet 4 / 4.5 but no long-context premium.
@@ -89,6 +113,7 @@ export const BUILT_IN_PRICES: readonly PriceTableEntry[] = [
     rates: SONNET_4,
     longContext: null,
     minCacheableTokens: 1_024,
+    contextWindowTokens: CONTEXT_1M_TOKENS,
   },
   {
     family: 'Haiku 4.5',
@@ -96,6 +121,7 @@ export const BUILT_IN_PRICES: readonly PriceTableEntry[] = [
     rates: HAIKU_45,
     longContext: null,
     minCacheableTokens: 4_096,
+    contextWindowTokens: CONTEXT_200K_TOKENS,
   },
   {
     family: 'Haiku 3.5',
@@ -103,6 +129,7 @@ export const BUILT_IN_PRICES: readonly PriceTableEntry[] = [
     rates: HAIKU_35,
     longContext: null,
     minCacheableTokens: 2_048,
+    contextWindowTokens: CONTEXT_200K_TOKENS,
   },
   {
     family: 'Sonnet 5 / 5.5',
@@ -110,5 +137,6 @@ export const BUILT_IN_PRICES: readonly PriceTableEntry[] = [
     rates: SONNET_5,
     longContext: null,
     minCacheableTokens: 1_024,
+    contextWindowTokens: CONTEXT_1M_TOKENS,
   },
 ];

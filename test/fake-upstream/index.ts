@@ -110,6 +110,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
     cache: createPromptCache(now),
     chunkTokens: Math.max(1, options.streamChunkTokens ?? 1),
     defaultOutputTokens: options.defaultOutputTokens ?? 20,
+    adversarial: options.adversarialBilling ?? false,
   };
   let counter = 0;
 

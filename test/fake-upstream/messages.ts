@@ -2,6 +2,7 @@
 
 import type { ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { adversarialUsage } from './adversarial.js';
 import {
   type BilledEvent,
   bill,
@@ -48,6 +49,8 @@ export interface MessagesDeps {
   cache: PromptCache;
   chunkTokens: number;
   defaultOutputTokens: number;
+  /** Bill the most the documented rules allow (adversarial.ts) instead of the emulated usage. */
+  adversarial: boolean;
 }
 
 type Checked =
@@ -127,14 +130,21 @@ export async function handleMessages(
   }
 
   const model = resolveModel(checked.model);
-  const prompt = analyzePrompt(checked.body, true);
-  const cached = deps.cache.apply(ex.record.apiKey ?? '', model?.id ?? checked.model, prompt);
-  const usage: MessageUsage = {
-    ...cached,
-    webSearch: serverToolCount(checked.body.tools, 'web_search_', directives?.webSearches),
-    webFetch: serverToolCount(checked.body.tools, 'web_fetch_', directives?.webFetches),
-  };
-  const requested = directives?.outputTokens ?? deps.defaultOutputTokens;
+  const worst = deps.adversarial
+    ? adversarialUsage(checked.body, checked.model, ex.record.headers.anthropicBeta)
+    : null;
+  let usage: MessageUsage;
+  if (worst) usage = worst;
+  else {
+    const prompt = analyzePrompt(checked.body, true);
+    const cached = deps.cache.apply(ex.record.apiKey ?? '', model?.id ?? checked.model, prompt);
+    usage = {
+      ...cached,
+      webSearch: serverToolCount(checked.body.tools, 'web_search_', directives?.webSearches),
+      webFetch: serverToolCount(checked.body.tools, 'web_fetch_', directives?.webFetches),
+    };
+  }
+  const requested = worst?.output ?? directives?.outputTokens ?? deps.defaultOutputTokens;
   const outputTokens = Math.min(checked.maxTokens, requested);
   const stopReason = requested > checked.maxTokens ? 'max_tokens' : 'end_turn';
   // Thinking, server-tool blocks, malformed usage (blocks.ts): their uses are billed as they are sent.

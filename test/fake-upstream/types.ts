@@ -18,6 +18,11 @@ export interface FakeUpstreamOptions {
   defaultOutputTokens?: number;
   /** Clock for prompt-cache expiry (default Date.now); lets tests expire entries without waiting. */
   now?: () => number;
+  /**
+   * Bill every Messages request the most Anthropic's documented rules allow (adversarial.ts): every
+   * allowance used to the full, output at max_tokens, caches written at the dearest TTL. Default false.
+   */
+  adversarialBilling?: boolean;
 }
 
 /** A failure to inject; the notes at the top of index.ts give the semantics of each kind. */
