@@ -70,6 +70,8 @@ export function boundRequest(
     maxOutputTokens: body.max_tokens as number,
     webSearchUses: servers.uses,
     cacheWrite1hPossible: input.cacheWrite1hPossible,
+    // What a cut stream charges per started server-tool use (a fetch's result can be larger than a search's).
+    serverToolResultTokensPerUse: input.resultTokensPerUse,
   };
   return {
     ok: true,

@@ -96,7 +96,9 @@ export function reportedUsage(basis: ChargeBasis, usage: Usage | null): Usage | 
 export function cutStreamUsage(basis: ChargeBasis, tap: TapResult): Usage | null {
   if (tap.inDoubt || !tap.started) return null;
   const perUse = basis.bound.serverToolResultTokensPerUse;
-  if (tap.fetchUses > 0 && perUse === undefined) return null;
+  // A started use the bound did not allow for (no allowance given, or none declared): in doubt.
+  if (tap.fetchUses > 0 && !perUse) return null;
+  if (tap.searchUses > 0 && perUse === 0) return null;
   const u = tap.usage;
   const usage: Usage = {
     inputTokens:

@@ -57,6 +57,8 @@ export type InputBound =
       cacheWrite1hPossible: boolean;
       /** Server-tool uses (web search + web fetch) the bound allows for. */
       serverToolUses: number;
+      /** The largest result allowance of one server-tool use (0 without server tools). */
+      resultTokensPerUse: number;
     }
   | { unbounded: string };
 
@@ -377,8 +379,12 @@ export function inputTokenUpperBound(body: unknown, opts: InputBoundOptions): In
     const tokens = samplingsBound(prompt, output, uses, window);
     if (!Number.isSafeInteger(tokens)) return { unbounded: 'the token bound is too large' };
     let serverToolUses = 0;
-    for (let i = 0; i < uses.length; i += 2) serverToolUses += uses[i] ?? 0;
-    return { tokens, cacheWrite1hPossible: walk.oneHour, serverToolUses };
+    let resultTokensPerUse = 0;
+    for (let i = 0; i < uses.length; i += 2) {
+      serverToolUses += uses[i] ?? 0;
+      resultTokensPerUse = Math.max(resultTokensPerUse, uses[i + 1] ?? 0);
+    }
+    return { tokens, cacheWrite1hPossible: walk.oneHour, serverToolUses, resultTokensPerUse };
   } catch (error) {
     if (error instanceof Unbounded) return { unbounded: error.reason };
     if (error instanceof RangeError) return { unbounded: 'the request body nests too deeply' };
