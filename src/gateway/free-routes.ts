@@ -3,7 +3,6 @@
 // recorded (at zero cost) like every upstream call.
 import { ZERO_USAGE } from '../pricing/cost.js';
 import { bareModelId } from '../pricing/models.js';
-import type { Ticket } from '../ratelimit/limiter.js';
 import { authenticate, type Caller, candidateQuery, presentedSecrets } from './admission.js';
 import { invalidRequest, notFound, permission } from './anthropic-errors.js';
 import { attemptDeps, callUpstream, type FailedAttempt } from './attempts.js';
