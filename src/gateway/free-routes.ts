@@ -112,7 +112,6 @@ async function forwardFree(
   body: Buffer | null,
   page: PageQuery | null = null,
 ): Promise<void> {
-  const now = deps.clock();
   const query = candidateQuery(caller);
   const candidates = deps.credentials.cachedCandidates(query) ?? (await deps.credentials.candidates(query));
   if (candidates.length === 0)
