@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FuzzRequest, fuzzRequest } from '../helpers/fuzz-requests.js';
 import { type Harness, startHarness } from '../helpers/gateway.js';
 
-export async function send(h: Harness, r: FuzzRequest): Promise<{ status: number; text: string }> {
+async function send(h: Harness, r: FuzzRequest): Promise<{ status: number; text: string }> {
   const res = await fetch(`${h.url}${r.path}`, { method: 'POST', headers: r.headers, body: r.body });
   return { status: res.status, text: await res.text() };
 }
