@@ -180,7 +180,12 @@ const bodyObject = fc
   .record(
     {
       model: fc.oneof({ arbitrary: fc.constantFrom(...MODELS), weight: 8 }, anyValue),
-      max_tokens: fc.oneof({ arbitrary: fc.integer({ min: 1, max: 200 }), weight: 6 }, oddNumber, anyValue),
+      max_tokens: fc.oneof(
+        { arbitrary: fc.integer({ min: 1, max: 200 }), weight: 6 },
+        { arbitrary: fc.constantFrom(2 ** 53 - 1, 2 ** 40, 1e9, 128_000), weight: 2 },
+        oddNumber,
+        anyValue,
+      ),
       messages: fc.oneof(
         { arbitrary: fc.array(message, { minLength: 1, maxLength: 3 }), weight: 8 },
         anyValue,
