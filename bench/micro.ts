@@ -21,7 +21,6 @@ interface Gateway {
 type Admit = (
   deps: Gateway['deps'],
   caller: unknown,
-  body: unknown,
   raw: Buffer,
   headers: Record<string, string>,
   now: number,
@@ -67,10 +66,6 @@ try {
   );
   const authenticate = await fn<Authenticate>('gateway/admission.js', 'authenticate');
   const admitMessage = await fn<Admit>('gateway/admission.js', 'admitMessage');
-  const parseJsonObject = await fn<(raw: Buffer, depth: number) => { ok: boolean; value?: unknown }>(
-    'gateway/json-body.js',
-    'parseJsonObject',
-  );
   const createUsageTap = await fn<() => { push(b: Buffer): void; result(): { deltas: number } }>(
     'gateway/sse/usage-tap.js',
     'createUsageTap',
@@ -99,12 +94,11 @@ try {
     `${(1e6 / verifyUs / 1000).toFixed(0)}k/s (${verifyUs.toFixed(2)} µs)`,
   ]);
 
-  // 2. Admission after authentication: JSON parse, policy, worst case, rate limits, 4 budget scopes.
+  // 2. Admission after authentication: request slot, JSON parse (nesting, duplicate keys), policy, worst case, rate limits, 4 budget scopes.
   const caller = first.value;
   const admitUs = await best(50_000, 5, async () => {
     const now = Date.now();
-    const parsed = parseJsonObject(raw, 64);
-    const admitted = await admitMessage(deps, caller, parsed.value, raw, headers, now);
+    const admitted = await admitMessage(deps, caller, raw, headers, now);
     if (!admitted.ok || !admitted.value) throw new Error('admission refused the bench request');
     deps.budgets.settle(admitted.value.reservation, 0);
     deps.limiter.finish(admitted.value.ticket, now, 0, 0);

@@ -1,6 +1,9 @@
-// The admission pipeline of a Messages request, in the contract's fixed order:
-// key valid → not expired/revoked → environment → model allowed → tools allowed → max_tokens cap →
-// rate limits → budgets. Every refusal is returned (not thrown) as a GatewayError.
+// The admission pipeline of a Messages request, cheapest refusals first so that no key can make the
+// gateway work beyond its limits: key valid → not expired/revoked → requests per minute and
+// concurrency (no body needed) → parse (nesting, duplicate keys) → shape → environment → model allowed
+// → tools allowed → max_tokens cap → the worst-case bound (per-request cap) → tokens per minute →
+// budgets. Every refusal is returned (not thrown) as a GatewayError; every refusal or exception after
+// the request slot was taken releases its concurrency slot exactly once (the request still counts).
 import type { IncomingHttpHeaders } from 'node:http';
 import { type BudgetBook, type Reservation, type ScopeLimits, scopeLimits } from '../budgets/budget-book.js';
 import type { KeyScope } from '../keys/key-policy.js';
@@ -10,6 +13,7 @@ import { bareModelId, type ModelPrice, type PriceBook } from '../pricing/models.
 import type { RateLimiter, Ticket } from '../ratelimit/limiter.js';
 import { type GatewayError, invalidRequest, permission, UNAUTHENTICATED } from './anthropic-errors.js';
 import type { CandidateQuery, CredentialPool, UpstreamCredential } from './credential-pool.js';
+import { parseJsonObject } from './json-body.js';
 import type { KeyCache, KeyEntry, SubjectInfo } from './key-cache.js';
 import { budgetRefusal, rateRefusal } from './refusals.js';
 import { boundRequest } from './request-bound.js';
@@ -32,6 +36,8 @@ export interface AdmissionDeps {
   readonly limiter: RateLimiter;
   readonly budgets: BudgetBook;
   readonly policy: AdmissionPolicy;
+  /** server.json_max_depth: bodies nested deeper are refused unparsed. */
+  readonly maxJsonDepth: number;
 }
 
 export interface Caller {
@@ -66,14 +72,38 @@ export type Result<T> = { ok: true; value: T } | { ok: false; error: GatewayErro
 
 const refuse = (error: GatewayError): { ok: false; error: GatewayError } => ({ ok: false, error });
 
+/**
+ * The credential of `Authorization: Bearer <token>`, or null. The scheme is case-insensitive and may
+ * be followed by any run of spaces or tabs (RFC 9110 §11.1); leading whitespace is tolerated too.
+ */
+export function bearerToken(auth: string | string[] | undefined): string | null {
+  if (typeof auth !== 'string') return null;
+  let i = 0;
+  while (i < auth.length && (auth.charCodeAt(i) === 0x20 || auth.charCodeAt(i) === 0x09)) i++;
+  if (auth.length < i + 7 || auth.slice(i, i + 6).toLowerCase() !== 'bearer') return null;
+  const sep = auth.charCodeAt(i + 6);
+  if (sep !== 0x20 && sep !== 0x09) return null;
+  const token = auth.slice(i + 7).trim();
+  return token === '' ? null : token;
+}
+
 /** Reads the presented key from `x-api-key` or `Authorization: Bearer` (both may carry the same value). */
 export function presentedKey(headers: Record<string, string | string[] | undefined>): string | null {
   const x = headers['x-api-key'];
-  const auth = headers.authorization;
   const apiKey = typeof x === 'string' ? x.trim() : null;
-  const bearer = typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice(7).trim() : null;
+  const bearer = bearerToken(headers.authorization);
   if (apiKey && bearer && apiKey !== bearer) return null;
   return apiKey || bearer || null;
+}
+
+/** The caller's own key(s), scrubbed from anything an upstream error might echo back. */
+export function presentedSecrets(headers: IncomingHttpHeaders): string[] {
+  const out: string[] = [];
+  const x = headers['x-api-key'];
+  if (typeof x === 'string') out.push(x);
+  const bearer = bearerToken(headers.authorization);
+  if (bearer !== null) out.push(bearer);
+  return out;
 }
 
 /** Steps 1–2 and the acting subject: valid, active, unexpired key whose owner still exists. */
@@ -100,16 +130,43 @@ export async function authenticate(
   return { ok: true, value: { key, subject, serviceUserId: key.owner.userId } };
 }
 
-/** Steps 3–8 for POST /v1/messages, after authentication and JSON parsing. */
+/**
+ * Everything after authentication for POST /v1/messages, on the raw body: the request slot first (so a
+ * limited key gets no parsing or bounding beyond its limit), then the body's checks, the bound, the
+ * token limits and the budgets. A refusal releases the request's concurrency slot.
+ */
 export async function admitMessage(
   deps: AdmissionDeps,
   caller: Caller,
-  body: Record<string, unknown>,
   raw: Buffer,
   headers: IncomingHttpHeaders,
   now: number,
 ): Promise<Result<Admitted>> {
+  const request = deps.limiter.admitRequest(caller.key.id, caller.key, now);
+  if (!request.ok) return refuse(rateRefusal(request));
+  let result: Result<Admitted> | null = null;
+  try {
+    result = await admitBody(deps, caller, raw, headers, now, request.ticket, request.headers);
+    return result;
+  } finally {
+    // Refused or thrown: the slot is released here, once (`finish` ignores a finished ticket).
+    if (result === null || !result.ok) deps.limiter.finish(request.ticket, now, 0, 0);
+  }
+}
+
+async function admitBody(
+  deps: AdmissionDeps,
+  caller: Caller,
+  raw: Buffer,
+  headers: IncomingHttpHeaders,
+  now: number,
+  ticket: Ticket,
+  rateHeaders: Record<string, string>,
+): Promise<Result<Admitted>> {
   const { key, subject } = caller;
+  const parsed = parseJsonObject(raw, deps.maxJsonDepth);
+  if (!parsed.ok) return refuse(invalidRequest(parsed.message));
+  const body = parsed.value;
   const shape = checkShape(body);
   if (shape) return refuse(shape);
   const model = body.model as string;
@@ -175,25 +232,22 @@ export async function admitMessage(
     );
   }
 
-  // 7. rate limits (input charged at a rough estimate, output at max_tokens; both corrected later)
-  const admitted = deps.limiter.admit(
-    key.id,
+  // 7. token rate limits (input charged at a rough estimate, output at max_tokens; both corrected later)
+  const tokens = deps.limiter.admitTokens(
+    ticket,
     key,
     now,
     Math.ceil(bound.inputTokensUpperBound / 4),
     maxTokens,
   );
-  if (!admitted.ok) return refuse(rateRefusal(admitted));
+  if (tokens !== null) return refuse(rateRefusal(tokens));
 
   // 8. budgets: the worst case is reserved on every scope at once, or the request is refused.
   const scopes = budgetScopes(caller, deps.policy);
   const loading = deps.budgets.prepare(scopes, now);
   if (loading) await loading;
   const reserved = deps.budgets.reserve(scopes, worst, now);
-  if (!reserved.ok) {
-    deps.limiter.finish(admitted.ticket, now, 0, 0);
-    return refuse(budgetRefusal(reserved.refusal, key.owner));
-  }
+  if (!reserved.ok) return refuse(budgetRefusal(reserved.refusal, key.owner));
   return {
     ok: true,
     // Spelled out, not `...caller`: V8 made the spread-then-extend literal the costliest step of
@@ -211,8 +265,8 @@ export async function admitMessage(
       worstCaseMicro: worst,
       reservation: reserved.reservation,
       remainingMicro: reserved.remainingMicro,
-      ticket: admitted.ticket,
-      rateHeaders: admitted.headers,
+      ticket,
+      rateHeaders,
       candidates,
     },
   };
@@ -260,6 +314,12 @@ interface SubjectScopes {
 }
 const sharedScopes = new WeakMap<SubjectInfo, SubjectScopes>();
 
+/**
+ * No model writes more output than this (the largest today: 128k); above it a worst case would be
+ * priced beyond any budget, and far above it beyond a safe integer of micro-USD.
+ */
+const MAX_TOKENS_CEILING = 1_000_000;
+
 /** The fields Tollgate needs before it can bound a request; the rest is the upstream's to validate. */
 function checkShape(body: Record<string, unknown>): GatewayError | null {
   if (typeof body.model !== 'string' || body.model.length === 0 || body.model.length > 200) {
@@ -268,6 +328,9 @@ function checkShape(body: Record<string, unknown>): GatewayError | null {
   const max = body.max_tokens;
   if (typeof max !== 'number' || !Number.isSafeInteger(max) || max < 1) {
     return invalidRequest('max_tokens: a positive integer is required');
+  }
+  if (max > MAX_TOKENS_CEILING) {
+    return invalidRequest(`max_tokens: at most ${MAX_TOKENS_CEILING} (no model writes more)`);
   }
   if (!Array.isArray(body.messages)) return invalidRequest('messages: an array is required');
   if (body.tools !== undefined && !Array.isArray(body.tools))

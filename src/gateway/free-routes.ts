@@ -1,13 +1,13 @@
-// The free endpoints: count_tokens and the model list. Authenticated, policy-checked (models),
-// rate-limited per request, and recorded (at zero cost) like every upstream call.
+// The free endpoints: count_tokens and the model list. Authenticated, rate-limited per request before
+// any body is read, policy-checked (models: a key sees and pages over only the models it may use), and
+// recorded (at zero cost) like every upstream call.
 import { ZERO_USAGE } from '../pricing/cost.js';
 import { bareModelId } from '../pricing/models.js';
-import { authenticate, type Caller, candidateQuery } from './admission.js';
+import { authenticate, type Caller, candidateQuery, presentedSecrets } from './admission.js';
 import { invalidRequest, notFound, permission } from './anthropic-errors.js';
 import { attemptDeps, callUpstream, type FailedAttempt } from './attempts.js';
 import { parseJsonObject } from './json-body.js';
 import type { GatewayRequest, MessagesDeps } from './messages.js';
-import { presentedSecrets } from './messages.js';
 import { rateRefusal } from './refusals.js';
 import { sendError, sendUpstreamError, upstreamHeaders } from './respond.js';
 import { Cancel } from './upstream.js';
@@ -23,16 +23,23 @@ function modelAllowed(deps: MessagesDeps, caller: Caller, model: string): boolea
 }
 
 export async function handleCountTokens(deps: MessagesDeps, req: GatewayRequest): Promise<void> {
-  const auth = await authenticate(deps, req.headers, deps.clock(), 'inference');
+  const now = deps.clock();
+  const auth = await authenticate(deps, req.headers, now, 'inference');
   if (!auth.ok) return sendError(req.res, auth.error, req.id);
-  const parsed = parseJsonObject(req.body, deps.maxJsonDepth);
-  if (!parsed.ok) return sendError(req.res, invalidRequest(parsed.message), req.id);
-  const model = parsed.value.model;
-  if (typeof model !== 'string')
-    return sendError(req.res, invalidRequest('model: a model id string is required'), req.id);
-  if (!modelAllowed(deps, auth.value, model))
-    return sendError(req.res, permission(`model ${model} is not allowed for this key`), req.id);
-  await forwardFree(deps, req, auth.value, 'count_tokens', 'POST', model, req.body);
+  const admitted = deps.limiter.admitRequest(auth.value.key.id, auth.value.key, now);
+  if (!admitted.ok) return sendError(req.res, rateRefusal(admitted), req.id);
+  try {
+    const parsed = parseJsonObject(req.body, deps.maxJsonDepth);
+    if (!parsed.ok) return sendError(req.res, invalidRequest(parsed.message), req.id);
+    const model = parsed.value.model;
+    if (typeof model !== 'string')
+      return sendError(req.res, invalidRequest('model: a model id string is required'), req.id);
+    if (!modelAllowed(deps, auth.value, model))
+      return sendError(req.res, permission(`model ${model} is not allowed for this key`), req.id);
+    await forwardFree(deps, req, auth.value, admitted.headers, 'count_tokens', 'POST', model, req.body);
+  } finally {
+    deps.limiter.finish(admitted.ticket, deps.clock(), 0, 0);
+  }
 }
 
 export async function handleModels(
@@ -40,24 +47,71 @@ export async function handleModels(
   req: GatewayRequest,
   modelId: string | null,
 ): Promise<void> {
-  const auth = await authenticate(deps, req.headers, deps.clock(), 'inference');
+  const now = deps.clock();
+  const auth = await authenticate(deps, req.headers, now, 'inference');
   if (!auth.ok) return sendError(req.res, auth.error, req.id);
-  if (modelId !== null && !modelAllowed(deps, auth.value, modelId)) {
-    return sendError(req.res, notFound(`model ${modelId} is not available to this key`), req.id);
+  const admitted = deps.limiter.admitRequest(auth.value.key.id, auth.value.key, now);
+  if (!admitted.ok) return sendError(req.res, rateRefusal(admitted), req.id);
+  try {
+    if (modelId !== null) {
+      // A model the key may not use answers as an unknown one would.
+      if (!modelAllowed(deps, auth.value, modelId))
+        return sendError(req.res, notFound(`model: ${modelId}`), req.id);
+      await forwardFree(deps, req, auth.value, admitted.headers, 'models', 'GET', modelId, null);
+      return;
+    }
+    const page = pageQuery(req.url);
+    if (typeof page === 'string') return sendError(req.res, invalidRequest(page), req.id);
+    await forwardFree(deps, req, auth.value, admitted.headers, 'models', 'GET', null, null, page);
+  } finally {
+    deps.limiter.finish(admitted.ticket, deps.clock(), 0, 0);
   }
-  await forwardFree(deps, req, auth.value, 'models', 'GET', modelId, null);
+}
+
+interface PageQuery {
+  readonly limit: number;
+  readonly afterId: string | null;
+  readonly beforeId: string | null;
+  /** The client's other query parameters (e.g. `beta=true`), passed on upstream. */
+  readonly rest: URLSearchParams;
+}
+
+const PAGE_LIMIT_MAX = 1000;
+const WHOLE = /^\d+$/;
+
+/** The list's paging, as Anthropic reads it: `limit` 1–1000 (default 20), `after_id`, `before_id`. */
+function pageQuery(url: string): PageQuery | string {
+  const q = url.indexOf('?');
+  const rest = new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
+  const rawLimit = rest.get('limit');
+  const limit = rawLimit === null ? 20 : WHOLE.test(rawLimit) ? Number(rawLimit) : Number.NaN;
+  if (!(limit >= 1 && limit <= PAGE_LIMIT_MAX)) return 'limit: Input should be between 1 and 1000';
+  const afterId = rest.get('after_id');
+  const beforeId = rest.get('before_id');
+  rest.delete('limit');
+  rest.delete('after_id');
+  rest.delete('before_id');
+  return { limit, afterId, beforeId, rest };
+}
+
+/** Upstream list pages Tollgate reads (1000 models each) before it filters and pages for the key. */
+const UPSTREAM_PAGES_MAX = 5;
+
+interface ListedModel {
+  readonly id?: unknown;
 }
 
 async function forwardFree(
   deps: MessagesDeps,
   req: GatewayRequest,
   caller: Caller,
+  rateHeaders: Record<string, string>,
   endpoint: Endpoint,
   method: 'GET' | 'POST',
   model: string | null,
   body: Buffer | null,
+  page: PageQuery | null = null,
 ): Promise<void> {
-  const now = deps.clock();
   const query = candidateQuery(caller);
   const candidates = deps.credentials.cachedCandidates(query) ?? (await deps.credentials.candidates(query));
   if (candidates.length === 0)
@@ -66,8 +120,6 @@ async function forwardFree(
       permission('no active Anthropic credential is configured for this key'),
       req.id,
     );
-  const admitted = deps.limiter.admit(caller.key.id, caller.key, now, 0, 0);
-  if (!admitted.ok) return sendError(req.res, rateRefusal(admitted), req.id);
   const record = (f: {
     at: number;
     credentialId: string | null;
@@ -110,10 +162,21 @@ async function forwardFree(
     );
   const abort = new Cancel();
   req.res.on('close', () => abort.cancel());
-  try {
+  // The model list is read whole (up to UPSTREAM_PAGES_MAX pages), filtered, then paged for the key.
+  const listed: ListedModel[] = [];
+  let after: string | null = null;
+  for (let pageNo = 0; ; pageNo++) {
+    const at = deps.clock();
+    let path = req.url;
+    if (page) {
+      const q = new URLSearchParams(page.rest);
+      q.set('limit', String(PAGE_LIMIT_MAX));
+      if (after !== null) q.set('after_id', after);
+      path = `/v1/models?${q.toString()}`;
+    }
     const result = await callUpstream(attemptDeps(deps.attempts, deps.clock, onFailedAttempt), {
       method,
-      path: req.url,
+      path,
       headers: upstreamHeaders(req.headers),
       body,
       candidates,
@@ -126,40 +189,96 @@ async function forwardFree(
     const chunks: Buffer[] = [];
     for await (const chunk of result.response.body) chunks.push(chunk as Buffer);
     let bytes: Buffer = Buffer.concat(chunks);
-    if (endpoint === 'models' && model === null) bytes = filterModelList(deps, caller, bytes);
     const requestId = result.response.headers['request-id'];
     pending.push(
       record({
-        at: now,
+        at,
         credentialId: result.credential.id,
         status: result.response.statusCode,
         outcome: 'ok',
         requestId: typeof requestId === 'string' ? requestId : null,
-        latency: deps.clock() - now,
+        latency: deps.clock() - at,
       }),
     );
+    if (page) {
+      const list = readList(bytes);
+      if (list === null) {
+        await Promise.allSettled(pending);
+        return sendError(
+          req.res,
+          { status: 502, type: 'api_error', message: 'the upstream model list could not be read' },
+          req.id,
+        );
+      }
+      for (const m of list.data) listed.push(m);
+      const last = list.data[list.data.length - 1];
+      if (list.has_more === true && typeof last?.id === 'string' && pageNo + 1 < UPSTREAM_PAGES_MAX) {
+        after = last.id;
+        continue;
+      }
+      const paged = pageFor(deps, caller, listed, page);
+      if (typeof paged === 'string') {
+        await Promise.allSettled(pending);
+        return sendError(req.res, invalidRequest(paged), req.id);
+      }
+      bytes = Buffer.from(JSON.stringify(paged));
+    }
     await Promise.allSettled(pending);
     if (req.res.destroyed) return;
     req.res.writeHead(result.response.statusCode, {
       'content-type': 'application/json',
       'request-id': typeof requestId === 'string' ? requestId : req.id,
       'x-tollgate-request-id': req.id,
-      ...admitted.headers,
+      ...rateHeaders,
     });
     req.res.end(bytes);
-  } finally {
-    deps.limiter.finish(admitted.ticket, deps.clock(), 0, 0);
+    return;
   }
 }
 
-/** Shows a key only the models it may use (and that Tollgate can price). */
-function filterModelList(deps: MessagesDeps, caller: Caller, bytes: Buffer): Buffer {
+function readList(bytes: Buffer): { data: ListedModel[]; has_more?: unknown } | null {
   try {
-    const list = JSON.parse(bytes.toString('utf8')) as { data?: Array<{ id?: unknown }> };
-    if (!Array.isArray(list.data)) return bytes;
-    list.data = list.data.filter((m) => typeof m.id === 'string' && modelAllowed(deps, caller, m.id));
-    return Buffer.from(JSON.stringify(list));
+    const list = JSON.parse(bytes.toString('utf8')) as { data?: unknown; has_more?: unknown };
+    if (!Array.isArray(list.data)) return null;
+    const data = list.data.filter((m): m is ListedModel => typeof m === 'object' && m !== null);
+    return { data, has_more: list.has_more };
   } catch {
-    return bytes;
+    return null;
   }
+}
+
+/**
+ * One page of the models the key may use (and that Tollgate can price), by Anthropic's cursor rules:
+ * `after_id` pages forward, `before_id` backward (the `limit` models just before it).
+ */
+function pageFor(deps: MessagesDeps, caller: Caller, listed: readonly ListedModel[], page: PageQuery) {
+  const usable = listed.filter((m) => typeof m.id === 'string' && modelAllowed(deps, caller, m.id));
+  const indexOf = (id: string) => usable.findIndex((m) => m.id === id);
+  let start = 0;
+  let end = usable.length;
+  let hasMore: boolean;
+  if (page.beforeId !== null) {
+    const index = indexOf(page.beforeId);
+    if (index < 0) return `before_id: unknown model ${page.beforeId}`;
+    end = index;
+    start = Math.max(0, end - page.limit);
+    hasMore = start > 0;
+  } else {
+    if (page.afterId !== null) {
+      const index = indexOf(page.afterId);
+      if (index < 0) return `after_id: unknown model ${page.afterId}`;
+      start = index + 1;
+    }
+    end = Math.min(usable.length, start + page.limit);
+    hasMore = end < usable.length;
+  }
+  const data = usable.slice(start, end);
+  const first = data[0]?.id;
+  const last = data[data.length - 1]?.id;
+  return {
+    data,
+    has_more: hasMore,
+    first_id: typeof first === 'string' ? first : null,
+    last_id: typeof last === 'string' ? last : null,
+  };
 }

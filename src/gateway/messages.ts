@@ -5,10 +5,15 @@ import type { Clock } from '../lib/clock.js';
 import { formatUsd } from '../lib/money.js';
 import { costMicro, type Usage, worstCaseUsage, ZERO_USAGE } from '../pricing/cost.js';
 import type { Ledger } from '../usage/ledger.js';
-import { type AdmissionDeps, type Admitted, admitMessage, authenticate } from './admission.js';
-import { type GatewayError, invalidRequest } from './anthropic-errors.js';
+import {
+  type AdmissionDeps,
+  type Admitted,
+  admitMessage,
+  authenticate,
+  presentedSecrets,
+} from './admission.js';
+import type { GatewayError } from './anthropic-errors.js';
 import { type AttemptDeps, attemptDeps, callUpstream, type FailedAttempt } from './attempts.js';
-import { parseJsonObject } from './json-body.js';
 import { type Relayed, readJson, relayStream } from './relay.js';
 import { sendError, sendUpstreamError, upstreamHeaders } from './respond.js';
 import { Cancel } from './upstream.js';
@@ -43,9 +48,7 @@ export async function handleMessages(deps: MessagesDeps, req: GatewayRequest): P
       req.id,
     );
   }
-  const parsed = parseJsonObject(req.body, deps.maxJsonDepth);
-  if (!parsed.ok) return sendError(req.res, invalidRequest(parsed.message), req.id);
-  const admission = await admitMessage(deps, auth.value, parsed.value, req.body, req.headers, now);
+  const admission = await admitMessage(deps, auth.value, req.body, req.headers, now);
   if (!admission.ok) return sendError(req.res, admission.error, req.id);
   const admitted = admission.value;
 
@@ -239,16 +242,6 @@ function successHeaders(
   headers['request-id'] = typeof upstreamRequestId === 'string' ? upstreamRequestId : requestId;
   if (a.remainingMicro !== null) headers['x-tollgate-budget-remaining-usd'] = formatUsd(a.remainingMicro);
   return headers;
-}
-
-/** The caller's own key(s), scrubbed from anything an upstream error might echo back. */
-export function presentedSecrets(headers: IncomingHttpHeaders): string[] {
-  const out: string[] = [];
-  const x = headers['x-api-key'];
-  if (typeof x === 'string') out.push(x);
-  const auth = headers.authorization;
-  if (typeof auth === 'string' && auth.startsWith('Bearer ')) out.push(auth.slice(7));
-  return out;
 }
 
 export type { GatewayError };

@@ -100,7 +100,8 @@ describe('rate limiter lanes', () => {
     limiter.finish(a.ticket, t0 + 2, 100, 10);
     const b = limiter.admit('k', limits, t0 + 3, 800, 450);
     expect(b.ok).toBe(true);
-    if (b.ok) expect(b.headers['anthropic-ratelimit-requests-remaining']).toBe('1998');
+    // The two requests refused for tokens took their request slots first: they count.
+    if (b.ok) expect(b.headers['anthropic-ratelimit-requests-remaining']).toBe('1996');
   });
 
   it('starts the request window afresh when the limit changes, keeping token history', () => {
@@ -131,5 +132,46 @@ describe('rate limiter memory', () => {
     expect(limiter.size()).toBe(1);
     expect(limiter.admit('busy', { ...none, concurrency: 1 }, t0 + 130_000, 0, 0).ok).toBe(false);
     expect(limiter.admit('idle', limits, t0 + 130_000, 0, 100).ok).toBe(true);
+  });
+});
+
+describe('rate limiter in two steps (requests before the body, tokens after)', () => {
+  it('takes the request and concurrency slots without any token figure', () => {
+    const limiter = createRateLimiter();
+    const limits = { ...none, rpm: 2, concurrency: 1 };
+    const a = limiter.admitRequest('k', limits, t0);
+    if (!a.ok) throw new Error('expected admission');
+    expect(a.headers['anthropic-ratelimit-requests-remaining']).toBe('1');
+    expect(limiter.admitRequest('k', limits, t0)).toMatchObject({ ok: false, kind: 'concurrency' });
+    limiter.finish(a.ticket, t0, 0, 0);
+    const b = limiter.admitRequest('k', limits, t0 + 1);
+    expect(b.ok).toBe(true);
+    if (b.ok) limiter.finish(b.ticket, t0 + 1, 0, 0);
+    expect(limiter.admitRequest('k', limits, t0 + 2)).toMatchObject({ ok: false, kind: 'requests' });
+  });
+
+  it('a request refused for tokens keeps its request slot and frees its concurrency slot once finished', () => {
+    const limiter = createRateLimiter();
+    const limits = { ...none, rpm: 3, outputTpm: 100, concurrency: 1 };
+    const a = limiter.admitRequest('k', limits, t0);
+    if (!a.ok) throw new Error('expected admission');
+    expect(limiter.admitTokens(a.ticket, limits, t0, 0, 80)).toBeNull();
+    limiter.finish(a.ticket, t0, 0, 80);
+    const b = limiter.admitRequest('k', limits, t0 + 1);
+    if (!b.ok) throw new Error('expected admission');
+    expect(limiter.admitTokens(b.ticket, limits, t0 + 1, 0, 80)).toMatchObject({
+      ok: false,
+      kind: 'output-tokens',
+    });
+    // Still in flight until finished; finishing an uncharged ticket changes no token lane.
+    expect(limiter.admitRequest('k', limits, t0 + 2)).toMatchObject({ ok: false, kind: 'concurrency' });
+    limiter.finish(b.ticket, t0 + 2, 0, 0);
+    limiter.finish(b.ticket, t0 + 2, 0, 0); // idempotent
+    const c = limiter.admitRequest('k', limits, t0 + 3);
+    if (!c.ok) throw new Error('expected admission');
+    expect(c.headers['anthropic-ratelimit-requests-remaining']).toBe('0'); // b counted
+    expect(limiter.admitTokens(c.ticket, limits, t0 + 3, 0, 20)).toBeNull(); // 80 + 20 fits
+    limiter.finish(c.ticket, t0 + 3, 0, 20);
+    expect(limiter.admitRequest('k', limits, t0 + 4)).toMatchObject({ ok: false, kind: 'requests' });
   });
 });

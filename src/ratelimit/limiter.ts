@@ -1,5 +1,11 @@
 // Per-key rate limits, in process: requests in any rolling 60 s (exact up to EXACT_RPM_MAX), input and
 // output tokens per minute (5-second slices over a rolling 60 s), and requests in flight.
+//
+// Admission is two steps, so the cheap refusals come before any work on the body: `admitRequest`
+// (concurrency and requests per minute: nothing about the body is needed) takes a request slot and a
+// ticket; `admitTokens` (after the body is parsed and bounded) charges the token lanes. A request
+// refused after its slot was taken still counts as a request (a flood of bad requests gets no more
+// work than the limit allows); `finish` releases its concurrency slot.
 import { INPUT, OUTPUT, REQUESTS, SLICE_MS, SLICES, SlicedMinutes, WINDOW_MS } from './sliced-minutes.js';
 export interface RateLimits {
   readonly rpm: number | null;
@@ -15,15 +21,20 @@ export interface RateHeaders {
   [name: string]: string;
 }
 
-export type AdmitResult =
-  | { ok: true; ticket: Ticket; headers: RateHeaders }
-  | { ok: false; kind: LimitKind; retryAfterS: number; headers: RateHeaders };
+export interface RateRefusal {
+  ok: false;
+  kind: LimitKind;
+  retryAfterS: number;
+  headers: RateHeaders;
+}
+
+export type AdmitResult = { ok: true; ticket: Ticket; headers: RateHeaders } | RateRefusal;
 
 export interface Ticket {
   readonly state: KeyState;
-  /** Whether the token lanes were charged at admission (their limit applied). */
-  readonly input: boolean;
-  readonly output: boolean;
+  /** Whether the token lanes were charged (their limit applied): set by `admitTokens`. */
+  input: boolean;
+  output: boolean;
   inputCharged: number;
   outputCharged: number;
   done: boolean;
@@ -123,16 +134,11 @@ export function createRateLimiter() {
   }
 
   /**
-   * Admits a request or says which limit it hit and when to retry. `inputEstimate` and
-   * `outputReserve` (max_tokens) are charged now and corrected by `finish`.
+   * Takes a request slot (requests per minute) and a concurrency slot, or says which limit is reached
+   * and when to retry. Needs nothing of the body: it runs before the body is parsed. The ticket must
+   * be `finish`ed exactly once, whatever happens next.
    */
-  function admit(
-    keyId: string,
-    limits: RateLimits,
-    now: number,
-    inputEstimate: number,
-    outputReserve: number,
-  ): AdmitResult {
+  function admitRequest(keyId: string, limits: RateLimits, now: number): AdmitResult {
     const state = stateOf(keyId, limits.rpm);
     state.lastSlice = Math.floor(now / SLICE_MS);
     if (limits.concurrency !== null && state.inFlight >= limits.concurrency) {
@@ -151,9 +157,37 @@ export function createRateLimiter() {
         };
       }
       requestsRemaining = free - 1;
+      if (state.exact) state.exact.admit(now);
+      else minutes.add(minuteOf(state), REQUESTS, now, 1);
     }
-    const minute = limits.inputTpm !== null || limits.outputTpm !== null ? minuteOf(state) : NO_MINUTE;
-    if (minute !== NO_MINUTE && limits.inputTpm !== null) {
+    state.inFlight++;
+    const headers: RateHeaders =
+      limits.rpm !== null && requestsRemaining !== null
+        ? requestHeaders(limits.rpm, requestsRemaining, now + WINDOW_MS)
+        : {};
+    return {
+      ok: true,
+      ticket: { state, input: false, output: false, inputCharged: 0, outputCharged: 0, done: false },
+      headers,
+    };
+  }
+
+  /**
+   * Charges an admitted request's tokens: `inputEstimate` and `outputReserve` (max_tokens), corrected
+   * by `finish`. Null when within the limits; otherwise the refusal (the ticket stays open: the caller
+   * finishes it, and the request keeps its place in the requests-per-minute count).
+   */
+  function admitTokens(
+    ticket: Ticket,
+    limits: RateLimits,
+    now: number,
+    inputEstimate: number,
+    outputReserve: number,
+  ): RateRefusal | null {
+    if (limits.inputTpm === null && limits.outputTpm === null) return null;
+    const state = ticket.state;
+    const minute = minuteOf(state);
+    if (limits.inputTpm !== null) {
       const used = minutes.used(minute, INPUT, now);
       // A single request larger than the whole limit may pass when the window is empty.
       if (used > 0 && used + inputEstimate > limits.inputTpm) {
@@ -166,7 +200,7 @@ export function createRateLimiter() {
         };
       }
     }
-    if (minute !== NO_MINUTE && limits.outputTpm !== null) {
+    if (limits.outputTpm !== null) {
       const used = minutes.used(minute, OUTPUT, now);
       if (used > 0 && used + outputReserve > limits.outputTpm) {
         const retry = minutes.secondsUntil(minute, OUTPUT, now, limits.outputTpm, outputReserve);
@@ -178,31 +212,36 @@ export function createRateLimiter() {
         };
       }
     }
-    if (limits.rpm !== null) {
-      if (state.exact) state.exact.admit(now);
-      else if (state.minute !== NO_MINUTE) minutes.add(state.minute, REQUESTS, now, 1);
+    if (limits.inputTpm !== null) {
+      minutes.add(minute, INPUT, now, inputEstimate);
+      ticket.input = true;
+      ticket.inputCharged = inputEstimate;
     }
-    state.inFlight++;
-    const input = minute !== NO_MINUTE && limits.inputTpm !== null;
-    const output = minute !== NO_MINUTE && limits.outputTpm !== null;
-    if (input) minutes.add(minute, INPUT, now, inputEstimate);
-    if (output) minutes.add(minute, OUTPUT, now, outputReserve);
-    const headers: RateHeaders =
-      limits.rpm !== null && requestsRemaining !== null
-        ? requestHeaders(limits.rpm, requestsRemaining, now + WINDOW_MS)
-        : {};
-    return {
-      ok: true,
-      ticket: {
-        state,
-        input,
-        output,
-        inputCharged: inputEstimate,
-        outputCharged: outputReserve,
-        done: false,
-      },
-      headers,
-    };
+    if (limits.outputTpm !== null) {
+      minutes.add(minute, OUTPUT, now, outputReserve);
+      ticket.output = true;
+      ticket.outputCharged = outputReserve;
+    }
+    return null;
+  }
+
+  /**
+   * Both steps at once (for requests whose tokens are known without reading a body). A token refusal
+   * releases the concurrency slot; the request still counts against requests per minute.
+   */
+  function admit(
+    keyId: string,
+    limits: RateLimits,
+    now: number,
+    inputEstimate: number,
+    outputReserve: number,
+  ): AdmitResult {
+    const admitted = admitRequest(keyId, limits, now);
+    if (!admitted.ok) return admitted;
+    const refused = admitTokens(admitted.ticket, limits, now, inputEstimate, outputReserve);
+    if (refused === null) return admitted;
+    finish(admitted.ticket, now, 0, 0);
+    return refused;
   }
 
   /** Ends a request: frees its concurrency slot and replaces the token charges by the actual figures. */
@@ -235,7 +274,7 @@ export function createRateLimiter() {
     return forgotten;
   }
 
-  return { admit, finish, forgetIdle, size: () => states.size };
+  return { admitRequest, admitTokens, admit, finish, forgetIdle, size: () => states.size };
 }
 
 /** RFC 3339 at whole seconds; remembered per second since every admitted request asks. */
