@@ -13,10 +13,10 @@ import { bareModelId, type ModelPrice, type PriceBook } from '../pricing/models.
 import type { RateLimiter, Ticket } from '../ratelimit/limiter.js';
 import { type GatewayError, invalidRequest, permission, UNAUTHENTICATED } from './anthropic-errors.js';
 import type { CandidateQuery, CredentialPool, UpstreamCredential } from './credential-pool.js';
-import { parseJsonObject } from './json-body.js';
+import { type ParsedBody, parseJsonObject, parseScanned, scanBody } from './json-body.js';
 import type { KeyCache, KeyEntry, SubjectInfo } from './key-cache.js';
 import { budgetRefusal, rateRefusal } from './refusals.js';
-import { boundRequest } from './request-bound.js';
+import { boundForwarded, boundRequest, forwardedBody, type RequestBound } from './request-bound.js';
 
 export interface AdmissionPolicy {
   /** claude.models_allowed as bare ids; null = every priced model. */
@@ -67,6 +67,11 @@ export interface Admitted extends Caller {
   readonly rateHeaders: Record<string, string>;
   readonly candidates: readonly UpstreamCredential[];
 }
+
+/** Bodies above this size are admitted in several event-loop turns (see admitBody). */
+export const LARGE_BODY_BYTES = 1024 * 1024;
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export type Result<T> = { ok: true; value: T } | { ok: false; error: GatewayError };
 
@@ -164,7 +169,16 @@ async function admitBody(
   rateHeaders: Record<string, string>,
 ): Promise<Result<Admitted>> {
   const { key, subject } = caller;
-  const parsed = parseJsonObject(raw, deps.maxJsonDepth);
+  // A large body's steps (scan, parse, patch, bound, re-serialise) each run in their own event-loop turn,
+  // so no request holds the loop longer than its longest step — about as long as JSON.parse of it.
+  const large = raw.length > LARGE_BODY_BYTES;
+  let parsed: ParsedBody;
+  if (large) {
+    const scan = scanBody(raw, deps.maxJsonDepth);
+    if ('message' in scan) return refuse(invalidRequest(scan.message));
+    await nextTurn();
+    parsed = parseScanned(raw, scan);
+  } else parsed = parseJsonObject(raw, deps.maxJsonDepth);
   if (!parsed.ok) return refuse(invalidRequest(parsed.message));
   const body = parsed.value;
   const shape = checkShape(body);
@@ -219,7 +233,13 @@ async function admitBody(
       invalidRequest(`max_tokens ${maxTokens} exceeds this key's cap of ${key.maxTokens}; lower max_tokens`),
     );
   }
-  const bounded = boundRequest(deps.policy, price, body, headers);
+  let bounded: RequestBound;
+  if (large) {
+    await nextTurn();
+    const forwarded = forwardedBody(deps.policy, price, body);
+    await nextTurn();
+    bounded = boundForwarded(deps.policy, price, forwarded, maxTokens, headers);
+  } else bounded = boundRequest(deps.policy, price, body, headers);
   if (!bounded.ok)
     return refuse(invalidRequest(`Tollgate cannot bound the cost of this request: ${bounded.unbounded}`));
   const worst = bounded.worstCaseMicro;
@@ -248,6 +268,11 @@ async function admitBody(
   if (loading) await loading;
   const reserved = deps.budgets.reserve(scopes, worst, now);
   if (!reserved.ok) return refuse(budgetRefusal(reserved.refusal, key.owner));
+  let forwardedBytes = raw;
+  if (bounded.forwarded !== body) {
+    if (large) await nextTurn();
+    forwardedBytes = Buffer.from(JSON.stringify(bounded.forwarded));
+  }
   return {
     ok: true,
     // Spelled out, not `...caller`: V8 made the spread-then-extend literal the costliest step of
@@ -259,7 +284,7 @@ async function admitBody(
       model,
       price,
       stream: body.stream === true,
-      body: bounded.forwarded === body ? raw : Buffer.from(JSON.stringify(bounded.forwarded)),
+      body: forwardedBytes,
       autoCached: bounded.autoCached,
       bound,
       worstCaseMicro: worst,

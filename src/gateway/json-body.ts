@@ -208,12 +208,23 @@ export function scanJson(bytes: Buffer, limit: number): JsonScan {
 
 export type ParsedBody = { ok: true; value: Record<string, unknown> } | { ok: false; message: string };
 
-/** Parses a request body that must be a JSON object no deeper than `maxDepth`, with no duplicate key. */
+/** Parses a request body that must be a JSON object no deeper than `maxDepth`, without duplicate keys. */
 export function parseJsonObject(bytes: Buffer, maxDepth: number): ParsedBody {
+  const scan = scanBody(bytes, maxDepth);
+  return 'message' in scan ? scan : parseScanned(bytes, scan);
+}
+
+/** The first half of parseJsonObject: the byte scan (nesting and duplicates), or why the body fails it. */
+export function scanBody(bytes: Buffer, maxDepth: number): JsonScan | { ok: false; message: string } {
   if (bytes.length === 0) return { ok: false, message: 'the request body is empty; send a JSON object' };
   const scan = scanJson(bytes, maxDepth);
   if (scan.kind === 'too-deep')
     return { ok: false, message: `the request body is nested deeper than ${maxDepth} levels` };
+  return scan;
+}
+
+/** The second half: JSON.parse of a scanned body (invalid JSON is reported before a duplicate key). */
+export function parseScanned(bytes: Buffer, scan: JsonScan): ParsedBody {
   let value: unknown;
   try {
     value = JSON.parse(bytes.toString('utf8'));

@@ -43,20 +43,38 @@ export function contextWindow(price: ModelPrice, headers: IncomingHttpHeaders): 
   return own < CONTEXT_1M_TOKENS && asksForLongContext(headers['anthropic-beta']) ? CONTEXT_1M_TOKENS : own;
 }
 
-/** Bounds `body` (already shape-checked: `max_tokens` is a positive safe integer). */
-export function boundRequest(
+/** What Tollgate forwards: the client's body, or a copy with server-tool limits or a cache breakpoint. */
+export interface Forwarded {
+  readonly body: Record<string, unknown>;
+  readonly autoCached: boolean;
+  /** Most web searches the forwarded body can bill. */
+  readonly webSearchUses: number;
+}
+
+/** The first half of boundRequest: the body to forward, patched so the bound holds upstream too. */
+export function forwardedBody(
   policy: AdmissionPolicy,
   price: ModelPrice,
   body: Record<string, unknown>,
-  headers: IncomingHttpHeaders,
-): RequestBound {
+): Forwarded {
   let forwarded: Record<string, unknown> = body;
   const servers = webSearchUsesBound(body, policy.webSearchDefaultMaxUses);
   if (servers.patchedTools) forwarded = { ...forwarded, tools: servers.patchedTools };
   const cached = policy.promptCaching === 'auto' ? withAutoCache(forwarded, price.minCacheableTokens) : null;
   if (cached) forwarded = cached;
+  return { body: forwarded, autoCached: cached !== null, webSearchUses: servers.uses };
+}
+
+/** The second half: the bound of what is forwarded (`maxTokens`: the shape-checked `max_tokens`). */
+export function boundForwarded(
+  policy: AdmissionPolicy,
+  price: ModelPrice,
+  f: Forwarded,
+  maxTokens: number,
+  headers: IncomingHttpHeaders,
+): RequestBound {
   const window = contextWindow(price, headers);
-  const input = inputTokenUpperBound(forwarded, {
+  const input = inputTokenUpperBound(f.body, {
     imageTokenAllowance: policy.imageTokenAllowance,
     // A document by reference (URL, file id, PDF) can fill the whole window: a smaller allowance would
     // not be an upper bound, and the cap at the window keeps a larger one from counting twice.
@@ -67,17 +85,33 @@ export function boundRequest(
   if ('unbounded' in input) return { ok: false, unbounded: input.unbounded };
   const bound: CostBound = {
     inputTokensUpperBound: input.tokens,
-    maxOutputTokens: body.max_tokens as number,
-    webSearchUses: servers.uses,
+    maxOutputTokens: maxTokens,
+    webSearchUses: f.webSearchUses,
     cacheWrite1hPossible: input.cacheWrite1hPossible,
     // What a cut stream charges per started server-tool use (a fetch's result can be larger than a search's).
     serverToolResultTokensPerUse: input.resultTokensPerUse,
   };
   return {
     ok: true,
-    forwarded,
-    autoCached: cached !== null,
+    forwarded: f.body,
+    autoCached: f.autoCached,
     bound,
     worstCaseMicro: worstCaseMicro(price, bound),
   };
+}
+
+/** Bounds `body` (already shape-checked: `max_tokens` is a positive safe integer). */
+export function boundRequest(
+  policy: AdmissionPolicy,
+  price: ModelPrice,
+  body: Record<string, unknown>,
+  headers: IncomingHttpHeaders,
+): RequestBound {
+  return boundForwarded(
+    policy,
+    price,
+    forwardedBody(policy, price, body),
+    body.max_tokens as number,
+    headers,
+  );
 }

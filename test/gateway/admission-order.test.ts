@@ -103,6 +103,46 @@ describe('what the upstream sees is what was checked (duplicate keys)', () => {
   });
 });
 
+describe('large bodies are admitted in several event-loop turns, with the same result', () => {
+  let h: Harness;
+  let key: string;
+  beforeAll(async () => {
+    h = await startHarness();
+    await h.orgCredential();
+    key = await h.key({ user: 'large' });
+  });
+  afterAll(() => h.close());
+
+  it('a 2 MB body that Tollgate patches (automatic cache breakpoint) reaches the upstream whole and patched', async () => {
+    const system = 'You are a careful assistant. '.repeat(80_000); // ~2.2 MB, over LARGE_BODY_BYTES
+    const params = { ...PARAMS, system };
+    const counted = await h
+      .client(key)
+      .messages.countTokens({ model: params.model, system, messages: params.messages });
+    const answer = await h.client(key).messages.create(params);
+    const u = answer.usage;
+    // The breakpoint Tollgate added made the upstream write the prefix to its cache; nothing was lost.
+    expect(u.cache_creation_input_tokens ?? 0).toBeGreaterThan(0);
+    expect(u.input_tokens + (u.cache_creation_input_tokens ?? 0) + (u.cache_read_input_tokens ?? 0)).toBe(
+      counted.input_tokens,
+    );
+  });
+
+  it('a 2 MB body with a duplicate key is refused like a small one; a 2 MB body too deep likewise', async () => {
+    const big = 'x'.repeat(2 * 1024 * 1024);
+    const dup = rewritingClient(h, key, (b) => b.replace('{', '{"model":"claude-opus-4-1",'));
+    expect(
+      await refusal(dup.messages.create({ ...PARAMS, messages: [{ role: 'user', content: big }] })),
+    ).toMatchObject({ status: 400, message: expect.stringContaining('"model" twice') });
+    const deep = rewritingClient(h, key, (b) =>
+      b.replace('"content":"x', `"extra":${'['.repeat(70)}1${']'.repeat(70)},"content":"x`),
+    );
+    expect(
+      await refusal(deep.messages.create({ ...PARAMS, messages: [{ role: 'user', content: big }] })),
+    ).toMatchObject({ status: 400, message: expect.stringContaining('nested deeper') });
+  });
+});
+
 describe('cheap refusals first', () => {
   let h: Harness;
   beforeAll(async () => {
