@@ -24,6 +24,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { syncDirectory } from '../lib/sync-directory.js';
 import { type AuditAnchor, anchorMacValid, type ChainBreak } from './chain.js';
 
 /** Compaction bound: ~300 heads; the file is rewritten to the newest head past it. */
@@ -112,19 +113,6 @@ async function compact(path: string, line: string): Promise<void> {
     await syncDirectory(dirname(path));
   } finally {
     await unlink(temp).catch(() => undefined);
-  }
-}
-
-async function syncDirectory(dir: string): Promise<void> {
-  try {
-    const handle = await open(dir, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    // Not supported everywhere; the file's own contents are already synced.
   }
 }
 

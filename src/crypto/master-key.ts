@@ -4,6 +4,7 @@ import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto'
 import { link, open, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { AppError } from '../lib/errors.js';
+import { syncDirectory } from '../lib/sync-directory.js';
 
 export const MASTER_KEY_BYTES = 32;
 
@@ -151,20 +152,6 @@ export async function createMasterKeyFile(path: string): Promise<MasterKey> {
     );
   } finally {
     await unlink(temp).catch(() => undefined);
-  }
-}
-
-async function syncDirectory(dir: string): Promise<void> {
-  // Makes the new directory entry durable; not supported on every platform, so best effort.
-  try {
-    const handle = await open(dir, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    // ignore: the file contents are already synced
   }
 }
 

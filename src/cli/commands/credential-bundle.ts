@@ -5,6 +5,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { systemClock } from '../../lib/clock.js';
 import { AppError, isAppError } from '../../lib/errors.js';
+import { syncDirectory } from '../../lib/sync-directory.js';
 import type { BundleEntry } from '../../vault/bundle.js';
 import {
   checkExportPassphrase,
@@ -165,13 +166,6 @@ async function placeWithoutOverwrite(temp: string, file: string): Promise<void> 
 }
 
 // The rename is only durable once the directory entry is; some platforms cannot fsync a directory.
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r').catch(() => null);
-  if (handle === null) return;
-  await handle.sync().catch(() => undefined);
-  await handle.close();
-}
-
 async function exists(file: string): Promise<boolean> {
   return stat(file).then(
     () => true,
