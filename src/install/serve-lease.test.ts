@@ -180,3 +180,44 @@ async function waitFor(check: () => Promise<boolean>, ms = 3_000): Promise<void>
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+describe.skipIf(!pgUrl)('the serve lease on PostgreSQL keeps time by the database', () => {
+  let db: Db;
+  let drop: () => Promise<void>;
+  const held: HeldLease[] = [];
+  beforeEach(async () => {
+    const schema = await createPgSchema(pgUrl ?? '');
+    drop = schema.drop;
+    db = openDatabase({ kind: 'postgres', url: schema.url });
+    await migrateToLatest(db);
+  });
+  afterEach(async () => {
+    for (const lease of held.splice(0)) await lease.release();
+    await db.close();
+    await drop();
+  });
+  /** A server on `host` whose clock is `skewMs` off, timing the lease by the database or by itself. */
+  const hostEnv = (host: string, pid: number, skewMs: number, databaseClock: boolean): LeaseEnv => ({
+    clock: () => Date.now() + skewMs,
+    host,
+    pid,
+    pidStart: `start-${pid}`,
+    isAlive: () => true,
+    databaseClock,
+  });
+  const take = async (env: LeaseEnv) => {
+    const lease = await acquireServeLease(db, env, () => {}, 3_600_000);
+    held.push(lease);
+    return lease;
+  };
+
+  it('a host whose clock runs a minute ahead does not take a live lease (by its own clock it would)', async () => {
+    await take(hostEnv('host-a', 101, -60_000, true));
+    const row = await readServeLease(db);
+    // Stamped with the database's time, not host-a's (a minute behind).
+    expect(Math.abs(Number(row?.heartbeat_at) - Date.now())).toBeLessThan(5_000);
+    await expect(take(hostEnv('host-b', 202, 60_000, true))).rejects.toThrow(/another Tollgate server/);
+    // Control: timed by its own clock, the same host sees the live holder's heartbeat as a minute old.
+    await expect(take(hostEnv('host-b', 202, 60_000, false))).resolves.toBeDefined();
+  });
+});

@@ -34,7 +34,16 @@ export interface LeaseEnv {
    * process exists or it is not the one `identity` names (its pid was reused).
    */
   isAlive(pid: number, identity: string | null): boolean;
+  /**
+   * Time the lease by the database's clock where servers on several hosts share one (PostgreSQL), so a
+   * host whose clock runs ahead cannot see a live holder's heartbeat as stale. `clock` still times this
+   * process's own renewals.
+   */
+  readonly databaseClock?: boolean;
 }
+
+/** The database server's time in epoch milliseconds (PostgreSQL's `clock_timestamp()`). */
+const DB_NOW_MS = sql<number>`(extract(epoch from clock_timestamp()) * 1000)::bigint`;
 
 export interface HeldLease {
   readonly instanceId: string;
@@ -105,6 +114,7 @@ export function systemLeaseEnv(clock: Clock): LeaseEnv {
     pid: process.pid,
     pidStart: processIdentity(),
     isAlive: processAlive,
+    databaseClock: true,
   };
 }
 
@@ -148,6 +158,7 @@ export async function acquireServeLease(
   heartbeatMs = HEARTBEAT_MS,
 ): Promise<HeldLease> {
   const instanceId = randomBytes(12).toString('hex');
+  const byDatabase = env.databaseClock === true && db.dialect === 'postgres';
   await writeTransaction(db, async (tx) => {
     const locked =
       db.dialect === 'postgres'
@@ -156,7 +167,9 @@ export async function acquireServeLease(
         : await sql<LeaseRow>`select holder, host, pid, pid_start, started_at, heartbeat_at
             from serve_lease where id = 1`.execute(tx);
     const row = locked.rows[0];
-    const now = env.clock();
+    const now = byDatabase
+      ? Number((await sql<{ now: string | number }>`select ${DB_NOW_MS} as now`.execute(tx)).rows[0]?.now)
+      : env.clock();
     if (row) {
       const refusal = heldBy(row, env, now);
       if (refusal !== null) throw new AppError('conflict', refusal);
@@ -192,7 +205,7 @@ export async function acquireServeLease(
     try {
       const result = await db.kysely
         .updateTable('serve_lease')
-        .set({ heartbeat_at: now })
+        .set({ heartbeat_at: byDatabase ? DB_NOW_MS : now })
         .where('id', '=', 1)
         .where('holder', '=', instanceId)
         .executeTakeFirst();
