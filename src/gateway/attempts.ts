@@ -235,12 +235,22 @@ async function readBounded(body: Dispatcher.ResponseData['body']): Promise<Buffe
   return Buffer.concat(chunks);
 }
 
+/** `bytes` an upstream wrote in an error (e.g. a mid-stream `error` event), scrubbed like an error body. */
+export async function scrubUpstream(
+  deps: Pick<AttemptDeps, 'scrubTable'>,
+  presented: readonly string[],
+  used: string,
+  bytes: Buffer,
+): Promise<Buffer> {
+  return redact(bytes, await scrubTables(deps, presented, used));
+}
+
 /**
  * The tables to scrub an upstream error with: every loaded credential's (shared, built once per load)
  * and one of this request's own secrets (the caller's presented key, the credential just used).
  */
 async function scrubTables(
-  deps: AttemptDeps,
+  deps: Pick<AttemptDeps, 'scrubTable'>,
   presented: readonly string[],
   used: string,
 ): Promise<ScrubTable[]> {

@@ -13,7 +13,13 @@ import {
   presentedSecrets,
 } from './admission.js';
 import type { GatewayError } from './anthropic-errors.js';
-import { type AttemptDeps, attemptDeps, callUpstream, type FailedAttempt } from './attempts.js';
+import {
+  type AttemptDeps,
+  attemptDeps,
+  callUpstream,
+  type FailedAttempt,
+  scrubUpstream,
+} from './attempts.js';
 import { type Relayed, readJson, relayStream } from './relay.js';
 import { sendError, sendUpstreamError, upstreamHeaders } from './respond.js';
 import { Cancel } from './upstream.js';
@@ -197,10 +203,18 @@ export async function handleMessages(deps: MessagesDeps, req: GatewayRequest): P
     };
 
     if (admitted.stream && String(response.headers['content-type'] ?? '').startsWith('text/event-stream')) {
-      await relayStream(response, req.res, headers, clientGone, admitted, async (relayed) => {
-        await record(relayed);
-        if (records) await Promise.allSettled(records);
-      });
+      await relayStream(
+        response,
+        req.res,
+        headers,
+        clientGone,
+        admitted,
+        async (relayed) => {
+          await record(relayed);
+          if (records) await Promise.allSettled(records);
+        },
+        (bytes) => scrubUpstream(deps.attempts, presentedSecrets(req.headers), credential.secret, bytes),
+      );
       return;
     }
     const { relayed, bytes } = await readJson(response, admitted);

@@ -111,6 +111,8 @@ export async function relayStream(
   clientGone: () => boolean,
   basis: ChargeBasis,
   beforeLastByte: (relayed: Relayed) => Promise<void>,
+  /** Scrubs what the upstream wrote from its `error` event on (an error may echo secrets). */
+  scrub: (bytes: Buffer) => Promise<Buffer>,
 ): Promise<void> {
   const upstreamRequestId = headerOf(response.headers, 'request-id');
   headers['content-type'] = 'text/event-stream; charset=utf-8';
@@ -124,7 +126,7 @@ export async function relayStream(
     for await (const chunk of response.body) {
       const buffer = chunk as Buffer;
       tap.push(buffer);
-      if (held.length > 0 || tap.isComplete()) {
+      if (held.length > 0 || tap.holdsBack()) {
         held.push(buffer);
         continue;
       }
@@ -156,7 +158,10 @@ export async function relayStream(
     throw error;
   }
   if (gone) return;
-  for (const chunk of held) res.write(chunk);
+  // Held after an `error` event began (or cut in the middle of one): scrubbed before it is sent.
+  if (held.length > 0 && (result.errorType !== null || !result.complete))
+    res.write(await scrub(Buffer.concat(held)));
+  else for (const chunk of held) res.write(chunk);
   if (broken && !result.complete && result.errorType === null) {
     // The upstream connection broke mid-stream: tell the client in the stream's own terms.
     res.write(

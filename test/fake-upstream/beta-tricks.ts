@@ -8,9 +8,11 @@
 //                                hex, URL-encoded — and the last user message's text; its `request-id`
 //                                header carries a 30-character run of the key, and it sends the org's
 //                                `anthropic-ratelimit-*` headers
+//   fake-echo-key-midstream      with `[[fake fault=midstream-error]]` on a stream, the mid-stream `error`
+//                                event's message carries the same echo (the stream itself is answered)
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Exchange } from './exchange.js';
-import { errorBody, sendJson } from './wire.js';
+import { EVENT_OVERLOADED, errorBody, sendJson, sse } from './wire.js';
 
 function betas(ex: Exchange): string[] {
   return ex.record.headers.anthropicBeta;
@@ -68,4 +70,16 @@ export async function answerBetaTrick(ex: Exchange, key: string | null, body: un
     }
   }
   return false;
+}
+
+/** The `error` event a midstream-error fault sends: echoing the key when `fake-echo-key-midstream` asks. */
+export function midstreamErrorEvent(ex: Exchange, key: string | null): string {
+  if (key === null || !betas(ex).includes('fake-echo-key-midstream')) return EVENT_OVERLOADED;
+  return sse(
+    'error',
+    JSON.stringify({
+      type: 'error',
+      error: { type: 'overloaded_error', message: `Overloaded: ${keyEcho(key)}` },
+    }),
+  );
 }

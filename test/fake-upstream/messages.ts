@@ -3,6 +3,7 @@
 import type { ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { adversarialUsage } from './adversarial.js';
+import { midstreamErrorEvent } from './beta-tricks.js';
 import {
   type BilledEvent,
   bill,
@@ -265,7 +266,7 @@ async function stream(ex: Exchange, plan: StreamPlan, fault: StreamFault | null,
       EVENT_MESSAGE_STOP,
     );
   } else if (fault.kind === 'midstream-error') {
-    events.push(EVENT_OVERLOADED);
+    events.push(midstreamErrorEvent(ex, ex.record.apiKey));
   }
 
   res.writeHead(200, { ...SSE_HEADERS_BASE, 'request-id': ex.requestId });

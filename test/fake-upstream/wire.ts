@@ -97,7 +97,7 @@ export function messageJson(
   );
 }
 
-function sse(type: string, data: string): string {
+export function sse(type: string, data: string): string {
   return `event: ${type}\ndata: ${data}\n\n`;
 }
 

@@ -150,4 +150,38 @@ describe('upstream errors reach the client scrubbed', () => {
       [],
     );
   });
+
+  it('a mid-stream error event echoing the credential is scrubbed before the client reads it', async () => {
+    /** The raw SSE text the client receives for a stream the fake cuts with an error event. */
+    const streamText = async (betas: string | null) => {
+      const res = await fetch(`${h.url}/v1/messages`, {
+        method: 'POST',
+        headers: {
+          'x-api-key': key,
+          'content-type': 'application/json',
+          'anthropic-version': '2023-06-01',
+          ...(betas ? { 'anthropic-beta': betas } : {}),
+        },
+        body: JSON.stringify({
+          ...PARAMS,
+          stream: true,
+          messages: [{ role: 'user', content: 'x [[fake fault=midstream-error after_tokens=2]]' }],
+        }),
+      });
+      expect(res.status).toBe(200);
+      return res.text();
+    };
+    const echoed = await streamText('fake-echo-key-midstream');
+    expect(h.fake.served.at(-1)).toMatchObject({ apiKey: secret, outcome: 'midstream-error' });
+    expect(echoed).toContain('event: error');
+    expect(echoed).toContain('Overloaded: ');
+    expect(echoed).toContain('[redacted]');
+    expect(leaks(echoed, [secret, spare, key])).toEqual([]);
+    // Positive control: an error event with nothing to scrub arrives byte for byte, deltas before it too.
+    const plain = await streamText(null);
+    expect(plain).toContain(
+      'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n',
+    );
+    expect(plain).toContain('content_block_delta');
+  });
 });

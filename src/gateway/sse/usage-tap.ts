@@ -68,6 +68,11 @@ export interface UsageTap {
   result(): TapResult;
   /** Whether message_stop has been seen; cheap enough to ask after every chunk. */
   isComplete(): boolean;
+  /**
+   * Whether the relay must hold the rest back: message_stop seen (its chunk waits for the record), or an
+   * `error` event begun (the upstream wrote it: it is scrubbed before the client sees it).
+   */
+  holdsBack(): boolean;
 }
 
 /** Largest message_start / message_delta / error event kept for parsing. */
@@ -150,6 +155,8 @@ class UsageTapSink implements SseSink {
   private searchUses = 0;
   private fetchUses = 0;
   private unknownBlock = false;
+  /** An `event: error` line has been read (its data may still be on its way). */
+  private errorStarted = false;
 
   /** `views`: the tap's one DataView cache, shared with the framer and the delta counter. */
   constructor(private readonly views: ViewCache) {
@@ -159,6 +166,7 @@ class UsageTapSink implements SseSink {
   eventType(index: number): void {
     const previous = this.kind;
     this.kind = index;
+    if (index === ERROR) this.errorStarted = true;
     if (this.dataLines === 0 || previous !== NO_EVENT) return;
     // Data arrived before the `event:` line (legal, never seen upstream): route what was kept.
     if (index === BLOCK_DELTA) {
@@ -172,6 +180,10 @@ class UsageTapSink implements SseSink {
 
   isComplete(): boolean {
     return this.complete;
+  }
+
+  holdsBack(): boolean {
+    return this.complete || this.errorStarted;
   }
 
   /**
@@ -341,5 +353,6 @@ export function createUsageTap(): UsageTap {
     push: (chunk) => framer.push(chunk),
     result: () => sink.result(),
     isComplete: () => sink.isComplete(),
+    holdsBack: () => sink.holdsBack(),
   };
 }
