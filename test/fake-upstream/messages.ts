@@ -25,7 +25,6 @@ import {
   EVENT_BLOCK_START,
   EVENT_BLOCK_STOP,
   EVENT_MESSAGE_STOP,
-  EVENT_OVERLOADED,
   EVENT_PING,
   eventMessageDelta,
   eventMessageStart,
