@@ -1,5 +1,5 @@
 // Forward-only migrations, compiled into the program and applied at start.
-import { type Migration, type MigrationProvider, Migrator } from 'kysely';
+import { type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
 import { AppError } from '../lib/errors.js';
 import type { Db, Dialect } from './connect.js';
 import { initialMigration } from './migrations/0001-initial.js';
@@ -33,13 +33,43 @@ class InCodeProvider implements MigrationProvider {
   }
 }
 
+export const MIGRATION_TABLE = 'tollgate_migrations';
+export const MIGRATION_LOCK_TABLE = 'tollgate_migrations_lock';
+
+/**
+ * Creates the migrator's own tables in the schema this connection writes to (PostgreSQL). Kysely's
+ * migrator, given no schema, takes a table of that name in ANY schema of the database as its own, skips
+ * creating it, then fails to find it on the search path ("relation tollgate_migrations_lock does not
+ * exist") — so a second installation in another schema of the same database, or a schema left behind
+ * by a crashed test run, would stop every migration. The definitions are the migrator's own.
+ */
+export async function ensureMigrationTables(db: Db): Promise<void> {
+  if (db.dialect !== 'postgres') return;
+  const tables = [
+    [MIGRATION_TABLE, sql`(name varchar(255) not null primary key, timestamp varchar(255) not null)`],
+    [MIGRATION_LOCK_TABLE, sql`(id varchar(255) not null primary key, is_locked integer not null default 0)`],
+  ] as const;
+  for (const [name, columns] of tables) {
+    try {
+      await sql`create table if not exists ${sql.table(name)} ${columns}`.execute(db.kysely);
+    } catch (error) {
+      // Two processes creating it at once: `if not exists` can still throw on PostgreSQL.
+      const found = await sql<{ found: string | null }>`select to_regclass(${name})::text as found`.execute(
+        db.kysely,
+      );
+      if (found.rows[0]?.found == null) throw error;
+    }
+  }
+}
+
 /** Applies every pending migration; refuses a database that is newer than this program. */
 export async function migrateToLatest(db: Db): Promise<void> {
+  await ensureMigrationTables(db);
   const migrator = new Migrator({
     db: db.kysely,
     provider: new InCodeProvider(db.dialect),
-    migrationTableName: 'tollgate_migrations',
-    migrationLockTableName: 'tollgate_migrations_lock',
+    migrationTableName: MIGRATION_TABLE,
+    migrationLockTableName: MIGRATION_LOCK_TABLE,
   });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {

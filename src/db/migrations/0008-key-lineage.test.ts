@@ -2,7 +2,7 @@ import { type Kysely, type Migration, Migrator } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPgSchema, PG_URL, type PgSchema } from '../../../test/helpers/pg.js';
 import { type DatabaseTarget, type Db, openDatabase } from '../connect.js';
-import { migrateToLatest, migrationsFor } from '../migrate.js';
+import { ensureMigrationTables, migrateToLatest, migrationsFor } from '../migrate.js';
 import type { Database, GatewayKeyTable } from '../schema.js';
 import { lineagesOf } from './0008-key-lineage.js';
 
@@ -57,6 +57,7 @@ describe.each(targets)('migration 0008 on %s', (_name, open) => {
     const all = migrationsFor(db.dialect);
     const before: Record<string, Migration> = {};
     for (const [name, m] of Object.entries(all)) if (name < '0008') before[name] = m;
+    await ensureMigrationTables(db);
     const migrator = new Migrator({
       db: db.kysely,
       provider: { getMigrations: async () => before },
