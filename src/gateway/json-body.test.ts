@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { jsonDepth, parseJsonObject, scanJson } from './json-body.js';
+import { parseJsonObject, scanJson } from './json-body.js';
 
 describe('JSON bodies', () => {
   it('measures nesting and ignores brackets inside strings', () => {
-    expect(jsonDepth(Buffer.from('{"a":[{"b":"[[[{{{"}]}'), 10)).toBe(3);
-    expect(jsonDepth(Buffer.from('"\\"{"'), 10)).toBe(0);
+    // Nested 3 deep (the brackets in the string do not count): within 3, beyond 2.
+    expect(scanJson(Buffer.from('{"a":[{"b":"[[[{{{"}]}'), 3).kind).toBe('ok');
+    expect(scanJson(Buffer.from('{"a":[{"b":"[[[{{{"}]}'), 2).kind).toBe('too-deep');
+    // A string with an escaped quote and a brace: nesting 0.
+    expect(scanJson(Buffer.from('"\\"{"'), 0).kind).toBe('ok');
   });
 
   it('refuses bodies nested beyond the limit without parsing them', () => {

@@ -3,30 +3,6 @@
 // last of duplicate keys while the raw bytes go upstream: a body saying `"model"` twice would be
 // checked on one reading and served on another. One byte scan finds both.
 
-/** Deepest nesting of arrays/objects in a JSON text, scanning bytes without decoding. */
-export function jsonDepth(bytes: Buffer, limit: number): number {
-  let depth = 0;
-  let max = 0;
-  let inString = false;
-  for (let i = 0; i < bytes.length; i++) {
-    const c = bytes[i];
-    if (inString) {
-      if (c === 0x5c /* \ */) i++;
-      else if (c === 0x22 /* " */) inString = false;
-      continue;
-    }
-    if (c === 0x22) inString = true;
-    else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
-      depth++;
-      if (depth > max) {
-        max = depth;
-        if (max > limit) return max;
-      }
-    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) depth--;
-  }
-  return max;
-}
-
 /** Up to this many keys an object's keys are compared in place, by hash and bytes; above it (or once
  * a key has an escape) they are decoded and kept in a Set. */
 const SMALL_OBJECT = 12;
