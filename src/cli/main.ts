@@ -23,6 +23,10 @@ export function buildProgram(io: Io): Command {
     .version(VERSION)
     .option('--json', 'machine-readable output')
     .option('--home <dir>', 'data directory (default $TOLLGATE_HOME or ./.tollgate)')
+    .option(
+      '--server <url>',
+      'run against a remote Tollgate (default $TOLLGATE_SERVER), with TOLLGATE_ADMIN_TOKEN',
+    )
     .showSuggestionAfterError()
     .exitOverride()
     .configureOutput({

@@ -5,12 +5,15 @@ import { type Config, loadConfig } from '../config/load.js';
 import type { Actor } from '../install/context.js';
 import { type Installation, openInstallation } from '../install/installation.js';
 import { systemClock } from '../lib/clock.js';
+import { AppError } from '../lib/errors.js';
 import { createServices, type Services } from '../services.js';
+import { type ApiClient, localClient, remoteClient } from './client.js';
 import type { Io } from './io.js';
 
 export interface GlobalOptions {
   json?: boolean;
   home?: string;
+  server?: string;
 }
 
 export interface CommandEnv {
@@ -31,6 +34,12 @@ export function globalsOf(command: Command): GlobalOptions {
 
 export async function commandEnv(io: Io, command: Command): Promise<CommandEnv> {
   const globals = globalsOf(command);
+  // Commands that reach here work on the local database only; --server would be silently ignored.
+  if (globals.server !== undefined)
+    throw new AppError(
+      'invalid_input',
+      `\`tollgate ${commandPath(command)}\` works on the local database only; run it on the server's machine, without --server`,
+    );
   const config = await loadConfig({
     env: io.env,
     cwd: io.cwd,
@@ -55,6 +64,56 @@ export async function withServices<T>(
   } finally {
     await installation.close();
   }
+}
+
+export interface ApiEnv {
+  readonly io: Io;
+  readonly json: boolean;
+  readonly client: ApiClient;
+}
+
+/**
+ * Runs fn with a client of the admin API's operations: remote when `--server` (or TOLLGATE_SERVER) is
+ * given — no local home, config or master key needed —, else in-process on the local database.
+ */
+export async function withApi<T>(io: Io, command: Command, fn: (env: ApiEnv) => Promise<T>): Promise<T> {
+  const globals = globalsOf(command);
+  const json = globals.json === true;
+  const server = globals.server ?? io.env.TOLLGATE_SERVER;
+  if (server !== undefined && server !== '') {
+    const token = io.env.TOLLGATE_ADMIN_TOKEN;
+    if (!token)
+      throw new AppError(
+        'unauthenticated',
+        'a remote server needs an admin token: set TOLLGATE_ADMIN_TOKEN (it is never taken from the command line)',
+      );
+    return fn({ io, json, client: remoteClient(server, token) });
+  }
+  return withServices(io, command, ({ services, installation, config, actor }) =>
+    fn({
+      io,
+      json,
+      client: localClient({
+        services,
+        installation,
+        config,
+        principal: { kind: 'local', actor: actor.actor },
+        actor,
+        requestId: 'cli',
+        clientIp: 'local',
+        now: systemClock,
+        budgets: null,
+        shared: {},
+      }),
+    }),
+  );
+}
+
+/** `credential add`, `admin-token rotate`, … */
+export function commandPath(command: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = command; c?.parent; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
 }
 
 function localUser(): string {

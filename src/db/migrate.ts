@@ -11,6 +11,7 @@ import { dailySpendMigration } from './migrations/0006-daily-spend.js';
 import { clusteredLedgerMigration } from './migrations/0007-clustered-ledger.js';
 import { keyLineageMigration } from './migrations/0008-key-lineage.js';
 import { serveLeaseMigration } from './migrations/0009-serve-lease.js';
+import { adminSurfaceMigration } from './migrations/0010-admin-surface.js';
 
 export function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
@@ -23,6 +24,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0007-clustered-ledger': clusteredLedgerMigration(dialect),
     '0008-key-lineage': keyLineageMigration(dialect),
     '0009-serve-lease': serveLeaseMigration(dialect),
+    '0010-admin-surface': adminSurfaceMigration(dialect),
   };
 }
 

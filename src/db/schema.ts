@@ -11,10 +11,15 @@ export interface MetaTable {
   value: string;
 }
 
+/** Bring-your-own-key policy: `preferred` (own key first, then team and org) or `required` (own key only). */
+export type ByokPolicy = 'preferred' | 'required';
+
 export interface TeamTable {
   id: string;
   name: string;
   created_at: Millis;
+  /** null = preferred (the default). */
+  byok: ByokPolicy | null;
 }
 
 export type UserRole = 'admin' | 'member' | 'service';
@@ -27,6 +32,9 @@ export interface UserTable {
   team_id: string | null;
   created_at: Millis;
   removed_at: Millis | null;
+  /** null = the team's policy (or preferred). */
+  byok: ByokPolicy | null;
+  preferred_model: string | null;
 }
 
 export type Provider = 'anthropic' | 'anthropic-admin' | 'github' | 'linear' | 'generic';
@@ -192,6 +200,29 @@ export interface ServeLeaseTable {
   heartbeat_at: Millis | null;
 }
 
+/** A personal admin API token (`tga_…`) of an admin user; only its keyed hash is kept. */
+export interface AdminTokenTable {
+  id: string;
+  user_id: string;
+  name: string | null;
+  hash: string;
+  hint: string;
+  created_at: Millis;
+  created_by: string;
+  last_used_at: Millis | null;
+  revoked_at: Millis | null;
+}
+
+/** A named policy template for gateway keys (`key issue --profile NAME`); `policy` is JSON. */
+export interface KeyProfileTable {
+  id: string;
+  name: string;
+  description: string | null;
+  policy: Json;
+  created_at: Millis;
+  updated_at: Millis;
+}
+
 export interface Database {
   usage_records: UsageRecordTable;
   spend: SpendTable;
@@ -206,6 +237,8 @@ export interface Database {
   change_log: ChangeLogTable;
   enrollment_codes: EnrollmentCodeTable;
   serve_lease: ServeLeaseTable;
+  admin_tokens: AdminTokenTable;
+  key_profiles: KeyProfileTable;
 }
 
 export type TeamRow = Selectable<TeamTable>;
@@ -220,4 +253,6 @@ export type AuditRow = Selectable<AuditLogTable>;
 export type ChangeRow = Selectable<ChangeLogTable>;
 export type UsageRecordRow = Selectable<UsageRecordTable>;
 export type EnrollmentCodeRow = Selectable<EnrollmentCodeTable>;
+export type AdminTokenRow = Selectable<AdminTokenTable>;
+export type KeyProfileRow = Selectable<KeyProfileTable>;
 export type { ColumnType };

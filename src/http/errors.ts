@@ -52,5 +52,16 @@ export function errorResponse(error: AppError, requestId: string, anthropicShape
       },
     };
   }
-  return { status, body: { error: { code: error.code, message, requestId } } };
+  const fields = error.details.fields;
+  return {
+    status,
+    body: {
+      error: {
+        code: error.code,
+        message,
+        requestId,
+        ...(Array.isArray(fields) && status < 500 ? { fields } : {}),
+      },
+    },
+  };
 }

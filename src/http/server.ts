@@ -1,13 +1,13 @@
 // The HTTP server: health endpoints, the admin API (admin token check) and, in later stages, the
 // gateway, the self-service API and the dashboard.
 import { createServer } from 'node:http';
-import Fastify, { type FastifyRequest } from 'fastify';
+import Fastify from 'fastify';
 import { sql } from 'kysely';
-import { hashGatewayKey, hasValidAdminTokenShape, safeEqualHex } from '../crypto/gateway-key.js';
+import { apiRoutes } from '../api/api.routes.js';
+import type { ApiDeps } from '../api/routes.js';
 import type { Gateway } from '../gateway/gateway.js';
 import { createGatewayListener } from '../gateway/listener.js';
 import type { Installation } from '../install/installation.js';
-import { readMeta } from '../install/meta.repo.js';
 import { AppError, toAppError } from '../lib/errors.js';
 import { sequentialIds } from '../lib/ids.js';
 import type { Logger } from '../observability/logger.js';
@@ -24,6 +24,8 @@ export interface ServerDeps {
   readonly gateway?: Gateway;
   /** Coder enrollment (POST /api/v1/enroll); absent in tests of the other surfaces. */
   readonly enroll?: EnrollRoutesDeps;
+  /** The admin API (/admin/v1) and the self-service API (/api/v1/me). */
+  readonly api?: ApiDeps;
 }
 
 export async function buildServer(deps: ServerDeps) {
@@ -101,30 +103,9 @@ export async function buildServer(deps: ServerDeps) {
 
   if (deps.enroll) await app.register(enrollRoutes(deps.enroll));
 
-  await app.register(async (admin) => {
-    admin.addHook('onRequest', async (request) => {
-      await requireAdminToken(deps.installation, request);
-    });
-    admin.get('/admin/v1/whoami', async () => ({
-      actor: 'admin-token',
-      org_id: deps.installation.orgId,
-      version: deps.version,
-    }));
-  });
+  if (deps.api) await app.register(apiRoutes(deps.api));
 
   return app;
-}
-
-/** Checks `Authorization: Bearer tga_…` against the stored HMAC, in constant time; one answer for every failure. */
-async function requireAdminToken(installation: Installation, request: FastifyRequest): Promise<void> {
-  const header = request.headers.authorization;
-  const token = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7).trim() : '';
-  const refuse = () =>
-    new AppError('unauthenticated', 'a valid admin token is required (Authorization: Bearer tga_…)');
-  // The shape and checksum are checked first, so garbage never reaches the database.
-  if (!hasValidAdminTokenShape(token)) throw refuse();
-  const stored = await readMeta(installation.db, 'admin_token_hash');
-  if (stored === null || !safeEqualHex(hashGatewayKey(installation.pepper, token), stored)) throw refuse();
 }
 
 function fromFrameworkError(error: unknown): AppError {

@@ -1,10 +1,12 @@
 // A running Tollgate (real HTTP server, gateway on) in front of the in-repo fake upstream, with an
 // installation in a temp home and helpers to create users, credentials and keys.
+
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import Anthropic from '@anthropic-ai/sdk';
+import { createApiDeps } from '../../src/api/api-deps.js';
 import { type Config, loadConfig } from '../../src/config/load.js';
 import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
 import { buildServer } from '../../src/http/server.js';
@@ -71,6 +73,7 @@ export async function startHarness(
     version: 'test',
     gateway,
     enroll: { installation, config, clock },
+    api: createApiDeps(installation, config, clock, gateway),
   });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   const admin = { actor: 'test-admin' };

@@ -1,5 +1,7 @@
 // `tollgate serve`: run the server; on first start the installation is created and the admin token printed.
+
 import { Command } from 'commander';
+import { createApiDeps } from '../../api/api-deps.js';
 import { type Config, loadConfig } from '../../config/load.js';
 import { createGateway } from '../../gateway/gateway.js';
 import { buildServer } from '../../http/server.js';
@@ -60,6 +62,7 @@ export function serveCommand(io: Io): Command {
         app = await buildServer({
           gateway,
           enroll: { installation, config, clock: systemClock },
+          api: createApiDeps(installation, config, systemClock, gateway),
           installation,
           logger,
           bodyLimit: config.server.body_limit_bytes,

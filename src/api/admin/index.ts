@@ -1,0 +1,23 @@
+// Every admin API operation. The server mounts these, the OpenAPI document lists them and the CLI
+// calls them (locally or remotely): one list, so nothing can be reachable yet undocumented.
+import { z } from 'zod/v4';
+import { VERSION } from '../../version.js';
+import { defineOp, type Operation } from '../operation.js';
+import { teamOps } from './teams.ops.js';
+
+const whoami = defineOp({
+  id: 'whoami',
+  method: 'GET',
+  path: '/admin/v1/whoami',
+  tag: 'meta',
+  summary: 'Who the admin token belongs to',
+  response: z.object({ actor: z.string(), kind: z.string(), org_id: z.string(), version: z.string() }),
+  run: async (ctx) => ({
+    actor: ctx.actor.actor,
+    kind: ctx.principal.kind,
+    org_id: ctx.installation.orgId,
+    version: VERSION,
+  }),
+});
+
+export const ADMIN_OPS: readonly Operation[] = [whoami, ...teamOps];

@@ -1,0 +1,35 @@
+// Builds what the API routes need from an opened installation (and, when serving, the gateway).
+import type { Config } from '../config/load.js';
+import type { Gateway } from '../gateway/gateway.js';
+import type { Installation } from '../install/installation.js';
+import type { Clock } from '../lib/clock.js';
+import { createServices } from '../services.js';
+import type { BudgetReader } from './operation.js';
+import type { ApiDeps } from './routes.js';
+
+export function createApiDeps(
+  installation: Installation,
+  config: Config,
+  clock: Clock,
+  gateway: Gateway | null,
+): ApiDeps {
+  return {
+    installation,
+    config,
+    clock,
+    services: createServices(installation, config, clock),
+    budgets: gateway ? budgetReader(gateway, clock) : null,
+    shared: {},
+  };
+}
+
+/** Reads the gateway's budget book: what it holds for a scope (spent as it counts it, and in-flight reservations). */
+function budgetReader(gateway: Gateway, clock: Clock): BudgetReader {
+  return {
+    snapshot(scope, id, period) {
+      const figures = gateway.deps.budgets.snapshot(scope, id, period, clock());
+      // A scope the book has not loaded reads 0/0: the database's figure is the one to use then.
+      return figures.spent === 0 && figures.reserved === 0 ? null : figures;
+    },
+  };
+}
