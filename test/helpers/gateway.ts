@@ -17,6 +17,10 @@ import { createServices, type Services } from '../../src/services.js';
 import { type FakeUpstream, startFakeUpstream } from '../fake-upstream/index.js';
 import { canaryAnthropicKey } from './secrets.js';
 
+/** JSON of an API answer, read field by field in tests. */
+// biome-ignore lint/suspicious/noExplicitAny: test convenience; assertions check every field they read
+export type ApiJson = any;
+
 export interface Harness {
   url: string;
   fake: FakeUpstream;
@@ -26,6 +30,17 @@ export interface Harness {
   gateway: Gateway;
   logs(): string;
   admin: { actor: string };
+  /** The installation's admin token (Authorization: Bearer … on /admin/v1). */
+  adminToken: string;
+  /**
+   * Calls the admin or self-service API with JSON. `token` defaults to the installation's admin token;
+   * '' sends no Authorization header.
+   */
+  api(
+    method: string,
+    path: string,
+    options?: { token?: string; body?: unknown },
+  ): Promise<{ status: number; json: ApiJson; headers: Headers }>;
   /** Adds an org credential (validated against the fake) and returns its secret. */
   orgCredential(name?: string): Promise<string>;
   /** A user (created if missing) and a fresh key for them. */
@@ -53,7 +68,7 @@ export async function startHarness(
   const env = { TOLLGATE_HOME: join(dir, 'home'), TOLLGATE_UPSTREAM_URL: fake.url, ...options.env };
   const config = await loadConfig({ env, cwd: dir });
   const clock = options.clock ?? Date.now;
-  const { installation } = await initInstallation(config, clock, 'test');
+  const { installation, adminToken } = await initInstallation(config, clock, 'test');
   const services = createServices(installation, config, clock);
   let logText = '';
   const sink = new Writable({
@@ -81,6 +96,29 @@ export async function startHarness(
   return {
     url,
     fake,
+    adminToken,
+    async api(method: string, path: string, o: { token?: string; body?: unknown } = {}) {
+      const response = await fetch(`${url}${path}`, {
+        method,
+        headers: {
+          ...(o.token === undefined
+            ? { authorization: `Bearer ${adminToken}` }
+            : o.token === ''
+              ? {}
+              : { authorization: `Bearer ${o.token}` }),
+          ...(o.body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(o.body === undefined ? {} : { body: JSON.stringify(o.body) }),
+      });
+      const text = await response.text();
+      let json: unknown = null;
+      try {
+        json = text === '' ? null : JSON.parse(text);
+      } catch {
+        json = text;
+      }
+      return { status: response.status, json, headers: response.headers };
+    },
     config,
     installation,
     services,
