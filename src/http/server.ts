@@ -59,6 +59,13 @@ export async function buildServer(deps: ServerDeps) {
     routerOptions: { maxParamLength: 200 },
   });
 
+  // Every route registered, as `METHOD /path` (the OpenAPI test checks each admin route is documented).
+  const routes: string[] = [];
+  routeTables.set(app, routes);
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) routes.push(`${method} ${route.url}`);
+  });
+
   app.addHook('onSend', async (request, reply) => {
     reply.header('request-id', request.id);
     reply.header('x-content-type-options', 'nosniff');
@@ -106,6 +113,13 @@ export async function buildServer(deps: ServerDeps) {
   if (deps.api) await app.register(apiRoutes(deps.api));
 
   return app;
+}
+
+const routeTables = new WeakMap<object, readonly string[]>();
+
+/** The routes a server built by buildServer registered, as `METHOD /path`. */
+export function registeredRoutes(app: object): readonly string[] {
+  return routeTables.get(app) ?? [];
 }
 
 function fromFrameworkError(error: unknown): AppError {

@@ -9,7 +9,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { createApiDeps } from '../../src/api/api-deps.js';
 import { type Config, loadConfig } from '../../src/config/load.js';
 import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
-import { buildServer } from '../../src/http/server.js';
+import { buildServer, registeredRoutes } from '../../src/http/server.js';
 import { type Installation, initInstallation } from '../../src/install/installation.js';
 import type { Clock } from '../../src/lib/clock.js';
 import { createLogger } from '../../src/observability/logger.js';
@@ -41,6 +41,8 @@ export interface Harness {
     path: string,
     options?: { token?: string; body?: unknown },
   ): Promise<{ status: number; json: ApiJson; headers: Headers }>;
+  /** Every route the server registered, as `METHOD /path`. */
+  routes(): readonly string[];
   /** Adds an org credential (validated against the fake) and returns its secret. */
   orgCredential(name?: string): Promise<string>;
   /** A user (created if missing) and a fresh key for them. */
@@ -97,6 +99,7 @@ export async function startHarness(
     url,
     fake,
     adminToken,
+    routes: () => registeredRoutes(app),
     async api(method: string, path: string, o: { token?: string; body?: unknown } = {}) {
       const response = await fetch(`${url}${path}`, {
         method,
