@@ -16,6 +16,14 @@ import { teamCommand } from './commands/team.js';
 import { usageCommand } from './commands/usage.js';
 import { userCommand } from './commands/user.js';
 import { type Io, processIo } from './io.js';
+import { commandPath, globalsOf } from './runtime.js';
+
+/**
+ * Commands that run against a remote server with --server (product.md §4), and `claude-code setup`,
+ * whose --server names the server to enroll with.
+ */
+const REMOTE_CAPABLE =
+  /^(team \S+|user (add|list|show|update|remove)|budget \S+|credential (add|list|show|use|enable|disable|remove|rotate)|key \S+|profile \S+|usage|audit (list|verify)|admin-token (issue|list|revoke)|anthropic( \S+)*|claude-code setup)$/;
 
 export function buildProgram(io: Io): Command {
   const program = new Command('tollgate')
@@ -59,6 +67,16 @@ export function buildProgram(io: Io): Command {
     }
   };
   inherit(program);
+  // --server is a global option: commands that manage the installation's objects honour it; the
+  // others work on the local database only and say so rather than silently ignoring it.
+  program.hook('preAction', (_program, action) => {
+    const path = commandPath(action);
+    if (globalsOf(action).server !== undefined && !REMOTE_CAPABLE.test(path))
+      throw new AppError(
+        'invalid_input',
+        `\`tollgate ${path}\` works on the local database only; run it on the server's machine, without --server`,
+      );
+  });
   return program;
 }
 

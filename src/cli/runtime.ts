@@ -34,12 +34,6 @@ export function globalsOf(command: Command): GlobalOptions {
 
 export async function commandEnv(io: Io, command: Command): Promise<CommandEnv> {
   const globals = globalsOf(command);
-  // Commands that reach here work on the local database only; --server would be silently ignored.
-  if (globals.server !== undefined)
-    throw new AppError(
-      'invalid_input',
-      `\`tollgate ${commandPath(command)}\` works on the local database only; run it on the server's machine, without --server`,
-    );
   const config = await loadConfig({
     env: io.env,
     cwd: io.cwd,

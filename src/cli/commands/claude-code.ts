@@ -39,48 +39,45 @@ export function claudeCodeCommand(io: Io): Command {
     .description(
       'on your own machine: exchange an enrollment code for your key and write .claude/settings.json',
     )
-    .requiredOption('--server <url>', "Tollgate's https URL")
+    // --server <url> (Tollgate's https URL) is the program's global option, read through globalsOf.
     .requiredOption('--code <code>', 'the one-time enrollment code from your admin (ENR-…)')
     .option(
       '--project <dir>',
       'project whose .claude/settings.json is written (default: the current directory)',
     )
     .option('--profile <name>', 'name the key is stored under (default: your Tollgate user name)')
-    .action(
-      async (
-        opts: { server: string; code: string; project?: string; profile?: string },
-        command: Command,
-      ) => {
-        const result = await setupClaudeCode(
-          { store: keyStore(io), nodePath: process.execPath },
-          {
-            server: opts.server,
-            code: opts.code,
-            projectDir: resolve(io.cwd, opts.project ?? '.'),
-            ...(opts.profile === undefined ? {} : { profile: opts.profile }),
-          },
-        );
-        if (globalsOf(command).json) {
-          return printJson(io, {
-            profile: result.profile,
-            model: result.model,
-            base_url: result.baseUrl,
-            key_store: result.stored.where,
-            key_location: result.stored.location,
-            keychain_error: result.stored.fallbackReason ?? null,
-            settings_file: result.settings.file,
-            notes: result.notes,
-          });
-        }
-        const fallback = result.stored.fallbackReason !== undefined;
-        printLines(io, [
-          `Stored your gateway key for profile ${result.profile} in ${result.stored.location}${fallback ? ' (no OS keychain available)' : ''}.`,
-          `${result.settings.changed ? 'Wrote' : 'Kept'} ${result.settings.file}: Claude Code now uses ${result.baseUrl} with model ${result.model}.`,
-          'Start Claude Code in that project (`claude`); Tollgate accounts your usage to your user.',
-          ...result.notes.map((note) => `note: ${note}`),
-        ]);
-      },
-    );
+    .action(async (opts: { code: string; project?: string; profile?: string }, command: Command) => {
+      const server = globalsOf(command).server ?? io.env.TOLLGATE_SERVER;
+      if (!server) throw new AppError('invalid_input', "required option '--server <url>' not specified");
+      const result = await setupClaudeCode(
+        { store: keyStore(io), nodePath: process.execPath },
+        {
+          server,
+          code: opts.code,
+          projectDir: resolve(io.cwd, opts.project ?? '.'),
+          ...(opts.profile === undefined ? {} : { profile: opts.profile }),
+        },
+      );
+      if (globalsOf(command).json) {
+        return printJson(io, {
+          profile: result.profile,
+          model: result.model,
+          base_url: result.baseUrl,
+          key_store: result.stored.where,
+          key_location: result.stored.location,
+          keychain_error: result.stored.fallbackReason ?? null,
+          settings_file: result.settings.file,
+          notes: result.notes,
+        });
+      }
+      const fallback = result.stored.fallbackReason !== undefined;
+      printLines(io, [
+        `Stored your gateway key for profile ${result.profile} in ${result.stored.location}${fallback ? ' (no OS keychain available)' : ''}.`,
+        `${result.settings.changed ? 'Wrote' : 'Kept'} ${result.settings.file}: Claude Code now uses ${result.baseUrl} with model ${result.model}.`,
+        'Start Claude Code in that project (`claude`); Tollgate accounts your usage to your user.',
+        ...result.notes.map((note) => `note: ${note}`),
+      ]);
+    });
 
   cmd
     .command('settings')
