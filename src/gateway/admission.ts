@@ -189,15 +189,7 @@ async function admitBody(
   // 3. environment: some credential must serve the key's environment.
   const query = candidateQuery(caller);
   const candidates = deps.credentials.cachedCandidates(query) ?? (await deps.credentials.candidates(query));
-  if (candidates.length === 0) {
-    return refuse(
-      permission(
-        key.environment
-          ? `no active Anthropic credential serves environment ${key.environment} for this key`
-          : 'no active Anthropic credential is configured for this key (add one with `tollgate credential add`)',
-      ),
-    );
-  }
+  if (candidates.length === 0) return refuse(noCredential(caller));
 
   // 4. model
   const bare = bareModelId(model);
@@ -297,14 +289,42 @@ async function admitBody(
   };
 }
 
-/** Which credentials may serve the caller: the key's pin and environment, the subject's user and team. */
+/**
+ * Which credentials may serve the caller: the key's pin and environment, the subject's user, team and
+ * bring-your-own-key policy (the acted-for user's, when a service acts for one).
+ */
 export function candidateQuery(caller: Caller): CandidateQuery {
   return {
     pinnedId: caller.key.credentialId,
     userId: caller.subject.userId,
     teamId: caller.subject.teamId,
     environment: caller.key.environment,
+    byok: caller.subject.byok,
   };
+}
+
+const BYOK_REQUIRED = permission(
+  'this user must bring their own Anthropic key (byok: required); add it with PUT /api/v1/me/credentials/anthropic',
+);
+
+/**
+ * The refusal when no credential can serve the caller (Messages, count_tokens and models alike): under
+ * `byok: required` it says the user must bring their own key; otherwise, what is missing.
+ */
+export function noCredential(caller: Caller): GatewayError {
+  const { key, subject } = caller;
+  if (subject.byok === 'required') {
+    return key.environment
+      ? permission(
+          `this user must bring their own Anthropic key for environment ${key.environment} (byok: required); add it with PUT /api/v1/me/credentials/anthropic`,
+        )
+      : BYOK_REQUIRED;
+  }
+  return permission(
+    key.environment
+      ? `no active Anthropic credential serves environment ${key.environment} for this key`
+      : 'no active Anthropic credential is configured for this key (add one with `tollgate credential add`)',
+  );
 }
 
 /** The budget scopes of a request: key, subject user, the subject's team, the org. */

@@ -7,7 +7,7 @@
 // of the org's own Anthropic rate-limit headers before anyone sees it.
 import type { Dispatcher } from 'undici';
 import type { GatewayError } from './anthropic-errors.js';
-import type { UpstreamCredential } from './credential-pool.js';
+import type { CredentialSource, UpstreamCredential } from './credential-pool.js';
 import { buildScrubTable, redact, redactText, type ScrubTable } from './scrub.js';
 import type { Cancel, HeaderList, Upstream, UpstreamOutcome } from './upstream.js';
 
@@ -42,6 +42,8 @@ export type CallResult =
       headers: Record<string, string>;
       body: Buffer;
       attempts: number;
+      /** The level of the credential whose answer this is (x-tollgate-credential-source). */
+      source: CredentialSource;
     }
   | { kind: 'gateway-error'; error: GatewayError; attempts: number }
   | { kind: 'aborted'; attempts: number };
@@ -170,7 +172,14 @@ export async function callUpstream(deps: AttemptDeps, input: CallInput): Promise
     // The request id goes into the usage record (a log): scrubbed like the body.
     const requestId = upstreamId === null ? null : redactText(upstreamId, tables);
     fail(status, 'upstream_error', requestId);
-    last = { kind: 'upstream-error', status, headers: passHeaders(response.headers, tables), body, attempts };
+    last = {
+      kind: 'upstream-error',
+      status,
+      headers: passHeaders(response.headers, tables),
+      body,
+      attempts,
+      source: credential.pool,
+    };
     if (status === 401) {
       excluded ??= new Set();
       excluded.add(credential.id);

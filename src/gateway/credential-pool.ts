@@ -1,10 +1,11 @@
 // Which upstream credential serves a request: the key's pinned credential, else the user's own
 // (the one `credential use` prefers first), else the team's, else the org's. Several active
 // credentials at one level form a failover pool; levels are distinct pools (a 429 moves on to the next).
+// Under `byok: required` only the user's own credentials serve (a pin only if it is one of them).
 // A credential an upstream 401 puts in doubt is checked off the request path with the free validation
 // call, and only a confirmed failure marks it (and only the secret that failed) invalid.
 import { open } from '../crypto/envelope.js';
-import type { Environment } from '../db/schema.js';
+import type { ByokPolicy, Environment } from '../db/schema.js';
 import { type Actor, change, type ServiceContext } from '../install/context.js';
 import { probeStatus, type UpstreamTarget } from '../vault/validate-credential.js';
 import { buildScrubTable, type ScrubTable } from './scrub.js';
@@ -14,9 +15,14 @@ export interface UpstreamCredential {
   readonly name: string;
   readonly secret: string;
   readonly environment: Environment | null;
-  /** Level the credential was found at; credentials of one level share a pool. */
-  readonly pool: 'pinned' | 'user' | 'team' | 'org';
+  /**
+   * Level the credential was found at (`key`: the key's pinned credential); credentials of one level
+   * share a pool. Also the answer's `x-tollgate-credential-source`: a shared literal, no string per request.
+   */
+  readonly pool: CredentialSource;
 }
+
+export type CredentialSource = 'key' | 'user' | 'team' | 'org';
 
 interface Loaded {
   id: string;
@@ -44,6 +50,8 @@ export interface CandidateQuery {
   readonly userId: string;
   readonly teamId: string | null;
   readonly environment: Environment | null;
+  /** The subject's effective bring-your-own-key policy. */
+  readonly byok: ByokPolicy;
 }
 
 export interface ConfirmOptions {
@@ -121,7 +129,7 @@ export function createCredentialPool(ctx: ServiceContext, confirm: ConfirmOption
   }
 
   const memoKey = (q: CandidateQuery) =>
-    `${q.pinnedId ?? ''}|${q.userId}|${q.teamId ?? ''}|${q.environment ?? ''}`;
+    `${q.pinnedId ?? ''}|${q.userId}|${q.teamId ?? ''}|${q.environment ?? ''}|${q.byok}`;
 
   /**
    * The ordered candidates for a request when the credentials are loaded and the list is remembered:
@@ -147,7 +155,11 @@ export function createCredentialPool(ctx: ServiceContext, confirm: ConfirmOption
     return found.list;
   }
 
-  /** Memo (see candidates): the pinned credential, else user, team and org levels in order. */
+  /**
+   * Memo (see candidates): the pinned credential, else user, team and org levels in order. Under
+   * `byok: required` only the user's own: the pin if it is one of them, else all of them (a pin to
+   * anything else — a service's org key, acting for this user, say — is passed over, never used).
+   */
   function pick(creds: Map<string, Loaded>, q: CandidateQuery, now: number): Memo {
     let until = Number.POSITIVE_INFINITY;
     // A rotated-out secret past its grace period is never used, even before the sweeper removes it.
@@ -160,12 +172,19 @@ export function createCredentialPool(ctx: ServiceContext, confirm: ConfirmOption
       if (c.retireAt !== null) until = Math.min(until, c.retireAt);
       list.push({ id: c.id, name: c.name, secret: c.secret, environment: c.environment, pool });
     };
-    if (q.pinnedId) {
-      const pinned = creds.get(q.pinnedId);
-      if (pinned) add(pinned, 'pinned');
+    const own = (c: Loaded) => c.ownerType === 'user' && c.ownerId === q.userId;
+    if (q.byok === 'required') {
+      const pinned = q.pinnedId ? creds.get(q.pinnedId) : undefined;
+      if (pinned && own(pinned)) add(pinned, 'key');
+      else for (const c of creds.values()) if (own(c)) add(c, 'user');
       return { list, until };
     }
-    for (const c of creds.values()) if (c.ownerType === 'user' && c.ownerId === q.userId) add(c, 'user');
+    if (q.pinnedId) {
+      const pinned = creds.get(q.pinnedId);
+      if (pinned) add(pinned, 'key');
+      return { list, until };
+    }
+    for (const c of creds.values()) if (own(c)) add(c, 'user');
     if (q.teamId)
       for (const c of creds.values()) if (c.ownerType === 'team' && c.ownerId === q.teamId) add(c, 'team');
     for (const c of creds.values()) if (c.ownerType === 'org') add(c, 'org');

@@ -3,7 +3,7 @@
 // recorded (at zero cost) like every upstream call.
 import { ZERO_USAGE } from '../pricing/cost.js';
 import { bareModelId } from '../pricing/models.js';
-import { authenticate, type Caller, candidateQuery, presentedSecrets } from './admission.js';
+import { authenticate, type Caller, candidateQuery, noCredential, presentedSecrets } from './admission.js';
 import { invalidRequest, notFound, permission } from './anthropic-errors.js';
 import { attemptDeps, callUpstream, type FailedAttempt } from './attempts.js';
 import { parseJsonObject } from './json-body.js';
@@ -114,12 +114,7 @@ async function forwardFree(
 ): Promise<void> {
   const query = candidateQuery(caller);
   const candidates = deps.credentials.cachedCandidates(query) ?? (await deps.credentials.candidates(query));
-  if (candidates.length === 0)
-    return sendError(
-      req.res,
-      permission('no active Anthropic credential is configured for this key'),
-      req.id,
-    );
+  if (candidates.length === 0) return sendError(req.res, noCredential(caller), req.id);
   const record = (f: {
     at: number;
     credentialId: string | null;
@@ -229,6 +224,7 @@ async function forwardFree(
       'content-type': 'application/json',
       'request-id': typeof requestId === 'string' ? requestId : req.id,
       'x-tollgate-request-id': req.id,
+      'x-tollgate-credential-source': result.credential.pool,
       ...rateHeaders,
     });
     req.res.end(bytes);

@@ -6,7 +6,7 @@
 import { type ScopeLimits, scopeLimits } from '../budgets/budget-book.js';
 import { hashGatewayKey, hasValidGatewayKeyShape } from '../crypto/gateway-key.js';
 import type { Db } from '../db/connect.js';
-import type { BudgetPeriod, Environment, UserRole } from '../db/schema.js';
+import type { BudgetPeriod, ByokPolicy, Environment, UserRole } from '../db/schema.js';
 import { decodeList, type KeyScope } from '../keys/key-policy.js';
 import { bareModelId } from '../pricing/models.js';
 
@@ -22,6 +22,11 @@ export interface SubjectInfo {
   readonly teamName: string | null;
   readonly userLimits: Partial<Record<BudgetPeriod, number>>;
   readonly teamLimits: Partial<Record<BudgetPeriod, number>>;
+  /**
+   * The effective bring-your-own-key policy: the user's own setting, else the team's, else
+   * `preferred`. Resolved here, once per cached subject, so a request only reads the field.
+   */
+  readonly byok: ByokPolicy;
 }
 
 export interface KeyEntry {
@@ -171,7 +176,15 @@ export function createKeyCache(db: Db, pepper: Buffer) {
     const user = await db.kysely
       .selectFrom('users')
       .leftJoin('teams', 'teams.id', 'users.team_id')
-      .select(['users.id', 'users.name', 'users.role', 'users.team_id', 'teams.name as team_name'])
+      .select([
+        'users.id',
+        'users.name',
+        'users.role',
+        'users.team_id',
+        'users.byok',
+        'teams.name as team_name',
+        'teams.byok as team_byok',
+      ])
       .where(byName ? 'users.name' : 'users.id', '=', userIdOrName)
       .where('users.removed_at', 'is', null)
       .executeTakeFirst();
@@ -184,6 +197,7 @@ export function createKeyCache(db: Db, pepper: Buffer) {
           teamName: user.team_name,
           userLimits: await limitsOf('user', user.id),
           teamLimits: user.team_id ? await limitsOf('team', user.team_id) : {},
+          byok: effectiveByok(user.byok, user.team_byok),
         }
       : null;
     if (started === generation) {
@@ -237,3 +251,12 @@ export function createKeyCache(db: Db, pepper: Buffer) {
 }
 
 export type KeyCache = ReturnType<typeof createKeyCache>;
+
+/**
+ * A user's own setting wins, else the team's, else `preferred` (null in a column means "not set").
+ * Answers the shared literals, not the row's fresh strings.
+ */
+export function effectiveByok(user: ByokPolicy | null, team: ByokPolicy | null): ByokPolicy {
+  const set = user ?? team;
+  return set === 'required' ? 'required' : 'preferred';
+}

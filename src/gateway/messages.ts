@@ -20,6 +20,7 @@ import {
   type FailedAttempt,
   scrubUpstream,
 } from './attempts.js';
+import type { CredentialSource } from './credential-pool.js';
 import { type Relayed, readJson, relayStream } from './relay.js';
 import { sendError, sendUpstreamError, upstreamHeaders } from './respond.js';
 import { Cancel } from './upstream.js';
@@ -173,7 +174,7 @@ export async function handleMessages(deps: MessagesDeps, req: GatewayRequest): P
     const { response, credential, attempts } = result;
     credentialId = credential.id;
     startedAt = result.startedAt;
-    const headers = successHeaders(admitted, req.id, response.headers['request-id']);
+    const headers = successHeaders(admitted, req.id, response.headers['request-id'], credential.pool);
     const record = (relayed: Relayed) => {
       // No usable figures (unreadable, cut off, absurd): the reserved worst case, never an under-count.
       const usage = relayed.usage ?? worstCaseUsage(admitted.price, admitted.bound);
@@ -250,9 +251,11 @@ function successHeaders(
   a: Admitted,
   requestId: string,
   upstreamRequestId: string | string[] | undefined,
+  source: CredentialSource,
 ): Record<string, string> {
   const headers = a.rateHeaders;
   headers['x-tollgate-request-id'] = requestId;
+  headers['x-tollgate-credential-source'] = source;
   headers['request-id'] = typeof upstreamRequestId === 'string' ? upstreamRequestId : requestId;
   if (a.remainingMicro !== null) headers['x-tollgate-budget-remaining-usd'] = formatUsd(a.remainingMicro);
   return headers;

@@ -26,6 +26,7 @@ export function sendUpstreamError(
     'content-type': 'application/json',
     ...result.headers,
     'x-tollgate-request-id': requestId,
+    'x-tollgate-credential-source': result.source,
     'content-length': result.body.length,
   });
   res.end(result.body);
