@@ -1,5 +1,6 @@
 // Key profiles: named policy templates. A key issued with a profile starts from its policy, options
 // given override it, checkPolicy judges the result, and removing the profile leaves the keys alone.
+import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliHome, runCli } from '../helpers/cli.js';
 import { type ApiJson, type Harness, startHarness } from '../helpers/gateway.js';
@@ -35,43 +36,30 @@ describe('key profiles', () => {
         (e: { status?: number; message?: string }) => ({ status: e.status ?? 0, message: e.message ?? '' }),
       );
 
-  it('creates the documented profiles with the CLI and shows them over the API', async () => {
-    const analysis = await cli.run([
-      'profile',
-      'add',
-      'analysis',
-      '--description',
-      'read-only code analysis',
-      '--tools',
-      'Read,Grep,Glob',
-      '--monthly-budget',
-      '20',
-      '--expires',
-      '30d',
-      '--json',
+  it('creates the profiles of docs/profiles.md with its exact commands', async () => {
+    const commands = documentedCommands(
+      await readFile(new URL('../../docs/profiles.md', import.meta.url), 'utf8'),
+    );
+    expect(commands.map((argv) => argv.slice(0, 3).join(' '))).toEqual([
+      'profile add analysis',
+      'profile add generation',
+      'profile add admin',
     ]);
-    expect(analysis.code, analysis.stderr).toBe(0);
-    expect(JSON.parse(analysis.stdout)).toMatchObject({
+    for (const argv of commands) {
+      const result = await cli.run(argv);
+      expect(result.code, `${argv.join(' ')}: ${result.stderr}`).toBe(0);
+      expect(result.stdout).toContain(`Added key profile ${argv[2]}.`);
+    }
+    const analysis = (await h.api('GET', '/admin/v1/profiles/analysis')).json;
+    expect(analysis).toMatchObject({
       name: 'analysis',
       description: 'read-only code analysis',
       tools: ['Read', 'Grep', 'Glob'],
       models: null,
-      monthly_budget_usd: '20.00',
-      expires: '30d',
+      monthly_budget_usd: '50.00',
+      expires: '90d',
       scopes: ['inference'],
     });
-    const generation = await cli.run([
-      'profile',
-      'add',
-      'generation',
-      '--tools',
-      'Read,Grep,Glob,Write,Edit',
-      '--rpm',
-      '60',
-    ]);
-    expect(generation.code, generation.stderr).toBe(0);
-    expect(generation.stdout).toContain('Added key profile generation.');
-    expect((await cli.run(['profile', 'add', 'admin', '--scopes', 'inference,self-service'])).code).toBe(0);
 
     const list = await h.api('GET', '/admin/v1/profiles');
     expect(list.json.items.map((p: ApiJson) => p.name)).toEqual(['admin', 'analysis', 'generation']);
@@ -82,7 +70,9 @@ describe('key profiles', () => {
       rpm: null,
       scopes: ['inference', 'self-service'],
     });
-    expect((await cli.run(['profile', 'show', 'generation'])).stdout).toMatch(/rpm 60/);
+    const shown = await cli.run(['profile', 'show', 'generation']);
+    expect(shown.stdout).toMatch(/tools: +Read, Grep, Glob, Write, Edit/);
+    expect(shown.stdout).toMatch(/monthly budget: +\$100\.00/);
 
     const duplicate = await h.api('POST', '/admin/v1/profiles', { body: { name: 'admin' } });
     expect(duplicate.status).toBe(409);
@@ -98,8 +88,8 @@ describe('key profiles', () => {
   it('applies a profile at the gateway: its tools are allowed, others refused', async () => {
     const analysis = await h.api('POST', '/admin/v1/keys', { body: { user: 'alice', profile: 'analysis' } });
     expect(analysis.status).toBe(201);
-    expect(analysis.json).toMatchObject({ tools: ['Read', 'Grep', 'Glob'], monthly_budget_usd: '20.00' });
-    expect(Date.parse(analysis.json.expires_at) - Date.now()).toBeGreaterThan(29 * 86_400_000);
+    expect(analysis.json).toMatchObject({ tools: ['Read', 'Grep', 'Glob'], monthly_budget_usd: '50.00' });
+    expect(Date.parse(analysis.json.expires_at) - Date.now()).toBeGreaterThan(89 * 86_400_000);
     const generation = await h.api('POST', '/admin/v1/keys', {
       body: { user: 'alice', profile: 'generation' },
     });
@@ -115,9 +105,15 @@ describe('key profiles', () => {
 
   it('lets options given override the profile, in either direction', async () => {
     const narrowed = await h.api('POST', '/admin/v1/keys', {
-      body: { user: 'alice', profile: 'generation', tools: ['Read'], rpm: null, expires: '1d' },
+      body: {
+        user: 'alice',
+        profile: 'generation',
+        tools: ['Read'],
+        monthly_budget_usd: null,
+        expires: '1d',
+      },
     });
-    expect(narrowed.json).toMatchObject({ tools: ['Read'], rpm: null });
+    expect(narrowed.json).toMatchObject({ tools: ['Read'], monthly_budget_usd: null });
     expect(Date.parse(narrowed.json.expires_at) - Date.now()).toBeLessThan(86_400_000 + 60_000);
     const unexpiring = await h.api('POST', '/admin/v1/keys', {
       body: { user: 'alice', profile: 'analysis', expires: null },
@@ -136,7 +132,11 @@ describe('key profiles', () => {
       '--json',
     ]);
     expect(viaCli.code, viaCli.stderr).toBe(0);
-    expect(JSON.parse(viaCli.stdout)).toMatchObject({ rpm: 60, max_tokens: 500, scopes: ['inference'] });
+    expect(JSON.parse(viaCli.stdout)).toMatchObject({
+      monthly_budget_usd: '100.00',
+      max_tokens: 500,
+      scopes: ['inference'],
+    });
   });
 
   it('never lets a profile give a key more than its holder may', async () => {
@@ -177,3 +177,14 @@ describe('key profiles', () => {
     expect((await h.services.audit.list()).some((e) => e.action === 'profile.remove')).toBe(true);
   });
 });
+
+/** The `tollgate profile add …` commands of a Markdown file, as argv (continuation lines joined). */
+function documentedCommands(markdown: string): string[][] {
+  const joined = markdown.replace(/\\\n\s*/g, ' ');
+  return joined
+    .split('\n')
+    .filter((line) => line.startsWith('tollgate profile add ') && !line.includes('['))
+    .map((line) =>
+      (line.slice('tollgate '.length).match(/"[^"]*"|\S+/g) ?? []).map((t) => t.replace(/^"(.*)"$/, '$1')),
+    );
+}
