@@ -6,6 +6,7 @@ import { createUserService } from './identity/user.service.js';
 import type { ServiceContext } from './install/context.js';
 import type { Installation } from './install/installation.js';
 import { createKeyService } from './keys/key.service.js';
+import { createProfileService } from './keys/profile.service.js';
 import type { Clock } from './lib/clock.js';
 import { createCredentialService } from './vault/credential.service.js';
 
@@ -27,7 +28,8 @@ export function createServices(installation: Installation, config: Config, clock
     installationId: installation.orgId,
     witness: installation.witness,
   });
-  return { teams, users, credentials, keys, audit };
+  const profiles = createProfileService(ctx, { modelsAllowed: config.claude.models_allowed });
+  return { teams, users, credentials, keys, audit, profiles };
 }
 
 export type Services = ReturnType<typeof createServices>;

@@ -10,6 +10,7 @@ import { credentialCommand } from './commands/credential.js';
 import { doctorCommand } from './commands/doctor.js';
 import { initCommand } from './commands/init.js';
 import { keyCommand } from './commands/key.js';
+import { profileCommand } from './commands/profile.js';
 import { serveCommand } from './commands/serve.js';
 import { statusCommand } from './commands/status.js';
 import { teamCommand } from './commands/team.js';
@@ -50,6 +51,7 @@ export function buildProgram(io: Io): Command {
     teamCommand,
     userCommand,
     keyCommand,
+    profileCommand,
     usageCommand,
     auditCommand,
     coderCommand,

@@ -23,37 +23,41 @@ export interface KeyPolicy {
   scopes: KeyScope[];
 }
 
-const MODEL_ID = /^[a-z0-9][a-z0-9.\-:@]{0,99}$/;
-const TOOL_NAME = /^[A-Za-z0-9_-]{1,128}$/;
+export const MODEL_ID = /^[a-z0-9][a-z0-9.\-:@]{0,99}$/;
+export const TOOL_NAME = /^[A-Za-z0-9_-]{1,128}$/;
+
+/**
+ * Unique, trimmed, validated entries of a list, or what is wrong with it (a message without its
+ * subject, so the CLI can name its option and the API its field).
+ */
+export function checkList(entries: readonly string[], pattern: RegExp): string[] | { problem: string } {
+  const items = [...new Set(entries.map((s) => s.trim()).filter((s) => s.length > 0))];
+  if (items.length === 0) return { problem: 'must name at least one entry' };
+  const bad = items.find((item) => !pattern.test(item));
+  if (bad !== undefined) return { problem: `${JSON.stringify(bad.slice(0, 60))} is not a valid name` };
+  return items;
+}
 
 /** Normalises a comma-separated list option into unique, validated entries. */
 export function parseList(what: string, text: string, pattern: RegExp): string[] {
-  const items = [
-    ...new Set(
-      text
-        .split(',')
-        .map((s) => s.trim())
-        .filter((s) => s.length > 0),
-    ),
-  ];
-  if (items.length === 0) throw new AppError('invalid_input', `${what} must name at least one entry`);
-  for (const item of items) {
-    if (!pattern.test(item))
-      throw new AppError(
-        'invalid_input',
-        `${what}: ${JSON.stringify(item.slice(0, 60))} is not a valid name`,
-      );
-  }
-  return items;
+  const checked = checkList(text.split(','), pattern);
+  if (Array.isArray(checked)) return checked;
+  const sep = checked.problem.startsWith('must ') ? ' ' : ': ';
+  throw new AppError('invalid_input', `${what}${sep}${checked.problem}`);
 }
 
 export const parseModels = (text: string) => parseList('--models', text, MODEL_ID);
 export const parseTools = (text: string) => parseList('--tools', text, TOOL_NAME);
 
+/** A scope name, or null when it is none of KEY_SCOPES. */
+export function scopeOf(text: string): KeyScope | null {
+  return KEY_SCOPES.find((k) => k === text) ?? null;
+}
+
 export function parseScopes(text: string): KeyScope[] {
   const items = parseList('--scopes', text, /^[a-z-]+$/);
   return items.map((s) => {
-    const scope = KEY_SCOPES.find((k) => k === s);
+    const scope = scopeOf(s);
     if (!scope)
       throw new AppError('invalid_input', `--scopes: unknown scope ${s} (use ${KEY_SCOPES.join(', ')})`);
     return scope;

@@ -19,6 +19,8 @@ export interface IssueKeyInput {
   expiresInMs?: number | null;
   /** Name of a credential to pin; null = the usual resolution chain. */
   credential?: string | null;
+  /** The key profile the policy was built from (recorded in the audit log only; the policy is copied). */
+  profile?: string | null;
 }
 
 export interface KeyView {
@@ -45,7 +47,7 @@ export interface IssuedKey extends KeyView {
   key: string;
 }
 
-const DEFAULT_POLICY: KeyPolicy = {
+export const DEFAULT_POLICY: Readonly<KeyPolicy> = {
   models: null,
   tools: null,
   maxTokens: null,
@@ -95,6 +97,7 @@ export function createKeyService(
         scopes: policy.scopes.join(','),
         expires_at: issued.expiresAt,
         credential_id: credential?.id ?? null,
+        profile: input.profile ?? null,
       });
       return { ...(await view(issued.row, u.tx)), key: issued.key };
     });

@@ -3,6 +3,9 @@
 import { z } from 'zod/v4';
 import { VERSION } from '../../version.js';
 import { defineOp, type Operation } from '../operation.js';
+import { credentialOps } from './credentials.ops.js';
+import { keyOps } from './keys.ops.js';
+import { profileOps } from './profiles.ops.js';
 import { teamOps } from './teams.ops.js';
 
 const whoami = defineOp({
@@ -20,4 +23,10 @@ const whoami = defineOp({
   }),
 });
 
-export const ADMIN_OPS: readonly Operation[] = [whoami, ...teamOps];
+export const ADMIN_OPS: readonly Operation[] = [
+  whoami,
+  ...teamOps,
+  ...credentialOps,
+  ...keyOps,
+  ...profileOps,
+];

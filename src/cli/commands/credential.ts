@@ -1,15 +1,23 @@
-// `tollgate credential …`: the encrypted vault of upstream secrets.
+// `tollgate credential …`: the encrypted vault of upstream secrets (local, or remote with --server;
+// export, import and import-secrets work on the local database only).
 import { Command } from 'commander';
+import type { z } from 'zod/v4';
+import { credentialOps, type credentialSchema } from '../../api/admin/credentials.ops.js';
+import { opById } from '../../api/admin/lookup.js';
 import type { Environment, Provider } from '../../db/schema.js';
 import { parseDuration } from '../../lib/duration.js';
 import { oneOf } from '../../lib/validate.js';
-import { type CredentialView, ENVIRONMENTS, PROVIDERS, parseOwner } from '../../vault/credential.service.js';
+import { ENVIRONMENTS, PROVIDERS, parseOwner } from '../../vault/credential.service.js';
 import type { Io } from '../io.js';
-import { isoTime, printJson, printLines, printTable, shortTime } from '../output.js';
-import { withServices } from '../runtime.js';
+import { printJson, printLines, printTable, shortTime } from '../output.js';
+import { withApi } from '../runtime.js';
 import { readSecret } from '../secret-input.js';
 import { addBundleCommands } from './credential-bundle.js';
 import { addImportSecretsCommand } from './credential-import-secrets.js';
+
+type CredentialJson = z.output<typeof credentialSchema>;
+const op = opById(credentialOps);
+const STATUSES = ['active', 'inactive', 'invalid'] as const;
 
 export function credentialCommand(io: Io): Command {
   const cmd = new Command('credential').description(
@@ -26,20 +34,16 @@ export function credentialCommand(io: Io): Command {
     .option('--from-file <path>', 'read the secret from this file')
     .option('--no-validate', 'store without checking the key with Anthropic')
     .action(async (name: string, opts: AddOptions, command: Command) => {
+      // Options are checked before the secret is asked for, with messages that name them.
       const provider = oneOf<Provider>('--provider', opts.provider, PROVIDERS);
-      const owner = parseOwner(opts.owner);
+      ownerOption(opts.owner);
       const environment = opts.env ? oneOf<Environment>('--env', opts.env, ENVIRONMENTS) : null;
-      await withServices(io, command, async ({ services, actor, json }) => {
+      await withApi(io, command, async ({ client, json }) => {
         const secret = await readSecret(io, opts, `Secret for ${name}: `);
-        const view = await services.credentials.add(actor, {
-          name,
-          provider,
-          owner,
-          environment,
-          secret,
-          validate: opts.validate,
+        const view = await client.call<CredentialJson>(op('credentials.create'), {
+          body: { name, provider, owner: opts.owner, environment, secret, validate: opts.validate },
         });
-        if (json) return printJson(io, credentialJson(view));
+        if (json) return printJson(io, view);
         printLines(io, [
           `Added credential ${view.name} (${view.provider}, owner ${view.owner}${view.environment ? `, ${view.environment}` : ''}): ${view.hint}`,
           opts.validate
@@ -54,14 +58,18 @@ export function credentialCommand(io: Io): Command {
     .description('list credentials (hints only, never secrets)')
     .option('--provider <provider>')
     .option('--owner <owner>', 'org, team:NAME or user:NAME')
-    .action(async (opts: { provider?: string; owner?: string }, command: Command) => {
-      await withServices(io, command, async ({ services, actor, json }) => {
-        await services.credentials.retireDue(actor);
-        const views = await services.credentials.list({
-          ...(opts.provider ? { provider: oneOf<Provider>('--provider', opts.provider, PROVIDERS) } : {}),
-          ...(opts.owner ? { owner: parseOwner(opts.owner) } : {}),
-        });
-        if (json) return printJson(io, views.map(credentialJson));
+    .option('--status <status>', STATUSES.join('|'))
+    .option('--env <environment>', ENVIRONMENTS.join('|'))
+    .action(async (opts: ListOptions, command: Command) => {
+      const query = {
+        ...(opts.provider ? { provider: oneOf<Provider>('--provider', opts.provider, PROVIDERS) } : {}),
+        ...(opts.owner ? { owner: ownerOption(opts.owner) } : {}),
+        ...(opts.status ? { status: oneOf('--status', opts.status, STATUSES) } : {}),
+        ...(opts.env ? { env: oneOf<Environment>('--env', opts.env, ENVIRONMENTS) } : {}),
+      };
+      await withApi(io, command, async ({ client, json }) => {
+        const views = await client.all<CredentialJson>(op('credentials.list'), { query });
+        if (json) return printJson(io, views);
         printTable(
           io,
           ['name', 'provider', 'owner', 'env', 'status', 'in use', 'hint', 'created'],
@@ -73,7 +81,7 @@ export function credentialCommand(io: Io): Command {
             v.status,
             v.preferred ? 'yes' : '',
             v.hint,
-            shortTime(v.createdAt),
+            short(v.created_at),
           ]),
         );
       });
@@ -83,9 +91,11 @@ export function credentialCommand(io: Io): Command {
     .command('show <name>')
     .description('show one credential (never its secret)')
     .action(async (name: string, _opts: unknown, command: Command) => {
-      await withServices(io, command, async ({ services, json }) => {
-        const view = await services.credentials.show(name);
-        if (json) return printJson(io, credentialJson(view));
+      await withApi(io, command, async ({ client, json }) => {
+        const view = await client.call<CredentialJson>(op('credentials.get'), {
+          params: { credential: name },
+        });
+        if (json) return printJson(io, view);
         printDetails(io, view);
       });
     });
@@ -95,15 +105,17 @@ export function credentialCommand(io: Io): Command {
     ['enable <name>', 'make a disabled credential usable again', 'enable', 'Enabled'],
     ['disable <name>', 'stop using a credential without deleting it', 'disable', 'Disabled'],
   ];
-  for (const [spec, description, method, verb] of simple) {
+  for (const [spec, description, verb, done] of simple) {
     cmd
       .command(spec)
       .description(description)
       .action(async (name: string, _opts: unknown, command: Command) => {
-        await withServices(io, command, async ({ services, actor, json }) => {
-          const view = await services.credentials[method](actor, name);
-          if (json) return printJson(io, credentialJson(view));
-          printLines(io, [`${verb} credential ${view.name} (${view.hint}).`]);
+        await withApi(io, command, async ({ client, json }) => {
+          const view = await client.call<CredentialJson>(op(`credentials.${verb}`), {
+            params: { credential: name },
+          });
+          if (json) return printJson(io, view);
+          printLines(io, [`${done} credential ${view.name} (${view.hint}).`]);
         });
       });
   }
@@ -123,20 +135,23 @@ export function credentialCommand(io: Io): Command {
         opts: { fromEnv?: string; fromFile?: string; validate: boolean; grace?: string },
         command: Command,
       ) => {
-        const grace = opts.grace ? parseDuration(opts.grace, '--grace') : null;
-        await withServices(io, command, async ({ services, actor, json }) => {
-          await services.credentials.show(name);
+        if (opts.grace) parseDuration(opts.grace, '--grace');
+        await withApi(io, command, async ({ client, json }) => {
+          // An unknown name is refused before anyone is asked for a secret.
+          await client.call(op('credentials.get'), { params: { credential: name } });
           const secret = await readSecret(io, opts, `New secret for ${name}: `);
-          const view = await services.credentials.rotate(actor, name, secret, opts.validate, grace);
-          if (json)
-            return printJson(io, {
-              ...credentialJson(view),
-              grace_until: grace ? isoTime(Date.now() + grace) : null,
-            });
+          const view = await client.call<CredentialJson & { grace_until: string | null }>(
+            op('credentials.rotate'),
+            {
+              params: { credential: name },
+              body: { secret, validate: opts.validate, ...(opts.grace ? { grace: opts.grace } : {}) },
+            },
+          );
+          if (json) return printJson(io, view);
           printLines(io, [
             `Rotated credential ${view.name}: now ${view.hint}.`,
-            grace
-              ? `The previous secret stays usable as ${view.name}.previous (failover only) until ${shortTime(Date.now() + grace)}, then it is destroyed.`
+            view.grace_until
+              ? `The previous secret stays usable as ${view.name}.previous (failover only) until ${short(view.grace_until)}, then it is destroyed.`
               : 'The previous secret is no longer used.',
           ]);
         });
@@ -147,9 +162,12 @@ export function credentialCommand(io: Io): Command {
     .command('remove <name>')
     .description('delete a credential and destroy its encrypted secret')
     .action(async (name: string, _opts: unknown, command: Command) => {
-      await withServices(io, command, async ({ services, actor, json }) => {
-        const removed = await services.credentials.remove(actor, name);
-        if (json) return printJson(io, { ...removed, removed: true });
+      await withApi(io, command, async ({ client, json }) => {
+        const removed = await client.call<{ id: string; name: string; removed: true }>(
+          op('credentials.remove'),
+          { params: { credential: name } },
+        );
+        if (json) return printJson(io, removed);
         printLines(io, [`Removed credential ${removed.name}; its secret was destroyed.`]);
       });
     });
@@ -168,25 +186,23 @@ interface AddOptions {
   validate: boolean;
 }
 
-function credentialJson(v: CredentialView) {
-  return {
-    id: v.id,
-    name: v.name,
-    provider: v.provider,
-    owner: v.owner,
-    environment: v.environment,
-    status: v.status,
-    preferred: v.preferred,
-    hint: v.hint,
-    created_at: isoTime(v.createdAt),
-    updated_at: isoTime(v.updatedAt),
-    last_used_at: isoTime(v.lastUsedAt),
-    rotated_at: isoTime(v.rotatedAt),
-    retire_at: isoTime(v.retireAt),
-  };
+interface ListOptions {
+  provider?: string;
+  owner?: string;
+  status?: string;
+  env?: string;
 }
 
-function printDetails(io: Io, v: CredentialView): void {
+/** `--owner`, checked here (the message names the owner) and sent on as typed. */
+function ownerOption(text: string): string {
+  parseOwner(text);
+  return text;
+}
+
+/** An ISO time of an answer, as the tables show times. */
+const short = (iso: string | null) => (iso === null ? '-' : shortTime(Date.parse(iso)));
+
+function printDetails(io: Io, v: CredentialJson): void {
   printLines(io, [
     `name:        ${v.name}`,
     `id:          ${v.id}`,
@@ -195,8 +211,8 @@ function printDetails(io: Io, v: CredentialView): void {
     `environment: ${v.environment ?? 'any'}`,
     `status:      ${v.status}${v.preferred ? ' (in use)' : ''}`,
     `hint:        ${v.hint}`,
-    `created:     ${shortTime(v.createdAt)}`,
-    `last used:   ${shortTime(v.lastUsedAt)}`,
-    `rotated:     ${shortTime(v.rotatedAt)}`,
+    `created:     ${short(v.created_at)}`,
+    `last used:   ${short(v.last_used_at)}`,
+    `rotated:     ${short(v.rotated_at)}`,
   ]);
 }

@@ -1,21 +1,25 @@
-// `tollgate key …`: gateway keys for users and services.
+// `tollgate key …`: gateway keys for users and services (local, or remote with --server).
 import { Command } from 'commander';
+import type { z } from 'zod/v4';
+import { type issuedKeySchema, keyOps, type keySchema } from '../../api/admin/keys.ops.js';
+import { opById } from '../../api/admin/lookup.js';
 import type { Environment } from '../../db/schema.js';
-import type { IssuedKey, KeyView } from '../../keys/key.service.js';
-import type { KeyPolicy } from '../../keys/key-policy.js';
 import { parseModels, parseScopes, parseTools } from '../../keys/key-policy.js';
 import { parseDuration } from '../../lib/duration.js';
 import { AppError } from '../../lib/errors.js';
-import { formatUsd, parseUsd } from '../../lib/money.js';
 import { oneOf, parsePositiveInt } from '../../lib/validate.js';
 import { ENVIRONMENTS } from '../../vault/credential.service.js';
 import type { Io } from '../io.js';
-import { isoTime, printJson, printLines, printTable, shortTime } from '../output.js';
-import { withServices } from '../runtime.js';
+import { usdOption, usdOrNoneOption } from '../options.js';
+import { printJson, printLines, printTable, shortTime } from '../output.js';
+import { withApi } from '../runtime.js';
 
-interface IssueOptions {
-  user: string;
-  name?: string;
+type KeyJson = z.output<typeof keySchema>;
+type IssuedJson = z.output<typeof issuedKeySchema>;
+const op = opById(keyOps);
+
+/** The policy options shared by `key issue` and `profile add`. */
+export interface PolicyOptions {
   models?: string;
   tools?: string;
   maxTokens?: string;
@@ -28,39 +32,12 @@ interface IssueOptions {
   concurrency?: string;
   expires?: string;
   env?: string;
-  credential?: string;
   scopes?: string;
 }
 
-/** Turns the options of `key issue` into a policy; every value is validated before anything is stored. */
-function policyFromOptions(o: IssueOptions): Partial<KeyPolicy> {
-  const usd = (text: string | undefined, what: string) => (text === undefined ? null : parseUsd(text, what));
-  const int = (text: string | undefined, what: string) =>
-    text === undefined ? null : parsePositiveInt(what, text);
-  return {
-    models: o.models ? parseModels(o.models) : null,
-    tools: o.tools ? parseTools(o.tools) : null,
-    maxTokens: int(o.maxTokens, '--max-tokens'),
-    monthlyBudgetMicro: usd(o.monthlyBudget, '--monthly-budget'),
-    dailyBudgetMicro: usd(o.dailyBudget, '--daily-budget'),
-    maxCostPerRequestMicro: usd(o.maxCostPerRequest, '--max-cost-per-request'),
-    rpm: int(o.rpm, '--rpm'),
-    inputTpm: int(o.tpm, '--tpm'),
-    outputTpm: int(o.outputTpm, '--output-tpm'),
-    concurrency: int(o.concurrency, '--concurrency'),
-    environment: o.env ? oneOf<Environment>('--env', o.env, ENVIRONMENTS) : null,
-    scopes: o.scopes ? parseScopes(o.scopes) : ['inference'],
-  };
-}
-
-export function keyCommand(io: Io): Command {
-  const cmd = new Command('key').description('issue and manage gateway keys (tg_…)');
-
-  cmd
-    .command('issue')
-    .description('issue a gateway key; it is shown once and stored only as a keyed hash')
-    .requiredOption('--user <user>', 'the user or service the key belongs to')
-    .option('--name <name>')
+/** Adds the policy options to a command (`key issue`, `profile add`). */
+export function withPolicyOptions(cmd: Command): Command {
+  return cmd
     .option('--models <a,b>', 'allowed models (bare or dated ids)')
     .option('--tools <t1,t2>', 'allowed tool names')
     .option('--max-tokens <n>', 'largest max_tokens a request may ask for')
@@ -73,20 +50,70 @@ export function keyCommand(io: Io): Command {
     .option('--concurrency <n>', 'requests in flight at once')
     .option('--expires <duration>', 'lifetime, e.g. 90d, 24h')
     .option('--env <environment>', ENVIRONMENTS.join('|'))
+    .option('--scopes <list>', 'inference,self-service,act-for-users (default inference)');
+}
+
+/**
+ * The policy fields of a request body from the options given, each checked here so the message names
+ * its option; an option not given is left out (with a profile, the profile's value then applies).
+ */
+export function policyBody(o: PolicyOptions): Record<string, unknown> {
+  const body: Record<string, unknown> = {};
+  const int = (text: string | undefined, field: string, what: string) => {
+    if (text !== undefined) body[field] = parsePositiveInt(what, text);
+  };
+  const usd = (text: string | undefined, field: string, what: string) => {
+    if (text !== undefined) body[field] = usdOption(text, what);
+  };
+  if (o.models !== undefined) body.models = parseModels(o.models);
+  if (o.tools !== undefined) body.tools = parseTools(o.tools);
+  int(o.maxTokens, 'max_tokens', '--max-tokens');
+  usd(o.monthlyBudget, 'monthly_budget_usd', '--monthly-budget');
+  usd(o.dailyBudget, 'daily_budget_usd', '--daily-budget');
+  usd(o.maxCostPerRequest, 'max_cost_per_request_usd', '--max-cost-per-request');
+  int(o.rpm, 'rpm', '--rpm');
+  int(o.tpm, 'tpm', '--tpm');
+  int(o.outputTpm, 'output_tpm', '--output-tpm');
+  int(o.concurrency, 'concurrency', '--concurrency');
+  if (o.expires !== undefined) {
+    parseDuration(o.expires, '--expires');
+    body.expires = o.expires;
+  }
+  if (o.env !== undefined) body.env = oneOf<Environment>('--env', o.env, ENVIRONMENTS);
+  if (o.scopes !== undefined) body.scopes = parseScopes(o.scopes);
+  return body;
+}
+
+interface IssueOptions extends PolicyOptions {
+  user: string;
+  name?: string;
+  credential?: string;
+  profile?: string;
+}
+
+export function keyCommand(io: Io): Command {
+  const cmd = new Command('key').description('issue and manage gateway keys (tg_…)');
+
+  withPolicyOptions(
+    cmd
+      .command('issue')
+      .description('issue a gateway key; it is shown once and stored only as a keyed hash')
+      .requiredOption('--user <user>', 'the user or service the key belongs to')
+      .option('--name <name>')
+      .option('--profile <profile>', 'start from this key profile; options given override it'),
+  )
     .option('--credential <name>', 'pin an anthropic credential')
-    .option('--scopes <list>', 'inference,self-service,act-for-users', 'inference')
     .action(async (opts: IssueOptions, command: Command) => {
-      const policy = policyFromOptions(opts);
-      const expiresInMs = opts.expires ? parseDuration(opts.expires, '--expires') : null;
-      await withServices(io, command, async ({ services, actor, json }) => {
-        const issued = await services.keys.issue(actor, {
-          user: opts.user,
-          name: opts.name ?? null,
-          policy,
-          expiresInMs,
-          credential: opts.credential ?? null,
-        });
-        if (json) return printJson(io, { ...keyJson(issued), key: issued.key });
+      const body = {
+        user: opts.user,
+        ...(opts.name === undefined ? {} : { name: opts.name }),
+        ...(opts.profile === undefined ? {} : { profile: opts.profile }),
+        ...policyBody(opts),
+        ...(opts.credential === undefined ? {} : { credential: opts.credential }),
+      };
+      await withApi(io, command, async ({ client, json }) => {
+        const issued = await client.call<IssuedJson>(op('keys.issue'), { body });
+        if (json) return printJson(io, issued);
         printIssued(io, issued, 'Issued');
       });
     });
@@ -95,10 +122,15 @@ export function keyCommand(io: Io): Command {
     .command('list')
     .description('list gateway keys (hints only)')
     .option('--user <user>')
-    .action(async (opts: { user?: string }, command: Command) => {
-      await withServices(io, command, async ({ services, json }) => {
-        const keys = await services.keys.list(opts.user ? { user: opts.user } : {});
-        if (json) return printJson(io, keys.map(keyJson));
+    .option('--status <status>', 'active|revoked|expired')
+    .action(async (opts: { user?: string; status?: string }, command: Command) => {
+      const query = {
+        ...(opts.user ? { user: opts.user } : {}),
+        ...(opts.status ? { status: oneOf('--status', opts.status, ['active', 'revoked', 'expired']) } : {}),
+      };
+      await withApi(io, command, async ({ client, json }) => {
+        const keys = await client.all<KeyJson>(op('keys.list'), { query });
+        if (json) return printJson(io, keys);
         printTable(
           io,
           ['id', 'user', 'name', 'status', 'hint', 'scopes', 'expires', 'created'],
@@ -108,9 +140,9 @@ export function keyCommand(io: Io): Command {
             k.name,
             k.status,
             k.hint,
-            k.policy.scopes.join(','),
-            shortTime(k.expiresAt),
-            shortTime(k.createdAt),
+            k.scopes.join(','),
+            short(k.expires_at),
+            short(k.created_at),
           ]),
         );
       });
@@ -120,9 +152,9 @@ export function keyCommand(io: Io): Command {
     .command('show <id>')
     .description('show a gateway key and its policy')
     .action(async (id: string, _opts: unknown, command: Command) => {
-      await withServices(io, command, async ({ services, json }) => {
-        const key = await services.keys.show(id);
-        if (json) return printJson(io, keyJson(key));
+      await withApi(io, command, async ({ client, json }) => {
+        const key = await client.call<KeyJson>(op('keys.get'), { params: { key: id } });
+        if (json) return printJson(io, key);
         printLines(io, describe(key));
       });
     });
@@ -131,9 +163,9 @@ export function keyCommand(io: Io): Command {
     .command('revoke <id>')
     .description('revoke a gateway key (a running server refuses it within a second)')
     .action(async (id: string, _opts: unknown, command: Command) => {
-      await withServices(io, command, async ({ services, actor, json }) => {
-        const key = await services.keys.revoke(actor, id);
-        if (json) return printJson(io, keyJson(key));
+      await withApi(io, command, async ({ client, json }) => {
+        const key = await client.call<KeyJson>(op('keys.revoke'), { params: { key: id } });
+        if (json) return printJson(io, key);
         printLines(io, [`Revoked ${key.id} (${key.hint}) of ${key.user}.`]);
       });
     });
@@ -144,9 +176,12 @@ export function keyCommand(io: Io): Command {
     .option('--grace <duration>', 'keep the old key working for this long, e.g. 24h')
     .action(async (id: string, opts: { grace?: string }, command: Command) => {
       const grace = opts.grace ? parseDuration(opts.grace, '--grace') : null;
-      await withServices(io, command, async ({ services, actor, json }) => {
-        const issued = await services.keys.rotate(actor, id, grace);
-        if (json) return printJson(io, { ...keyJson(issued), key: issued.key, replaces: id });
+      await withApi(io, command, async ({ client, json }) => {
+        const issued = await client.call<IssuedJson & { replaces: string }>(op('keys.rotate'), {
+          params: { key: id },
+          body: opts.grace ? { grace: opts.grace } : {},
+        });
+        if (json) return printJson(io, issued);
         printIssued(io, issued, 'Rotated: issued');
         printLines(io, [
           grace
@@ -164,19 +199,19 @@ export function keyCommand(io: Io): Command {
     .option('--monthly <usd>', 'monthly limit in USD, or "none" to remove it')
     .option('--daily <usd>', 'daily limit in USD, or "none" to remove it')
     .action(async (id: string, opts: { monthly?: string; daily?: string }, command: Command) => {
-      const limit = (text: string, what: string) => (text === 'none' ? null : parseUsd(text, what));
-      const changes: Array<['month' | 'day', number | null]> = [];
-      if (opts.monthly !== undefined) changes.push(['month', limit(opts.monthly, '--monthly')]);
-      if (opts.daily !== undefined) changes.push(['day', limit(opts.daily, '--daily')]);
+      const changes: Array<{ period: 'month' | 'day'; limit_usd: string | null }> = [];
+      if (opts.monthly !== undefined)
+        changes.push({ period: 'month', limit_usd: usdOrNoneOption(opts.monthly, '--monthly') });
+      if (opts.daily !== undefined)
+        changes.push({ period: 'day', limit_usd: usdOrNoneOption(opts.daily, '--daily') });
       if (changes.length === 0) throw new AppError('invalid_input', 'give --monthly and/or --daily');
-      await withServices(io, command, async ({ services, actor, json }) => {
-        let key: KeyView = await services.keys.show(id);
-        for (const [period, micro] of changes)
-          key = await services.keys.setKeyBudget(actor, id, period, micro);
-        if (json) return printJson(io, keyJson(key));
-        const p = key.policy;
+      await withApi(io, command, async ({ client, json }) => {
+        let key = await client.call<KeyJson>(op('keys.get'), { params: { key: id } });
+        for (const body of changes)
+          key = await client.call<KeyJson>(op('keys.budget'), { params: { key: id }, body });
+        if (json) return printJson(io, key);
         printLines(io, [
-          `Budget of key lineage ${key.lineageId} (every rotation of ${id}): monthly ${budgetText(p.monthlyBudgetMicro)}, daily ${budgetText(p.dailyBudgetMicro)}.`,
+          `Budget of key lineage ${key.lineage} (every rotation of ${id}): monthly ${budgetText(key.monthly_budget_usd)}, daily ${budgetText(key.daily_budget_usd)}.`,
         ]);
       });
     });
@@ -184,9 +219,12 @@ export function keyCommand(io: Io): Command {
   return cmd;
 }
 
-const budgetText = (micro: number | null) => (micro === null ? 'unlimited' : `$${formatUsd(micro)}`);
+const budgetText = (usd: string | null) => (usd === null ? 'unlimited' : `$${usd}`);
 
-function printIssued(io: Io, k: IssuedKey, verb: string): void {
+/** An ISO time of an answer, as the tables show times. */
+const short = (iso: string | null) => (iso === null ? '-' : shortTime(Date.parse(iso)));
+
+function printIssued(io: Io, k: IssuedJson, verb: string): void {
   printLines(io, [
     `${verb} ${k.id} for ${k.user}. Copy the key now; it is not shown again:`,
     '',
@@ -195,45 +233,10 @@ function printIssued(io: Io, k: IssuedKey, verb: string): void {
   ]);
 }
 
-const usd = (micro: number | null) => (micro === null ? null : formatUsd(micro));
-
-function keyJson(k: KeyView) {
-  const p = k.policy;
-  return {
-    id: k.id,
-    name: k.name,
-    user: k.user,
-    user_id: k.userId,
-    hint: k.hint,
-    status: k.status,
-    scopes: p.scopes,
-    models: p.models,
-    tools: p.tools,
-    max_tokens: p.maxTokens,
-    monthly_budget_usd: usd(p.monthlyBudgetMicro),
-    daily_budget_usd: usd(p.dailyBudgetMicro),
-    max_cost_per_request_usd: usd(p.maxCostPerRequestMicro),
-    rpm: p.rpm,
-    input_tpm: p.inputTpm,
-    output_tpm: p.outputTpm,
-    concurrency: p.concurrency,
-    environment: p.environment,
-    credential: k.credential,
-    expires_at: isoTime(k.expiresAt),
-    created_at: isoTime(k.createdAt),
-    created_by: k.createdBy,
-    revoked_at: isoTime(k.revokedAt),
-    rotated_to: k.rotatedTo,
-    lineage: k.lineageId,
-    last_used_at: isoTime(k.lastUsedAt),
-  };
-}
-
 /** Budgets of a rotated key are its lineage's, shared with the keys before it. */
-const shared = (k: KeyView) => (k.lineageId === k.id ? '' : ` (shared with its lineage ${k.lineageId})`);
+const shared = (k: KeyJson) => (k.lineage === k.id ? '' : ` (shared with its lineage ${k.lineage})`);
 
-function describe(k: KeyView): string[] {
-  const p = k.policy;
+function describe(k: KeyJson): string[] {
   const or = (v: string | number | null, none = 'unlimited') => (v === null ? none : String(v));
   return [
     `id:                ${k.id}`,
@@ -241,17 +244,17 @@ function describe(k: KeyView): string[] {
     `name:              ${k.name ?? '-'}`,
     `status:            ${k.status}`,
     `hint:              ${k.hint}`,
-    `scopes:            ${p.scopes.join(', ')}`,
-    `models:            ${p.models?.join(', ') ?? 'all allowed'}`,
-    `tools:             ${p.tools?.join(', ') ?? 'any'}`,
-    `max tokens:        ${or(p.maxTokens)}`,
-    `monthly budget:    ${budgetText(p.monthlyBudgetMicro)}${shared(k)}`,
-    `daily budget:      ${budgetText(p.dailyBudgetMicro)}${shared(k)}`,
-    `max cost/request:  ${p.maxCostPerRequestMicro === null ? 'unlimited' : `$${formatUsd(p.maxCostPerRequestMicro)}`}`,
-    `rate limits:       rpm ${or(p.rpm)}, input tpm ${or(p.inputTpm)}, output tpm ${or(p.outputTpm)}, concurrency ${or(p.concurrency)}`,
-    `environment:       ${p.environment ?? 'any'}`,
+    `scopes:            ${k.scopes.join(', ')}`,
+    `models:            ${k.models?.join(', ') ?? 'all allowed'}`,
+    `tools:             ${k.tools?.join(', ') ?? 'any'}`,
+    `max tokens:        ${or(k.max_tokens)}`,
+    `monthly budget:    ${budgetText(k.monthly_budget_usd)}${shared(k)}`,
+    `daily budget:      ${budgetText(k.daily_budget_usd)}${shared(k)}`,
+    `max cost/request:  ${budgetText(k.max_cost_per_request_usd)}`,
+    `rate limits:       rpm ${or(k.rpm)}, input tpm ${or(k.input_tpm)}, output tpm ${or(k.output_tpm)}, concurrency ${or(k.concurrency)}`,
+    `environment:       ${k.environment ?? 'any'}`,
     `credential:        ${k.credential ?? '(owner → team → org)'}`,
-    `expires:           ${shortTime(k.expiresAt)}`,
-    `created:           ${shortTime(k.createdAt)} by ${k.createdBy}`,
+    `expires:           ${short(k.expires_at)}`,
+    `created:           ${short(k.created_at)} by ${k.created_by}`,
   ];
 }
