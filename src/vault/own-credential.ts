@@ -68,7 +68,9 @@ export async function setOwnCredential(
     await u.audit('me.credential.set', 'credential', id, {
       outcome: 'stored',
       provider: input.provider,
-      hint,
+      // The tail of the hint only: the audit log refuses anything shaped like a key (an Anthropic hint
+      // starts with the key's own prefix), and the last four characters identify it well enough.
+      hint: `...${hint.slice(-4)}`,
       replaced: previous,
     });
     await u.changed('credential', id);

@@ -52,7 +52,7 @@ export async function probeIntegration(
       `could not reach ${name} at ${url.origin} to check the token; try again later`,
     );
   }
-  if (status === 401 || status === 403 || (status === 200 && provider === 'linear' && !viewerOk(body)))
+  if (refused(provider, status, body))
     throw new AppError(
       'credential_rejected',
       `${name} rejected this token (invalid, expired or lacking permission); nothing was stored`,
@@ -67,6 +67,17 @@ export async function probeIntegration(
         status,
       },
     );
+}
+
+/**
+ * GitHub refuses a token with 401 (403 when it lacks access). Linear's GraphQL endpoint refuses a key
+ * with 400 and an `errors` array (AUTHENTICATION_ERROR), sometimes 401; a 200 without a viewer id is no proof.
+ */
+function refused(provider: 'github' | 'linear', status: number, body: string): boolean {
+  if (status === 401 || status === 403) return true;
+  if (provider === 'github') return false;
+  if (status === 400) return true;
+  return status >= 200 && status < 300 && !viewerOk(body);
 }
 
 /** Linear answers 200 with `errors` for some refusals; a good key yields `data.viewer.id`. */
