@@ -111,6 +111,12 @@ describe('GET /api/v1/me', () => {
     const other = await api('GET', '/api/v1/me', bob);
     expect(other.json).toMatchObject({ name: 'bob', team: 'blue' });
     expect(other.json.budgets.map((b: ApiJson) => b.scope)).toEqual(['org']);
+    expect(other.json.budgets[0]).not.toHaveProperty('limit_usd');
+    // An admin sees the org's figures too, as in a budget refusal.
+    await h.services.users.add(h.admin, { name: 'erin', role: 'admin', monthlyBudgetMicro: null });
+    const erin = await api('GET', '/api/v1/me', await h.key({ user: 'erin', policy: SELF }));
+    expect(erin.json.role).toBe('admin');
+    expect(erin.json.budgets).toEqual([expect.objectContaining({ scope: 'org', limit_usd: '100.00' })]);
   });
 });
 

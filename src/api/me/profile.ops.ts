@@ -29,9 +29,13 @@ const profileSchema = z.object({
   budgets: z.array(budgetSchema),
 });
 
-/** A budget as a member sees it: spent and limit only for their key and user scopes (as budgetRefusal words it). */
-function budgetJson(b: BudgetFigures): z.input<typeof budgetSchema> {
-  const own = b.scope === 'key' || b.scope === 'user';
+/**
+ * A budget as the caller may see it, by the rule budget refusals follow (gateway/refusals.ts
+ * `seesSpendOf`): spent and limit for their own key and user scopes, and for every scope when they are
+ * an admin; what remains of the others.
+ */
+function budgetJson(b: BudgetFigures, member: Member): z.input<typeof budgetSchema> {
+  const own = member.role === 'admin' || b.scope === 'key' || b.scope === 'user';
   return {
     scope: b.scope,
     period: b.period,
@@ -95,7 +99,7 @@ export const profileOps = [
         team: row.team_name ?? null,
         // The policy in force: the user's own, else the team's, else the default.
         byok: row.byok ?? row.team_byok ?? 'preferred',
-        budgets: (await budgetsOfMember(ctx, member)).map(budgetJson),
+        budgets: (await budgetsOfMember(ctx, member)).map((b) => budgetJson(b, member)),
       };
     },
   }),
