@@ -32,6 +32,10 @@ describe('authentication', () => {
     expect(inference.json.error.code).toBe('forbidden');
     expect((await api('GET', '/api/v1/me/settings', aliceInferenceOnly)).status).toBe(403);
     expect((await api('GET', '/api/v1/me', '')).status).toBe(401);
+    // Neither audience's credential opens the other's API.
+    expect((await api('GET', '/api/v1/me', h.adminToken)).status).toBe(401);
+    expect((await api('GET', '/admin/v1/whoami', alice)).status).toBe(401);
+    expect((await api('GET', '/admin/v1/whoami', h.adminToken)).status).toBe(200);
   });
 });
 
