@@ -20,6 +20,11 @@ export function createServices(installation: Installation, config: Config, clock
     teams,
     users,
     upstream: { baseUrl: config.upstream.anthropic_base_url, timeoutMs: config.upstream.validate_timeout_ms },
+    integrations: {
+      githubApiUrl: config.integrations.github_api_url,
+      linearApiUrl: config.integrations.linear_api_url,
+      timeoutMs: config.upstream.validate_timeout_ms,
+    },
   });
   const keys = createKeyService(ctx, { users, credentials, modelsAllowed: config.claude.models_allowed });
   const audit = createAuditService({

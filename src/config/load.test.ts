@@ -339,3 +339,32 @@ describe('audit.witness_path', () => {
     });
   });
 });
+
+describe('integrations', () => {
+  it('defaults to the public GitHub and Linear APIs and takes overrides from the file or the environment', async () => {
+    expect((await load(null)).integrations).toEqual({
+      github_api_url: 'https://api.github.com',
+      linear_api_url: 'https://api.linear.app',
+    });
+    const config = await load('integrations: { github_api_url: "https://ghe.example.com/api/v3/" }\n', {
+      TOLLGATE_LINEAR_API_URL: 'http://127.0.0.1:7001',
+    });
+    expect(config.integrations).toEqual({
+      github_api_url: 'https://ghe.example.com/api/v3',
+      linear_api_url: 'http://127.0.0.1:7001',
+    });
+    expect(
+      (await load(null, { TOLLGATE_GITHUB_API_URL: 'http://127.0.0.1:7002' })).integrations.github_api_url,
+    ).toBe('http://127.0.0.1:7002');
+  });
+
+  it('refuses URLs that are not http(s)', async () => {
+    const message = await problems(null, { TOLLGATE_GITHUB_API_URL: 'ftp://example.com' });
+    expect(message).toContain(
+      'TOLLGATE_GITHUB_API_URL (integrations.github_api_url): expected an http(s) URL',
+    );
+    expect(await problems('integrations: { linear_api_url: "not a url" }\n')).toContain(
+      'integrations.linear_api_url: expected an http(s) URL',
+    );
+  });
+});

@@ -63,6 +63,8 @@ const SPECIFIC_VARIABLES: ReadonlyArray<readonly [string, Path]> = [
   ['TOLLGATE_DATABASE_URL', ['database', 'url']],
   ['TOLLGATE_REDIS_URL', ['redis', 'url']],
   ['TOLLGATE_UPSTREAM_URL', ['upstream', 'anthropic_base_url']],
+  ['TOLLGATE_GITHUB_API_URL', ['integrations', 'github_api_url']],
+  ['TOLLGATE_LINEAR_API_URL', ['integrations', 'linear_api_url']],
 ];
 
 const REFERENCE = /^(env|file):(.*)$/s;

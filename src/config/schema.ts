@@ -117,6 +117,18 @@ const upstreamSection = z
   })
   .strict();
 
+/** Third-party APIs the self-service API validates tokens against (configurable so tests use local fakes). */
+const integrationsSection = z
+  .object({
+    github_api_url: urlField({ protocols: HTTP, expected: 'an http(s) URL', bare: true })
+      .default('https://api.github.com')
+      .transform(withoutTrailingSlash),
+    linear_api_url: urlField({ protocols: HTTP, expected: 'an http(s) URL', bare: true })
+      .default('https://api.linear.app')
+      .transform(withoutTrailingSlash),
+  })
+  .strict();
+
 const claudeSection = z
   .object({
     default_model: z.string().min(1).default('claude-sonnet-4-6'),
@@ -231,6 +243,7 @@ export const configFileSchema = z
       })
       .strict()
       .default({}),
+    integrations: integrationsSection.default({}),
     logging: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -15,6 +15,7 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   decryption_failed: 500,
   credential_rejected: 400,
   upstream_rate_limited: 429,
+  rate_limited: 429,
   upstream_unreachable: 502,
   upstream_error: 502,
   audit_broken: 500,

@@ -88,6 +88,10 @@ export async function buildServer(deps: ServerDeps) {
     const appError = fromFrameworkError(error);
     if (appError.code === 'internal') deps.logger.error({ reqId: request.id, err: error }, 'request failed');
     const { status, body } = errorResponse(appError, request.id, isGatewayPath(request.url));
+    // Throttles (rate_limited) say when to come back.
+    const retryAfter = appError.details.retry_after_s;
+    if (typeof retryAfter === 'number' && retryAfter > 0)
+      reply.header('retry-after', String(Math.ceil(retryAfter)));
     return reply.status(status).send(body);
   });
 

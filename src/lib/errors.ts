@@ -14,6 +14,7 @@ export const ERROR_CODES = [
   'decryption_failed', // ciphertext does not open under its record binding
   'credential_rejected', // upstream said the credential is invalid
   'upstream_rate_limited', // upstream answered 429 while validating
+  'rate_limited', // the caller made too many attempts (e.g. self-service credential checks); retry later
   'upstream_unreachable', // upstream could not be reached or timed out
   'upstream_error', // upstream answered with an unexpected status
   'audit_broken', // the audit chain does not verify
@@ -60,6 +61,7 @@ export const EXIT_STATUS: Readonly<Record<ErrorCode, number>> = {
   not_initialised: 1,
   credential_rejected: 1,
   upstream_rate_limited: 1,
+  rate_limited: 1,
   upstream_unreachable: 1,
   upstream_error: 1,
   decryption_failed: 3,

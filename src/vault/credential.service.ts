@@ -19,6 +19,7 @@ import { newId } from '../lib/ids.js';
 import { validateName } from '../lib/validate.js';
 import { credentialHint } from './hint.js';
 import { checkSecretShape, probeCredential, type UpstreamTarget } from './validate-credential.js';
+import { type IntegrationTargets, probeIntegration } from './validate-integration.js';
 
 export const PROVIDERS = [
   'anthropic',
@@ -81,7 +82,13 @@ const sealedOf = (row: CredentialRow) => ({
 
 export function createCredentialService(
   ctx: ServiceContext,
-  deps: { teams: TeamService; users: UserService; upstream: UpstreamTarget },
+  deps: {
+    teams: TeamService;
+    users: UserService;
+    upstream: UpstreamTarget;
+    /** GitHub and Linear tokens are checked there; absent = not checked (as before). */
+    integrations?: IntegrationTargets;
+  },
 ) {
   const db = ctx.installation.db.kysely;
   const master = ctx.installation.master;
@@ -105,6 +112,10 @@ export function createCredentialService(
   async function validate(provider: Provider, secret: string, enabled: boolean): Promise<void> {
     checkSecretShape(provider, secret);
     if (!enabled) return;
+    if (provider === 'github' || provider === 'linear') {
+      if (deps.integrations) await probeIntegration(provider, secret, deps.integrations);
+      return;
+    }
     const outcome = await probeCredential(provider, secret, deps.upstream);
     if (!outcome.ok) throw outcome.error;
   }
@@ -426,6 +437,7 @@ export function createCredentialService(
 
   return {
     add,
+    validate,
     list,
     get,
     show,
