@@ -3,7 +3,9 @@
 import { z } from 'zod/v4';
 import { VERSION } from '../../version.js';
 import { defineOp, type Operation } from '../operation.js';
+import { budgetOps } from './budgets.ops.js';
 import { teamOps } from './teams.ops.js';
+import { userOps } from './users.ops.js';
 
 const whoami = defineOp({
   id: 'whoami',
@@ -20,4 +22,4 @@ const whoami = defineOp({
   }),
 });
 
-export const ADMIN_OPS: readonly Operation[] = [whoami, ...teamOps];
+export const ADMIN_OPS: readonly Operation[] = [whoami, ...teamOps, ...userOps, ...budgetOps];
