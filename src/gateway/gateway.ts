@@ -83,12 +83,25 @@ export function createGateway(ctx: ServiceContext, config: Config) {
   };
   // The org's limits are read at start and again when budgets or the org change, never per request:
   // the loaded object replaces deps.policy.orgLimits whole (budgetScopes notices the new object). A
-  // sequence number keeps a slow, older read from overwriting a newer one.
+  // sequence number keeps a slow, older read from overwriting a newer one; a failed read (the change
+  // feed has moved past it) is retried every second until one succeeds.
   let orgReads = 0;
+  let orgRetry: NodeJS.Timeout | null = null;
   const reloadOrgLimits = async (): Promise<void> => {
     const read = ++orgReads;
-    const limits = await loadOrgLimits(db.kysely, orgId, config.claude.max_monthly_spend_micro);
-    if (read === orgReads) deps.policy.orgLimits = limits;
+    try {
+      const limits = await loadOrgLimits(db.kysely, orgId, config.claude.max_monthly_spend_micro);
+      if (read === orgReads) deps.policy.orgLimits = limits;
+    } catch (error) {
+      if (orgRetry === null) {
+        orgRetry = setTimeout(() => {
+          orgRetry = null;
+          reloadOrgLimits().catch(() => {});
+        }, 1000);
+        orgRetry.unref();
+      }
+      throw error;
+    }
   };
   const poller = createChangePoller(db, (kinds) => {
     if (kinds.has('key') || kinds.has('user') || kinds.has('team') || kinds.has('budget') || kinds.has('org'))
@@ -122,6 +135,7 @@ export function createGateway(ctx: ServiceContext, config: Config) {
     refresh: () => poller.pollNow(),
     async close(): Promise<void> {
       if (sweeper) clearInterval(sweeper);
+      if (orgRetry) clearTimeout(orgRetry);
       await poller.stop();
       await credentials.settled();
       await ledger.close();

@@ -131,6 +131,13 @@ describe('users over the admin API', () => {
     expect((await h.api('GET', '/admin/v1/users', { token: '' })).status).toBe(401);
   });
 
+  it('are described in the OpenAPI document', async () => {
+    const doc = (await h.api('GET', '/admin/v1/openapi.json', { token: '' })).json;
+    expect(doc.paths['/admin/v1/users/{user}'].patch.operationId).toBe('users.update');
+    expect(doc.paths['/admin/v1/budgets'].put.operationId).toBe('budgets.set');
+    expect(doc.paths['/admin/v1/budgets'].delete.operationId).toBe('budgets.clear');
+  });
+
   it("a user's team change reaches the running gateway: the new team's budget applies", async () => {
     await h.api('POST', '/admin/v1/teams', { body: { name: 'broke', monthly_budget_usd: '0.000001' } });
     await h.api('POST', '/admin/v1/users', { body: { name: 'cid', monthly_budget_usd: null } });
