@@ -1,7 +1,9 @@
 // Users: people (admin, member) and service accounts, each with an optional team and monthly budget.
 import { budgetsOf, setBudget } from '../budgets/budget.repo.js';
 import type { ByokPolicy, UserRole, UserRow } from '../db/schema.js';
+import type { Tx } from '../db/tx.js';
 import { type Actor, change, type ServiceContext } from '../install/context.js';
+import { decodeList } from '../keys/key-policy.js';
 import { AppError } from '../lib/errors.js';
 import { newId } from '../lib/ids.js';
 import { oneOf, validateEmail, validateName } from '../lib/validate.js';
@@ -196,7 +198,10 @@ export function createUserService(ctx: ServiceContext, teams: TeamService, defau
         // The address itself is personal data; the audit says that it changed, not to what.
         details.email = email === null ? 'cleared' : 'changed';
       }
-      if (role !== undefined && role !== user.role) set.role = details.role = role;
+      if (role !== undefined && role !== user.role) {
+        if (user.role === 'service') await refuseActingKeys(u.tx, user);
+        set.role = details.role = role;
+      }
       if (team !== undefined && (team?.id ?? null) !== user.team_id)
         set.team_id = details.team_id = team?.id ?? null;
       if (changes.byok !== undefined && changes.byok !== user.byok) set.byok = details.byok = changes.byok;
@@ -214,6 +219,25 @@ export function createUserService(ctx: ServiceContext, teams: TeamService, defau
       await u.changed('user', user.id);
     });
     return show(user.id);
+  }
+
+  /**
+   * Only service accounts may act for users (key-policy.ts); the gateway checks the key's scope, so a
+   * service account keeping such keys must stay one.
+   */
+  async function refuseActingKeys(tx: Tx, user: UserRow): Promise<void> {
+    const keys = await tx
+      .selectFrom('gateway_keys')
+      .select(['id', 'scopes'])
+      .where('user_id', '=', user.id)
+      .where('status', '=', 'active')
+      .execute();
+    const acting = keys.filter((k) => decodeList(k.scopes)?.includes('act-for-users'));
+    if (acting.length > 0)
+      throw new AppError(
+        'conflict',
+        `${user.name} holds ${acting.length} active key(s) with the act-for-users scope (${acting[0]?.id}${acting.length > 1 ? ', …' : ''}); revoke them before changing the role`,
+      );
   }
 
   async function view(row: UserRow): Promise<UserView> {

@@ -131,6 +131,25 @@ describe('users over the admin API', () => {
     expect((await h.api('GET', '/admin/v1/users', { token: '' })).status).toBe(401);
   });
 
+  it('keeps a service account that acts for users a service account, beside one that does not', async () => {
+    await h.api('POST', '/admin/v1/users', { body: { name: 'relay', role: 'service' } });
+    await h.api('POST', '/admin/v1/users', { body: { name: 'batch', role: 'service' } });
+    const acting = await h.services.keys.issue(h.admin, {
+      user: 'relay',
+      policy: { scopes: ['inference', 'act-for-users'] },
+      credential: null,
+    });
+    const refused = await h.api('PATCH', '/admin/v1/users/relay', { body: { role: 'member' } });
+    expect(refused.status).toBe(409);
+    expect(refused.json.error.message).toContain(acting.id);
+    expect((await h.api('GET', '/admin/v1/users/relay')).json.role).toBe('service');
+    expect((await h.api('PATCH', '/admin/v1/users/batch', { body: { role: 'member' } })).json.role).toBe(
+      'member',
+    );
+    await h.services.keys.revoke(h.admin, acting.id);
+    expect((await h.api('PATCH', '/admin/v1/users/relay', { body: { role: 'member' } })).status).toBe(200);
+  });
+
   it('are described in the OpenAPI document', async () => {
     const doc = (await h.api('GET', '/admin/v1/openapi.json', { token: '' })).json;
     expect(doc.paths['/admin/v1/users/{user}'].patch.operationId).toBe('users.update');
@@ -220,6 +239,8 @@ describe('budgets over the admin API', () => {
     expect((await put({ scope: 'user', target: 'dee', period: 'day', limit_usd: '-1' })).status).toBe(400);
     const extra = await put({ scope: 'user', target: 'dee', period: 'day', limit_usd: '1', role: 'admin' });
     expect(extra.json.error.message).toMatch(/unknown field role/);
+    expect((await h.api('GET', '/admin/v1/budgets?target=data')).json.error.message).toMatch(/needs a scope/);
+    expect((await h.api('GET', '/admin/v1/budgets?scope=team&target=data')).status).toBe(200);
     await h.api('DELETE', '/admin/v1/budgets?scope=team&target=data&period=day');
     await h.api('DELETE', '/admin/v1/budgets?scope=user&target=dee&period=day');
   });
