@@ -51,7 +51,16 @@ describe('user update and budget, locally', () => {
     expect(text.stdout).toContain('Updated user ann.');
     expect(text.stdout).toMatch(/team: +-\n/);
     expect(text.stdout).toMatch(/monthly budget: unlimited/);
-    expect(await cli.json(['user', 'show', 'ann'])).toMatchObject({ team: null, email: 'ann@example.com' });
+    expect(await cli.json(['user', 'show', 'ann'])).toMatchObject({
+      team: null,
+      email: 'ann@example.com',
+      byok: 'required',
+    });
+    expect(await cli.json(['user', 'update', 'ann', '--byok', 'inherit', '--email', 'none'])).toMatchObject({
+      byok: null,
+      email: null,
+      role: 'admin',
+    });
   });
 
   it('user update refuses bad values before touching anything, beside a good one', async () => {

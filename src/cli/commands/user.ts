@@ -100,7 +100,7 @@ export function userCommand(io: Io): Command {
     .option('--role <role>', USER_ROLES.join('|'))
     .option('--team <team>', 'team name, or none')
     .option('--monthly-budget <usd>', 'monthly spend limit in USD, or none')
-    .option('--byok <policy>', 'preferred or required')
+    .option('--byok <policy>', "preferred, required, or inherit (the team's policy)")
     .action(
       async (
         name: string,
@@ -116,7 +116,9 @@ export function userCommand(io: Io): Command {
           ...(opts.monthlyBudget === undefined
             ? {}
             : { monthly_budget_usd: usdOrNoneOption(opts.monthlyBudget, '--monthly-budget') }),
-          ...(opts.byok === undefined ? {} : { byok: byokOption(opts.byok) }),
+          ...(opts.byok === undefined
+            ? {}
+            : { byok: opts.byok.trim().toLowerCase() === 'inherit' ? null : byokOption(opts.byok) }),
         };
         await withApi(io, command, async ({ client, json }) => {
           const user = await client.call<UserJson>(op('users.update'), { params: { user: name }, body });
