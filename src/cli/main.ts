@@ -4,6 +4,7 @@ import { AppError, EXIT_STATUS, isAppError } from '../lib/errors.js';
 import { VERSION } from '../version.js';
 import { refuseSecretsOnArgv } from './argv-guard.js';
 import { auditCommand } from './commands/audit.js';
+import { budgetCommand } from './commands/budget.js';
 import { claudeCodeCommand } from './commands/claude-code.js';
 import { coderCommand } from './commands/coder.js';
 import { credentialCommand } from './commands/credential.js';
@@ -53,6 +54,7 @@ export function buildProgram(io: Io): Command {
     keyCommand,
     profileCommand,
     usageCommand,
+    budgetCommand,
     auditCommand,
     coderCommand,
     claudeCodeCommand,

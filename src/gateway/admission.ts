@@ -22,7 +22,8 @@ export interface AdmissionPolicy {
   /** claude.models_allowed as bare ids; null = every priced model. */
   readonly modelsAllowed: ReadonlySet<string> | null;
   readonly orgId: string;
-  readonly orgLimits: ScopeLimits['limits'];
+  /** Replaced whole (never mutated) when the org's budgets change: see createGateway. */
+  orgLimits: ScopeLimits['limits'];
   readonly promptCaching: 'auto' | 'off';
   readonly webSearchDefaultMaxUses: number;
   readonly imageTokenAllowance: number;
@@ -335,15 +336,17 @@ export function budgetScopes(
   const { key, subject } = caller;
   // The key's scope is built with its cache entry; the subject's are built once and shared by all of
   // its keys (cache entries are replaced whenever keys, users, teams or budgets change). Only the
-  // short list is per request: memory per cached key stays small.
+  // short list is per request: memory per cached key stays small. The org's limits object is replaced
+  // when its budgets change (after key cache entries were dropped, so a subject built in between may
+  // hold the old one): comparing it is one load per request.
   let shared = sharedScopes.get(subject);
-  if (shared?.policy !== policy) {
+  if (shared?.policy !== policy || shared.orgLimits !== policy.orgLimits) {
     const user = scopeLimits('user', subject.userId, subject.userName, subject.userLimits);
     const org = scopeLimits('org', policy.orgId, 'org', policy.orgLimits);
     const team = subject.teamId
       ? scopeLimits('team', subject.teamId, subject.teamName ?? subject.teamId, subject.teamLimits)
       : null;
-    shared = { policy, user, team, org };
+    shared = { policy, orgLimits: policy.orgLimits, user, team, org };
     sharedScopes.set(subject, shared);
   }
   return shared.team
@@ -353,6 +356,7 @@ export function budgetScopes(
 
 interface SubjectScopes {
   readonly policy: Pick<AdmissionPolicy, 'orgId' | 'orgLimits'>;
+  readonly orgLimits: ScopeLimits['limits'];
   readonly user: ScopeLimits;
   readonly team: ScopeLimits | null;
   readonly org: ScopeLimits;

@@ -1,10 +1,10 @@
 // The gateway's composition: caches, limiters, budget book, ledger, upstream pool and change poller,
 // built once per process from the installation and the configuration.
 import { createBudgetBook } from '../budgets/budget-book.js';
-import { periodEnd } from '../budgets/periods.js';
+import { loadOrgLimits } from '../budgets/org-limits.js';
+import { loadSpend } from '../budgets/spend.js';
 import { createChangePoller } from '../changes/poller.js';
 import type { Config } from '../config/load.js';
-import type { BudgetPeriod, BudgetScope } from '../db/schema.js';
 import type { ServiceContext } from '../install/context.js';
 import { sequentialIds } from '../lib/ids.js';
 import { DEFAULT_DOCUMENT_TOKEN_ALLOWANCE, DEFAULT_IMAGE_TOKEN_ALLOWANCE } from '../pricing/input-bound.js';
@@ -41,33 +41,9 @@ export function createGateway(ctx: ServiceContext, config: Config) {
     timeoutMs: config.upstream.timeout_ms,
   });
   const ledger = createLedger(db, orgId);
-  // Spend is stored per scope and UTC day; a month's or all-time spend is the sum of its days. The key
-  // scope is a lineage (a key and its rotations): its spend is that of every key in it, as recorded
-  // per key (usage still names the key that served each request).
-  const budgets = createBudgetBook(
-    async (scope: BudgetScope, id: string, period: BudgetPeriod, start: number) => {
-      let query = db.kysely
-        .selectFrom('spend')
-        .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('spent_micro'), eb.lit(0)).as('spent'))
-        .where('scope_type', '=', scope)
-        .where('period', '=', 'day');
-      query =
-        scope === 'key'
-          ? query.where('scope_id', 'in', (eb) =>
-              eb
-                .selectFrom('gateway_keys')
-                .select('gateway_keys.id')
-                .where('gateway_keys.lineage_id', '=', id),
-            )
-          : query.where('scope_id', '=', id);
-      if (period !== 'total') {
-        query = query
-          .where('period_start', '>=', start)
-          .where('period_start', '<', periodEnd(period, start) ?? start);
-      }
-      const row = await query.executeTakeFirst();
-      return Number(row?.spent ?? 0);
-    },
+  // The book loads a scope's settled spend the first time it is used (see budgets/spend.ts).
+  const budgets = createBudgetBook((scope, id, period, start) =>
+    loadSpend(db.kysely, scope, id, period, start),
   );
   const allowed = config.claude.models_allowed;
   const deps: MessagesDeps = {
@@ -83,6 +59,8 @@ export function createGateway(ctx: ServiceContext, config: Config) {
     policy: {
       modelsAllowed: allowed.length > 0 ? new Set(allowed.map(bareModelId)) : null,
       orgId,
+      // Until start() has read the org's budget rows, the configured cap alone (never less strict
+      // than it); replaced whole on every reload.
       orgLimits:
         config.claude.max_monthly_spend_micro === null
           ? {}
@@ -103,10 +81,33 @@ export function createGateway(ctx: ServiceContext, config: Config) {
       scrubTable: credentials.scrubTable,
     },
   };
+  // The org's limits are read at start and again when budgets or the org change, never per request:
+  // the loaded object replaces deps.policy.orgLimits whole (budgetScopes notices the new object). A
+  // sequence number keeps a slow, older read from overwriting a newer one; a failed read (the change
+  // feed has moved past it) is retried every second until one succeeds.
+  let orgReads = 0;
+  let orgRetry: NodeJS.Timeout | null = null;
+  const reloadOrgLimits = async (): Promise<void> => {
+    const read = ++orgReads;
+    try {
+      const limits = await loadOrgLimits(db.kysely, orgId, config.claude.max_monthly_spend_micro);
+      if (read === orgReads) deps.policy.orgLimits = limits;
+    } catch (error) {
+      if (orgRetry === null) {
+        orgRetry = setTimeout(() => {
+          orgRetry = null;
+          reloadOrgLimits().catch(() => {});
+        }, 1000);
+        orgRetry.unref();
+      }
+      throw error;
+    }
+  };
   const poller = createChangePoller(db, (kinds) => {
     if (kinds.has('key') || kinds.has('user') || kinds.has('team') || kinds.has('budget') || kinds.has('org'))
       keys.invalidate();
     if (kinds.has('credential')) credentials.invalidate();
+    return kinds.has('budget') || kinds.has('org') ? reloadOrgLimits() : undefined;
   });
 
   // Previous secrets kept for a rotation's grace period are destroyed once it ends.
@@ -125,6 +126,7 @@ export function createGateway(ctx: ServiceContext, config: Config) {
     deps,
     async start(): Promise<void> {
       await poller.start();
+      await reloadOrgLimits();
       await sweep();
       sweeper = setInterval(sweep, 30_000);
       sweeper.unref();
@@ -133,6 +135,7 @@ export function createGateway(ctx: ServiceContext, config: Config) {
     refresh: () => poller.pollNow(),
     async close(): Promise<void> {
       if (sweeper) clearInterval(sweeper);
+      if (orgRetry) clearTimeout(orgRetry);
       await poller.stop();
       await credentials.settled();
       await ledger.close();

@@ -1,10 +1,12 @@
 // Users: people (admin, member) and service accounts, each with an optional team and monthly budget.
 import { budgetsOf, setBudget } from '../budgets/budget.repo.js';
-import type { UserRole, UserRow } from '../db/schema.js';
+import type { ByokPolicy, UserRole, UserRow } from '../db/schema.js';
+import type { Tx } from '../db/tx.js';
 import { type Actor, change, type ServiceContext } from '../install/context.js';
+import { decodeList } from '../keys/key-policy.js';
 import { AppError } from '../lib/errors.js';
 import { newId } from '../lib/ids.js';
-import { validateEmail, validateName } from '../lib/validate.js';
+import { oneOf, validateEmail, validateName } from '../lib/validate.js';
 import type { TeamService } from './team.service.js';
 
 export const USER_ROLES = ['admin', 'member', 'service'] as const satisfies readonly UserRole[];
@@ -16,6 +18,21 @@ export interface NewUserInput {
   team?: string | null;
   /** Monthly budget; undefined takes the configured default for new users, null means none. */
   monthlyBudgetMicro?: number | null;
+  /** The user's own bring-your-own-key policy; null or undefined inherits the team's. */
+  byok?: ByokPolicy | null;
+}
+
+/** Changes to a user; a field left out stays as it is. */
+export interface UserUpdate {
+  /** null clears the email. */
+  email?: string | null;
+  role?: UserRole;
+  /** A team name or id; null takes the user out of their team. */
+  team?: string | null;
+  /** null removes the monthly budget. */
+  monthlyBudgetMicro?: number | null;
+  /** null inherits the team's policy. */
+  byok?: ByokPolicy | null;
 }
 
 export interface UserView {
@@ -28,6 +45,9 @@ export interface UserView {
   createdAt: number;
   monthlyBudgetMicro: number | null;
   activeKeys: number;
+  /** The user's own setting; null = the team's policy applies. */
+  byok: ByokPolicy | null;
+  preferredModel: string | null;
 }
 
 export interface UserDefaults {
@@ -42,6 +62,7 @@ export function createUserService(ctx: ServiceContext, teams: TeamService, defau
     const name = validateName('user', input.name);
     const email = input.email ? validateEmail(input.email) : null;
     const role = input.role ?? 'member';
+    const byok = input.byok ?? null;
     const team = input.team ? await teams.get(input.team) : null;
     const budget =
       input.monthlyBudgetMicro === undefined ? defaults.monthlyBudgetMicro : input.monthlyBudgetMicro;
@@ -56,7 +77,17 @@ export function createUserService(ctx: ServiceContext, teams: TeamService, defau
       const id = newId('usr');
       await u.tx
         .insertInto('users')
-        .values({ id, name, email, role, team_id: team?.id ?? null, created_at: u.now, removed_at: null })
+        .values({
+          id,
+          name,
+          email,
+          role,
+          team_id: team?.id ?? null,
+          created_at: u.now,
+          removed_at: null,
+          byok,
+          preferred_model: null,
+        })
         .execute();
       if (budget !== null) await setBudget(u.tx, 'user', id, 'month', budget, u.now);
       await u.audit('user.add', 'user', id, {
@@ -64,6 +95,7 @@ export function createUserService(ctx: ServiceContext, teams: TeamService, defau
         role,
         team_id: team?.id ?? null,
         monthly_budget_micro: budget,
+        ...(byok === null ? {} : { byok }),
       });
       await u.changed('user', id);
       return {
@@ -76,6 +108,8 @@ export function createUserService(ctx: ServiceContext, teams: TeamService, defau
         createdAt: u.now,
         monthlyBudgetMicro: budget,
         activeKeys: 0,
+        byok,
+        preferredModel: null,
       };
     });
   }
@@ -143,6 +177,69 @@ export function createUserService(ctx: ServiceContext, teams: TeamService, defau
     });
   }
 
+  /**
+   * Changes a user's email, role, team, monthly budget or bring-your-own-key policy in one audited
+   * change; fields left out stay as they are. The change feed reports the user (a running gateway
+   * drops its cached keys, so a new team's budget applies to the next request) and, when the budget
+   * changed, the budget.
+   */
+  async function update(by: Actor, nameOrId: string, changes: UserUpdate): Promise<UserView> {
+    const user = await get(nameOrId);
+    const email =
+      changes.email === undefined ? undefined : changes.email === null ? null : validateEmail(changes.email);
+    const role = changes.role === undefined ? undefined : oneOf('role', changes.role, USER_ROLES);
+    const team =
+      changes.team === undefined ? undefined : changes.team === null ? null : await teams.get(changes.team);
+    await change(ctx, by, async (u) => {
+      const set: Partial<Pick<UserRow, 'email' | 'role' | 'team_id' | 'byok'>> = {};
+      const details: Record<string, string | number | null> = {};
+      if (email !== undefined && email !== user.email) {
+        set.email = email;
+        // The address itself is personal data; the audit says that it changed, not to what.
+        details.email = email === null ? 'cleared' : 'changed';
+      }
+      if (role !== undefined && role !== user.role) {
+        if (user.role === 'service') await refuseActingKeys(u.tx, user);
+        set.role = details.role = role;
+      }
+      if (team !== undefined && (team?.id ?? null) !== user.team_id)
+        set.team_id = details.team_id = team?.id ?? null;
+      if (changes.byok !== undefined && changes.byok !== user.byok) set.byok = details.byok = changes.byok;
+      if (Object.keys(set).length > 0)
+        await u.tx.updateTable('users').set(set).where('id', '=', user.id).execute();
+      if (changes.monthlyBudgetMicro !== undefined) {
+        const before = (await budgetsOf(u.tx, 'user', user.id)).find((b) => b.period === 'month');
+        if ((before?.limitMicro ?? null) !== changes.monthlyBudgetMicro) {
+          await setBudget(u.tx, 'user', user.id, 'month', changes.monthlyBudgetMicro, u.now);
+          details.monthly_budget_micro = changes.monthlyBudgetMicro;
+          await u.changed('budget', user.id);
+        }
+      }
+      await u.audit('user.update', 'user', user.id, details);
+      await u.changed('user', user.id);
+    });
+    return show(user.id);
+  }
+
+  /**
+   * Only service accounts may act for users (key-policy.ts); the gateway checks the key's scope, so a
+   * service account keeping such keys must stay one.
+   */
+  async function refuseActingKeys(tx: Tx, user: UserRow): Promise<void> {
+    const keys = await tx
+      .selectFrom('gateway_keys')
+      .select(['id', 'scopes'])
+      .where('user_id', '=', user.id)
+      .where('status', '=', 'active')
+      .execute();
+    const acting = keys.filter((k) => decodeList(k.scopes)?.includes('act-for-users'));
+    if (acting.length > 0)
+      throw new AppError(
+        'conflict',
+        `${user.name} holds ${acting.length} active key(s) with the act-for-users scope (${acting[0]?.id}${acting.length > 1 ? ', …' : ''}); revoke them before changing the role`,
+      );
+  }
+
   async function view(row: UserRow): Promise<UserView> {
     const [budgets, team, keys] = await Promise.all([
       budgetsOf(db, 'user', row.id),
@@ -166,10 +263,12 @@ export function createUserService(ctx: ServiceContext, teams: TeamService, defau
       createdAt: row.created_at,
       monthlyBudgetMicro: budgets.find((b) => b.period === 'month')?.limitMicro ?? null,
       activeKeys: Number(keys?.n ?? 0),
+      byok: row.byok ?? null,
+      preferredModel: row.preferred_model ?? null,
     };
   }
 
-  return { add, list, get, show, remove };
+  return { add, list, get, show, update, remove };
 }
 
 export type UserService = ReturnType<typeof createUserService>;

@@ -3,10 +3,12 @@
 import { z } from 'zod/v4';
 import { VERSION } from '../../version.js';
 import { defineOp, type Operation } from '../operation.js';
+import { budgetOps } from './budgets.ops.js';
 import { credentialOps } from './credentials.ops.js';
 import { keyOps } from './keys.ops.js';
 import { profileOps } from './profiles.ops.js';
 import { teamOps } from './teams.ops.js';
+import { userOps } from './users.ops.js';
 
 const whoami = defineOp({
   id: 'whoami',
@@ -26,6 +28,8 @@ const whoami = defineOp({
 export const ADMIN_OPS: readonly Operation[] = [
   whoami,
   ...teamOps,
+  ...userOps,
+  ...budgetOps,
   ...credentialOps,
   ...keyOps,
   ...profileOps,

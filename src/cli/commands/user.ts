@@ -1,12 +1,19 @@
-// `tollgate user …`
+// `tollgate user …` (local, or remote with --server)
 import { Command } from 'commander';
+import type { z } from 'zod/v4';
+import { opById } from '../../api/admin/lookup.js';
+import { type removedUserSchema, userOps, type userSchema } from '../../api/admin/users.ops.js';
 import type { UserRole } from '../../db/schema.js';
-import { USER_ROLES, type UserView } from '../../identity/user.service.js';
-import { formatUsd, parseUsd } from '../../lib/money.js';
-import { oneOf } from '../../lib/validate.js';
+import { USER_ROLES } from '../../identity/user.service.js';
+import { oneOf, validateEmail, validateName } from '../../lib/validate.js';
 import type { Io } from '../io.js';
-import { isoTime, printJson, printLines, printTable } from '../output.js';
-import { withServices } from '../runtime.js';
+import { byokOption, usdOption, usdOrNoneOption } from '../options.js';
+import { printJson, printLines, printTable } from '../output.js';
+import { withApi } from '../runtime.js';
+
+type UserJson = z.output<typeof userSchema>;
+type RemovedJson = z.output<typeof removedUserSchema>;
+const op = opById(userOps);
 
 export function userCommand(io: Io): Command {
   const cmd = new Command('user').description('manage users and service accounts');
@@ -20,26 +27,35 @@ export function userCommand(io: Io): Command {
     .option('--role <role>', USER_ROLES.join('|'), 'member')
     .option('--team <team>')
     .option('--monthly-budget <usd>', 'monthly spend limit in USD')
+    .option(
+      '--byok <policy>',
+      "the user's bring-your-own-key policy: preferred or required (default: the team's)",
+    )
     .action(
       async (
         name: string,
-        opts: { email?: string; role: string; team?: string; monthlyBudget?: string },
+        opts: { email?: string; role: string; team?: string; monthlyBudget?: string; byok?: string },
         command: Command,
       ) => {
-        const role = oneOf<UserRole>('--role', opts.role, USER_ROLES);
-        const budget =
-          opts.monthlyBudget === undefined ? undefined : parseUsd(opts.monthlyBudget, '--monthly-budget');
-        await withServices(io, command, async ({ services, actor, json }) => {
-          const user = await services.users.add(actor, {
-            name,
-            email: opts.email ?? null,
-            role,
-            team: opts.team ?? null,
-            ...(budget === undefined ? {} : { monthlyBudgetMicro: budget }),
-          });
-          if (json) return printJson(io, userJson(user));
+        // Checked here first so the messages name the options (and nothing is opened for a typo).
+        validateName('user', name);
+        const role = roleOption(opts.role);
+        if (opts.email !== undefined) validateEmail(opts.email);
+        const body = {
+          name,
+          email: opts.email ?? null,
+          role,
+          team: opts.team ?? null,
+          ...(opts.monthlyBudget === undefined
+            ? {}
+            : { monthly_budget_usd: usdOption(opts.monthlyBudget, '--monthly-budget') }),
+          ...(opts.byok === undefined ? {} : { byok: byokOption(opts.byok) }),
+        };
+        await withApi(io, command, async ({ client, json }) => {
+          const user = await client.call<UserJson>(op('users.create'), { body });
+          if (json) return printJson(io, user);
           printLines(io, [
-            `Added ${user.role} ${user.name}${user.team ? ` to team ${user.team}` : ''}; monthly budget ${money(user.monthlyBudgetMicro)}.`,
+            `Added ${user.role} ${user.name}${user.team ? ` to team ${user.team}` : ''}; monthly budget ${money(user.monthly_budget_usd)}.`,
           ]);
         });
       },
@@ -49,14 +65,19 @@ export function userCommand(io: Io): Command {
     .command('list')
     .description('list users')
     .option('--team <team>')
-    .action(async (opts: { team?: string }, command: Command) => {
-      await withServices(io, command, async ({ services, json }) => {
-        const users = await services.users.list(opts.team ? { team: opts.team } : {});
-        if (json) return printJson(io, users.map(userJson));
+    .option('--role <role>', USER_ROLES.join('|'))
+    .action(async (opts: { team?: string; role?: string }, command: Command) => {
+      const query = {
+        ...(opts.team ? { team: opts.team } : {}),
+        ...(opts.role === undefined ? {} : { role: roleOption(opts.role) }),
+      };
+      await withApi(io, command, async ({ client, json }) => {
+        const users = await client.all<UserJson>(op('users.list'), { query });
+        if (json) return printJson(io, users);
         printTable(
           io,
           ['name', 'role', 'team', 'email', 'monthly budget', 'keys'],
-          users.map((u) => [u.name, u.role, u.team, u.email, money(u.monthlyBudgetMicro), u.activeKeys]),
+          users.map((u) => [u.name, u.role, u.team, u.email, money(u.monthly_budget_usd), u.active_keys]),
         );
       });
     });
@@ -65,37 +86,57 @@ export function userCommand(io: Io): Command {
     .command('show <name>')
     .description('show one user')
     .action(async (name: string, _opts: unknown, command: Command) => {
-      await withServices(io, command, async ({ services, json }) => {
-        const user = await services.users.show(name);
-        if (json) return printJson(io, userJson(user));
-        printLines(io, [
-          `name:           ${user.name}`,
-          `id:             ${user.id}`,
-          `role:           ${user.role}`,
-          `team:           ${user.team ?? '-'}`,
-          `email:          ${user.email ?? '-'}`,
-          `monthly budget: ${money(user.monthlyBudgetMicro)}`,
-          `active keys:    ${user.activeKeys}`,
-        ]);
+      await withApi(io, command, async ({ client, json }) => {
+        const user = await client.call<UserJson>(op('users.get'), { params: { user: name } });
+        if (json) return printJson(io, user);
+        printLines(io, describe(user));
       });
     });
+
+  cmd
+    .command('update <name>')
+    .description("change a user's email, role, team, monthly budget or bring-your-own-key policy")
+    .option('--email <email>', 'new email address, or none')
+    .option('--role <role>', USER_ROLES.join('|'))
+    .option('--team <team>', 'team name, or none')
+    .option('--monthly-budget <usd>', 'monthly spend limit in USD, or none')
+    .option('--byok <policy>', "preferred, required, or inherit (the team's policy)")
+    .action(
+      async (
+        name: string,
+        opts: { email?: string; role?: string; team?: string; monthlyBudget?: string; byok?: string },
+        command: Command,
+      ) => {
+        const body = {
+          ...(opts.email === undefined
+            ? {}
+            : { email: isNone(opts.email) ? null : validateEmail(opts.email) }),
+          ...(opts.role === undefined ? {} : { role: roleOption(opts.role) }),
+          ...(opts.team === undefined ? {} : { team: isNone(opts.team) ? null : opts.team }),
+          ...(opts.monthlyBudget === undefined
+            ? {}
+            : { monthly_budget_usd: usdOrNoneOption(opts.monthlyBudget, '--monthly-budget') }),
+          ...(opts.byok === undefined
+            ? {}
+            : { byok: opts.byok.trim().toLowerCase() === 'inherit' ? null : byokOption(opts.byok) }),
+        };
+        await withApi(io, command, async ({ client, json }) => {
+          const user = await client.call<UserJson>(op('users.update'), { params: { user: name }, body });
+          if (json) return printJson(io, user);
+          printLines(io, [`Updated user ${user.name}.`, ...describe(user)]);
+        });
+      },
+    );
 
   cmd
     .command('remove <name>')
     .description('remove a user: revokes all their gateway keys and destroys their own credentials')
     .action(async (name: string, _opts: unknown, command: Command) => {
-      await withServices(io, command, async ({ services, actor, json }) => {
-        const result = await services.users.remove(actor, name);
-        if (json)
-          return printJson(io, {
-            id: result.id,
-            name,
-            removed: true,
-            revoked_keys: result.revokedKeys,
-            removed_credentials: result.removedCredentials,
-          });
+      await withApi(io, command, async ({ client, json }) => {
+        const result = await client.call<RemovedJson>(op('users.remove'), { params: { user: name } });
+        if (json) return printJson(io, result);
         printLines(io, [
-          `Removed user ${name}: ${result.revokedKeys} key(s) revoked, ${result.removedCredentials} credential(s) destroyed.`,
+          `Removed user ${result.name}: ${result.revoked_keys} key(s) revoked, ${result.removed_credentials} credential(s) destroyed.`,
         ]);
       });
     });
@@ -103,19 +144,28 @@ export function userCommand(io: Io): Command {
   return cmd;
 }
 
-function money(micro: number | null): string {
-  return micro === null ? 'unlimited' : `$${formatUsd(micro)}`;
+function describe(user: UserJson): string[] {
+  return [
+    `name:           ${user.name}`,
+    `id:             ${user.id}`,
+    `role:           ${user.role}`,
+    `team:           ${user.team ?? '-'}`,
+    `email:          ${user.email ?? '-'}`,
+    `monthly budget: ${money(user.monthly_budget_usd)}`,
+    `active keys:    ${user.active_keys}`,
+    `byok:           ${user.byok ?? "the team's policy"}`,
+    `preferred model: ${user.preferred_model ?? '-'}`,
+  ];
 }
 
-function userJson(u: UserView) {
-  return {
-    id: u.id,
-    name: u.name,
-    email: u.email,
-    role: u.role,
-    team: u.team,
-    monthly_budget_usd: u.monthlyBudgetMicro === null ? null : formatUsd(u.monthlyBudgetMicro),
-    active_keys: u.activeKeys,
-    created_at: isoTime(u.createdAt),
-  };
+function roleOption(text: string): UserRole {
+  return oneOf<UserRole>('--role', text, USER_ROLES);
+}
+
+function isNone(text: string): boolean {
+  return text.trim().toLowerCase() === 'none';
+}
+
+function money(usd: string | null): string {
+  return usd === null ? 'unlimited' : `$${usd}`;
 }
