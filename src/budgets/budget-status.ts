@@ -5,6 +5,7 @@ import type { Db } from '../db/connect.js';
 import type { BudgetPeriod, BudgetScope } from '../db/schema.js';
 import { budgetsOf } from './budget.repo.js';
 import { PERIODS, periodEnd, periodStart } from './periods.js';
+import { loadSpend } from './spend.js';
 
 export interface BudgetFigures {
   scope: BudgetScope;
@@ -24,33 +25,9 @@ export type LiveFigures = (
   period: BudgetPeriod,
 ) => { spent: number; reserved: number } | null;
 
-/** Settled spend of a scope in the period containing `now`, from the spend table (as the gateway loads it). */
-export async function settledSpend(
-  db: Db,
-  scope: BudgetScope,
-  id: string,
-  period: BudgetPeriod,
-  now: number,
-): Promise<number> {
-  let query = db.kysely
-    .selectFrom('spend')
-    .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('spent_micro'), eb.lit(0)).as('spent'))
-    .where('scope_type', '=', scope)
-    .where('period', '=', 'day');
-  query =
-    scope === 'key'
-      ? query.where('scope_id', 'in', (eb) =>
-          eb.selectFrom('gateway_keys').select('gateway_keys.id').where('gateway_keys.lineage_id', '=', id),
-        )
-      : query.where('scope_id', '=', id);
-  if (period !== 'total') {
-    const start = periodStart(period, now);
-    query = query
-      .where('period_start', '>=', start)
-      .where('period_start', '<', periodEnd(period, start) ?? start);
-  }
-  const row = await query.executeTakeFirst();
-  return Number(row?.spent ?? 0);
+/** Settled spend of a scope in the period containing `now` (the gateway's own loader, so both agree). */
+export function settledSpend(db: Db, scope: BudgetScope, id: string, period: BudgetPeriod, now: number) {
+  return loadSpend(db.kysely, scope, id, period, periodStart(period, now));
 }
 
 /**
