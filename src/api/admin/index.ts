@@ -3,7 +3,10 @@
 import { z } from 'zod/v4';
 import { VERSION } from '../../version.js';
 import { defineOp, type Operation } from '../operation.js';
+import { adminTokenOps } from './admin-tokens.ops.js';
+import { auditOps } from './audit.ops.js';
 import { teamOps } from './teams.ops.js';
+import { usageOps } from './usage.ops.js';
 
 const whoami = defineOp({
   id: 'whoami',
@@ -20,4 +23,10 @@ const whoami = defineOp({
   }),
 });
 
-export const ADMIN_OPS: readonly Operation[] = [whoami, ...teamOps];
+export const ADMIN_OPS: readonly Operation[] = [
+  whoami,
+  ...teamOps,
+  ...adminTokenOps,
+  ...usageOps,
+  ...auditOps,
+];
