@@ -305,6 +305,19 @@ describe('admin tokens, usage and audit over the API', () => {
     expect((await whoami(h, h.adminToken)).status).toBe(200);
   });
 
+  it('the OpenAPI document lists these operations, and none rotates the installation token', async () => {
+    const doc = (await h.api('GET', '/admin/v1/openapi.json', { token: '' })).json;
+    const ids = Object.values(doc.paths as Record<string, Record<string, ApiJson>>).flatMap((p) =>
+      Object.values(p).map((o) => o.operationId),
+    );
+    for (const id of ['adminTokens.list', 'adminTokens.issue', 'adminTokens.revoke', 'usage.query'])
+      expect(ids).toContain(id);
+    expect(ids).toEqual(expect.arrayContaining(['audit.list', 'audit.verify']));
+    expect(ids.filter((id: string) => /rotate/i.test(id) && /token/i.test(id))).toEqual([]);
+    const by = doc.paths['/admin/v1/usage'].get.parameters.find((p: ApiJson) => p.name === 'by');
+    expect(by).toMatchObject({ in: 'query', required: false });
+  });
+
   it('no token appears in the audit table, any list answer, or the server log', async () => {
     expect(tokens.length).toBeGreaterThan(8);
     const auditRows = await h.installation.db.kysely.selectFrom('audit_log').selectAll().execute();

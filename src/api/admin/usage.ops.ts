@@ -12,21 +12,21 @@ const dateText = z.string().min(1).max(40);
 const count = z.number().int();
 
 /** One row: the group field named after `by` (e.g. `model`), then the sums. */
-const groupField = (g: string) =>
+const groupField = (g: string, value: string) =>
   z
     .string()
     .nullable()
     .optional()
-    .meta({ description: `present when by=${g}: the group's value (names for user, team, credential)` });
+    .meta({ description: `present when by=${g}: ${value} (null for requests without one)` });
 
 /** One row: the group field named after `by` (e.g. `model`), then the sums. */
 export const usageRowSchema = z.object({
-  model: groupField('model'),
-  user: groupField('user'),
-  key: groupField('key'),
-  team: groupField('team'),
-  credential: groupField('credential'),
-  day: groupField('day'),
+  model: groupField('model', 'the model id'),
+  user: groupField('user', "the user's name"),
+  key: groupField('key', 'the gateway key id'),
+  team: groupField('team', "the team's name"),
+  credential: groupField('credential', "the credential's name"),
+  day: groupField('day', 'the UTC day, YYYY-MM-DD'),
   requests: count,
   errors: count,
   input_tokens: count,
@@ -42,7 +42,8 @@ export const usageRowSchema = z.object({
 });
 
 export const usageQuerySchema = z.strictObject({
-  by: z.enum(GROUPS).default('model').meta({ description: 'the group of each row (default model)' }),
+  // Optional rather than defaulted: a defaulted field reads as required in the OpenAPI document.
+  by: z.enum(GROUPS).optional().meta({ description: 'the group of each row (default model)' }),
   user: refSchema.optional().meta({ description: 'only this user (name or id)' }),
   team: refSchema.optional().meta({ description: 'only this team (name or id)' }),
   key: refSchema.optional().meta({ description: 'only this gateway key (id)' }),
@@ -63,6 +64,7 @@ export const usageOps = [
     query: usageQuerySchema,
     response: pageOf(usageRowSchema),
     run: async (ctx, { query }) => {
+      const by = query.by ?? 'model';
       const now = ctx.now();
       const since =
         query.since === undefined ? periodStart('month', now) : parseSince(query.since, now, 'since');
@@ -70,7 +72,7 @@ export const usageOps = [
       const until = query.until === undefined ? now + 1 : parseSince(query.until, now, 'until');
       const userId = query.user === undefined ? undefined : (await ctx.services.users.get(query.user)).id;
       const teamId = query.team === undefined ? undefined : (await ctx.services.teams.get(query.team)).id;
-      const rows = await summarise(ctx.installation.db, query.by, {
+      const rows = await summarise(ctx.installation.db, by, {
         since,
         until,
         ...(userId === undefined ? {} : { userId }),
@@ -80,7 +82,7 @@ export const usageOps = [
       // The database sums the groups in one query; they come in one page (next_cursor is always null),
       // so the API and `usage --json` agree row for row.
       return {
-        items: rows.map(({ group, ...rest }) => ({ [query.by]: group, ...rest })),
+        items: rows.map(({ group, ...rest }) => ({ [by]: group, ...rest })),
         next_cursor: null,
       };
     },

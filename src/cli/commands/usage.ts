@@ -44,8 +44,8 @@ export function usageCommand(io: Io): Command {
         const answer = await client.call<{ items: UsageRowJson[] }>(op('usage.query'), {
           query: {
             by,
-            since: new Date(since).toISOString(),
-            // Without --until the server takes its own "now": its ledger, its clock.
+            // Without --since/--until the server takes its own month and "now": its ledger, its clock.
+            ...(opts.since ? { since: new Date(since).toISOString() } : {}),
             ...(opts.until ? { until: new Date(until).toISOString() } : {}),
             ...(opts.user ? { user: opts.user } : {}),
             ...(opts.team ? { team: opts.team } : {}),
