@@ -1,11 +1,13 @@
 // `tollgate audit …`: the hash-chained audit log. `list` and `verify` go through the admin API's
 // operations (in-process, or on a remote server with --server); `witness` writes a file on this
-// machine and works on the local database only.
+// machine and `export` writes a file here: both work on the local database only.
+import { resolve } from 'node:path';
 import { Command } from 'commander';
 import type { z } from 'zod/v4';
 import { type AuditEntryJson, auditOps, type auditVerifySchema } from '../../api/admin/audit.ops.js';
 import { opById } from '../../api/admin/lookup.js';
 import type { Page } from '../../api/pagination.js';
+import { exportAudit } from '../../audit/audit-export.js';
 import { parseSince } from '../../lib/dates.js';
 import { AppError } from '../../lib/errors.js';
 import type { Io } from '../io.js';
@@ -93,6 +95,30 @@ export function auditCommand(io: Io): Command {
     .action(async (_opts: unknown, command: Command) => {
       await withApi(io, command, async ({ client, json }) => {
         reportVerify(io, json, await client.call<VerifyJson>(op('audit.verify')));
+      });
+    });
+
+  cmd
+    .command('export')
+    .description(
+      'write the whole log as JSON Lines (one stored row per line, to recompute the chain) to a new 0600 file',
+    )
+    .requiredOption('--out <file>', 'the file to create (an existing file is never replaced)')
+    .action(async (opts: { out: string }, command: Command) => {
+      // Local only: the file is written on this machine, from this database.
+      await withServices(io, command, async ({ installation, json }) => {
+        const done = await exportAudit(installation.db, installation.anchorKey, resolve(io.cwd, opts.out));
+        if (json) printJson(io, { path: done.path, entries: done.entries, verified: done.verified });
+        else printLines(io, [`Exported ${done.entries} audit entries to ${done.path}.`]);
+        // The file is kept (it is the evidence), but a script must not take it for a sound log.
+        if (!done.verified.ok) {
+          const b = done.verified.firstBroken;
+          throw new AppError(
+            'audit_broken',
+            `the exported log does not verify: broken at entry #${b.index} (${b.reason})`,
+            { index: b.index, reason: b.reason },
+          );
+        }
       });
     });
 
