@@ -1,47 +1,20 @@
 // Admin tokens, usage and audit over the admin API and the CLI: personal tokens act (and are audited)
-// as their holder and stop at once when revoked or when the holder loses standing; the installation
-// token rotates locally only; usage and audit rows over HTTP equal the local CLI's JSON; audit paging
-// walks the whole log; no token is ever stored in the audit log or shown by a list; the CLI prints and
-// exits the same with --server as it does on the local database.
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+// as their holder and stop at once when revoked or when the holder loses standing; usage and audit rows
+// over HTTP equal the local CLI's JSON; audit paging walks the whole log; no token is ever stored in the
+// audit log or shown by a list; the CLI prints and exits the same with --server as it does on the local
+// database. Rotation and a broken chain: rotate-and-broken-chain.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GROUPS } from '../../src/usage/usage.repo.js';
-import { type CliResult, runCli } from '../helpers/cli.js';
+import { runCli } from '../helpers/cli.js';
 import { type ApiJson, type Harness, startHarness } from '../helpers/gateway.js';
 import { findLeaks } from '../helpers/secrets.js';
+import { issue, local, remote, whoami } from './cli-modes.js';
 
 const PARAMS = {
   model: 'claude-haiku-4-5',
   max_tokens: 40,
   messages: [{ role: 'user' as const, content: 'usage [[fake output_tokens=7]]' }],
 };
-
-/** The CLI on the harness's own home (the local database, next to the running server). */
-function local(h: Harness, argv: string[]): Promise<CliResult> {
-  return runCli(argv, { TOLLGATE_HOME: h.config.home, TOLLGATE_UPSTREAM_URL: h.fake.url });
-}
-
-/** The CLI against the harness over HTTP, with a home that does not exist (it must not be needed). */
-async function remote(h: Harness, argv: string[], token = h.adminToken): Promise<CliResult> {
-  const nowhere = join(h.config.home, '..', 'no-such-home');
-  const result = await runCli(['--server', h.url, ...argv], {
-    TOLLGATE_HOME: nowhere,
-    TOLLGATE_ADMIN_TOKEN: token,
-  });
-  expect(existsSync(nowhere)).toBe(false);
-  return result;
-}
-
-async function issue(h: Harness, user: string, name?: string): Promise<ApiJson> {
-  const r = await h.api('POST', '/admin/v1/admin-tokens', { body: { user, ...(name ? { name } : {}) } });
-  expect(r.status, JSON.stringify(r.json)).toBe(201);
-  return r.json;
-}
-
-async function whoami(h: Harness, token: string): Promise<{ status: number; json: ApiJson }> {
-  return h.api('GET', '/admin/v1/whoami', { token });
-}
 
 /** Every entry of the audit log, walked through the API with pages of `limit`. */
 async function walkAudit(h: Harness, limit: number, token = h.adminToken): Promise<ApiJson[]> {
@@ -341,77 +314,5 @@ describe('admin tokens, usage and audit over the API', () => {
     expect(findLeaks(haystack, tokens)).toEqual([]);
     // Control: the same search finds a token where one is.
     expect(findLeaks(`x${JSON.stringify({ t: tokens[1] })}`, tokens)).not.toEqual([]);
-  });
-});
-
-describe('rotating the installation token, and a broken chain, locally and remotely', () => {
-  let h: Harness;
-  /** The installation token after the rotations (the harness's api() would send the first one). */
-  let current = '';
-  beforeAll(async () => {
-    h = await startHarness();
-    await h.services.teams.add(h.admin, { name: 'a' });
-    await h.services.teams.add(h.admin, { name: 'b' });
-  });
-  afterAll(() => h.close());
-
-  it('`admin-token rotate`: the old installation token gets 401 at once, the new one 200', async () => {
-    const old = h.adminToken;
-    expect((await whoami(h, old)).status).toBe(200);
-    const rotated = await local(h, ['admin-token', 'rotate', '--json']);
-    expect(rotated.code).toBe(0);
-    const { admin_token: fresh } = JSON.parse(rotated.stdout) as { admin_token: string };
-    expect(Object.keys(JSON.parse(rotated.stdout))).toEqual(['admin_token']);
-    expect(fresh).toMatch(/^tga_/);
-    expect(fresh).not.toBe(old);
-    expect((await whoami(h, old)).status).toBe(401);
-    const me = await whoami(h, fresh);
-    expect(me.status).toBe(200);
-    expect(me.json.kind).toBe('installation');
-
-    const entry = await h.api('GET', '/admin/v1/audit?action=admin_token.rotate', { token: fresh });
-    expect(entry.json.items).toHaveLength(1);
-    expect(entry.json.items[0].details).toEqual({ hint: `tga_…${fresh.slice(-4)}` });
-    const rows = await h.installation.db.kysely.selectFrom('audit_log').selectAll().execute();
-    expect(findLeaks(JSON.stringify(rows), [old, fresh])).toEqual([]);
-
-    // The human output prints the new token once.
-    const again = await local(h, ['admin-token', 'rotate']);
-    expect(again.code).toBe(0);
-    const newest = /\b(tga_[A-Za-z0-9]{49})\b/.exec(again.stdout)?.[1] ?? '';
-    expect(again.stdout.split(newest).length - 1).toBe(1);
-    expect((await whoami(h, fresh)).status).toBe(401);
-    expect((await whoami(h, newest)).status).toBe(200);
-    current = newest;
-  });
-
-  it('a broken chain: the API answers 200 ok:false; the CLI exits 3 with the same message in both modes', async () => {
-    const token = current;
-    const intact = await h.api('POST', '/admin/v1/audit/verify', { token });
-    expect(intact.status).toBe(200);
-    expect(intact.json).toMatchObject({ ok: true, witness: null });
-
-    await h.installation.db.kysely
-      .updateTable('audit_log')
-      .set({ action: 'team.remove' })
-      .where('seq', '=', 2)
-      .execute();
-    const broken = await h.api('POST', '/admin/v1/audit/verify', { token });
-    expect(broken.status).toBe(200);
-    expect(broken.json).toMatchObject({ ok: false, firstBroken: { index: 2, reason: 'hash-mismatch' } });
-
-    for (const argv of [
-      ['audit', 'verify'],
-      ['audit', 'verify', '--json'],
-    ]) {
-      const here = await local(h, argv);
-      expect(here.code).toBe(3);
-      expect(here.stderr).toMatch(/audit log broken at entry #2 \(hash-mismatch\)/);
-      expect(await remote(h, argv, token)).toEqual(here);
-    }
-    const json = await local(h, ['audit', 'verify', '--json']);
-    expect(JSON.parse(json.stdout)).toEqual(broken.json);
-    // verify takes no body fields.
-    expect((await h.api('POST', '/admin/v1/audit/verify', { token, body: { deep: true } })).status).toBe(400);
   });
 });
