@@ -245,6 +245,7 @@ describe('admin tokens, usage and audit over the API', () => {
       ['usage', '--by', 'credential', '--since', '7d', '--json'],
       ['audit', 'list', '--json'],
       ['audit', 'list', '--limit', '5', '--json'],
+      ['audit', 'list', '--action', 'admin_token.issue', '--since', '1d', '--until', '2999-01-01'],
       ['audit', 'verify'],
       ['audit', 'verify', '--json'],
     ]) {
@@ -253,6 +254,8 @@ describe('admin tokens, usage and audit over the API', () => {
       expect(here.code, `${argv.join(' ')}: ${here.stderr}`).toBe(0);
       expect(there, argv.join(' ')).toEqual(here);
     }
+    const filtered = JSON.parse((await local(h, ['audit', 'list', '--actor', 'admin:ada', '--json'])).stdout);
+    expect(filtered.map((e: ApiJson) => e.action)).toEqual(['team.add']);
     // Remote errors carry the same message and status as local ones.
     const here = await local(h, ['usage', '--user', 'nobody']);
     expect(here.code).toBe(1);
