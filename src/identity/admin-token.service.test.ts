@@ -5,6 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createPgSchema } from '../../test/helpers/pg.js';
 import { authenticateAdmin } from '../api/principal.js';
 import { loadConfig } from '../config/load.js';
 import { hashGatewayKey } from '../crypto/gateway-key.js';
@@ -14,16 +15,32 @@ import { createServices, type Services } from '../services.js';
 import { revokeAdminTokensOf } from './admin-token.service.js';
 
 const by = { actor: 'cli:test' };
+const pgUrl = process.env.TOLLGATE_TEST_DATABASE_URL;
 
-describe('admin-token service', () => {
+/** SQLite always; PostgreSQL (a throw-away schema) when TOLLGATE_TEST_DATABASE_URL is set. */
+const databases: Array<[string, () => Promise<{ env: Record<string, string>; drop: () => Promise<void> }>]> =
+  [['sqlite', async () => ({ env: {}, drop: async () => {} })]];
+if (pgUrl)
+  databases.push([
+    'postgres',
+    async () => {
+      const schema = await createPgSchema(pgUrl);
+      return { env: { TOLLGATE_DATABASE_URL: schema.url }, drop: schema.drop };
+    },
+  ]);
+
+describe.each(databases)('admin-token service on %s', (_name, database) => {
   let dir: string;
+  let drop: () => Promise<void>;
   let installation: Installation;
   let services: Services;
   let installationToken: string;
 
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'tollgate-atk-'));
-    const config = await loadConfig({ env: { TOLLGATE_HOME: join(dir, 'home') }, cwd: dir });
+    const db = await database();
+    drop = db.drop;
+    const config = await loadConfig({ env: { TOLLGATE_HOME: join(dir, 'home'), ...db.env }, cwd: dir });
     const init = await initInstallation(config, Date.now, 'test');
     installation = init.installation;
     installationToken = init.adminToken;
@@ -34,6 +51,7 @@ describe('admin-token service', () => {
   });
   afterEach(async () => {
     await installation.close();
+    await drop();
     await rm(dir, { recursive: true, force: true });
   });
 

@@ -2,16 +2,16 @@
 // audit chain is an answer over the API (200, ok: false) and the CLI exits 3 with the same message
 // locally and with --server. Each on its own installation: both leave it changed for good.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Harness, startHarness } from '../helpers/gateway.js';
+import type { Harness } from '../helpers/gateway.js';
 import { findLeaks } from '../helpers/secrets.js';
-import { local, remote, whoami } from './cli-modes.js';
+import { local, remote, startApiHarness, whoami } from './cli-modes.js';
 
 describe('rotating the installation token, and a broken chain, locally and remotely', () => {
   let h: Harness;
   /** The installation token after the rotations (the harness's api() would send the first one). */
   let current = '';
   beforeAll(async () => {
-    h = await startHarness();
+    h = await startApiHarness();
     await h.services.teams.add(h.admin, { name: 'a' });
     await h.services.teams.add(h.admin, { name: 'b' });
   });

@@ -6,9 +6,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GROUPS } from '../../src/usage/usage.repo.js';
 import { runCli } from '../helpers/cli.js';
-import { type ApiJson, type Harness, startHarness } from '../helpers/gateway.js';
+import type { ApiJson, Harness } from '../helpers/gateway.js';
 import { findLeaks } from '../helpers/secrets.js';
-import { issue, local, remote, whoami } from './cli-modes.js';
+import { issue, local, remote, startApiHarness, whoami } from './cli-modes.js';
 
 const PARAMS = {
   model: 'claude-haiku-4-5',
@@ -37,7 +37,7 @@ describe('admin tokens, usage and audit over the API', () => {
   const tokens: string[] = [];
 
   beforeAll(async () => {
-    h = await startHarness();
+    h = await startApiHarness();
     tokens.push(h.adminToken);
     await h.orgCredential();
     await h.services.teams.add(h.admin, { name: 'core' });
