@@ -144,14 +144,15 @@ export function createAdminTokenService(ctx: ServiceContext) {
   /** Every personal token (revoked ones too), oldest first; `user` (name or id) narrows to one holder. */
   async function list(filter: { user?: string } = {}): Promise<AdminTokenView[]> {
     let query = rows().orderBy('admin_tokens.created_at').orderBy('admin_tokens.id');
-    if (filter.user !== undefined) {
+    const ref = filter.user;
+    if (ref !== undefined) {
       const user = await db
         .selectFrom('users')
         .select('id')
         .where('removed_at', 'is', null)
-        .where((eb) => eb.or([eb('name', '=', filter.user ?? ''), eb('id', '=', filter.user ?? '')]))
+        .where((eb) => eb.or([eb('name', '=', ref), eb('id', '=', ref)]))
         .executeTakeFirst();
-      if (!user) throw new AppError('not_found', `no user named ${filter.user}`);
+      if (!user) throw new AppError('not_found', `no user named ${ref}`);
       query = query.where('admin_tokens.user_id', '=', user.id);
     }
     return (await query.execute()).map(view);
