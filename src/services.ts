@@ -1,6 +1,7 @@
 // Composition of the domain services over one opened installation (used by the CLI and the server).
 import { createAuditService } from './audit/audit.service.js';
 import type { Config } from './config/load.js';
+import { createAdminTokenService } from './identity/admin-token.service.js';
 import { createTeamService } from './identity/team.service.js';
 import { createUserService } from './identity/user.service.js';
 import type { ServiceContext } from './install/context.js';
@@ -34,7 +35,8 @@ export function createServices(installation: Installation, config: Config, clock
     witness: installation.witness,
   });
   const profiles = createProfileService(ctx, { modelsAllowed: config.claude.models_allowed });
-  return { teams, users, credentials, keys, audit, profiles };
+  const adminTokens = createAdminTokenService(ctx);
+  return { teams, users, credentials, keys, audit, profiles, adminTokens };
 }
 
 export type Services = ReturnType<typeof createServices>;

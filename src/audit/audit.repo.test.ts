@@ -152,6 +152,15 @@ function auditSuite(open: () => Promise<Harness>) {
     expect((await listAudit(h.db.kysely, { since: 1_700_000_000_008 })).map((r) => r.seq)).toEqual([
       8, 9, 10,
     ]);
+    // The API's filters: a time window (until exclusive) and exact actor, action and target.
+    const seqs = async (opts: Parameters<typeof listAudit>[1]) =>
+      (await listAudit(h.db.kysely, opts)).map((r) => r.seq);
+    expect(await seqs({ since: 1_700_000_000_003, until: 1_700_000_000_005 })).toEqual([3, 4]);
+    expect(await seqs({ targetId: 'key_7' })).toEqual([7]);
+    expect(await seqs({ targetType: 'key', afterSeq: 8 })).toEqual([9, 10]);
+    expect(await seqs({ actor: 'usr_admin', action: 'key.issue', limit: 3 })).toEqual([1, 2, 3]);
+    expect(await seqs({ actor: 'usr_other' })).toEqual([]);
+    expect(await seqs({ action: 'key' })).toEqual([]);
   });
 
   it('rolls the entry back with the transaction, and refuses secrets in details', async () => {

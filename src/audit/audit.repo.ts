@@ -37,6 +37,13 @@ export interface AuditEntry {
 export interface ListAuditOptions {
   /** Only entries at or after this time (epoch ms). */
   readonly since?: number;
+  /** Only entries before this time (epoch ms, exclusive). */
+  readonly until?: number;
+  /** Only entries with exactly this actor, action, target type or target id. */
+  readonly actor?: string;
+  readonly action?: string;
+  readonly targetType?: string;
+  readonly targetId?: string;
   /** Only entries with seq greater than this (a paging cursor). */
   readonly afterSeq?: number;
   /** Page size; default 100, at most 1,000. */
@@ -196,12 +203,20 @@ export function currentAnchor(db: Db): Promise<AuditAnchor | null> {
   return readAnchor(db.kysely, db.dialect, false);
 }
 
-/** Entries in seq order, filtered by time and paged by seq. */
+/**
+ * Entries in seq order, filtered and paged by seq in SQL (keyset paging: a page costs its own rows,
+ * never the log before it).
+ */
 export async function listAudit(db: Kysely<Database>, opts: ListAuditOptions = {}): Promise<AuditRow[]> {
   const limit = Math.min(Math.max(Math.trunc(opts.limit ?? 100), 1), 1000);
   let query = db.selectFrom('audit_log').selectAll().orderBy('seq').limit(limit);
   if (opts.since !== undefined) query = query.where('at', '>=', opts.since);
+  if (opts.until !== undefined) query = query.where('at', '<', opts.until);
   if (opts.afterSeq !== undefined) query = query.where('seq', '>', opts.afterSeq);
+  if (opts.actor !== undefined) query = query.where('actor', '=', opts.actor);
+  if (opts.action !== undefined) query = query.where('action', '=', opts.action);
+  if (opts.targetType !== undefined) query = query.where('target_type', '=', opts.targetType);
+  if (opts.targetId !== undefined) query = query.where('target_id', '=', opts.targetId);
   return query.execute();
 }
 

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { AppError, EXIT_STATUS, isAppError } from '../lib/errors.js';
 import { VERSION } from '../version.js';
 import { refuseSecretsOnArgv } from './argv-guard.js';
+import { adminTokenCommand } from './commands/admin-token.js';
 import { auditCommand } from './commands/audit.js';
 import { budgetCommand } from './commands/budget.js';
 import { claudeCodeCommand } from './commands/claude-code.js';
@@ -58,6 +59,7 @@ export function buildProgram(io: Io): Command {
     auditCommand,
     coderCommand,
     claudeCodeCommand,
+    adminTokenCommand,
   ]) {
     program.addCommand(sub(io));
   }

@@ -7,6 +7,7 @@ import { decodeList } from '../keys/key-policy.js';
 import { AppError } from '../lib/errors.js';
 import { newId } from '../lib/ids.js';
 import { oneOf, validateEmail, validateName } from '../lib/validate.js';
+import { revokeAdminTokensOf } from './admin-token.service.js';
 import type { TeamService } from './team.service.js';
 
 export const USER_ROLES = ['admin', 'member', 'service'] as const satisfies readonly UserRole[];
@@ -166,9 +167,13 @@ export function createUserService(ctx: ServiceContext, teams: TeamService, defau
         .where('removed_at', 'is', null)
         .returning('id')
         .execute();
+      // Personal admin tokens end with the person (the principal check refuses them anyway; revoking
+      // them means a user re-created under the same id could never revive them).
+      const tokens = await revokeAdminTokensOf(u.tx, user.id, u.now);
       await u.audit('user.remove', 'user', user.id, {
         revoked_keys: keys.length,
         removed_credentials: creds.length,
+        revoked_admin_tokens: tokens,
       });
       await u.changed('user', user.id);
       for (const k of keys) await u.changed('key', k.id);
@@ -201,6 +206,9 @@ export function createUserService(ctx: ServiceContext, teams: TeamService, defau
       if (role !== undefined && role !== user.role) {
         if (user.role === 'service') await refuseActingKeys(u.tx, user);
         set.role = details.role = role;
+        // An admin demoted loses their personal admin tokens for good (a later promotion does not revive them).
+        if (user.role === 'admin')
+          details.revoked_admin_tokens = await revokeAdminTokensOf(u.tx, user.id, u.now);
       }
       if (team !== undefined && (team?.id ?? null) !== user.team_id)
         set.team_id = details.team_id = team?.id ?? null;

@@ -3,11 +3,14 @@
 import { z } from 'zod/v4';
 import { VERSION } from '../../version.js';
 import { defineOp, type Operation } from '../operation.js';
+import { adminTokenOps } from './admin-tokens.ops.js';
+import { auditOps } from './audit.ops.js';
 import { budgetOps } from './budgets.ops.js';
 import { credentialOps } from './credentials.ops.js';
 import { keyOps } from './keys.ops.js';
 import { profileOps } from './profiles.ops.js';
 import { teamOps } from './teams.ops.js';
+import { usageOps } from './usage.ops.js';
 import { userOps } from './users.ops.js';
 
 const whoami = defineOp({
@@ -33,4 +36,7 @@ export const ADMIN_OPS: readonly Operation[] = [
   ...credentialOps,
   ...keyOps,
   ...profileOps,
+  ...adminTokenOps,
+  ...usageOps,
+  ...auditOps,
 ];

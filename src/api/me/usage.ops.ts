@@ -2,7 +2,7 @@
 // query takes no `user`, `team` or `key` field (unknown fields are refused), so it cannot be widened.
 import { z } from 'zod/v4';
 import { periodStart } from '../../budgets/periods.js';
-import { parseSince } from '../../cli/dates.js';
+import { parseSince } from '../../lib/dates.js';
 import { summarise } from '../../usage/usage.repo.js';
 import { defineOp } from '../operation.js';
 import { memberOf } from './member.js';

@@ -1,12 +1,34 @@
-// `tollgate audit …`: the hash-chained audit log.
+// `tollgate audit …`: the hash-chained audit log. `list` and `verify` go through the admin API's
+// operations (in-process, or on a remote server with --server); `witness` writes a file on this
+// machine and `export` writes a file here: both work on the local database only.
+import { resolve } from 'node:path';
 import { Command } from 'commander';
-import type { AuditEntry } from '../../audit/audit.repo.js';
-import type { AuditVerifyResult } from '../../audit/audit.service.js';
+import type { z } from 'zod/v4';
+import { type AuditEntryJson, auditOps, type auditVerifySchema } from '../../api/admin/audit.ops.js';
+import { opById } from '../../api/admin/lookup.js';
+import type { Page } from '../../api/pagination.js';
+import { exportAudit } from '../../audit/audit-export.js';
+import { parseSince } from '../../lib/dates.js';
 import { AppError } from '../../lib/errors.js';
-import { parseSince } from '../dates.js';
 import type { Io } from '../io.js';
-import { isoTime, printJson, printLines, printTable, shortTime } from '../output.js';
-import { withServices } from '../runtime.js';
+import { printJson, printLines, printTable, shortTime } from '../output.js';
+import { withApi, withServices } from '../runtime.js';
+
+type VerifyJson = z.output<typeof auditVerifySchema>;
+const op = opById(auditOps);
+
+/** Rows per API call while listing (the API's largest page). */
+const PAGE = 500;
+
+interface ListOptions {
+  since?: string;
+  until?: string;
+  actor?: string;
+  action?: string;
+  targetType?: string;
+  targetId?: string;
+  limit: string;
+}
 
 export function auditCommand(io: Io): Command {
   const cmd = new Command('audit').description('read and verify the tamper-evident audit log');
@@ -15,22 +37,50 @@ export function auditCommand(io: Io): Command {
     .command('list')
     .description('list audit entries, oldest first')
     .option('--since <date>', 'ISO date or time (UTC), or a duration such as 7d')
-    .option('--limit <n>', 'at most this many entries', '100')
-    .action(async (opts: { since?: string; limit: string }, command: Command) => {
-      const since = opts.since ? parseSince(opts.since, Date.now()) : undefined;
-      const limit = Math.min(Number.parseInt(opts.limit, 10) || 100, 1000);
-      await withServices(io, command, async ({ services, json }) => {
-        const entries = await services.audit.list({ ...(since === undefined ? {} : { since }), limit });
-        if (json) return printJson(io, entries.map(entryJson));
+    .option('--until <date>', 'exclusive end: ISO date or time (UTC), or a duration such as 1d')
+    .option('--actor <actor>', 'only entries of this actor, e.g. admin:alice')
+    .option('--action <action>', 'only entries of this action, e.g. key.issue')
+    .option('--target-type <type>', 'only entries about this kind of object, e.g. key')
+    .option('--target-id <id>', 'only entries about this object')
+    .option('--limit <n>', 'at most this many entries (at most 1000)', '100')
+    .action(async (opts: ListOptions, command: Command) => {
+      const now = Date.now();
+      // Parsed here first, so a mistake names the option; sent as ISO times.
+      const since = opts.since ? parseSince(opts.since, now, '--since') : undefined;
+      const until = opts.until ? parseSince(opts.until, now, '--until') : undefined;
+      const limit = Math.max(1, Math.min(Number.parseInt(opts.limit, 10) || 100, 1000));
+      await withApi(io, command, async ({ client, json }) => {
+        const query: Record<string, string> = {
+          ...(since === undefined ? {} : { since: new Date(since).toISOString() }),
+          ...(until === undefined ? {} : { until: new Date(until).toISOString() }),
+          ...(opts.actor ? { actor: opts.actor } : {}),
+          ...(opts.action ? { action: opts.action } : {}),
+          ...(opts.targetType ? { target_type: opts.targetType } : {}),
+          ...(opts.targetId ? { target_id: opts.targetId } : {}),
+        };
+        const entries: AuditEntryJson[] = [];
+        let cursor: string | null = null;
+        do {
+          const page: Page<AuditEntryJson> = await client.call(op('audit.list'), {
+            query: {
+              ...query,
+              limit: String(Math.min(PAGE, limit - entries.length)),
+              ...(cursor === null ? {} : { cursor }),
+            },
+          });
+          entries.push(...page.items);
+          cursor = page.next_cursor;
+        } while (cursor !== null && entries.length < limit);
+        if (json) return printJson(io, entries);
         printTable(
           io,
           ['seq', 'time', 'actor', 'action', 'target', 'details'],
           entries.map((e) => [
             e.seq,
-            shortTime(e.at),
+            shortTime(Date.parse(e.at)),
             e.actor,
             e.action,
-            e.targetId,
+            e.target_id,
             JSON.stringify(e.details),
           ]),
         );
@@ -43,8 +93,32 @@ export function auditCommand(io: Io): Command {
       'verify the hash chain, its anchor and (with audit.witness_path) the witness file; names the first broken entry',
     )
     .action(async (_opts: unknown, command: Command) => {
-      await withServices(io, command, async ({ services, json }) => {
-        reportVerify(io, json, await services.audit.verify());
+      await withApi(io, command, async ({ client, json }) => {
+        reportVerify(io, json, await client.call<VerifyJson>(op('audit.verify')));
+      });
+    });
+
+  cmd
+    .command('export')
+    .description(
+      'write the whole log as JSON Lines (one stored row per line, to recompute the chain) to a new 0600 file',
+    )
+    .requiredOption('--out <file>', 'the file to create (an existing file is never replaced)')
+    .action(async (opts: { out: string }, command: Command) => {
+      // Local only: the file is written on this machine, from this database.
+      await withServices(io, command, async ({ installation, json }) => {
+        const done = await exportAudit(installation.db, installation.anchorKey, resolve(io.cwd, opts.out));
+        if (json) printJson(io, { path: done.path, entries: done.entries, verified: done.verified });
+        else printLines(io, [`Exported ${done.entries} audit entries to ${done.path}.`]);
+        // The file is kept (it is the evidence), but a script must not take it for a sound log.
+        if (!done.verified.ok) {
+          const b = done.verified.firstBroken;
+          throw new AppError(
+            'audit_broken',
+            `the exported log does not verify: broken at entry #${b.index} (${b.reason})`,
+            { index: b.index, reason: b.reason },
+          );
+        }
       });
     });
 
@@ -60,7 +134,8 @@ export function auditCommand(io: Io): Command {
   return cmd;
 }
 
-function reportVerify(io: Io, json: boolean, result: AuditVerifyResult): void {
+/** Prints a verdict; a broken log exits 3 (audit_broken) in both modes, after its JSON with --json. */
+function reportVerify(io: Io, json: boolean, result: VerifyJson): void {
   if (json) printJson(io, result);
   if (result.ok) {
     if (!json) {
@@ -78,18 +153,4 @@ function reportVerify(io: Io, json: boolean, result: AuditVerifyResult): void {
     ? `audit witness disagrees (${b.reason}): ${result.detail ?? ''}`
     : `audit log broken at entry #${b.index} (${b.reason})${b.seq !== null && b.seq !== b.index ? `, found seq ${b.seq}` : ''}`;
   throw new AppError('audit_broken', where, { index: b.index, reason: b.reason });
-}
-
-function entryJson(e: AuditEntry) {
-  return {
-    seq: e.seq,
-    id: e.id,
-    at: isoTime(e.at),
-    actor: e.actor,
-    action: e.action,
-    target_type: e.targetType,
-    target_id: e.targetId,
-    details: e.details,
-    hash: e.hash,
-  };
 }

@@ -1,13 +1,20 @@
-// `tollgate usage`: spend and tokens from the ledger, grouped by model, user, key, team, credential or day.
+// `tollgate usage`: spend and tokens from the ledger, grouped by model, user, key, team, credential or
+// day; through the admin API's `usage.query` (in-process, or on a remote server with --server).
 import { Command } from 'commander';
+import type { z } from 'zod/v4';
+import { opById } from '../../api/admin/lookup.js';
+import { usageOps, type usageRowSchema } from '../../api/admin/usage.ops.js';
 import { periodStart } from '../../budgets/periods.js';
+import { parseSince } from '../../lib/dates.js';
 import { formatUsd } from '../../lib/money.js';
 import { oneOf } from '../../lib/validate.js';
-import { GROUPS, type Group, summarise } from '../../usage/usage.repo.js';
-import { parseSince } from '../dates.js';
+import { GROUPS, type Group } from '../../usage/usage.repo.js';
 import type { Io } from '../io.js';
 import { printJson, printLines, printTable } from '../output.js';
-import { withServices } from '../runtime.js';
+import { withApi } from '../runtime.js';
+
+type UsageRowJson = z.output<typeof usageRowSchema>;
+const op = opById(usageOps);
 
 interface UsageOptions {
   user?: string;
@@ -28,26 +35,25 @@ export function usageCommand(io: Io): Command {
     .option('--until <date>', 'exclusive end (default: now)')
     .option('--by <group>', GROUPS.join('|'), 'model')
     .action(async (opts: UsageOptions, command: Command) => {
+      // Checked here first, so a mistake names the option and nothing is sent.
       const by = oneOf<Group>('--by', opts.by, GROUPS);
       const now = Date.now();
-      const since = opts.since ? parseSince(opts.since, now) : periodStart('month', now);
-      const until = opts.until ? parseSince(opts.until, now) : now + 1;
-      await withServices(io, command, async ({ services, installation, json }) => {
-        const userId = opts.user ? (await services.users.get(opts.user)).id : undefined;
-        const teamId = opts.team ? (await services.teams.get(opts.team)).id : undefined;
-        const rows = await summarise(installation.db, by, {
-          since,
-          until,
-          ...(userId ? { userId } : {}),
-          ...(teamId ? { teamId } : {}),
-          ...(opts.key ? { keyId: opts.key } : {}),
+      const since = opts.since ? parseSince(opts.since, now, '--since') : periodStart('month', now);
+      const until = opts.until ? parseSince(opts.until, now, '--until') : now + 1;
+      await withApi(io, command, async ({ client, json }) => {
+        const answer = await client.call<{ items: UsageRowJson[] }>(op('usage.query'), {
+          query: {
+            by,
+            // Without --since/--until the server takes its own month and "now": its ledger, its clock.
+            ...(opts.since ? { since: new Date(since).toISOString() } : {}),
+            ...(opts.until ? { until: new Date(until).toISOString() } : {}),
+            ...(opts.user ? { user: opts.user } : {}),
+            ...(opts.team ? { team: opts.team } : {}),
+            ...(opts.key ? { key: opts.key } : {}),
+          },
         });
-        if (json) {
-          return printJson(
-            io,
-            rows.map(({ group, ...rest }) => ({ [by]: group, ...rest })),
-          );
-        }
+        const rows = answer.items;
+        if (json) return printJson(io, rows);
         printLines(io, [
           `Usage from ${new Date(since).toISOString()} to ${new Date(Math.min(until, now)).toISOString()}, by ${by}:`,
         ]);
@@ -65,7 +71,7 @@ export function usageCommand(io: Io): Command {
             'saved (USD)',
           ],
           rows.map((r) => [
-            r.group ?? '-',
+            r[by] ?? '-',
             r.requests,
             r.input_tokens,
             r.output_tokens,
