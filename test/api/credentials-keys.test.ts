@@ -142,6 +142,8 @@ describe('credentials over the admin API', () => {
       provider: 'github',
       secret: 'ghp_testtoken000000000000000000000000',
       environment: 'dev',
+      // GitHub tokens are checked against GitHub's API; this test has no fake GitHub.
+      validate: false,
     });
     expect(ok.status).toBe(201);
     expect(ok.json.hint).not.toContain('testtoken');
