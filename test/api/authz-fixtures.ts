@@ -1,6 +1,7 @@
 // Inputs for the authorization matrix: for each operation, a call that succeeds for a caller allowed to
 // make it (destructive operations get a fresh object per call), and for self-service operations on an
 // object, the same call aimed at another user's object.
+import { setOwnCredential } from '../../src/vault/own-credential.js';
 import type { Harness } from '../helpers/gateway.js';
 
 export interface Call {
@@ -52,6 +53,7 @@ async function member(h: Harness, name: string, team: string): Promise<Member> {
 
 export async function setUpWorld(h: Harness): Promise<World> {
   await h.orgCredential('org-key');
+  await h.api('POST', '/admin/v1/profiles', { body: { name: 'analysis', tools: ['Read', 'Grep', 'Glob'] } });
   const a = await member(h, 'alice', 'red');
   const b = await member(h, 'bob', 'blue');
   await h.services.users.add(h.admin, { name: 'root', role: 'admin' });
@@ -71,18 +73,136 @@ export async function setUpWorld(h: Harness): Promise<World> {
 
 type AdminFixture = (w: World) => Promise<Call>;
 
+/** Fresh objects for operations that use one up (remove, revoke, rotate, …). */
+const fresh = {
+  async user(w: World, role: 'member' | 'admin' = 'member'): Promise<string> {
+    const name = w.unique('user');
+    await w.h.services.users.add(w.h.admin, { name, role, monthlyBudgetMicro: null });
+    return name;
+  },
+  async credential(w: World): Promise<string> {
+    const name = w.unique('cred');
+    await w.h.services.credentials.add(w.h.admin, {
+      name,
+      provider: 'generic',
+      secret: `generic-test-secret-${name}-0123456789`,
+      validate: false,
+    });
+    return name;
+  },
+  async key(w: World): Promise<string> {
+    return (await w.h.services.keys.issue(w.h.admin, { user: w.a.name, policy: {} })).id;
+  },
+};
+
+const anthropicSecret = (w: World) => `sk-ant-api03-test-matrix-${w.unique('s')}-${'x'.repeat(40)}AA`;
+
 export const ADMIN_FIXTURES: Record<string, AdminFixture> = {
   whoami: async () => ({}),
   'teams.list': async () => ({ query: { limit: '5' } }),
   'teams.create': async (w) => ({ body: { name: w.unique('team') } }),
   'teams.get': async () => ({ params: { team: 'red' } }),
   'teams.update': async () => ({ params: { team: 'red' }, body: { byok: 'preferred' } }),
+  'users.list': async () => ({ query: { team: 'red' } }),
+  'users.create': async (w) => ({ body: { name: w.unique('user'), email: 'new@example.com' } }),
+  'users.get': async (w) => ({ params: { user: w.a.name } }),
+  'users.update': async (w) => ({ params: { user: w.b.name }, body: { email: 'bob@example.com' } }),
+  'users.remove': async (w) => ({ params: { user: await fresh.user(w) } }),
+  'budgets.list': async () => ({ query: { scope: 'team', target: 'red' } }),
+  'budgets.set': async () => ({ body: { scope: 'team', target: 'blue', period: 'day', limit_usd: '5' } }),
+  'budgets.clear': async (w) => {
+    await w.h.api('PUT', '/admin/v1/budgets', {
+      body: { scope: 'team', target: 'red', period: 'total', limit_usd: '9' },
+    });
+    return { query: { scope: 'team', target: 'red', period: 'total' } };
+  },
+  'credentials.list': async () => ({ query: { provider: 'anthropic' } }),
+  'credentials.create': async (w) => ({
+    body: { name: w.unique('cred'), provider: 'anthropic', secret: anthropicSecret(w) },
+  }),
+  'credentials.get': async () => ({ params: { credential: 'org-key' } }),
+  'credentials.rotate': async (w) => ({
+    params: { credential: await fresh.credential(w) },
+    body: { secret: `generic-test-rotated-${w.unique('r')}-0123456789` },
+  }),
+  'credentials.use': async (w) => ({ params: { credential: await fresh.credential(w) } }),
+  'credentials.enable': async (w) => ({ params: { credential: await fresh.credential(w) } }),
+  'credentials.disable': async (w) => ({ params: { credential: await fresh.credential(w) } }),
+  'credentials.remove': async (w) => ({ params: { credential: await fresh.credential(w) } }),
+  'keys.list': async (w) => ({ query: { user: w.a.name } }),
+  'keys.issue': async (w) => ({ body: { user: w.b.name, tools: ['Read'] } }),
+  'keys.get': async (w) => ({ params: { key: w.a.inferenceKeyId } }),
+  'keys.rotate': async (w) => ({ params: { key: await fresh.key(w) }, body: { grace: '1h' } }),
+  'keys.revoke': async (w) => ({ params: { key: await fresh.key(w) } }),
+  'keys.budget': async (w) => ({
+    params: { key: w.a.inferenceKeyId },
+    body: { period: 'month', limit_usd: '3' },
+  }),
+  'profiles.list': async () => ({}),
+  'profiles.create': async (w) => ({ body: { name: w.unique('profile'), tools: ['Read', 'Grep', 'Glob'] } }),
+  'profiles.get': async () => ({ params: { profile: 'analysis' } }),
+  'profiles.remove': async (w) => {
+    const name = w.unique('profile');
+    await w.h.api('POST', '/admin/v1/profiles', { body: { name } });
+    return { params: { profile: name } };
+  },
+  'adminTokens.list': async () => ({}),
+  'adminTokens.issue': async (w) => ({ body: { user: await fresh.user(w, 'admin') } }),
+  'adminTokens.revoke': async (w) => {
+    const issued = await w.h.services.adminTokens.issue(w.h.admin, { user: await fresh.user(w, 'admin') });
+    return { params: { id: issued.view.id } };
+  },
+  'usage.query': async () => ({ query: { by: 'user' } }),
+  'audit.list': async () => ({ query: { limit: '3' } }),
+  'audit.verify': async () => ({ body: {} }),
 };
 
 export interface MeFixture {
   own: (w: World) => Promise<Call>;
   /** The same call aimed at another user's object (only for operations on an object). */
   other?: (w: World) => Promise<Call>;
+  /** What `other` must get: 404 for another's object; 400 for a filter that would widen a list. */
+  otherStatus?: number;
 }
 
-export const ME_FIXTURES: Record<string, MeFixture> = {};
+export const ME_FIXTURES: Record<string, MeFixture> = {
+  'me.get': { own: async () => ({}) },
+  'me.settings.get': { own: async () => ({}) },
+  'me.settings.update': { own: async () => ({ body: { preferredModel: 'claude-sonnet-4-6' } }) },
+  'me.credentials.set': {
+    own: async (w) => ({ params: { provider: 'anthropic' }, body: { secret: anthropicSecret(w) } }),
+  },
+  'me.credentials.remove': {
+    own: async (w) => {
+      // Stored directly (not through the throttled PUT) so every positive control has one to remove.
+      await setOwnCredential({ installation: w.h.installation, clock: Date.now }, w.h.admin, {
+        userId: w.a.id,
+        provider: 'github',
+        secret: `ghp_test${w.unique('gh')}${'0'.repeat(30)}`,
+      });
+      return { params: { provider: 'github' } };
+    },
+  },
+  'me.keys.list': {
+    own: async () => ({}),
+    // A filter naming another user is no field of this query: refused, never widened.
+    other: async (w) => ({ query: { user: w.b.name } }),
+    otherStatus: 400,
+  },
+  'me.keys.revoke': {
+    own: async (w) => ({ params: { id: await fresh.key(w) } }),
+    // Bob's key, named by its real id: 404, exactly as an unknown id.
+    other: async (w) => ({ params: { id: w.b.inferenceKeyId } }),
+  },
+  'me.keys.issue': { own: async () => ({ body: {} }) },
+  'me.usage': {
+    own: async () => ({ query: { by: 'model' } }),
+    other: async (w) => ({ query: { by: 'model', user: w.b.name } }),
+    otherStatus: 400,
+  },
+};
+
+/** A call for a caller that must be refused before its input is read (any well-formed shape will do). */
+export function placeholderCall(): Call {
+  return { params: new Proxy({}, { get: () => 'x' }) as Record<string, string>, body: {} };
+}

@@ -13,15 +13,17 @@ type Runner = (argv: string[], stdin?: string) => Promise<CliResult>;
 
 /** Ids, times, keys and tokens differ between two installations; everything else must not. */
 function normalise(text: string): string {
-  return text
-    .replace(/\b(usr|tm|cred|key|prf|atk)_[A-Za-z0-9]+/g, '$1_<id>')
-    .replace(/\btga?_(?:…|\.\.\.)?[A-Za-z0-9]+/g, 'tg_<secret>')
-    .replace(/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{3})?)?Z/g, '<time>')
-    .replace(/\d{4}-\d{2}-\d{2}/g, '<date>')
-    .replace(/\b[0-9a-f]{16,64}\b/g, '<hash>')
-    // Who acted: the local OS user (cli:NAME) or the remote caller (admin-token, admin:NAME).
-    .replace(/\b(cli:[\w.-]+|admin-token|admin:[\w.-]+)/g, '<actor>')
-    .replace(/[─│┌┐└┘├┤┬┴┼ ]+/g, ' ');
+  return (
+    text
+      .replace(/\b(usr|tm|cred|key|prf|atk)_[A-Za-z0-9]+/g, '$1_<id>')
+      .replace(/\btga?_(?:…|\.\.\.)?[A-Za-z0-9]+/g, 'tg_<secret>')
+      .replace(/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{3})?)?Z/g, '<time>')
+      .replace(/\d{4}-\d{2}-\d{2}/g, '<date>')
+      .replace(/\b[0-9a-f]{16,64}\b/g, '<hash>')
+      // Who acted: the local OS user (cli:NAME) or the remote caller (admin-token, admin:NAME).
+      .replace(/\b(cli:[\w.-]+|admin-token|admin:[\w.-]+)/g, '<actor>')
+      .replace(/[─│┌┐└┘├┤┬┴┼ ]+/g, ' ')
+  );
 }
 
 /** The scenario: every remote-capable command group, including refusals. Returns the transcript. */
