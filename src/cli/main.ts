@@ -1,6 +1,7 @@
 // The `tollgate` command line: parses argv, runs one command, maps errors to a one-line reason and an exit status.
 import { Command, CommanderError } from 'commander';
 import { AppError, EXIT_STATUS, isAppError } from '../lib/errors.js';
+import { redactSecretShapes } from '../lib/redact-text.js';
 import { VERSION } from '../version.js';
 import { refuseSecretsOnArgv } from './argv-guard.js';
 import { adminTokenCommand } from './commands/admin-token.js';
@@ -98,7 +99,7 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
       return error.exitCode === 0 ? 0 : 2;
     }
     const appError = isAppError(error) ? error : new AppError('internal', describeUnexpected(error));
-    io.stderr.write(`error: ${appError.message}\n`);
+    io.stderr.write(`error: ${redactSecretShapes(appError.message)}\n`);
     return EXIT_STATUS[appError.code];
   }
 }

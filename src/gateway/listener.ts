@@ -1,7 +1,9 @@
 // The Anthropic-compatible routes as a plain node:http listener in front of Fastify: the hot path
 // skips the framework's routing, hooks and body parsing. Bodies are read as raw bytes (forwarded
 // unchanged unless Tollgate must patch them) with a size limit, and answers are written directly.
+
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { redactSecretShapes } from '../lib/redact-text.js';
 import type { Logger } from '../observability/logger.js';
 import { tooLarge } from './anthropic-errors.js';
 import { handleCountTokens, handleModels } from './free-routes.js';
@@ -58,7 +60,9 @@ export function createGatewayListener(gateway: Gateway, logger: Logger, options:
     const started = performance.now();
     if (logger.isLevelEnabled('info')) {
       res.once('finish', () => {
-        const path = q === -1 ? url : url.slice(0, q);
+        const raw = q === -1 ? url : url.slice(0, q);
+        // Only a model id is caller-chosen in a gateway path; a key pasted there is not logged.
+        const path = raw.startsWith(MODELS_PREFIX) ? redactSecretShapes(raw) : raw;
         logger.info(
           {
             reqId: id,

@@ -1,5 +1,6 @@
 // One mapper from AppError to HTTP: Anthropic's error shape on /v1/*, {error:{code,message,requestId}} elsewhere.
 import type { AppError, ErrorCode } from '../lib/errors.js';
+import { redactSecretShapes } from '../lib/redact-text.js';
 
 export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   invalid_input: 400,
@@ -42,7 +43,9 @@ export interface ErrorResponse {
 /** The response for an error; 5xx messages are replaced by a generic text (details go to the log only). */
 export function errorResponse(error: AppError, requestId: string, anthropicShape: boolean): ErrorResponse {
   const status = HTTP_STATUS[error.code];
-  const message = status >= 500 && status !== 502 ? 'internal server error' : error.message;
+  // A secret sent where an id or name belongs is not echoed back (it would then sit in client logs).
+  const message =
+    status >= 500 && status !== 502 ? 'internal server error' : redactSecretShapes(error.message);
   if (anthropicShape) {
     return {
       status,

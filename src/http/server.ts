@@ -10,6 +10,7 @@ import { createGatewayListener } from '../gateway/listener.js';
 import type { Installation } from '../install/installation.js';
 import { AppError, toAppError } from '../lib/errors.js';
 import { sequentialIds } from '../lib/ids.js';
+import { redactSecretShapes } from '../lib/redact-text.js';
 import type { Logger } from '../observability/logger.js';
 import { type EnrollRoutesDeps, enrollRoutes } from './enroll.routes.js';
 import { errorResponse } from './errors.js';
@@ -76,7 +77,8 @@ export async function buildServer(deps: ServerDeps) {
       {
         reqId: request.id,
         method: request.method,
-        path: pathOnly(request.url),
+        // A key pasted where an id belongs (/admin/v1/keys/tg_…) is not logged.
+        path: redactSecretShapes(pathOnly(request.url)),
         status: reply.statusCode,
         ms: Math.round(reply.elapsedTime * 100) / 100,
       },
