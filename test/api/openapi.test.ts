@@ -53,7 +53,8 @@ describe('the OpenAPI document', () => {
 
   it('describes request bodies with the schemas the routes validate with (unknown fields refused)', async () => {
     const create = doc.paths?.['/admin/v1/teams']?.post;
-    const body = (create?.requestBody as OpenAPIV3_1.RequestBodyObject).content['application/json']
+    if (!create) throw new Error('POST /admin/v1/teams is not documented');
+    const body = (create.requestBody as OpenAPIV3_1.RequestBodyObject).content['application/json']
       ?.schema as OpenAPIV3_1.SchemaObject;
     expect(body.additionalProperties).toBe(false);
     expect(body.required).toContain('name');
