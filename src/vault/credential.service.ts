@@ -17,6 +17,7 @@ import { type Actor, type ChangeUnit, change, type ServiceContext } from '../ins
 import { AppError } from '../lib/errors.js';
 import { newId } from '../lib/ids.js';
 import { validateName } from '../lib/validate.js';
+import { newCredentialRow } from './credential-row.js';
 import { credentialHint } from './hint.js';
 import { checkSecretShape, probeCredential, type UpstreamTarget } from './validate-credential.js';
 import { type IntegrationTargets, probeIntegration } from './validate-integration.js';
@@ -141,28 +142,19 @@ export function createCredentialService(
         .where((eb) => (owner.id === null ? eb('owner_id', 'is', null) : eb('owner_id', '=', owner.id)))
         .where('removed_at', 'is', null)
         .execute();
-      const values = {
+      const values = newCredentialRow({
         id,
         name,
         provider: input.provider,
-        owner_type: owner.type,
-        owner_id: owner.id,
+        ownerType: owner.type,
+        ownerId: owner.id,
         environment: input.environment ?? null,
-        status: 'active' as const,
         // The first credential of a provider at an owner is the one `credential use` would pick.
-        preferred: siblings.length === 0 ? 1 : 0,
+        preferred: siblings.length === 0,
         hint,
-        ciphertext: sealed.ciphertext,
-        wrapped_key: sealed.wrappedKey,
-        key_version: sealed.keyVersion,
-        created_at: u.now,
-        updated_at: u.now,
-        last_used_at: null,
-        rotated_at: null,
-        removed_at: null,
-        retire_at: null,
-        retired_from: null,
-      };
+        sealed,
+        now: u.now,
+      });
       await u.tx.insertInto('credentials').values(values).execute();
       await u.audit('credential.add', 'credential', id, {
         name,

@@ -1,11 +1,13 @@
 // A user's own credential of a provider, set through the self-service API: one per user and provider,
 // under a fixed name, replaced (old secret shredded) in the same transaction that stores the new one.
+
 import { seal } from '../crypto/envelope.js';
 import type { Provider } from '../db/schema.js';
 import type { Tx } from '../db/tx.js';
 import { type Actor, change, type ServiceContext } from '../install/context.js';
 import { AppError } from '../lib/errors.js';
 import { newId } from '../lib/ids.js';
+import { newCredentialRow } from './credential-row.js';
 import { credentialHint } from './hint.js';
 
 export const OWN_PROVIDERS = ['anthropic', 'github', 'linear'] as const satisfies readonly Provider[];
@@ -43,27 +45,20 @@ export async function setOwnCredential(
       .execute();
     await u.tx
       .insertInto('credentials')
-      .values({
-        id,
-        name,
-        provider: input.provider,
-        owner_type: 'user',
-        owner_id: input.userId,
-        environment: null,
-        status: 'active',
-        preferred: 1,
-        hint,
-        ciphertext: sealed.ciphertext,
-        wrapped_key: sealed.wrappedKey,
-        key_version: sealed.keyVersion,
-        created_at: u.now,
-        updated_at: u.now,
-        last_used_at: null,
-        rotated_at: null,
-        removed_at: null,
-        retire_at: null,
-        retired_from: null,
-      })
+      .values(
+        newCredentialRow({
+          id,
+          name,
+          provider: input.provider,
+          ownerType: 'user',
+          ownerId: input.userId,
+          environment: null,
+          preferred: true,
+          hint,
+          sealed,
+          now: u.now,
+        }),
+      )
       .execute();
     await u.audit('me.credential.set', 'credential', id, {
       outcome: 'stored',
