@@ -9,7 +9,10 @@ export interface AttemptLimiterOptions {
   readonly maxClients: number;
 }
 
-export type AttemptVerdict = { allowed: true } | { allowed: false; retryAfterMs: number };
+export type AttemptVerdict =
+  | { allowed: true }
+  /** `over`: how many attempts past the limit this one is (1 for the first refused in the window). */
+  | { allowed: false; retryAfterMs: number; over: number };
 
 export const DEFAULT_ATTEMPT_LIMITS: AttemptLimiterOptions = {
   limit: 10,
@@ -39,7 +42,11 @@ export function createAttemptLimiter(options: AttemptLimiterOptions = DEFAULT_AT
     }
     window.count++;
     if (window.count <= options.limit) return { allowed: true };
-    return { allowed: false, retryAfterMs: window.start + options.windowMs - now };
+    return {
+      allowed: false,
+      retryAfterMs: window.start + options.windowMs - now,
+      over: window.count - options.limit,
+    };
   }
 
   return { hit, size: () => windows.size };

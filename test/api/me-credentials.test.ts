@@ -181,6 +181,8 @@ describe('throttling', () => {
     expect((await api('GET', '/api/v1/me/settings', carol)).json.hasAnthropicKey).toBe(false);
     // Another user is not held back by carol's attempts.
     expect((await api('GET', '/api/v1/me/settings', bob)).status).toBe(200);
+    // A second refused attempt in the window: refused too, but audited once per window, not per attempt.
+    expect((await api('PUT', '/api/v1/me/credentials/anthropic', carol, { secret: good })).status).toBe(429);
     const audit = (await auditRows('me.credential.set')).filter((r) => r.actor === 'user:carol');
     expect(audit.map((r) => r.details.outcome)).toEqual([...Array(5).fill('rejected'), 'throttled']);
   });

@@ -1,6 +1,7 @@
 // The member's own credentials: PUT validates (free call to the provider), seals and stores one per
 // provider, replacing the previous; DELETE shreds it. Every PUT attempt is throttled and audited as
-// `me.credential.set` (stored with the hint, rejected or throttled; never the secret).
+// `me.credential.set` (stored with the hint, rejected, or the first throttled one of a window; never the
+// secret).
 import { z } from 'zod/v4';
 import { change } from '../../install/context.js';
 import { AppError, isAppError } from '../../lib/errors.js';
@@ -38,12 +39,18 @@ export const credentialOps = [
     response: settingsSchema,
     run: async (ctx, { params, body }) => {
       const member = memberOf(ctx);
-      const wait = credentialAttempt(ctx.shared, member.userId, ctx.clientIp, ctx.now());
-      if (wait !== null) {
-        await auditAttempt(ctx, member, params.provider, 'throttled', 'rate_limited');
-        throw new AppError('rate_limited', `too many credential attempts; try again in ${wait} s`, {
-          retry_after_s: wait,
-        });
+      const throttled = credentialAttempt(ctx.shared, member.userId, ctx.clientIp, ctx.now());
+      if (throttled !== null) {
+        // Audited once per window (its first refusal): a flood of refused attempts must not become a
+        // flood of audit writes.
+        if (throttled.first) await auditAttempt(ctx, member, params.provider, 'throttled', 'rate_limited');
+        throw new AppError(
+          'rate_limited',
+          `too many credential attempts; try again in ${throttled.waitS} s`,
+          {
+            retry_after_s: throttled.waitS,
+          },
+        );
       }
       try {
         await ctx.services.credentials.validate(params.provider, body.secret, true);

@@ -7,7 +7,9 @@ describe('credentialAttempt', () => {
     const now = 1_000_000;
     for (let i = 0; i < CREDENTIAL_ATTEMPTS.perUser; i++)
       expect(credentialAttempt(shared, 'u1', 'ip1', now)).toBeNull();
-    expect(credentialAttempt(shared, 'u1', 'ip2', now + 1_000)).toBe(599);
+    expect(credentialAttempt(shared, 'u1', 'ip2', now + 1_000)).toEqual({ waitS: 599, first: true });
+    // Later refusals of the window are not the first (they are not audited one by one).
+    expect(credentialAttempt(shared, 'u1', 'ip2', now + 2_000)).toEqual({ waitS: 598, first: false });
     // Another user is not held back; the window ends and the user may try again.
     expect(credentialAttempt(shared, 'u2', 'ip3', now)).toBeNull();
     expect(credentialAttempt(shared, 'u1', 'ip1', now + CREDENTIAL_ATTEMPTS.windowMs)).toBeNull();

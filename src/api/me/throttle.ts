@@ -31,16 +31,27 @@ function throttlesOf(shared: SharedState): Throttles {
   return found;
 }
 
-/** Counts one attempt; null when it may proceed, else the seconds to wait. Both counters always count. */
+export interface Throttled {
+  /** Seconds to wait. */
+  readonly waitS: number;
+  /** The first refusal of its window (for the user or the address): later ones are not audited each. */
+  readonly first: boolean;
+}
+
+/** Counts one attempt; null when it may proceed. Both counters always count. */
 export function credentialAttempt(
   shared: SharedState,
   userId: string,
   ip: string,
   now: number,
-): number | null {
+): Throttled | null {
   const t = throttlesOf(shared);
   const user = t.byUser.hit(userId, now);
   const address = t.byIp.hit(ip, now);
-  const waits = [user, address].flatMap((v) => (v.allowed ? [] : [v.retryAfterMs]));
-  return waits.length === 0 ? null : Math.max(1, Math.ceil(Math.max(...waits) / 1000));
+  const refused = [user, address].flatMap((v) => (v.allowed ? [] : [v]));
+  if (refused.length === 0) return null;
+  return {
+    waitS: Math.max(1, Math.ceil(Math.max(...refused.map((v) => v.retryAfterMs)) / 1000)),
+    first: refused.some((v) => v.over === 1),
+  };
 }
