@@ -123,7 +123,7 @@ describe.each(targets)('one tollgate serve per database (%s)', (name, open) => {
     // At once: no waiting out the 10 s a crashed holder on another host would cost.
     expect(Date.now() - started).toBeLessThan(8_000);
     third.child.kill('SIGTERM');
-    expect(await finish(third.child)).toBe(0);
+    expect(await finish(third.child), third.output()).toBe(0);
     const db = openDatabase(
       name === 'sqlite'
         ? { kind: 'sqlite', path: join(dir, '.tollgate', 'tollgate.db') }

@@ -209,7 +209,7 @@ describe('attempt limiter', () => {
   it('allows `limit` attempts per window and client, then says when to retry', () => {
     const limiter = createAttemptLimiter({ limit: 3, windowMs: 60_000, maxClients: 100 });
     for (let i = 0; i < 3; i++) expect(limiter.hit('a', 1_000 + i)).toEqual({ allowed: true });
-    expect(limiter.hit('a', 11_000)).toEqual({ allowed: false, retryAfterMs: 50_000 });
+    expect(limiter.hit('a', 11_000)).toEqual({ allowed: false, retryAfterMs: 50_000, over: 1 });
     expect(limiter.hit('b', 11_000)).toEqual({ allowed: true });
     expect(limiter.hit('a', 61_000)).toEqual({ allowed: true });
   });

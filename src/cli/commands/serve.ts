@@ -78,10 +78,10 @@ export function serveCommand(io: Io): Command {
         await installation.close();
         throw error;
       }
-      io.stdout.write(
-        `Tollgate ${VERSION} listening on ${address} (public URL ${publicUrl(config, address)})\n`,
-      );
-      await new Promise<void>((resolve) => {
+      // The signal handlers go in before "listening" is announced: a supervisor that sends SIGTERM as soon
+      // as it reads that line (while this process may not have run another statement yet) must get a
+      // clean shutdown, not the default kill.
+      const stopped = new Promise<void>((resolve) => {
         const stop = () => {
           process.off('SIGTERM', stop);
           process.off('SIGINT', stop);
@@ -92,6 +92,10 @@ export function serveCommand(io: Io): Command {
         process.on('SIGINT', stop);
         if (lostReason !== null) stop();
       });
+      io.stdout.write(
+        `Tollgate ${VERSION} listening on ${address} (public URL ${publicUrl(config, address)})\n`,
+      );
+      await stopped;
       io.stdout.write(lostReason === null ? 'Shutting down…\n' : `Lease lost (${lostReason}): stopping.\n`);
       await app.close();
       await gateway.close();
