@@ -3,8 +3,7 @@
 import type { Db } from '../db/connect.js';
 import { type ChangeKind, changesSince, latestChangeSeq } from './change-feed.js';
 
-/** Told what kinds changed; a promise it returns (a reload) is awaited before the next poll. */
-export type ChangeListener = (kinds: ReadonlySet<ChangeKind>) => void | Promise<void>;
+export type ChangeListener = (kinds: ReadonlySet<ChangeKind>) => void;
 
 export function createChangePoller(db: Db, listener: ChangeListener, intervalMs = 250) {
   let last = 0;
@@ -15,7 +14,7 @@ export function createChangePoller(db: Db, listener: ChangeListener, intervalMs 
     const rows = await changesSince(db.kysely, last, 5000);
     if (rows.length === 0) return;
     last = Number(rows[rows.length - 1]?.seq ?? last);
-    await listener(new Set(rows.map((r) => r.kind as ChangeKind)));
+    listener(new Set(rows.map((r) => r.kind as ChangeKind)));
   }
 
   return {

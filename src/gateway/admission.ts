@@ -22,8 +22,6 @@ export interface AdmissionPolicy {
   /** claude.models_allowed as bare ids; null = every priced model. */
   readonly modelsAllowed: ReadonlySet<string> | null;
   readonly orgId: string;
-  /** Replaced whole (never mutated) when the org's budgets change: see createGateway. */
-  orgLimits: ScopeLimits['limits'];
   readonly promptCaching: 'auto' | 'off';
   readonly webSearchDefaultMaxUses: number;
   readonly imageTokenAllowance: number;
@@ -329,24 +327,20 @@ export function noCredential(caller: Caller): GatewayError {
 }
 
 /** The budget scopes of a request: key, subject user, the subject's team, the org. */
-export function budgetScopes(
-  caller: Caller,
-  policy: Pick<AdmissionPolicy, 'orgId' | 'orgLimits'>,
-): readonly ScopeLimits[] {
+export function budgetScopes(caller: Caller, policy: Pick<AdmissionPolicy, 'orgId'>): readonly ScopeLimits[] {
   const { key, subject } = caller;
   // The key's scope is built with its cache entry; the subject's are built once and shared by all of
   // its keys (cache entries are replaced whenever keys, users, teams or budgets change). Only the
-  // short list is per request: memory per cached key stays small. The org's limits object is replaced
-  // when its budgets change (after key cache entries were dropped, so a subject built in between may
-  // hold the old one): comparing it is one load per request.
+  // short list is per request: memory per cached key stays small. The org's limits come with the
+  // subject (loaded once per cache generation, like the user's and the team's).
   let shared = sharedScopes.get(subject);
-  if (shared?.policy !== policy || shared.orgLimits !== policy.orgLimits) {
+  if (shared?.policy !== policy) {
     const user = scopeLimits('user', subject.userId, subject.userName, subject.userLimits);
-    const org = scopeLimits('org', policy.orgId, 'org', policy.orgLimits);
+    const org = scopeLimits('org', policy.orgId, 'org', subject.orgLimits);
     const team = subject.teamId
       ? scopeLimits('team', subject.teamId, subject.teamName ?? subject.teamId, subject.teamLimits)
       : null;
-    shared = { policy, orgLimits: policy.orgLimits, user, team, org };
+    shared = { policy, user, team, org };
     sharedScopes.set(subject, shared);
   }
   return shared.team
@@ -355,8 +349,7 @@ export function budgetScopes(
 }
 
 interface SubjectScopes {
-  readonly policy: Pick<AdmissionPolicy, 'orgId' | 'orgLimits'>;
-  readonly orgLimits: ScopeLimits['limits'];
+  readonly policy: Pick<AdmissionPolicy, 'orgId'>;
   readonly user: ScopeLimits;
   readonly team: ScopeLimits | null;
   readonly org: ScopeLimits;

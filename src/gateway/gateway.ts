@@ -1,7 +1,6 @@
 // The gateway's composition: caches, limiters, budget book, ledger, upstream pool and change poller,
 // built once per process from the installation and the configuration.
 import { createBudgetBook } from '../budgets/budget-book.js';
-import { loadOrgLimits } from '../budgets/org-limits.js';
 import { loadSpend } from '../budgets/spend.js';
 import { createChangePoller } from '../changes/poller.js';
 import type { Config } from '../config/load.js';
@@ -27,7 +26,7 @@ export const DEFAULT_WEB_SEARCH_MAX_USES = 5;
 
 export function createGateway(ctx: ServiceContext, config: Config) {
   const { db, pepper, orgId } = ctx.installation;
-  const keys = createKeyCache(db, pepper);
+  const keys = createKeyCache(db, pepper, { id: orgId, capMicro: config.claude.max_monthly_spend_micro });
   const credentials = createCredentialPool(ctx, {
     target: {
       baseUrl: config.upstream.anthropic_base_url,
@@ -59,12 +58,6 @@ export function createGateway(ctx: ServiceContext, config: Config) {
     policy: {
       modelsAllowed: allowed.length > 0 ? new Set(allowed.map(bareModelId)) : null,
       orgId,
-      // Until start() has read the org's budget rows, the configured cap alone (never less strict
-      // than it); replaced whole on every reload.
-      orgLimits:
-        config.claude.max_monthly_spend_micro === null
-          ? {}
-          : { month: config.claude.max_monthly_spend_micro },
       promptCaching: config.claude.prompt_caching,
       webSearchDefaultMaxUses: DEFAULT_WEB_SEARCH_MAX_USES,
       imageTokenAllowance: DEFAULT_IMAGE_TOKEN_ALLOWANCE,
@@ -81,33 +74,10 @@ export function createGateway(ctx: ServiceContext, config: Config) {
       scrubTable: credentials.scrubTable,
     },
   };
-  // The org's limits are read at start and again when budgets or the org change, never per request:
-  // the loaded object replaces deps.policy.orgLimits whole (budgetScopes notices the new object). A
-  // sequence number keeps a slow, older read from overwriting a newer one; a failed read (the change
-  // feed has moved past it) is retried every second until one succeeds.
-  let orgReads = 0;
-  let orgRetry: NodeJS.Timeout | null = null;
-  const reloadOrgLimits = async (): Promise<void> => {
-    const read = ++orgReads;
-    try {
-      const limits = await loadOrgLimits(db.kysely, orgId, config.claude.max_monthly_spend_micro);
-      if (read === orgReads) deps.policy.orgLimits = limits;
-    } catch (error) {
-      if (orgRetry === null) {
-        orgRetry = setTimeout(() => {
-          orgRetry = null;
-          reloadOrgLimits().catch(() => {});
-        }, 1000);
-        orgRetry.unref();
-      }
-      throw error;
-    }
-  };
   const poller = createChangePoller(db, (kinds) => {
     if (kinds.has('key') || kinds.has('user') || kinds.has('team') || kinds.has('budget') || kinds.has('org'))
       keys.invalidate();
     if (kinds.has('credential')) credentials.invalidate();
-    return kinds.has('budget') || kinds.has('org') ? reloadOrgLimits() : undefined;
   });
 
   // Previous secrets kept for a rotation's grace period are destroyed once it ends.
@@ -126,7 +96,6 @@ export function createGateway(ctx: ServiceContext, config: Config) {
     deps,
     async start(): Promise<void> {
       await poller.start();
-      await reloadOrgLimits();
       await sweep();
       sweeper = setInterval(sweep, 30_000);
       sweeper.unref();
@@ -135,7 +104,6 @@ export function createGateway(ctx: ServiceContext, config: Config) {
     refresh: () => poller.pollNow(),
     async close(): Promise<void> {
       if (sweeper) clearInterval(sweeper);
-      if (orgRetry) clearTimeout(orgRetry);
       await poller.stop();
       await credentials.settled();
       await ledger.close();

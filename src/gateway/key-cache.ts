@@ -4,6 +4,7 @@
 // the pepper, the master key and the decrypted upstream credentials: it weakens nothing.
 
 import { type ScopeLimits, scopeLimits } from '../budgets/budget-book.js';
+import { loadOrgLimits } from '../budgets/org-limits.js';
 import { hashGatewayKey, hasValidGatewayKeyShape } from '../crypto/gateway-key.js';
 import type { Db } from '../db/connect.js';
 import type { BudgetPeriod, ByokPolicy, Environment, UserRole } from '../db/schema.js';
@@ -22,6 +23,8 @@ export interface SubjectInfo {
   readonly teamName: string | null;
   readonly userLimits: Partial<Record<BudgetPeriod, number>>;
   readonly teamLimits: Partial<Record<BudgetPeriod, number>>;
+  /** The org's limits (its budget rows, the configured monthly cap winning), shared by every subject. */
+  readonly orgLimits: Partial<Record<BudgetPeriod, number>>;
   /**
    * The effective bring-your-own-key policy: the user's own setting, else the team's, else
    * `preferred`. Resolved here, once per cached subject, so a request only reads the field.
@@ -69,7 +72,13 @@ const SUBJECT_CACHE_MAX = 50_000;
 /** Keys remembered; past this the cache starts over (each key then costs one HMAC and one query again). */
 const PRESENTED_CACHE_MAX = 100_000;
 
-export function createKeyCache(db: Db, pepper: Buffer) {
+/** The org whose budget rows apply to every subject, and claude.max_monthly_spend_usd (null: none). */
+export interface OrgBudget {
+  readonly id: string;
+  readonly capMicro: number | null;
+}
+
+export function createKeyCache(db: Db, pepper: Buffer, org: OrgBudget) {
   const byPresented = new Map<string, KeyEntry>();
   const scopeLists = new Map<string, ReadonlySet<KeyScope>>();
   const models = new Map<string, ReadonlySet<string>>();
@@ -197,6 +206,7 @@ export function createKeyCache(db: Db, pepper: Buffer) {
           teamName: user.team_name,
           userLimits: await limitsOf('user', user.id),
           teamLimits: user.team_id ? await limitsOf('team', user.team_id) : {},
+          orgLimits: await orgLimits(),
           byok: effectiveByok(user.byok, user.team_byok),
         }
       : null;
@@ -206,6 +216,21 @@ export function createKeyCache(db: Db, pepper: Buffer) {
       subjects.set(cacheKey, info);
     }
     return info;
+  }
+
+  // Read once per generation and shared: the change feed's 'budget' and 'org' kinds start a new one,
+  // exactly as they do for users' and teams' limits.
+  let orgRead: Promise<Partial<Record<BudgetPeriod, number>>> | null = null;
+  function orgLimits(): Promise<Partial<Record<BudgetPeriod, number>>> {
+    if (orgRead === null) {
+      const read = loadOrgLimits(db.kysely, org.id, org.capMicro);
+      orgRead = read;
+      // A failed read is not remembered: the next subject load tries again.
+      read.catch(() => {
+        if (orgRead === read) orgRead = null;
+      });
+    }
+    return orgRead;
   }
 
   async function limitsOf(
@@ -236,6 +261,7 @@ export function createKeyCache(db: Db, pepper: Buffer) {
   /** Forgets everything (called when the change feed reports keys, users, teams or budgets changed). */
   function invalidate(): void {
     generation++;
+    orgRead = null;
     byPresented.clear();
     unknown.clear();
     subjects.clear();

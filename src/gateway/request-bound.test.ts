@@ -16,7 +16,6 @@ function price(model: string): ModelPrice {
 const policy: AdmissionPolicy = {
   modelsAllowed: null,
   orgId: 'org',
-  orgLimits: {},
   promptCaching: 'off',
   webSearchDefaultMaxUses: 5,
   imageTokenAllowance: 1_600,

@@ -330,6 +330,8 @@ describe('the org monthly cap from tollgate.yml', () => {
       { scope: 'org', target: null, period: 'month', limit_usd: '500.00', source: 'config' },
     ]);
     await h.refresh(); // the gateway's limits: the row for the day, the config for the month
-    expect(h.gateway.deps.policy.orgLimits).toEqual({ day: 50_000_000, month: 500_000_000 });
+    await h.services.users.add(h.admin, { name: 'capped', monthlyBudgetMicro: null });
+    const subject = await h.gateway.deps.keys.subject('capped');
+    expect(subject?.orgLimits).toEqual({ day: 50_000_000, month: 500_000_000 });
   });
 });

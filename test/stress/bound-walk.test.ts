@@ -8,7 +8,6 @@ const price = createPriceBook({}).lookup('claude-sonnet-4-6');
 const policy = {
   modelsAllowed: null,
   orgId: 'org',
-  orgLimits: {},
   promptCaching: 'auto' as const,
   webSearchDefaultMaxUses: 5,
   imageTokenAllowance: 1_600,
