@@ -25,11 +25,9 @@ export function createApiDeps(
 
 /** Reads the gateway's budget book: what it holds for a scope (spent as it counts it, and in-flight reservations). */
 function budgetReader(gateway: Gateway, clock: Clock): BudgetReader {
-  return {
-    snapshot(scope, id, period) {
-      const figures = gateway.deps.budgets.snapshot(scope, id, period, clock());
-      // A scope the book has not loaded reads 0/0: the database's figure is the one to use then.
-      return figures.spent === 0 && figures.reserved === 0 ? null : figures;
-    },
+  return (scope, id, period) => {
+    const figures = gateway.deps.budgets.snapshot(scope, id, period, clock());
+    // A scope the book has not loaded reads 0/0: the database's figure is the one to use then.
+    return figures.spent === 0 && figures.reserved === 0 ? null : figures;
   };
 }

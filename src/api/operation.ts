@@ -3,6 +3,7 @@
 // document and the CLI (local and remote) are all built from these descriptions, so the rules, the
 // validation and the output exist in one place.
 import { z } from 'zod/v4';
+import type { LiveFigures } from '../budgets/budget-status.js';
 import type { Config } from '../config/load.js';
 import type { Actor } from '../install/context.js';
 import type { Installation } from '../install/installation.js';
@@ -11,15 +12,11 @@ import type { Principal } from './principal.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
-/** What a budget read can know beyond the database: the serving process's in-flight reservations. */
-export interface BudgetReader {
-  /** Spent and reserved micro-USD of one scope and period now, or null when this process holds no figures. */
-  snapshot(
-    scope: 'key' | 'user' | 'team' | 'org',
-    id: string,
-    period: 'day' | 'month' | 'total',
-  ): { spent: number; reserved: number } | null;
-}
+/**
+ * What a budget read can know beyond the database: the serving process's figures of one scope and
+ * period (spent as its book counts it, and in-flight reservations), or null when it holds none.
+ */
+export type BudgetReader = LiveFigures;
 
 /** Everything an operation may use; built per request (HTTP) or per command (local CLI). */
 export interface OpContext {

@@ -31,6 +31,31 @@ export function settledSpend(db: Db, scope: BudgetScope, id: string, period: Bud
 }
 
 /**
+ * Where one budget stands now: the serving process's book when it holds the scope (it knows in-flight
+ * reservations and spend not yet flushed), else the settled spend and nothing reserved.
+ */
+export async function standing(
+  db: Db,
+  live: LiveFigures | null,
+  scope: BudgetScope,
+  id: string,
+  period: BudgetPeriod,
+  limitMicro: number,
+  now: number,
+): Promise<Omit<BudgetFigures, 'scope' | 'id' | 'period'>> {
+  const held = live?.(scope, id, period) ?? null;
+  const spentMicro = held ? held.spent : await settledSpend(db, scope, id, period, now);
+  const reservedMicro = held ? held.reserved : 0;
+  return {
+    limitMicro,
+    spentMicro,
+    reservedMicro,
+    remainingMicro: Math.max(0, limitMicro - spentMicro - reservedMicro),
+    resetsAt: period === 'total' ? null : periodEnd(period, now),
+  };
+}
+
+/**
  * Figures for every period of one scope that has a limit. `extraLimits` are limits from configuration
  * (the org's monthly cap): they win over a stored row of the same period, as the gateway enforces them.
  */
@@ -52,19 +77,7 @@ export async function budgetFigures(
   for (const period of PERIODS) {
     const limitMicro = limits.get(period);
     if (limitMicro === undefined) continue;
-    const held = live?.(scope, id, period) ?? null;
-    const spentMicro = held ? held.spent : await settledSpend(db, scope, id, period, now);
-    const reservedMicro = held ? held.reserved : 0;
-    out.push({
-      scope,
-      id,
-      period,
-      limitMicro,
-      spentMicro,
-      reservedMicro,
-      remainingMicro: Math.max(0, limitMicro - spentMicro - reservedMicro),
-      resetsAt: period === 'total' ? null : periodEnd(period, now),
-    });
+    out.push({ scope, id, period, ...(await standing(db, live, scope, id, period, limitMicro, now)) });
   }
   return out;
 }

@@ -7,8 +7,7 @@ import {
   type BudgetService,
   createBudgetService,
 } from '../../budgets/budget.service.js';
-import { periodStart } from '../../budgets/periods.js';
-import { loadSpend } from '../../budgets/spend.js';
+import { standing } from '../../budgets/budget-status.js';
 import { AppError } from '../../lib/errors.js';
 import type { OpContext } from '../operation.js';
 import { defineOp } from '../operation.js';
@@ -58,17 +57,18 @@ function budgetsOf(ctx: OpContext): BudgetService {
   );
 }
 
-/**
- * A budget with its current figures. The serving process's book knows in-flight reservations and
- * spend not yet flushed; without it (the local CLI, or a scope it has not loaded) the database's
- * settled spend is the figure and nothing is reserved.
- */
+/** A budget with its current figures (see `standing`: the local CLI has no book, so nothing reserved). */
 async function budgetJson(ctx: OpContext, b: BudgetEntry): Promise<z.input<typeof budgetSchema>> {
-  const held = ctx.budgets?.snapshot(b.scope, b.id, b.period) ?? null;
-  const spent =
-    held?.spent ??
-    (await loadSpend(ctx.installation.db.kysely, b.scope, b.id, b.period, periodStart(b.period, ctx.now())));
-  const reserved = held?.reserved ?? 0;
+  const figures = await standing(
+    ctx.installation.db,
+    ctx.budgets,
+    b.scope,
+    b.id,
+    b.period,
+    b.limitMicro,
+    ctx.now(),
+  );
+  const { spentMicro: spent, reservedMicro: reserved, remainingMicro: remaining } = figures;
   return {
     scope: b.scope,
     target: b.name,
@@ -77,7 +77,7 @@ async function budgetJson(ctx: OpContext, b: BudgetEntry): Promise<z.input<typeo
     limit_usd: usdOut(b.limitMicro),
     spent_usd: usdOut(spent),
     reserved_usd: usdOut(reserved),
-    remaining_usd: usdOut(Math.max(0, b.limitMicro - spent - reserved)),
+    remaining_usd: usdOut(remaining),
     source: b.source,
   };
 }

@@ -1,6 +1,6 @@
 // The member's profile (with what remains of every budget that applies to them) and settings.
 import { z } from 'zod/v4';
-import { type BudgetFigures, budgetFigures, type LiveFigures } from '../../budgets/budget-status.js';
+import { type BudgetFigures, budgetFigures } from '../../budgets/budget-status.js';
 import { change } from '../../install/context.js';
 import { AppError } from '../../lib/errors.js';
 import { bareModelId, createPriceBook } from '../../pricing/models.js';
@@ -48,8 +48,7 @@ function budgetJson(b: BudgetFigures, member: Member): z.input<typeof budgetSche
 async function budgetsOfMember(ctx: OpContext, member: Member): Promise<BudgetFigures[]> {
   const db = ctx.installation.db;
   const now = ctx.now();
-  const reader = ctx.budgets;
-  const live: LiveFigures | null = reader ? (scope, id, period) => reader.snapshot(scope, id, period) : null;
+  const live = ctx.budgets;
   const key = await db.kysely
     .selectFrom('gateway_keys')
     .select('lineage_id')
