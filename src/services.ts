@@ -1,5 +1,7 @@
 // Composition of the domain services over one opened installation (used by the CLI and the server).
+
 import { createAuditService } from './audit/audit.service.js';
+import { createBudgetService } from './budgets/budget.service.js';
 import type { Config } from './config/load.js';
 import { createAdminTokenService } from './identity/admin-token.service.js';
 import { createTeamService } from './identity/team.service.js';
@@ -36,7 +38,13 @@ export function createServices(installation: Installation, config: Config, clock
   });
   const profiles = createProfileService(ctx, { modelsAllowed: config.claude.models_allowed });
   const adminTokens = createAdminTokenService(ctx);
-  return { teams, users, credentials, keys, audit, profiles, adminTokens };
+  const budgets = createBudgetService(ctx, {
+    teams,
+    users,
+    orgId: installation.orgId,
+    orgCapMicro: config.claude.max_monthly_spend_micro,
+  });
+  return { teams, users, credentials, keys, audit, profiles, adminTokens, budgets };
 }
 
 export type Services = ReturnType<typeof createServices>;

@@ -1,12 +1,6 @@
 // Admin operations on budgets of every scope: list with what is spent and reserved now, set, clear.
 import { z } from 'zod/v4';
-import {
-  BUDGET_PERIODS,
-  BUDGET_SCOPES,
-  type BudgetEntry,
-  type BudgetService,
-  createBudgetService,
-} from '../../budgets/budget.service.js';
+import { BUDGET_PERIODS, BUDGET_SCOPES, type BudgetEntry } from '../../budgets/budget.service.js';
 import { standing } from '../../budgets/budget-status.js';
 import { AppError } from '../../lib/errors.js';
 import type { OpContext } from '../operation.js';
@@ -43,19 +37,6 @@ export const clearedBudgetSchema = z.object({
   period: periodSchema,
   removed: z.boolean().meta({ description: 'false when there was no such budget' }),
 });
-
-/** Built per call from the operation's context (cheap: closures over the installation). */
-function budgetsOf(ctx: OpContext): BudgetService {
-  return createBudgetService(
-    { installation: ctx.installation, clock: ctx.now },
-    {
-      teams: ctx.services.teams,
-      users: ctx.services.users,
-      orgId: ctx.installation.orgId,
-      orgCapMicro: ctx.config.claude.max_monthly_spend_micro,
-    },
-  );
-}
 
 /** A budget with its current figures (see `standing`: the local CLI has no book, so nothing reserved). */
 async function budgetJson(ctx: OpContext, b: BudgetEntry): Promise<z.input<typeof budgetSchema>> {
@@ -95,7 +76,7 @@ export const budgetOps = [
     query: z.strictObject({ ...pageQuery, scope: scopeSchema.optional(), target: targetSchema.optional() }),
     response: pageOf(budgetSchema),
     run: async (ctx, { query }) => {
-      const service = budgetsOf(ctx);
+      const service = ctx.services.budgets;
       const filter =
         query.target !== undefined || query.scope === 'org'
           ? { target: await service.resolve(query.scope ?? need(), query.target) }
@@ -127,7 +108,7 @@ export const budgetOps = [
     }),
     response: budgetSchema,
     run: async (ctx, { body }) => {
-      const service = budgetsOf(ctx);
+      const service = ctx.services.budgets;
       const target = await service.resolve(body.scope, body.target);
       return budgetJson(ctx, await service.set(ctx.actor, target, body.period, body.limit_usd));
     },
@@ -141,7 +122,7 @@ export const budgetOps = [
     query: z.strictObject({ scope: scopeSchema, target: targetSchema.optional(), period: periodSchema }),
     response: clearedBudgetSchema,
     run: async (ctx, { query }) => {
-      const service = budgetsOf(ctx);
+      const service = ctx.services.budgets;
       const target = await service.resolve(query.scope, query.target);
       const removed = await service.clear(ctx.actor, target, query.period);
       return {
