@@ -119,6 +119,20 @@ describe('authorization matrix', () => {
     expect(controls).toBeGreaterThan(0);
   }, 240_000);
 
+  it('the one route outside the operations, the OpenAPI document, is public and carries no data', async () => {
+    // Positive control and refusal-free by design: every caller gets the same document.
+    const bodies = new Set<string>();
+    for (const caller of CALLERS) {
+      const answer = await h.api('GET', '/admin/v1/openapi.json', { token: tokenFor(caller) });
+      expect(answer.status, caller).toBe(200);
+      bodies.add(JSON.stringify(answer.json));
+    }
+    expect(bodies.size).toBe(1);
+    const [doc] = [...bodies];
+    // No object of this installation appears in it (ids of users, keys, the org).
+    for (const id of [w.a.id, w.a.selfServiceKeyId, h.installation.orgId]) expect(doc).not.toContain(id);
+  });
+
   async function callFor(op: Operation, caller: Caller): Promise<Call> {
     const admin = ADMIN_FIXTURES[op.id];
     if (admin) return admin(w);
