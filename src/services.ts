@@ -1,6 +1,10 @@
 // Composition of the domain services over one opened installation (used by the CLI and the server).
 
 import { createAuditService } from './audit/audit.service.js';
+import { createInviteService } from './auth/invite.service.js';
+import { createSessionStore } from './auth/session.store.js';
+import { createSignInService } from './auth/sign-in.service.js';
+import { createSignInThrottle } from './auth/sign-in-throttle.js';
 import { createBudgetService } from './budgets/budget.service.js';
 import type { Config } from './config/load.js';
 import { createAdminTokenService } from './identity/admin-token.service.js';
@@ -44,7 +48,33 @@ export function createServices(installation: Installation, config: Config, clock
     orgId: installation.orgId,
     orgCapMicro: config.claude.max_monthly_spend_micro,
   });
-  return { teams, users, credentials, keys, audit, profiles, adminTokens, budgets };
+  const sessions = createSessionStore(installation, {
+    idleMs: config.auth.session_idle_minutes * 60_000,
+    maxMs: config.auth.session_max_hours * 3_600_000,
+  });
+  // Failed sign-ins of this process (one per server; a CLI process never signs anyone in).
+  const throttle = createSignInThrottle();
+  const signIn = createSignInService(ctx, { sessions, throttle });
+  const invites = createInviteService(ctx, {
+    users,
+    sessions,
+    throttle,
+    publicUrl: config.server.public_url,
+  });
+  return {
+    teams,
+    users,
+    credentials,
+    keys,
+    audit,
+    profiles,
+    adminTokens,
+    budgets,
+    sessions,
+    signIn,
+    invites,
+    throttle,
+  };
 }
 
 export type Services = ReturnType<typeof createServices>;

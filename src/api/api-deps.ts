@@ -1,9 +1,11 @@
 // Builds what the API routes need from an opened installation (and, when serving, the gateway).
+
+import type { SessionHttp } from '../auth/session-auth.js';
 import type { Config } from '../config/load.js';
 import type { Gateway } from '../gateway/gateway.js';
 import type { Installation } from '../install/installation.js';
 import type { Clock } from '../lib/clock.js';
-import { createServices } from '../services.js';
+import { createServices, type Services } from '../services.js';
 import type { BudgetReader } from './operation.js';
 import type { ApiDeps } from './routes.js';
 
@@ -13,13 +15,27 @@ export function createApiDeps(
   clock: Clock,
   gateway: Gateway | null,
 ): ApiDeps {
+  const services = createServices(installation, config, clock);
   return {
     installation,
     config,
     clock,
-    services: createServices(installation, config, clock),
+    services,
+    session: sessionHttp(installation, config, services),
     budgets: gateway ? budgetReader(gateway, clock) : null,
     shared: {},
+  };
+}
+
+/** How cookie sessions are read and checked; secure cookies when the public URL is HTTPS. */
+export function sessionHttp(installation: Installation, config: Config, services: Services): SessionHttp {
+  const publicUrl = new URL(config.server.public_url);
+  return {
+    cookies: { secure: publicUrl.protocol === 'https:' },
+    publicOrigin: publicUrl.origin,
+    pepper: installation.pepper,
+    sessions: services.sessions,
+    recheck: null,
   };
 }
 

@@ -15,12 +15,15 @@ import { AppError } from '../lib/errors.js';
 
 export type Principal =
   /** The installation's own admin token (printed by `init`, replaced by `admin-token rotate`). */
-  | { readonly kind: 'installation'; readonly actor: 'admin-token' }
+  | { readonly kind: 'installation'; readonly actor: 'admin-token'; readonly sessionId?: string }
   /** A personal admin API token of an admin user: actions are audited as that person. */
   | {
       readonly kind: 'admin';
       readonly actor: string;
-      readonly tokenId: string;
+      /** The personal admin token used; null for a dashboard session. */
+      readonly tokenId: string | null;
+      /** Set when the caller is a signed-in dashboard session. */
+      readonly sessionId?: string;
       readonly userId: string;
       readonly userName: string;
     }
@@ -28,7 +31,10 @@ export type Principal =
   | {
       readonly kind: 'member';
       readonly actor: string;
-      readonly keyId: string;
+      /** The self-service gateway key used; null for a dashboard session. */
+      readonly keyId: string | null;
+      /** Set when the caller is a signed-in dashboard session (the only way to issue keys). */
+      readonly sessionId?: string;
       readonly userId: string;
       readonly userName: string;
       readonly role: UserRole;

@@ -1,7 +1,8 @@
-// Mounts operations as Fastify routes: authenticate (admin token or self-service key), validate the
+// Mounts operations as Fastify routes: authenticate (admin token, self-service key or dashboard session), validate the
 // path, query and body with the operation's own schemas, run it, answer JSON. Errors go to the server's
 // one error mapper ({error:{code,message,requestId}}).
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { type SessionHttp, sessionOf, sessionPrincipal, usesSessionCookie } from '../auth/session-auth.js';
 import type { Config } from '../config/load.js';
 import type { Installation } from '../install/installation.js';
 import type { Clock } from '../lib/clock.js';
@@ -17,6 +18,8 @@ export interface ApiDeps {
   readonly clock: Clock;
   readonly budgets: BudgetReader | null;
   readonly shared: SharedState;
+  /** Dashboard sessions (cookie, CSRF). */
+  readonly session: SessionHttp;
 }
 
 export type Audience = 'admin' | 'member';
@@ -53,6 +56,9 @@ export function mountOperations(app: FastifyInstance, ops: readonly Operation[],
 
 async function authenticate(deps: ApiDeps, audience: Audience, request: FastifyRequest): Promise<Principal> {
   const now = deps.clock();
+  // A browser's cookie session (CSRF-checked); explicit bearer credentials, when sent, win.
+  if (usesSessionCookie(deps.session, request))
+    return sessionPrincipal(await sessionOf(deps.session, request, now), audience);
   if (audience === 'admin')
     return authenticateAdmin(deps.installation, bearerOf(request.headers.authorization), now);
   const header = request.headers['x-api-key'];

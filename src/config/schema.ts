@@ -218,6 +218,64 @@ const modelPrice = z
     min_cacheable_tokens: p.min_cacheable_tokens ?? null,
   }));
 
+const oidcSection = z
+  .object({
+    /** The provider's issuer URL (its discovery document is read from it); "" = single sign-on off. */
+    issuer: urlField({ protocols: HTTP, expected: 'an http(s) URL', allowEmpty: true }).default(''),
+    client_id: z.string().default(''),
+    /** env:NAME or file:PATH; "" = a public client (PKCE only). */
+    client_secret: z.string().default(''),
+    scopes: z.array(z.string().min(1)).default(['openid', 'email', 'profile']),
+    /** The ID token / userinfo claim that lists the person's groups. */
+    groups_claim: z.string().min(1).default('groups'),
+    /** Provider group → Tollgate team and role, applied at every sign-in. */
+    group_map: z
+      .record(
+        z.string().min(1),
+        z
+          .object({ team: z.string().min(1).optional(), role: z.enum(['admin', 'member']).optional() })
+          .strict(),
+      )
+      .default({}),
+    /** Email domains whose people may sign in (and be created); [] = no domain rule. */
+    allowed_domains: z.array(z.string().min(1)).default([]),
+    /** How often a session asks the provider again (refresh token) whether the person still has access. */
+    recheck_minutes: whole(1)
+      .max(24 * 60)
+      .default(10),
+  })
+  .strict()
+  .superRefine((o, ctx) => {
+    if (o.issuer === '') return;
+    if (o.client_id === '')
+      ctx.addIssue({ code: 'custom', path: ['client_id'], message: 'required with issuer' });
+    if (!o.scopes.includes('openid'))
+      ctx.addIssue({ code: 'custom', path: ['scopes'], message: 'must include openid' });
+  })
+  .transform((o) =>
+    o.issuer === ''
+      ? null
+      : {
+          ...o,
+          issuer: o.issuer,
+          allowed_domains: o.allowed_domains.map((d) => d.toLowerCase().replace(/^@/, '')),
+        },
+  );
+
+const authSection = z
+  .object({
+    /** A session not used for this long ends. */
+    session_idle_minutes: whole(1)
+      .max(7 * 24 * 60)
+      .default(120),
+    /** A session ends this long after sign-in, however busy. */
+    session_max_hours: whole(1)
+      .max(90 * 24)
+      .default(24),
+    oidc: oidcSection.default({}),
+  })
+  .strict();
+
 export const configFileSchema = z
   .object({
     server: serverSection.default({}),
@@ -244,6 +302,7 @@ export const configFileSchema = z
       .strict()
       .default({}),
     integrations: integrationsSection.default({}),
+    auth: authSection.default({}),
     logging: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -257,6 +316,7 @@ export const configFileSchema = z
 export type FileConfig = z.output<typeof configFileSchema>;
 export type ModelPriceOverride = FileConfig['pricing'][string];
 export type LogLevel = FileConfig['logging']['level'];
+export type OidcConfig = NonNullable<FileConfig['auth']['oidc']>;
 
 // ---- Reading a key's type, to coerce text from environment variables and env:/file: references ----
 

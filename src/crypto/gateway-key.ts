@@ -7,6 +7,10 @@ import { base62Encode, base62LengthFor } from '../lib/ids.js';
 
 export const GATEWAY_KEY_PREFIX = 'tg_';
 export const ADMIN_TOKEN_PREFIX = 'tga_';
+/** Dashboard session ids (the cookie's value). */
+export const SESSION_TOKEN_PREFIX = 'tgs_';
+/** Single-use invite (login-link) tokens. */
+export const INVITE_TOKEN_PREFIX = 'tgi_';
 
 const RANDOM_BYTES = 32; // 256 bits of randomness, as the security promises require
 const RANDOM_CHARS = base62LengthFor(RANDOM_BYTES); // 43
@@ -82,6 +86,19 @@ function hint(key: string, prefix: string, length: number): string {
   // (about 24 bits of its CRC32), never random characters themselves, so showing them leaves
   // all 256 random bits unrevealed and at most 24 bits of search space narrowed.
   return `${prefix}…${key.slice(-4)}`;
+}
+
+/** A new secret of the shape `prefix` + 256 random bits + checksum (sessions, invites). */
+export function newPrefixedSecret(prefix: typeof SESSION_TOKEN_PREFIX | typeof INVITE_TOKEN_PREFIX): string {
+  return generate(prefix);
+}
+
+/** Cheap format + checksum test for a secret made by newPrefixedSecret; never throws. */
+export function hasPrefixedSecretShape(
+  candidate: string,
+  prefix: typeof SESSION_TOKEN_PREFIX | typeof INVITE_TOKEN_PREFIX,
+): boolean {
+  return hasShape(candidate, prefix, prefix.length + RANDOM_CHARS + CHECKSUM_CHARS);
 }
 
 /** Non-secret label for a gateway key, shown in lists: `tg_…` + last 4 chars. */

@@ -12,6 +12,7 @@ import { clusteredLedgerMigration } from './migrations/0007-clustered-ledger.js'
 import { keyLineageMigration } from './migrations/0008-key-lineage.js';
 import { serveLeaseMigration } from './migrations/0009-serve-lease.js';
 import { adminSurfaceMigration } from './migrations/0010-admin-surface.js';
+import { signInMigration } from './migrations/0011-sign-in.js';
 
 export function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
@@ -25,6 +26,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0008-key-lineage': keyLineageMigration(dialect),
     '0009-serve-lease': serveLeaseMigration(dialect),
     '0010-admin-surface': adminSurfaceMigration(dialect),
+    '0011-sign-in': signInMigration(dialect),
   };
 }
 

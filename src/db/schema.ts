@@ -35,6 +35,14 @@ export interface UserTable {
   /** null = the team's policy (or preferred). */
   byok: ByokPolicy | null;
   preferred_model: string | null;
+  /** argon2id (PHC string); null = no password set (invite pending, OIDC only, or a service). */
+  password_hash: string | null;
+  /** `issuer|sub` of the person's OIDC identity, bound at their first single sign-on. */
+  oidc_subject: string | null;
+  /** Set when de-provisioned (e.g. refused by the identity provider): no sign-in until re-enabled. */
+  disabled_at: Millis | null;
+  /** Id of the key profile that bounds the keys this person may issue to themselves; null = defaults. */
+  key_ceiling: string | null;
 }
 
 export type Provider = 'anthropic' | 'anthropic-admin' | 'github' | 'linear' | 'generic';
@@ -223,6 +231,35 @@ export interface KeyProfileTable {
   updated_at: Millis;
 }
 
+export type SessionMethod = 'admin-token' | 'password' | 'invite' | 'oidc';
+
+export interface SessionTable {
+  id: string;
+  hash: string;
+  user_id: string | null;
+  method: SessionMethod;
+  created_at: Millis;
+  last_seen_at: Millis;
+  /** Absolute expiry; the idle expiry is last_seen_at + the configured idle time. */
+  expires_at: Millis;
+  ended_at: Millis | null;
+  ended_reason: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  oidc_refresh: string | null;
+  oidc_checked_at: Millis | null;
+}
+
+export interface InviteTable {
+  id: string;
+  hash: string;
+  user_id: string;
+  created_at: Millis;
+  created_by: string;
+  expires_at: Millis;
+  used_at: Millis | null;
+}
+
 export interface Database {
   usage_records: UsageRecordTable;
   spend: SpendTable;
@@ -239,6 +276,8 @@ export interface Database {
   serve_lease: ServeLeaseTable;
   admin_tokens: AdminTokenTable;
   key_profiles: KeyProfileTable;
+  sessions: SessionTable;
+  invites: InviteTable;
 }
 
 export type TeamRow = Selectable<TeamTable>;
@@ -255,4 +294,6 @@ export type UsageRecordRow = Selectable<UsageRecordTable>;
 export type EnrollmentCodeRow = Selectable<EnrollmentCodeTable>;
 export type AdminTokenRow = Selectable<AdminTokenTable>;
 export type KeyProfileRow = Selectable<KeyProfileTable>;
+export type SessionRow = Selectable<SessionTable>;
+export type InviteRow = Selectable<InviteTable>;
 export type { ColumnType };

@@ -5,6 +5,7 @@ import Fastify from 'fastify';
 import { sql } from 'kysely';
 import { apiRoutes } from '../api/api.routes.js';
 import type { ApiDeps } from '../api/routes.js';
+import { authRoutes } from '../auth/auth.routes.js';
 import type { Gateway } from '../gateway/gateway.js';
 import { createGatewayListener } from '../gateway/listener.js';
 import type { Installation } from '../install/installation.js';
@@ -112,11 +113,22 @@ export async function buildServer(deps: ServerDeps) {
       return reply.status(503).send({ status: 'unavailable', reason: 'database unreachable' });
     }
   });
-  app.head('/', async (_request, reply) => reply.status(200).send());
+  // With the API mounted, `/` is the signed-in page (its HEAD comes with the GET route).
+  if (!deps.api) app.head('/', async (_request, reply) => reply.status(200).send());
 
   if (deps.enroll) await app.register(enrollRoutes(deps.enroll));
 
-  if (deps.api) await app.register(apiRoutes(deps.api));
+  if (deps.api) {
+    await app.register(apiRoutes(deps.api));
+    await app.register(
+      authRoutes({
+        services: deps.api.services,
+        session: deps.api.session,
+        clock: deps.api.clock,
+        oidcEnabled: deps.api.config.auth.oidc !== null,
+      }),
+    );
+  }
 
   return app;
 }

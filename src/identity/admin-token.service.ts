@@ -1,6 +1,8 @@
 // Admin API tokens: personal tokens of admin users (`admin_tokens`, audited as `admin:NAME`) and the
 // installation's own token (meta `admin_token_hash`). Only keyed hashes are stored; a token is shown
 // once, when it is made, and never reaches the audit log (its hint does).
+
+import { endAllOf } from '../auth/session.store.js';
 import { adminTokenHint, hashGatewayKey, newAdminToken } from '../crypto/gateway-key.js';
 import type { UserRole } from '../db/schema.js';
 import type { Tx } from '../db/tx.js';
@@ -181,7 +183,9 @@ export function createAdminTokenService(ctx: ServiceContext) {
     const hint = adminTokenHint(token);
     await change(ctx, by, async (u) => {
       await writeMeta(u.tx, 'admin_token_hash', hashGatewayKey(installation.pepper, token));
-      await u.audit('admin_token.rotate', 'org', installation.orgId, { hint });
+      // Dashboard sessions opened with the old token end with it.
+      const ended = await endAllOf(u.tx, null, 'admin token rotated', u.now);
+      await u.audit('admin_token.rotate', 'org', installation.orgId, { hint, ended_sessions: ended });
     });
     return { token, hint };
   }

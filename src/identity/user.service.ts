@@ -1,8 +1,9 @@
 // Users: people (admin, member) and service accounts, each with an optional team and monthly budget.
+import { endAllOf } from '../auth/session.store.js';
 import { budgetsOf, setBudget } from '../budgets/budget.repo.js';
 import type { ByokPolicy, UserRole, UserRow } from '../db/schema.js';
 import type { Tx } from '../db/tx.js';
-import { type Actor, change, type ServiceContext } from '../install/context.js';
+import { type Actor, type ChangeUnit, change, type ServiceContext } from '../install/context.js';
 import { decodeList } from '../keys/key-policy.js';
 import { AppError } from '../lib/errors.js';
 import { newId } from '../lib/ids.js';
@@ -145,13 +146,7 @@ export function createUserService(ctx: ServiceContext, teams: TeamService, defau
     const user = await get(nameOrId);
     return change(ctx, by, async (u) => {
       await u.tx.updateTable('users').set({ removed_at: u.now }).where('id', '=', user.id).execute();
-      const keys = await u.tx
-        .updateTable('gateway_keys')
-        .set({ status: 'revoked', revoked_at: u.now })
-        .where('user_id', '=', user.id)
-        .where('status', '=', 'active')
-        .returning('id')
-        .execute();
+      const cut = await cutAccess(u, user.id, 'user removed');
       // Crypto-shredding: the sealed secret is overwritten, not only flagged.
       const creds = await u.tx
         .updateTable('credentials')
@@ -167,19 +162,80 @@ export function createUserService(ctx: ServiceContext, teams: TeamService, defau
         .where('removed_at', 'is', null)
         .returning('id')
         .execute();
-      // Personal admin tokens end with the person (the principal check refuses them anyway; revoking
-      // them means a user re-created under the same id could never revive them).
-      const tokens = await revokeAdminTokensOf(u.tx, user.id, u.now);
       await u.audit('user.remove', 'user', user.id, {
-        revoked_keys: keys.length,
+        revoked_keys: cut.keys.length,
         removed_credentials: creds.length,
-        revoked_admin_tokens: tokens,
+        revoked_admin_tokens: cut.adminTokens,
+        ended_sessions: cut.sessions,
       });
       await u.changed('user', user.id);
-      for (const k of keys) await u.changed('key', k.id);
+      for (const k of cut.keys) await u.changed('key', k);
       for (const c of creds) await u.changed('credential', c.id);
-      return { id: user.id, revokedKeys: keys.length, removedCredentials: creds.length };
+      return { id: user.id, revokedKeys: cut.keys.length, removedCredentials: creds.length };
     });
+  }
+
+  /**
+   * Disables a person (de-provisioning, e.g. refused by the identity provider): every gateway key and
+   * personal admin token revoked, every session ended, pending invite links voided — in one audited
+   * transaction. Their own credentials stay, for when they come back.
+   */
+  async function disable(
+    by: Actor,
+    nameOrId: string,
+    reason: string,
+  ): Promise<{ id: string; revokedKeys: number }> {
+    const user = await get(nameOrId);
+    return change(ctx, by, async (u) => {
+      await u.tx.updateTable('users').set({ disabled_at: u.now }).where('id', '=', user.id).execute();
+      const cut = await cutAccess(u, user.id, reason);
+      await u.audit('user.disable', 'user', user.id, {
+        reason: reason.slice(0, 200),
+        revoked_keys: cut.keys.length,
+        revoked_admin_tokens: cut.adminTokens,
+        ended_sessions: cut.sessions,
+      });
+      await u.changed('user', user.id);
+      for (const k of cut.keys) await u.changed('key', k);
+      return { id: user.id, revokedKeys: cut.keys.length };
+    });
+  }
+
+  /** Lets a disabled person sign in again (their revoked keys stay revoked). */
+  async function enable(by: Actor, nameOrId: string): Promise<void> {
+    const user = await get(nameOrId);
+    if (user.disabled_at === null) return;
+    await change(ctx, by, async (u) => {
+      await u.tx.updateTable('users').set({ disabled_at: null }).where('id', '=', user.id).execute();
+      await u.audit('user.enable', 'user', user.id, {});
+      await u.changed('user', user.id);
+    });
+  }
+
+  /** Revokes a person's keys and admin tokens and ends their sessions and invites, in the caller's change. */
+  async function cutAccess(
+    u: ChangeUnit,
+    userId: string,
+    reason: string,
+  ): Promise<{ keys: string[]; adminTokens: number; sessions: number }> {
+    const keys = await u.tx
+      .updateTable('gateway_keys')
+      .set({ status: 'revoked', revoked_at: u.now })
+      .where('user_id', '=', userId)
+      .where('status', '=', 'active')
+      .returning('id')
+      .execute();
+    // Personal admin tokens end with the person (the principal check refuses them anyway; revoking
+    // them means a user re-created under the same id could never revive them).
+    const adminTokens = await revokeAdminTokensOf(u.tx, userId, u.now);
+    const sessions = await endAllOf(u.tx, userId, reason, u.now);
+    await u.tx
+      .updateTable('invites')
+      .set({ used_at: u.now })
+      .where('user_id', '=', userId)
+      .where('used_at', 'is', null)
+      .execute();
+    return { keys: keys.map((k) => k.id), adminTokens, sessions };
   }
 
   /**
@@ -276,7 +332,7 @@ export function createUserService(ctx: ServiceContext, teams: TeamService, defau
     };
   }
 
-  return { add, list, get, show, update, remove };
+  return { add, list, get, show, update, remove, disable, enable };
 }
 
 export type UserService = ReturnType<typeof createUserService>;

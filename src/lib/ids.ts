@@ -3,7 +3,20 @@
 import { randomBytes } from 'node:crypto';
 import { AppError } from './errors.js';
 
-export const ID_PREFIXES = ['org', 'tm', 'usr', 'cred', 'key', 'req', 'aud', 'tok', 'prf', 'atk'] as const;
+export const ID_PREFIXES = [
+  'org',
+  'tm',
+  'usr',
+  'cred',
+  'key',
+  'req',
+  'aud',
+  'tok',
+  'prf',
+  'atk',
+  'ses',
+  'inv',
+] as const;
 export type IdPrefix = (typeof ID_PREFIXES)[number];
 
 export const BASE62_ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';

@@ -49,15 +49,21 @@ async function budgetsOfMember(ctx: OpContext, member: Member): Promise<BudgetFi
   const db = ctx.installation.db;
   const now = ctx.now();
   const live = ctx.budgets;
-  const key = await db.kysely
-    .selectFrom('gateway_keys')
-    .select('lineage_id')
-    .where('id', '=', member.keyId)
-    .executeTakeFirst();
+  // A dashboard session calls with no key: only the person's own scopes apply then.
+  const key =
+    member.keyId === null
+      ? null
+      : await db.kysely
+          .selectFrom('gateway_keys')
+          .select('lineage_id')
+          .where('id', '=', member.keyId)
+          .executeTakeFirst();
   const cap = ctx.config.claude.max_monthly_spend_micro;
   const scopes = [
     // A key's budget belongs to its lineage (the key and its rotations), as the gateway counts it.
-    budgetFigures(db, live, 'key', key?.lineage_id ?? member.keyId, now),
+    member.keyId === null
+      ? Promise.resolve([])
+      : budgetFigures(db, live, 'key', key?.lineage_id ?? member.keyId, now),
     budgetFigures(db, live, 'user', member.userId, now),
     member.teamId === null ? Promise.resolve([]) : budgetFigures(db, live, 'team', member.teamId, now),
     budgetFigures(db, live, 'org', ctx.installation.orgId, now, cap === null ? {} : { month: cap }),

@@ -1,0 +1,99 @@
+// Sign-in end to end over HTTP: the admin token, invite links and passwords, sessions on both APIs,
+// CSRF, logout, and the cookie's attributes.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signIn } from '../helpers/browser-session.js';
+import { type Harness, startHarness } from '../helpers/gateway.js';
+
+let h: Harness;
+const admin = { actor: 'test-admin' };
+
+beforeAll(async () => {
+  h = await startHarness();
+  await h.services.users.add(admin, { name: 'ada', email: 'ada@example.com', role: 'admin' });
+  await h.services.users.add(admin, { name: 'bob', email: 'bob@example.com', role: 'member' });
+});
+afterAll(() => h.close());
+
+async function inviteAndSetPassword(name: string, password: string) {
+  const invite = await h.services.invites.issue(admin, name);
+  const token = invite.url.split('/invite/')[1] ?? '';
+  return signIn(h.url, `/invite/${token}`, { password });
+}
+
+describe('admin token → admin session', () => {
+  it('opens a session that can read and, with its CSRF token, change the admin API', async () => {
+    const s = await signIn(h.url, '/auth/login', { token: h.adminToken });
+    expect(s.json).toMatchObject({ kind: 'installation', method: 'admin-token', role: 'admin' });
+    expect((await s.call('GET', '/admin/v1/teams')).status).toBe(200);
+    const refused = await s.call('POST', '/admin/v1/teams', { body: { name: 'no-csrf' }, csrf: false });
+    expect(refused.status).toBe(403);
+    const wrong = await s.call('POST', '/admin/v1/teams', {
+      body: { name: 'bad-csrf' },
+      csrf: 'x'.repeat(43),
+    });
+    expect(wrong.status).toBe(403);
+    const ok = await s.call('POST', '/admin/v1/teams', { body: { name: 'with-csrf' } });
+    expect(ok.status).toBe(201);
+  });
+
+  it('refuses a wrong token', async () => {
+    await expect(signIn(h.url, '/auth/login', { token: 'tga_nope' })).rejects.toThrow(/401/);
+  });
+});
+
+describe('invite link → password → session', () => {
+  it('sets the password, signs in, and the link is single-use', async () => {
+    const invite = await h.services.invites.issue(admin, 'bob');
+    expect(invite.url).toMatch(/\/invite\/tgi_[0-9A-Za-z]{49}$/);
+    const token = invite.url.split('/invite/')[1] ?? '';
+    const info = await fetch(`${h.url}/auth/invite/${token}`);
+    expect(await info.json()).toMatchObject({ user: 'bob' });
+    const s = await signIn(h.url, `/invite/${token}`, { password: 'correct horse battery' });
+    expect(s.json).toMatchObject({ method: 'invite', user: { name: 'bob', role: 'member' } });
+    const me = await s.call('GET', '/api/v1/me');
+    expect(me.status).toBe(200);
+    expect(me.json).toMatchObject({ name: 'bob' });
+    await expect(signIn(h.url, `/invite/${token}`, { password: 'another password!' })).rejects.toThrow(/404/);
+    // Password sign-in thereafter, by name or by email.
+    await signIn(h.url, '/auth/login', { login: 'bob', password: 'correct horse battery' });
+    await signIn(h.url, '/auth/login', { login: 'BOB@example.com', password: 'correct horse battery' });
+  });
+
+  it('a member session is refused on the admin API; an admin session is let in', async () => {
+    const bob = await signIn(h.url, '/auth/login', { login: 'bob', password: 'correct horse battery' });
+    expect((await bob.call('GET', '/admin/v1/teams')).status).toBe(403);
+    const ada = await inviteAndSetPassword('ada', 'ada lovelace engine');
+    expect((await ada.call('GET', '/admin/v1/teams')).status).toBe(200);
+    expect((await ada.call('GET', '/api/v1/me')).status).toBe(200);
+  });
+
+  it('refuses a short password and keeps the link usable', async () => {
+    const invite = await h.services.invites.issue(admin, 'ada');
+    const token = invite.url.split('/invite/')[1] ?? '';
+    await expect(signIn(h.url, `/invite/${token}`, { password: 'short' })).rejects.toThrow(/400/);
+    await signIn(h.url, `/invite/${token}`, { password: 'ada lovelace engine' });
+  });
+});
+
+describe('logout', () => {
+  it('ends the session; logout everywhere ends the others', async () => {
+    const a = await signIn(h.url, '/auth/login', { login: 'bob', password: 'correct horse battery' });
+    const b = await signIn(h.url, '/auth/login', { login: 'bob', password: 'correct horse battery' });
+    expect((await a.call('POST', '/auth/logout', { csrf: false })).status).toBe(403);
+    expect((await a.call('POST', '/auth/logout')).status).toBe(200);
+    expect((await a.call('GET', '/api/v1/me')).status).toBe(401);
+    expect((await b.call('GET', '/api/v1/me')).status).toBe(200);
+    const c = await signIn(h.url, '/auth/login', { login: 'bob', password: 'correct horse battery' });
+    expect((await c.call('POST', '/auth/logout-all')).json).toMatchObject({ signed_out: true });
+    expect((await b.call('GET', '/api/v1/me')).status).toBe(401);
+  });
+});
+
+describe('the cookie', () => {
+  it('is HttpOnly, SameSite=Lax, for the whole host, not Secure on plain HTTP', async () => {
+    const s = await signIn(h.url, '/auth/login', { token: h.adminToken });
+    expect(s.setCookie).toMatch(
+      /^tollgate_session=tgs_[0-9A-Za-z]{49}; Path=\/; HttpOnly; SameSite=Lax; Max-Age=\d+$/,
+    );
+  });
+});
