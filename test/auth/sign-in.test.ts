@@ -97,3 +97,64 @@ describe('the cookie', () => {
     );
   });
 });
+
+describe('the pages (no script: plain forms)', () => {
+  const form = (fields: Record<string, string>, headers: Record<string, string> = {}) => ({
+    method: 'POST',
+    redirect: 'manual' as const,
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    body: new URLSearchParams(fields).toString(),
+  });
+
+  it('an invite link opens a password form; posting it signs in and lands on the signed-in page', async () => {
+    const invite = await h.services.invites.issue(admin, 'bob');
+    const page = await fetch(invite.url.replace(h.config.server.public_url, h.url));
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-security-policy')).toContain("default-src 'none'");
+    expect(page.headers.get('referrer-policy')).toBe('no-referrer');
+    const text = await page.text();
+    expect(text).toContain('Welcome, bob');
+    expect(text).not.toContain('<script');
+    const path = new URL(invite.url).pathname;
+    const short = await fetch(`${h.url}${path}`, form({ password: 'short' }));
+    expect(short.status).toBe(400);
+    expect(await short.text()).toContain('at least 12 characters');
+    const posted = await fetch(`${h.url}${path}`, form({ password: 'correct horse battery' }));
+    expect(posted.status).toBe(303);
+    expect(posted.headers.get('location')).toBe('/');
+    const cookie = (posted.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+    const home = await fetch(`${h.url}/`, { headers: { cookie } });
+    const homeText = await home.text();
+    expect(homeText).toContain('Signed in as bob (member)');
+    const csrf = /name="csrf_token" value="([^"]+)"/.exec(homeText)?.[1] ?? '';
+    // Sign out with the form: the CSRF field is required.
+    expect((await fetch(`${h.url}/auth/logout`, form({}, { cookie }))).status).toBe(403);
+    const out = await fetch(`${h.url}/auth/logout`, form({ csrf_token: csrf }, { cookie }));
+    expect(out.status).toBe(303);
+    expect(
+      (await fetch(`${h.url}/`, { headers: { cookie }, redirect: 'manual' })).headers.get('location'),
+    ).toBe('/login');
+  });
+
+  it('the login form signs in; a wrong password shows the same page with the reason', async () => {
+    const page = await fetch(`${h.url}/login`);
+    expect(await page.text()).toContain('name="token"');
+    const wrong = await fetch(`${h.url}/auth/login`, form({ login: 'bob', password: 'not the password' }));
+    expect(wrong.status).toBe(401);
+    expect(await wrong.text()).toContain('wrong name or password');
+    const ok = await fetch(`${h.url}/auth/login`, form({ token: h.adminToken }));
+    expect(ok.status).toBe(303);
+    expect(ok.headers.get('set-cookie')).toMatch(/^tollgate_session=tgs_/);
+  });
+
+  it('a sign-in form posted from another site is refused (no login CSRF)', async () => {
+    const refused = await fetch(
+      `${h.url}/auth/login`,
+      form({ token: h.adminToken }, { origin: 'https://evil.example' }),
+    );
+    expect(refused.status).toBe(403);
+    expect(refused.headers.get('set-cookie')).toBeNull();
+    const same = await fetch(`${h.url}/auth/login`, form({ token: h.adminToken }, { origin: h.url }));
+    expect(same.status).toBe(303);
+  });
+});
