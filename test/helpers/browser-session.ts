@@ -51,16 +51,12 @@ export function sessionFrom(
     csrf,
     json,
     async call(method, path, o = {}) {
-      const csrfHeader: Record<string, string> =
-        o.csrf === false ? {} : { 'x-csrf-token': typeof o.csrf === 'string' ? o.csrf : csrf };
+      const headers: Record<string, string> = { cookie, ...o.headers };
+      if (o.csrf !== false) headers['x-csrf-token'] = typeof o.csrf === 'string' ? o.csrf : csrf;
+      if (o.body !== undefined) headers['content-type'] = 'application/json';
       const response = await fetch(`${url}${path}`, {
         method,
-        headers: {
-          cookie,
-          ...csrfHeader,
-          ...(o.body === undefined ? {} : { 'content-type': 'application/json' }),
-          ...o.headers,
-        },
+        headers,
         ...(o.body === undefined ? {} : { body: JSON.stringify(o.body) }),
       });
       return { status: response.status, json: await readJson(response), headers: response.headers };
