@@ -72,6 +72,8 @@ export function createInviteService(
   /** Who a link is for (for the page that asks for a password); the same refusal for every bad link. */
   async function inspect(token: string, client: ClientInfo): Promise<{ user: string; expiresAt: number }> {
     const keys = [addressKey(client.ip)];
+    // Looking a link up is guessing as much as using it is: the same throttle refuses both.
+    refuseIfThrottled(keys);
     const found = await usable(token);
     if (!found) {
       deps.throttle.fail(keys, ctx.clock());
@@ -83,11 +85,7 @@ export function createInviteService(
   /** Sets the password, uses up the link, ends the person's other sessions and opens a new one. */
   async function accept(token: string, password: string, client: ClientInfo): Promise<OpenedSession> {
     const keys = [addressKey(client.ip)];
-    const wait = deps.throttle.retryAfter(keys, ctx.clock());
-    if (wait > 0)
-      throw new AppError('rate_limited', `too many failed attempts; try again in ${wait} s`, {
-        retry_after_s: wait,
-      });
+    refuseIfThrottled(keys);
     const found = await usable(token);
     if (!found) {
       deps.throttle.fail(keys, ctx.clock());
@@ -122,6 +120,14 @@ export function createInviteService(
       });
       return opened;
     });
+  }
+
+  function refuseIfThrottled(keys: readonly string[]): void {
+    const wait = deps.throttle.retryAfter(keys, ctx.clock());
+    if (wait > 0)
+      throw new AppError('rate_limited', `too many failed attempts; try again in ${wait} s`, {
+        retry_after_s: wait,
+      });
   }
 
   async function usable(token: string) {

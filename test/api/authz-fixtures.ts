@@ -19,6 +19,12 @@ export interface Member {
   inferenceKeyId: string;
 }
 
+/** A person a self-service call acts as (member A by default; the admin's own session in the matrix). */
+export interface Person {
+  name: string;
+  id: string;
+}
+
 export interface World {
   h: Harness;
   a: Member;
@@ -90,8 +96,8 @@ const fresh = {
     });
     return name;
   },
-  async key(w: World): Promise<string> {
-    return (await w.h.services.keys.issue(w.h.admin, { user: w.a.name, policy: {} })).id;
+  async key(w: World, who: Person = w.a): Promise<string> {
+    return (await w.h.services.keys.issue(w.h.admin, { user: who.name, policy: {} })).id;
   },
 };
 
@@ -158,7 +164,8 @@ export const ADMIN_FIXTURES: Record<string, AdminFixture> = {
 };
 
 export interface MeFixture {
-  own: (w: World) => Promise<Call>;
+  /** The call on the caller's own objects; `who` is the person calling (member A unless said). */
+  own: (w: World, who?: Person) => Promise<Call>;
   /** The same call aimed at another user's object (only for operations on an object). */
   other?: (w: World) => Promise<Call>;
   /** What `other` must get: 404 for another's object; 400 for a filter that would widen a list. */
@@ -173,10 +180,10 @@ export const ME_FIXTURES: Record<string, MeFixture> = {
     own: async (w) => ({ params: { provider: 'anthropic' }, body: { secret: anthropicSecret(w) } }),
   },
   'me.credentials.remove': {
-    own: async (w) => {
+    own: async (w, who = w.a) => {
       // Stored directly (not through the throttled PUT) so every positive control has one to remove.
       await setOwnCredential({ installation: w.h.installation, clock: Date.now }, w.h.admin, {
-        userId: w.a.id,
+        userId: who.id,
         provider: 'github',
         secret: `ghp_test${w.unique('gh')}${'0'.repeat(30)}`,
       });
@@ -190,7 +197,7 @@ export const ME_FIXTURES: Record<string, MeFixture> = {
     otherStatus: 400,
   },
   'me.keys.revoke': {
-    own: async (w) => ({ params: { id: await fresh.key(w) } }),
+    own: async (w, who = w.a) => ({ params: { id: await fresh.key(w, who) } }),
     // Bob's key, named by its real id: 404, exactly as an unknown id.
     other: async (w) => ({ params: { id: w.b.inferenceKeyId } }),
   },

@@ -1,51 +1,94 @@
-// The authorization matrix: every /admin/v1 and /api/v1/me operation, tried as every kind of caller.
+// The authorization matrix: every /admin/v1 and /api/v1/me operation, tried as every kind of caller —
+// credentials sent as bearer tokens, and dashboard sessions (cookie and CSRF token) live and ended.
 // Each refusal stands beside a positive control on the same route that succeeds, so a refusal cannot
 // come from a broken route. The matrix is printed (and summarised in the README).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_OPS } from '../../src/api/admin/index.js';
 import { ME_OPS } from '../../src/api/me/index.js';
 import type { Operation } from '../../src/api/operation.js';
-import { type Harness, startHarness } from '../helpers/gateway.js';
+import type { SessionClient } from '../helpers/browser-session.js';
+import { type ApiJson, type Harness, startHarness } from '../helpers/gateway.js';
 import {
   ADMIN_FIXTURES,
   type Call,
   ME_FIXTURES,
+  type Person,
   placeholderCall,
   setUpWorld,
   type World,
 } from './authz-fixtures.js';
+import { type MatrixSessions, openSessions } from './authz-sessions.js';
 
-const CALLERS = [
-  'anonymous',
-  'member A (own)',
+/** Each caller with its short column label. */
+const COLUMNS = {
+  anonymous: 'anon',
+  'member A (own)': 'A own',
+  "member A (B's)": "A B's",
+  'inference key': 'infer',
+  'self-service key': 'self',
+  'revoked admin token': 'revoked',
+  'personal admin token': 'personal',
+  'installation token': 'install',
+  'member session': 'M ses',
+  "member session (B's)": "M ses B's",
+  'admin session': 'A ses',
+  "admin session (B's)": "A ses B's",
+  'installation session': 'I ses',
+  'expired session': 'expired',
+  'idle-expired session': 'idle',
+  'logged-out session': 'out',
+} as const;
+type Caller = keyof typeof COLUMNS;
+const CALLERS = Object.keys(COLUMNS) as Caller[];
+
+const ENDED: ReadonlySet<Caller> = new Set(['expired session', 'idle-expired session', 'logged-out session']);
+const CROSS_USER: ReadonlySet<Caller> = new Set([
   "member A (B's)",
-  'inference key',
-  'self-service key',
-  'revoked admin token',
-  'personal admin token',
-  'installation token',
-] as const;
-type Caller = (typeof CALLERS)[number];
+  "member session (B's)",
+  "admin session (B's)",
+]);
+const PERSON_SESSIONS: ReadonlySet<Caller> = new Set([
+  'member session',
+  "member session (B's)",
+  'admin session',
+  "admin session (B's)",
+]);
 
 /** What each caller must get: a status, `ok` (the operation's success status) or `n/a`. */
 function expected(op: Operation, caller: Caller): number | 'ok' | 'n/a' {
   const admin = op.path.startsWith('/admin/');
-  if (caller === 'anonymous') return 401;
-  if (admin) return caller === 'personal admin token' || caller === 'installation token' ? 'ok' : 401;
-  // Self-service routes: only a user's own self-service key is a user's credential here.
-  if (caller === 'inference key') return 403;
+  if (caller === 'anonymous' || ENDED.has(caller)) return 401;
+  if (admin) {
+    if (caller === "admin session (B's)") return 'n/a'; // an admin may act on anyone's objects here
+    if (caller === 'member session' || caller === "member session (B's)") return 403;
+    const admins: readonly Caller[] = [
+      'personal admin token',
+      'installation token',
+      'admin session',
+      'installation session',
+    ];
+    return admins.includes(caller) ? 'ok' : 401;
+  }
+  // Self-service routes: a user's own self-service key, or a person's session (an admin is a person too).
+  if (caller === 'inference key' || caller === 'installation session') return 403;
   if (
     caller === 'revoked admin token' ||
     caller === 'personal admin token' ||
     caller === 'installation token'
   )
     return 401;
-  if (op.id === 'me.keys.issue') return 403; // issuing is for dashboard sessions only (next issue)
-  if (caller === "member A (B's)") {
+  // Issuing a key needs a dashboard session: a leaked key cannot mint more keys.
+  if (op.id === 'me.keys.issue' && !PERSON_SESSIONS.has(caller)) return 403;
+  if (CROSS_USER.has(caller)) {
     const fixture = ME_FIXTURES[op.id];
     return fixture?.other ? (fixture.otherStatus ?? 404) : 'n/a';
   }
   return 'ok';
+}
+
+/** The success status a positive control must get (issuing a key answers 201, Created). */
+function okStatus(op: Operation): number {
+  return op.id === 'me.keys.issue' ? 201 : op.status;
 }
 
 function expand(op: Operation, call: Call): string {
@@ -59,11 +102,13 @@ function expand(op: Operation, call: Call): string {
 describe('authorization matrix', () => {
   let h: Harness;
   let w: World;
+  let sessions: MatrixSessions;
   const cells = new Map<string, string>();
 
   beforeAll(async () => {
     h = await startHarness();
     w = await setUpWorld(h);
+    sessions = await openSessions(w);
   }, 60_000);
 
   afterAll(async () => {
@@ -87,18 +132,18 @@ describe('authorization matrix', () => {
           continue;
         }
         // Refusals come before the input is read, so only controls and cross-user calls need real objects.
-        const call =
-          want === 'ok' || caller === "member A (B's)" ? await callFor(op, caller) : placeholderCall();
-        const token = tokenFor(caller);
-        const answer = await h.api(op.method, expand(op, call), {
-          token,
-          ...(op.body ? { body: call.body ?? {} } : {}),
-        });
+        const call = want === 'ok' || CROSS_USER.has(caller) ? await callFor(op, caller) : placeholderCall();
+        const answer = await send(
+          caller,
+          op.method,
+          expand(op, call),
+          op.body ? (call.body ?? {}) : undefined,
+        );
         cells.set(`${op.id}|${caller}`, String(answer.status));
         const ok = answer.status >= 200 && answer.status < 300;
         if (want === 'ok') {
           controls++;
-          if (answer.status !== op.status)
+          if (answer.status !== okStatus(op))
             unexpected.push(
               `${op.method} ${op.path} as ${caller}: ${answer.status} ${JSON.stringify(answer.json).slice(0, 200)}`,
             );
@@ -123,7 +168,7 @@ describe('authorization matrix', () => {
     // Positive control and refusal-free by design: every caller gets the same document.
     const bodies = new Set<string>();
     for (const caller of CALLERS) {
-      const answer = await h.api('GET', '/admin/v1/openapi.json', { token: tokenFor(caller) });
+      const answer = await send(caller, 'GET', '/admin/v1/openapi.json');
       expect(answer.status, caller).toBe(200);
       bodies.add(JSON.stringify(answer.json));
     }
@@ -138,14 +183,50 @@ describe('authorization matrix', () => {
     if (admin) return admin(w);
     const me = ME_FIXTURES[op.id];
     if (!me) throw new Error(`no fixture for ${op.id}`);
-    if (caller === "member A (B's)" && me.other) return me.other(w);
-    return me.own(w);
+    if (CROSS_USER.has(caller) && me.other) return me.other(w);
+    return me.own(w, personOf(caller));
+  }
+
+  /** Whom a self-service call acts as: the admin's own session acts as the admin, every other as A. */
+  function personOf(caller: Caller): Person {
+    return caller === 'admin session' ? sessions.adminPerson : w.a;
+  }
+
+  /** Sends a call as the caller: a bearer token, or a session's cookie with its CSRF token. */
+  async function send(
+    caller: Caller,
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<{ status: number; json: ApiJson }> {
+    const session = sessionFor(caller);
+    if (session) return session.call(method, path, body === undefined ? {} : { body });
+    return h.api(method, path, { token: tokenFor(caller), ...(body === undefined ? {} : { body }) });
+  }
+
+  function sessionFor(caller: Caller): SessionClient | null {
+    switch (caller) {
+      case 'member session':
+      case "member session (B's)":
+        return sessions.member;
+      case 'admin session':
+      case "admin session (B's)":
+        return sessions.admin;
+      case 'installation session':
+        return sessions.installation;
+      case 'expired session':
+        return sessions.expired;
+      case 'idle-expired session':
+        return sessions.idle;
+      case 'logged-out session':
+        return sessions.loggedOut;
+      default:
+        return null;
+    }
   }
 
   function tokenFor(caller: Caller): string {
     switch (caller) {
-      case 'anonymous':
-        return '';
       case 'member A (own)':
       case "member A (B's)":
       case 'self-service key':
@@ -158,17 +239,19 @@ describe('authorization matrix', () => {
         return w.personalAdminToken;
       case 'installation token':
         return h.adminToken;
+      default:
+        return ''; // anonymous (sessions never get here)
     }
   }
 
   function printMatrix(): void {
     const ops = [...ADMIN_OPS, ...ME_OPS];
     const width = Math.max(...ops.map((o) => `${o.method} ${o.path}`.length));
-    const short = ['anon', 'A own', "A B's", 'infer', 'self', 'revoked', 'personal', 'install'];
-    const lines = [`${'route'.padEnd(width)} | ${short.map((s) => s.padEnd(8)).join(' | ')}`];
+    const cell = (c: Caller, text: string) => text.padEnd(Math.max(COLUMNS[c].length, 8));
+    const lines = [`${'route'.padEnd(width)} | ${CALLERS.map((c) => cell(c, COLUMNS[c])).join(' | ')}`];
     for (const op of ops)
       lines.push(
-        `${`${op.method} ${op.path}`.padEnd(width)} | ${CALLERS.map((c) => (cells.get(`${op.id}|${c}`) ?? '').padEnd(8)).join(' | ')}`,
+        `${`${op.method} ${op.path}`.padEnd(width)} | ${CALLERS.map((c) => cell(c, cells.get(`${op.id}|${c}`) ?? '')).join(' | ')}`,
       );
     console.log(lines.join('\n'));
   }
