@@ -151,12 +151,9 @@ export const userOps = [
       team: teamRefSchema.nullable().optional(),
       monthly_budget_usd: usdOrNone.optional(),
       byok: byokSchema.nullable().optional(),
-      key_ceiling: refSchema
-        .nullable()
-        .optional()
-        .meta({
-          description: 'key profile bounding the keys the person may issue themselves; null: the default',
-        }),
+      key_ceiling: refSchema.nullable().optional().meta({
+        description: 'key profile bounding the keys the person may issue themselves; null: the default',
+      }),
     }),
     response: userSchema,
     run: async (ctx, { params, body }) => {
