@@ -31,12 +31,11 @@ export interface SelfIssueBody {
 
 export async function issueOwnKey(ctx: OpContext, member: Member, body: SelfIssueBody): Promise<IssuedKey> {
   const row = await ctx.services.users.get(member.userId);
+  const profile = row.key_ceiling === null ? null : await ctx.services.profiles.show(row.key_ceiling);
   const ceiling: Ceiling =
-    row.key_ceiling === null
+    profile === null
       ? defaultCeiling(ctx.config.claude.models_allowed)
-      : await ctx.services.profiles
-          .show(row.key_ceiling)
-          .then((p) => ({ label: `profile ${p.name}`, policy: p.policy }));
+      : { label: `profile ${profile.name}`, policy: profile.policy };
   const active = (await ctx.services.keys.list({ user: row.id })).filter((k) => k.status === 'active');
   if (active.length >= MAX_ACTIVE_KEYS_PER_PERSON)
     throw new AppError(
@@ -69,7 +68,7 @@ export async function issueOwnKey(ctx: OpContext, member: Member, body: SelfIssu
       name: body.name ?? null,
       policy,
       expiresInMs,
-      profile: row.key_ceiling === null ? null : ceiling.label,
+      profile: profile?.name ?? null,
     },
   );
 }
