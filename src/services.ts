@@ -3,6 +3,7 @@
 import { createAuditService } from './audit/audit.service.js';
 import { createInviteService } from './auth/invite.service.js';
 import { createSessionStore } from './auth/session.store.js';
+import { createSessionAdmin } from './auth/session-admin.service.js';
 import { createSignInService } from './auth/sign-in.service.js';
 import { createSignInThrottle } from './auth/sign-in-throttle.js';
 import { createBudgetService } from './budgets/budget.service.js';
@@ -52,6 +53,7 @@ export function createServices(installation: Installation, config: Config, clock
     idleMs: config.auth.session_idle_minutes * 60_000,
     maxMs: config.auth.session_max_hours * 3_600_000,
   });
+  const sessionAdmin = createSessionAdmin(ctx, { users, settings: sessions.settings });
   // Failed sign-ins of this process (one per server; a CLI process never signs anyone in).
   const throttle = createSignInThrottle();
   const signIn = createSignInService(ctx, { sessions, throttle });
@@ -71,6 +73,7 @@ export function createServices(installation: Installation, config: Config, clock
     adminTokens,
     budgets,
     sessions,
+    sessionAdmin,
     signIn,
     invites,
     throttle,

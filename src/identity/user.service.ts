@@ -35,6 +35,8 @@ export interface UserUpdate {
   monthlyBudgetMicro?: number | null;
   /** null inherits the team's policy. */
   byok?: ByokPolicy | null;
+  /** The id of the key profile bounding the keys the person issues themselves; null removes it. */
+  keyCeilingId?: string | null;
 }
 
 export interface UserView {
@@ -50,6 +52,13 @@ export interface UserView {
   /** The user's own setting; null = the team's policy applies. */
   byok: ByokPolicy | null;
   preferredModel: string | null;
+  disabledAt: number | null;
+  /** A password has been set (through an invite link); the hash itself never leaves the service. */
+  passwordSet: boolean;
+  /** Signed in through the identity provider (an OIDC subject is linked). */
+  sso: boolean;
+  /** The name of the key profile bounding the keys the person issues themselves; null = the default. */
+  keyCeiling: string | null;
 }
 
 export interface UserDefaults {
@@ -112,6 +121,10 @@ export function createUserService(ctx: ServiceContext, teams: TeamService, defau
         activeKeys: 0,
         byok,
         preferredModel: null,
+        disabledAt: null,
+        passwordSet: false,
+        sso: false,
+        keyCeiling: null,
       };
     });
   }
@@ -252,7 +265,7 @@ export function createUserService(ctx: ServiceContext, teams: TeamService, defau
     const team =
       changes.team === undefined ? undefined : changes.team === null ? null : await teams.get(changes.team);
     await change(ctx, by, async (u) => {
-      const set: Partial<Pick<UserRow, 'email' | 'role' | 'team_id' | 'byok'>> = {};
+      const set: Partial<Pick<UserRow, 'email' | 'role' | 'team_id' | 'byok' | 'key_ceiling'>> = {};
       const details: Record<string, string | number | null> = {};
       if (email !== undefined && email !== user.email) {
         set.email = email;
@@ -269,6 +282,8 @@ export function createUserService(ctx: ServiceContext, teams: TeamService, defau
       if (team !== undefined && (team?.id ?? null) !== user.team_id)
         set.team_id = details.team_id = team?.id ?? null;
       if (changes.byok !== undefined && changes.byok !== user.byok) set.byok = details.byok = changes.byok;
+      if (changes.keyCeilingId !== undefined && changes.keyCeilingId !== user.key_ceiling)
+        set.key_ceiling = details.key_ceiling = changes.keyCeilingId;
       if (Object.keys(set).length > 0)
         await u.tx.updateTable('users').set(set).where('id', '=', user.id).execute();
       if (changes.monthlyBudgetMicro !== undefined) {
@@ -305,7 +320,7 @@ export function createUserService(ctx: ServiceContext, teams: TeamService, defau
   }
 
   async function view(row: UserRow): Promise<UserView> {
-    const [budgets, team, keys] = await Promise.all([
+    const [budgets, team, keys, ceiling] = await Promise.all([
       budgetsOf(db, 'user', row.id),
       row.team_id
         ? db.selectFrom('teams').select('name').where('id', '=', row.team_id).executeTakeFirst()
@@ -316,6 +331,9 @@ export function createUserService(ctx: ServiceContext, teams: TeamService, defau
         .where('user_id', '=', row.id)
         .where('status', '=', 'active')
         .executeTakeFirst(),
+      row.key_ceiling
+        ? db.selectFrom('key_profiles').select('name').where('id', '=', row.key_ceiling).executeTakeFirst()
+        : undefined,
     ]);
     return {
       id: row.id,
@@ -329,6 +347,10 @@ export function createUserService(ctx: ServiceContext, teams: TeamService, defau
       activeKeys: Number(keys?.n ?? 0),
       byok: row.byok ?? null,
       preferredModel: row.preferred_model ?? null,
+      disabledAt: row.disabled_at ?? null,
+      passwordSet: row.password_hash !== null,
+      sso: row.oidc_subject !== null,
+      keyCeiling: ceiling?.name ?? null,
     };
   }
 

@@ -102,10 +102,28 @@ export function createProfileService(ctx: ServiceContext, deps: { modelsAllowed:
     return view(await get(nameOrId));
   }
 
-  /** Deletes a profile; keys issued with it keep the policy they were given. */
+  /**
+   * Deletes a profile; keys issued with it keep the policy they were given. A profile that bounds what
+   * someone may issue themselves (their key ceiling) is refused, naming them: removing it silently
+   * would widen their ceiling to the default.
+   */
   async function remove(by: Actor, nameOrId: string): Promise<{ id: string; name: string }> {
     const row = await get(nameOrId);
     await change(ctx, by, async (u) => {
+      const bounded = await u.tx
+        .selectFrom('users')
+        .select('name')
+        .where('key_ceiling', '=', row.id)
+        .where('removed_at', 'is', null)
+        .orderBy('name')
+        .execute();
+      if (bounded.length > 0) {
+        const names = bounded.slice(0, 5).map((b) => b.name);
+        throw new AppError(
+          'conflict',
+          `key profile ${row.name} is the key ceiling of ${names.join(', ')}${bounded.length > 5 ? ', …' : ''}; change their key ceiling first`,
+        );
+      }
       await u.tx.deleteFrom('key_profiles').where('id', '=', row.id).execute();
       await u.audit('profile.remove', 'profile', row.id, { name: row.name });
     });

@@ -114,6 +114,15 @@ export const ADMIN_FIXTURES: Record<string, AdminFixture> = {
   'users.get': async (w) => ({ params: { user: w.a.name } }),
   'users.update': async (w) => ({ params: { user: w.b.name }, body: { email: 'bob@example.com' } }),
   'users.remove': async (w) => ({ params: { user: await fresh.user(w) } }),
+  'users.loginLink': async (w) => ({ params: { user: await fresh.user(w) } }),
+  'users.disable': async (w) => ({ params: { user: await fresh.user(w) }, body: { reason: 'matrix' } }),
+  'users.enable': async (w) => {
+    const name = await fresh.user(w);
+    await w.h.services.users.disable(w.h.admin, name, 'matrix');
+    return { params: { user: name } };
+  },
+  'users.sessions.list': async (w) => ({ params: { user: w.a.name }, query: { limit: '5' } }),
+  'users.sessions.end': async (w) => ({ params: { user: await fresh.user(w) } }),
   'budgets.list': async () => ({ query: { scope: 'team', target: 'red' } }),
   'budgets.set': async () => ({ body: { scope: 'team', target: 'blue', period: 'day', limit_usd: '5' } }),
   'budgets.clear': async (w) => {
@@ -201,7 +210,10 @@ export const ME_FIXTURES: Record<string, MeFixture> = {
     // Bob's key, named by its real id: 404, exactly as an unknown id.
     other: async (w) => ({ params: { id: w.b.inferenceKeyId } }),
   },
-  'me.keys.issue': { own: async () => ({ body: {} }) },
+  // A valid body within the default ceiling: a dashboard session gets 201, every key 403.
+  'me.keys.issue': {
+    own: async (w) => ({ body: { name: w.unique('self'), models: ['claude-haiku-4-5'], expires: '7d' } }),
+  },
   'me.usage': {
     own: async () => ({ query: { by: 'model' } }),
     other: async (w) => ({ query: { by: 'model', user: w.b.name } }),

@@ -9,6 +9,7 @@ import { budgetOps } from './budgets.ops.js';
 import { credentialOps } from './credentials.ops.js';
 import { keyOps } from './keys.ops.js';
 import { profileOps } from './profiles.ops.js';
+import { signInOps } from './sign-in.ops.js';
 import { teamOps } from './teams.ops.js';
 import { usageOps } from './usage.ops.js';
 import { userOps } from './users.ops.js';
@@ -32,6 +33,7 @@ export const ADMIN_OPS: readonly Operation[] = [
   whoami,
   ...teamOps,
   ...userOps,
+  ...signInOps,
   ...budgetOps,
   ...credentialOps,
   ...keyOps,

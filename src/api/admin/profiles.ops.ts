@@ -80,7 +80,8 @@ export const profileOps = [
     method: 'DELETE',
     path: '/admin/v1/profiles/{profile}',
     tag: 'profiles',
-    summary: 'Delete a key profile (keys issued with it keep their policy: it was copied)',
+    summary:
+      "Delete a key profile (keys issued with it keep their policy: it was copied); refused while it is someone's key ceiling",
     params: profileRef,
     response: z.object({ id: z.string(), name: z.string(), removed: z.literal(true) }),
     run: async (ctx, { params }) => ({

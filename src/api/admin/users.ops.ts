@@ -3,7 +3,16 @@ import { z } from 'zod/v4';
 import { USER_ROLES, type UserView } from '../../identity/user.service.js';
 import { defineOp } from '../operation.js';
 import { pageList, pageOf, pageQuery } from '../pagination.js';
-import { byokSchema, iso, nameSchema, refSchema, timeOutput, usdOrNone, usdOrNull } from '../schemas.js';
+import {
+  byokSchema,
+  iso,
+  isoOrNull,
+  nameSchema,
+  refSchema,
+  timeOutput,
+  usdOrNone,
+  usdOrNull,
+} from '../schemas.js';
 
 const roleSchema = z.enum(USER_ROLES);
 
@@ -19,6 +28,13 @@ export const userSchema = z.object({
   created_at: timeOutput,
   byok: byokSchema.nullable().meta({ description: "the user's own policy; null = the team's applies" }),
   preferred_model: z.string().nullable(),
+  disabled_at: timeOutput.nullable(),
+  password_set: z.boolean(),
+  sso: z.boolean().meta({ description: 'signs in through the identity provider (OIDC)' }),
+  key_ceiling: z
+    .string()
+    .nullable()
+    .meta({ description: 'key profile bounding the keys the person issues themselves; null = the default' }),
 });
 
 export function userJson(u: UserView): z.input<typeof userSchema> {
@@ -33,6 +49,10 @@ export function userJson(u: UserView): z.input<typeof userSchema> {
     created_at: iso(u.createdAt),
     byok: u.byok,
     preferred_model: u.preferredModel,
+    disabled_at: isoOrNull(u.disabledAt),
+    password_set: u.passwordSet,
+    sso: u.sso,
+    key_ceiling: u.keyCeiling,
   };
 }
 
@@ -123,7 +143,7 @@ export const userOps = [
     path: '/admin/v1/users/{user}',
     tag: 'users',
     summary:
-      "Change a user's email (null clears), role, team (null: none), monthly budget (null removes) or byok policy (null: the team's)",
+      "Change a user's email (null clears), role, team (null: none), monthly budget (null removes), byok policy (null: the team's) or key ceiling (a key profile; null: the default)",
     params: userRef,
     body: z.strictObject({
       email: emailSchema.nullable().optional(),
@@ -131,18 +151,28 @@ export const userOps = [
       team: teamRefSchema.nullable().optional(),
       monthly_budget_usd: usdOrNone.optional(),
       byok: byokSchema.nullable().optional(),
+      key_ceiling: refSchema.nullable().optional().meta({
+        description: 'key profile bounding the keys the person may issue themselves; null: the default',
+      }),
     }),
     response: userSchema,
-    run: async (ctx, { params, body }) =>
-      userJson(
+    run: async (ctx, { params, body }) => {
+      // An unknown profile is a 404 naming it (profiles.get says so).
+      const ceiling =
+        body.key_ceiling === undefined || body.key_ceiling === null
+          ? body.key_ceiling
+          : (await ctx.services.profiles.get(body.key_ceiling)).id;
+      return userJson(
         await ctx.services.users.update(ctx.actor, params.user, {
           ...(body.email === undefined ? {} : { email: body.email }),
           ...(body.role === undefined ? {} : { role: body.role }),
           ...(body.team === undefined ? {} : { team: body.team }),
           ...(body.monthly_budget_usd === undefined ? {} : { monthlyBudgetMicro: body.monthly_budget_usd }),
           ...(body.byok === undefined ? {} : { byok: body.byok }),
+          ...(ceiling === undefined ? {} : { keyCeilingId: ceiling }),
         }),
-      ),
+      );
+    },
   }),
   defineOp({
     id: 'users.remove',

@@ -1,12 +1,16 @@
 // The member's own gateway keys: list (hints only) and revoke. Another user's key answers exactly as
-// an unknown one (404), so ids cannot be probed. Issuing needs a dashboard session (next issue).
+// an unknown one (404), so ids cannot be probed. Issuing needs a dashboard session and stays within
+// the person's key ceiling (self-issue.ts).
 import { z } from 'zod/v4';
 import type { KeyView } from '../../keys/key.service.js';
 import { AppError } from '../../lib/errors.js';
+import { ENVIRONMENTS } from '../../vault/credential.service.js';
+import { durationInput, policyInput } from '../admin/policy.schemas.js';
 import { defineOp, type OpContext } from '../operation.js';
 import { pageList, pageOf, pageQuery } from '../pagination.js';
-import { isoOrNull, refSchema, timeOutput, usdOrNull } from '../schemas.js';
+import { isoOrNull, nameSchema, refSchema, timeOutput, usdInput, usdOrNull } from '../schemas.js';
 import { memberOf } from './member.js';
+import { issueOwnKey } from './self-issue.js';
 
 /** The fields of `key list --json` a member may see of their own keys (no secret: hint only). */
 const memberKeySchema = z.object({
@@ -44,6 +48,21 @@ function memberKeyJson(k: KeyView): z.input<typeof memberKeySchema> {
     lineage: k.lineageId,
   };
 }
+
+const selfIssueBody = z.strictObject({
+  name: nameSchema.optional(),
+  models: policyInput.models.unwrap().unwrap().optional(),
+  tools: policyInput.tools.unwrap().unwrap().optional(),
+  max_tokens: policyInput.max_tokens.unwrap().unwrap().optional(),
+  max_cost_per_request_usd: usdInput.optional(),
+  monthly_budget_usd: usdInput.optional(),
+  daily_budget_usd: usdInput.optional(),
+  expires: durationInput
+    .optional()
+    .meta({ description: 'lifetime, e.g. 30d (default and most: the ceiling)' }),
+  environment: z.enum(ENVIRONMENTS).optional(),
+  scopes: policyInput.scopes,
+});
 
 /** The caller's own key, or 404 with the same words as for a key that does not exist. */
 async function ownKey(ctx: OpContext, id: string): Promise<KeyView> {
@@ -91,16 +110,23 @@ export const keyOps = [
     method: 'POST',
     path: '/api/v1/me/keys',
     tag: 'me',
-    summary: 'Issue a key (needs a signed-in dashboard session; a gateway key cannot mint keys)',
-    // Any body: the answer is the same refusal whatever is asked, so the body is not read.
-    body: z.looseObject({}),
-    response: memberKeySchema,
-    run: async (ctx) => {
-      memberOf(ctx);
-      throw new AppError(
-        'forbidden',
-        'issuing a key needs a signed-in dashboard session; a gateway key cannot mint keys',
-      );
+    summary:
+      'Issue yourself a key (shown once) within your key ceiling; needs a signed-in dashboard session (a gateway key cannot mint keys)',
+    status: 201,
+    body: selfIssueBody,
+    response: memberKeySchema.extend({
+      key: z.string().meta({ description: 'the gateway key (tg_…); shown only in this answer' }),
+    }),
+    run: async (ctx, { body }) => {
+      const member = memberOf(ctx);
+      // Checked before anything is read: a leaked key must not learn even whether its body would pass.
+      if (member.sessionId === undefined)
+        throw new AppError(
+          'forbidden',
+          'issuing a key needs a signed-in dashboard session; a gateway key cannot mint keys',
+        );
+      const issued = await issueOwnKey(ctx, member, body);
+      return { ...memberKeyJson(issued), key: issued.key };
     },
   }),
 ];

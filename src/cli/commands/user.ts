@@ -10,6 +10,7 @@ import type { Io } from '../io.js';
 import { byokOption, usdOption, usdOrNoneOption } from '../options.js';
 import { printJson, printLines, printTable } from '../output.js';
 import { withApi } from '../runtime.js';
+import { addSignInCommands } from './user-sign-in.js';
 
 type UserJson = z.output<typeof userSchema>;
 type RemovedJson = z.output<typeof removedUserSchema>;
@@ -95,16 +96,29 @@ export function userCommand(io: Io): Command {
 
   cmd
     .command('update <name>')
-    .description("change a user's email, role, team, monthly budget or bring-your-own-key policy")
+    .description(
+      "change a user's email, role, team, monthly budget, bring-your-own-key policy or key ceiling",
+    )
     .option('--email <email>', 'new email address, or none')
     .option('--role <role>', USER_ROLES.join('|'))
     .option('--team <team>', 'team name, or none')
     .option('--monthly-budget <usd>', 'monthly spend limit in USD, or none')
     .option('--byok <policy>', "preferred, required, or inherit (the team's policy)")
+    .option(
+      '--key-ceiling <profile>',
+      'the key profile bounding the keys they may issue themselves, or none (the default ceiling)',
+    )
     .action(
       async (
         name: string,
-        opts: { email?: string; role?: string; team?: string; monthlyBudget?: string; byok?: string },
+        opts: {
+          email?: string;
+          role?: string;
+          team?: string;
+          monthlyBudget?: string;
+          byok?: string;
+          keyCeiling?: string;
+        },
         command: Command,
       ) => {
         const body = {
@@ -119,6 +133,9 @@ export function userCommand(io: Io): Command {
           ...(opts.byok === undefined
             ? {}
             : { byok: opts.byok.trim().toLowerCase() === 'inherit' ? null : byokOption(opts.byok) }),
+          ...(opts.keyCeiling === undefined
+            ? {}
+            : { key_ceiling: isNone(opts.keyCeiling) ? null : opts.keyCeiling }),
         };
         await withApi(io, command, async ({ client, json }) => {
           const user = await client.call<UserJson>(op('users.update'), { params: { user: name }, body });
@@ -141,6 +158,7 @@ export function userCommand(io: Io): Command {
       });
     });
 
+  addSignInCommands(cmd, io);
   return cmd;
 }
 
@@ -155,6 +173,10 @@ function describe(user: UserJson): string[] {
     `active keys:    ${user.active_keys}`,
     `byok:           ${user.byok ?? "the team's policy"}`,
     `preferred model: ${user.preferred_model ?? '-'}`,
+    `disabled:       ${user.disabled_at ?? 'no'}`,
+    `password set:   ${user.password_set ? 'yes' : 'no'}`,
+    `single sign-on: ${user.sso ? 'yes' : 'no'}`,
+    `key ceiling:    ${user.key_ceiling ?? 'the default'}`,
   ];
 }
 
