@@ -112,9 +112,9 @@ export function authRoutes(deps: AuthRoutesDeps) {
       reply.header('referrer-policy', 'no-referrer');
       try {
         const found = await services.invites.inspect(token, clientOf(request));
-        return html(reply, 200, invitePage({ user: found.user, action: `/invite/${token}`, error: null }));
+        return html(reply, 200, invitePage({ user: found.user, error: null }));
       } catch (error) {
-        return htmlError(reply, error, (message) => invitePage({ user: null, action: '', error: message }));
+        return htmlError(reply, error, (message) => invitePage({ user: null, error: message }));
       }
     });
 
@@ -132,9 +132,7 @@ export function authRoutes(deps: AuthRoutesDeps) {
         const appError = toAppError(error);
         // A bad password keeps the form; an unusable link shows only why.
         const user = appError.code === 'invalid_input' ? await userOfLink(token, request) : null;
-        return htmlError(reply, error, (message) =>
-          invitePage({ user, action: `/invite/${token}`, error: message }),
-        );
+        return htmlError(reply, error, (message) => invitePage({ user, error: message }));
       }
     });
 

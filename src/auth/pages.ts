@@ -38,13 +38,13 @@ export function loginPage(options: { error: string | null; oidc: boolean }): str
   );
 }
 
-/** The page an invite link opens: choose a password. */
-export function invitePage(options: { user: string | null; action: string; error: string | null }): string {
+/** The page an invite link opens: choose a password (the form posts back to the link, never repeating it). */
+export function invitePage(options: { user: string | null; error: string | null }): string {
   if (options.user === null) return page('Invite link', errorLine(options.error));
   return page(
     'Choose a password',
     `<p>Welcome, ${escapeHtml(options.user)}. Choose a password of at least 12 characters.</p>${errorLine(options.error)}
-<form method="post" action="${escapeHtml(options.action)}">
+<form method="post">
 <label for="password">New password</label><input id="password" name="password" type="password" autocomplete="new-password" minlength="12" required>
 <button type="submit">Set password and sign in</button></form>`,
   );

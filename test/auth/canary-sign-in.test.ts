@@ -4,7 +4,7 @@
 // appear — raw, base64 at every alignment, hex or URL-encoded — in the server's logs, any row of any
 // table, the database file and its WAL, audit entries, API answers or error messages. The places they
 // are meant to be are left out, and checked to hold them (so the search is shown to find what is there):
-// the Set-Cookie of a sign-in, and the invite page, which lives at the one-time link.
+// the Set-Cookie of a sign-in. (The invite page posts back to its own address: it never repeats the link.)
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -40,8 +40,6 @@ describe('canaries through sign-in', () => {
       json?: unknown;
       form?: Record<string, string>;
       headers?: Record<string, string>;
-      /** The invite page of a usable link: it lives at the one-time URL and posts back to it. */
-      invitePage?: boolean;
     } = {},
   ) {
     const headers: Record<string, string> = { ...o.headers };
@@ -59,7 +57,7 @@ describe('canaries through sign-in', () => {
     const setCookie = response.headers.get('set-cookie') ?? '';
     handOuts.push(setCookie);
     const kept = [...response.headers.entries()].filter(([name]) => name !== 'set-cookie');
-    (o.invitePage ? handOuts : answers).push(JSON.stringify([response.status, kept, json]));
+    answers.push(JSON.stringify([response.status, kept, json]));
     return { status: response.status, json, setCookie };
   }
 
@@ -88,14 +86,12 @@ describe('canaries through sign-in', () => {
     // The invite link: looked up, its page, a password refused, then accepted as a form and as JSON.
     const token = await inviteToken('paula');
     expect((await send('GET', `/auth/invite/${token}`)).status).toBe(200);
-    expect((await send('GET', `/invite/${token}`, { invitePage: true })).status).toBe(200);
+    expect((await send('GET', `/invite/${token}`)).status).toBe(200);
     expect((await send('POST', `/invite/${token}`, { json: { password: 'paula@example.com' } })).status).toBe(
       400,
     );
     // A refused form shows the invite page again (the link stays usable): a hand-out like the page.
-    expect(
-      (await send('POST', `/invite/${token}`, { form: { password: 'too short' }, invitePage: true })).status,
-    ).toBe(400);
+    expect((await send('POST', `/invite/${token}`, { form: { password: 'too short' } })).status).toBe(400);
     const accepted = await send('POST', `/invite/${token}`, { form: { password: first } });
     expect(accepted.status).toBe(303);
     expect(accepted.setCookie).toMatch(/^tollgate_session=tgs_/);
