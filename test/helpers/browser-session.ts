@@ -51,7 +51,7 @@ export function sessionFrom(
     csrf,
     json,
     async call(method, path, o = {}) {
-      const csrfHeader =
+      const csrfHeader: Record<string, string> =
         o.csrf === false ? {} : { 'x-csrf-token': typeof o.csrf === 'string' ? o.csrf : csrf };
       const response = await fetch(`${url}${path}`, {
         method,
