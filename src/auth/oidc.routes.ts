@@ -59,10 +59,11 @@ export function oidcRoutes(deps: OidcRoutesDeps) {
       if (params.has('error')) return page(reply, 403, PROVIDER_SAID_NO);
       try {
         const opened = await deps.oidc.finish(query, pending, clientOf(request));
-        reply.header('set-cookie', [
-          pendingCookie(http.cookies, '', 0),
+        // Fastify adds to the Set-Cookie list: the pending cookie's clearing above stays.
+        reply.header(
+          'set-cookie',
           sessionCookie(http.cookies, opened.token, opened.expiresAt - deps.clock()),
-        ]);
+        );
         return reply.redirect('/', 303);
       } catch (error) {
         return refusal(reply, error);
