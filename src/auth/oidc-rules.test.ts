@@ -163,6 +163,7 @@ describe('claims and names', () => {
   it('derives a valid base name and numbered alternatives', () => {
     expect(baseNameOf(claims({ preferredUsername: 'Ada Lovelace!' }))).toBe('Ada-Lovelace-');
     expect(baseNameOf(claims({ preferredUsername: null, email: '_x.y@example.com' }))).toBe('x.y');
+    expect(baseNameOf(claims({ preferredUsername: '***', email: 'jo@x.io' }))).toBe('jo');
     expect(baseNameOf(claims({ preferredUsername: '***', email: null }))).toBe('user');
     expect(baseNameOf(claims({ preferredUsername: 'a'.repeat(100) })).length).toBe(56);
     expect([1, 2, 3].map((n) => nthName('ada', n))).toEqual(['ada', 'ada-2', 'ada-3']);

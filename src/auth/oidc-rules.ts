@@ -149,12 +149,14 @@ const NAME_CHARS = /[^A-Za-z0-9._@-]+/g;
 
 /** A valid user name for a new person (validateName's alphabet), before making it unique. */
 export function baseNameOf(claims: OidcClaims): string {
-  const source = claims.preferredUsername ?? claims.email?.split('@')[0] ?? '';
-  const cleaned = source
-    .replace(NAME_CHARS, '-')
-    .replace(/^[^A-Za-z0-9]+/, '')
-    .slice(0, 56);
-  return cleaned === '' ? 'user' : cleaned;
+  for (const source of [claims.preferredUsername, claims.email?.split('@')[0]]) {
+    const cleaned = (source ?? '')
+      .replace(NAME_CHARS, '-')
+      .replace(/^[^A-Za-z0-9]+/, '')
+      .slice(0, 56);
+    if (cleaned !== '') return cleaned;
+  }
+  return 'user';
 }
 
 /** The n-th candidate name: base, base-2, base-3, … */
