@@ -2,6 +2,8 @@
 
 import { createAuditService } from './audit/audit.service.js';
 import { createInviteService } from './auth/invite.service.js';
+import { createOidcService } from './auth/oidc.service.js';
+import { createOidcClient } from './auth/oidc-client.js';
 import { createSessionStore } from './auth/session.store.js';
 import { createSessionAdmin } from './auth/session-admin.service.js';
 import { createSignInService } from './auth/sign-in.service.js';
@@ -63,6 +65,17 @@ export function createServices(installation: Installation, config: Config, clock
     throttle,
     publicUrl: config.server.public_url,
   });
+  // Single sign-on, when configured; the provider is not contacted until the first sign-in.
+  const oidcConfig = config.auth.oidc;
+  const oidc = oidcConfig
+    ? createOidcService(ctx, {
+        config: oidcConfig,
+        client: createOidcClient(oidcConfig, `${config.server.public_url}/auth/oidc/callback`),
+        users,
+        teams,
+        sessions,
+      })
+    : null;
   return {
     teams,
     users,
@@ -77,6 +90,7 @@ export function createServices(installation: Installation, config: Config, clock
     signIn,
     invites,
     throttle,
+    oidc,
   };
 }
 

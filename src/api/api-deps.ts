@@ -5,6 +5,7 @@ import type { Config } from '../config/load.js';
 import type { Gateway } from '../gateway/gateway.js';
 import type { Installation } from '../install/installation.js';
 import type { Clock } from '../lib/clock.js';
+import type { Logger } from '../observability/logger.js';
 import { createServices, type Services } from '../services.js';
 import type { BudgetReader } from './operation.js';
 import type { ApiDeps } from './routes.js';
@@ -14,6 +15,7 @@ export function createApiDeps(
   config: Config,
   clock: Clock,
   gateway: Gateway | null,
+  logger: Logger | null = null,
 ): ApiDeps {
   const services = createServices(installation, config, clock);
   return {
@@ -21,21 +23,34 @@ export function createApiDeps(
     config,
     clock,
     services,
-    session: sessionHttp(installation, config, services),
+    session: sessionHttp(installation, config, services, logger),
     budgets: gateway ? budgetReader(gateway, clock) : null,
     shared: {},
   };
 }
 
 /** How cookie sessions are read and checked; secure cookies when the public URL is HTTPS. */
-export function sessionHttp(installation: Installation, config: Config, services: Services): SessionHttp {
+export function sessionHttp(
+  installation: Installation,
+  config: Config,
+  services: Services,
+  logger: Logger | null = null,
+): SessionHttp {
   const publicUrl = new URL(config.server.public_url);
+  const oidc = services.oidc;
   return {
     cookies: { secure: publicUrl.protocol === 'https:' },
     publicOrigin: publicUrl.origin,
     pepper: installation.pepper,
     sessions: services.sessions,
-    recheck: null,
+    // Single sign-on sessions ask the identity provider again when due; an outage is only logged.
+    recheck: oidc
+      ? async (session) => {
+          const result = await oidc.recheck(session);
+          if (result.warning) logger?.warn({ sessionId: session.id }, result.warning);
+          return result.session;
+        }
+      : null,
   };
 }
 

@@ -197,7 +197,8 @@ function isForm(request: FastifyRequest): boolean {
   return (request.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
 }
 
-function html(reply: FastifyReply, status: number, body: string) {
+/** An HTML page under the pages' CSP, never cached, never framed. */
+export function html(reply: FastifyReply, status: number, body: string) {
   return reply
     .status(status)
     .header('content-type', 'text/html; charset=utf-8')

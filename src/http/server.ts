@@ -6,6 +6,7 @@ import { sql } from 'kysely';
 import { apiRoutes } from '../api/api.routes.js';
 import type { ApiDeps } from '../api/routes.js';
 import { authRoutes } from '../auth/auth.routes.js';
+import { oidcRoutes } from '../auth/oidc.routes.js';
 import type { Gateway } from '../gateway/gateway.js';
 import { createGatewayListener } from '../gateway/listener.js';
 import type { Installation } from '../install/installation.js';
@@ -128,6 +129,8 @@ export async function buildServer(deps: ServerDeps) {
         oidcEnabled: deps.api.config.auth.oidc !== null,
       }),
     );
+    const oidc = deps.api.services.oidc;
+    if (oidc) await app.register(oidcRoutes({ oidc, session: deps.api.session, clock: deps.api.clock }));
   }
 
   return app;

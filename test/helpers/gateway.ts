@@ -1,7 +1,7 @@
 // A running Tollgate (real HTTP server, gateway on) in front of the in-repo fake upstream, with an
 // installation in a temp home and helpers to create users, credentials and keys.
 
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -63,11 +63,22 @@ export async function startHarness(
     env?: Record<string, string>;
     clock?: Clock;
     fakeOptions?: Parameters<typeof startFakeUpstream>[0];
+    /** A tollgate.yml to load (written to the temp directory and named by TOLLGATE_CONFIG). */
+    yaml?: string;
+    /** Listen on this port instead of any free one (when public_url must be known in advance). */
+    port?: number;
   } = {},
 ): Promise<Harness> {
   const fake = await startFakeUpstream(options.fakeOptions);
   const dir = await mkdtemp(join(tmpdir(), 'tollgate-gw-'));
-  const env = { TOLLGATE_HOME: join(dir, 'home'), TOLLGATE_UPSTREAM_URL: fake.url, ...options.env };
+  const configFile = join(dir, 'tollgate.yml');
+  if (options.yaml !== undefined) await writeFile(configFile, options.yaml);
+  const env = {
+    TOLLGATE_HOME: join(dir, 'home'),
+    TOLLGATE_UPSTREAM_URL: fake.url,
+    ...(options.yaml === undefined ? {} : { TOLLGATE_CONFIG: configFile }),
+    ...options.env,
+  };
   const config = await loadConfig({ env, cwd: dir });
   const clock = options.clock ?? Date.now;
   const { installation, adminToken } = await initInstallation(config, clock, 'test');
@@ -90,9 +101,9 @@ export async function startHarness(
     version: 'test',
     gateway,
     enroll: { installation, config, clock },
-    api: createApiDeps(installation, config, clock, gateway),
+    api: createApiDeps(installation, config, clock, gateway, logger),
   });
-  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  const url = await app.listen({ host: '127.0.0.1', port: options.port ?? 0 });
   const admin = { actor: 'test-admin' };
 
   return {

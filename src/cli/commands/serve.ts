@@ -62,7 +62,7 @@ export function serveCommand(io: Io): Command {
         app = await buildServer({
           gateway,
           enroll: { installation, config, clock: systemClock },
-          api: createApiDeps(installation, config, systemClock, gateway),
+          api: createApiDeps(installation, config, systemClock, gateway, logger),
           installation,
           logger,
           bodyLimit: config.server.body_limit_bytes,
