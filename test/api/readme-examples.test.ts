@@ -37,7 +37,7 @@ describe('the README API examples', () => {
 
   it('run as written and do what the README says', async () => {
     const blocks = await markedBlocks();
-    expect(blocks.length).toBe(3);
+    expect(blocks.length).toBe(4);
     // Asynchronous: the server answering the examples runs in this process.
     const result = await run(['--norc', '--noprofile', '-euo', 'pipefail', '-c', blocks.join('\n')], {
       env: {
@@ -59,6 +59,13 @@ describe('the README API examples', () => {
     expect(out).toMatch(/"ok":\s*true/);
     expect(out).toContain('"hasAnthropicKey":true');
     expect(out).toContain('"preferredModel":"claude-sonnet-4-6"');
+    // Signing in: an admin session, its CSRF token required, an invite link that signs alice in.
+    expect(out).toMatch(/"kind":\s*"installation",\s*"role":\s*"admin",\s*"method":\s*"admin-token"/);
+    expect(out).toContain('"forbidden"');
+    expect(out).toContain('"data"');
+    expect(out).toMatch(/"method":\s*"invite",\s*"user":\s*"alice"/);
+    expect((await h.services.teams.list()).map((t) => t.name)).toContain('data');
+    expect((await h.services.users.show('alice')).passwordSet).toBe(true);
     // The refused PATCH changed nothing: alice is still a member.
     expect((await h.services.users.show('alice')).role).toBe('member');
     // The credential added by the example is stored and shown by hint only.

@@ -2,12 +2,12 @@
 // driven with fetch and a small cookie jar, groups → role and team, the domain rule, forged or stale
 // callbacks, de-provisioning at the next session recheck, an outage that de-provisions no one, and the
 // refresh token kept only sealed.
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOidcClient } from '../../src/auth/oidc-client.js';
 import { openWithSession } from '../../src/auth/session-secret.js';
-import { readJson, type SessionClient, sessionFrom } from '../helpers/browser-session.js';
+import { readJson, type SessionClient } from '../helpers/browser-session.js';
 import { type Harness, startHarness } from '../helpers/gateway.js';
+import { type Finished, followSignIn, freePort, Jar } from '../helpers/oidc-browser.js';
 import { startOidcProvider, type TestAccount, type TestProvider } from '../helpers/oidc-provider.js';
 
 let h: Harness;
@@ -16,72 +16,9 @@ let skew = 0;
 const RECHECK_MINUTES = 5;
 const admin = { actor: 'test-admin' };
 
-/** Cookies per origin (a browser would also honour Path; these tests need not). */
-class Jar {
-  readonly byOrigin = new Map<string, Map<string, string>>();
-  async fetch(url: string): Promise<Response> {
-    const origin = new URL(url).origin;
-    const cookies = this.byOrigin.get(origin) ?? new Map<string, string>();
-    this.byOrigin.set(origin, cookies);
-    const cookie = [...cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-    const response = await fetch(url, { redirect: 'manual', headers: cookie ? { cookie } : {} });
-    for (const line of response.headers.getSetCookie()) {
-      const [pair = '', ...attributes] = line.split(';');
-      const at = pair.indexOf('=');
-      const name = pair.slice(0, at).trim();
-      const value = pair.slice(at + 1).trim();
-      const gone = attributes.some((a) => /^\s*max-age=0\s*$/i.test(a)) || value === '';
-      if (gone) cookies.delete(name);
-      else cookies.set(name, value);
-    }
-    return response;
-  }
-  get(origin: string, name: string): string | undefined {
-    return this.byOrigin.get(origin)?.get(name);
-  }
-  drop(origin: string, name: string): void {
-    this.byOrigin.get(origin)?.delete(name);
-  }
-}
-
-interface Finished {
-  status: number;
-  location: string | null;
-  body: string;
-  /** The Set-Cookie lines of the callback's answer. */
-  setCookies: string[];
-  jar: Jar;
-  /** The session, when the sign-in opened one. */
-  session: SessionClient | null;
-}
-
 /** Follows the redirects of a sign-in as `sub`; `beforeCallback` may alter the callback URL or the jar. */
-async function ssoSignIn(sub: string, beforeCallback?: (url: URL, jar: Jar) => URL): Promise<Finished> {
-  const jar = new Jar();
-  let url = new URL(`${h.url}/auth/oidc/login`);
-  for (let hop = 0; hop < 12; hop++) {
-    if (url.origin === idp.issuer && url.pathname.startsWith('/interaction/'))
-      url.searchParams.set('as', sub);
-    const isCallback = url.origin === h.url && url.pathname === '/auth/oidc/callback';
-    if (isCallback && beforeCallback) url = beforeCallback(url, jar);
-    const response = await jar.fetch(url.href);
-    const location = response.headers.get('location');
-    if (isCallback || !location || response.status < 300 || response.status >= 400) {
-      const body = await response.text();
-      const token = jar.get(h.url, 'tollgate_session');
-      return {
-        status: response.status,
-        location,
-        body,
-        setCookies: response.headers.getSetCookie(),
-        jar,
-        session: token ? sessionFrom(h.url, `tollgate_session=${token}`, '') : null,
-      };
-    }
-    url = new URL(location, url);
-  }
-  throw new Error('too many redirects');
-}
+const ssoSignIn = (sub: string, beforeCallback?: (url: URL, jar: Jar) => URL): Promise<Finished> =>
+  followSignIn(h.url, idp, sub, beforeCallback);
 
 async function signedIn(sub: string): Promise<SessionClient> {
   const done = await ssoSignIn(sub);
@@ -102,15 +39,6 @@ async function userRow(email: string) {
     .where('email', '=', email)
     .where('removed_at', 'is', null)
     .executeTakeFirst();
-}
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const address = probe.address();
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  if (!address || typeof address === 'string') throw new Error('no port');
-  return address.port;
 }
 
 function passMinutes(minutes: number): void {
