@@ -2,12 +2,20 @@
 // tried again after a failure, so the server starts whether or not the provider is reachable), the
 // authorization URL, the code exchange, and the refresh that rechecks a session. Every call is bounded
 // by a 10 s timeout. Tokens never leave this module except the refresh token, which the caller seals.
-import * as oidc from 'openid-client';
+import type * as Oidc from 'openid-client';
 import type { Config } from '../config/load.js';
 import { AppError } from '../lib/errors.js';
 import type { PendingSignIn } from './oidc-pending.js';
 
 const TIMEOUT_S = 10;
+
+// Loaded at the first sign-in, not at start: most servers never use single sign-on, and the library
+// (with jose) is several megabytes of resident memory.
+let library: Promise<typeof Oidc> | null = null;
+const load = (): Promise<typeof Oidc> => {
+  library ??= import('openid-client');
+  return library;
+};
 
 export interface ProviderAnswer {
   /** ID token claims merged with userinfo (the ID token's `sub` wins). */
@@ -27,9 +35,10 @@ export const PROVIDER_UNREACHABLE = 'the identity provider cannot be reached rig
 export type OidcSettings = NonNullable<Config['auth']['oidc']>;
 
 export function createOidcClient(config: OidcSettings, redirectUri: string) {
-  let discovered: Promise<oidc.Configuration> | null = null;
+  let discovered: Promise<Oidc.Configuration> | null = null;
 
-  function configuration(): Promise<oidc.Configuration> {
+  async function configuration(): Promise<Oidc.Configuration> {
+    const oidc = await load();
     if (!discovered) {
       const issuer = new URL(config.issuer);
       const auth = config.client_secret === '' ? oidc.None() : oidc.ClientSecretPost(config.client_secret);
@@ -48,6 +57,7 @@ export function createOidcClient(config: OidcSettings, redirectUri: string) {
 
   /** Where to send the browser; PKCE S256, state and nonce from the pending sign-in. */
   async function authorizationUrl(pending: PendingSignIn): Promise<URL> {
+    const oidc = await load();
     const server = await configuration().catch((cause: unknown) => {
       throw new AppError('upstream_unreachable', PROVIDER_UNREACHABLE, {}, { cause });
     });
@@ -66,6 +76,7 @@ export function createOidcClient(config: OidcSettings, redirectUri: string) {
    * provider or a failed check is `forbidden`; a provider that cannot be reached, `upstream_unreachable`.
    */
   async function exchange(query: string, pending: PendingSignIn): Promise<ProviderAnswer> {
+    const oidc = await load();
     try {
       const server = await configuration();
       const tokens = await oidc.authorizationCodeGrant(server, new URL(`${redirectUri}${query}`), {
@@ -74,10 +85,10 @@ export function createOidcClient(config: OidcSettings, redirectUri: string) {
         expectedNonce: pending.nonce,
         idTokenExpected: true,
       });
-      return await answerOf(server, tokens, null);
+      return await answerOf(oidc, server, tokens, null);
     } catch (error) {
       if (error instanceof AppError) throw error;
-      if (isProviderRefusal(error))
+      if (isProviderRefusal(oidc, error))
         throw new AppError('forbidden', 'the identity provider did not confirm the sign-in; try again');
       throw new AppError('upstream_unreachable', PROVIDER_UNREACHABLE, {}, { cause: error });
     }
@@ -85,10 +96,11 @@ export function createOidcClient(config: OidcSettings, redirectUri: string) {
 
   /** Asks the provider again with the refresh token (it may rotate). */
   async function refresh(refreshToken: string, sub: string): Promise<RefreshOutcome> {
+    const oidc = await load();
     try {
       const server = await configuration();
       const tokens = await oidc.refreshTokenGrant(server, refreshToken);
-      const answer = await answerOf(server, tokens, sub, refreshToken);
+      const answer = await answerOf(oidc, server, tokens, sub, refreshToken);
       // A provider that answers for someone else is not trusted with this session.
       if (answer.claims.sub !== sub)
         return { kind: 'unavailable', why: 'provider answered for another subject' };
@@ -97,7 +109,7 @@ export function createOidcClient(config: OidcSettings, redirectUri: string) {
       // Only the provider saying the grant is gone de-provisions; anything else is an outage.
       if (error instanceof oidc.ResponseBodyError && error.error === 'invalid_grant')
         return { kind: 'refused' };
-      return { kind: 'unavailable', why: describe(error) };
+      return { kind: 'unavailable', why: describe(oidc, error) };
     }
   }
 
@@ -105,8 +117,9 @@ export function createOidcClient(config: OidcSettings, redirectUri: string) {
 }
 
 async function answerOf(
-  server: oidc.Configuration,
-  tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers,
+  oidc: typeof Oidc,
+  server: Oidc.Configuration,
+  tokens: Oidc.TokenEndpointResponse & Oidc.TokenEndpointResponseHelpers,
   knownSub: string | null,
   previousRefresh: string | null = null,
 ): Promise<ProviderAnswer> {
@@ -123,7 +136,7 @@ async function answerOf(
 }
 
 /** The provider answered and said no (an OAuth error or a check that failed), as opposed to an outage. */
-function isProviderRefusal(error: unknown): boolean {
+function isProviderRefusal(oidc: typeof Oidc, error: unknown): boolean {
   if (error instanceof oidc.AuthorizationResponseError) return true;
   if (error instanceof oidc.ResponseBodyError) return error.status < 500;
   // A proxy's error page in place of the provider's JSON is an outage, not a refusal.
@@ -134,7 +147,7 @@ function isProviderRefusal(error: unknown): boolean {
 const OUTAGE_CODES = new Set(['OAUTH_RESPONSE_IS_NOT_CONFORM', 'OAUTH_RESPONSE_IS_NOT_JSON']);
 
 /** A short description for the log: never the token, never the provider's body. */
-function describe(error: unknown): string {
+function describe(oidc: typeof Oidc, error: unknown): string {
   if (error instanceof oidc.ResponseBodyError) return `provider answered ${error.status} ${error.error}`;
   if (error instanceof Error) return `${error.name}${'code' in error ? ` ${String(error.code)}` : ''}`;
   return 'unknown error';

@@ -1,6 +1,5 @@
 // Passwords: argon2id (OWASP's parameters), hashed off the event loop. A sign-in for someone who does not
 // exist, or has no password, verifies against a dummy hash of the same cost, so the answer takes as long.
-import { hash, verify } from '@node-rs/argon2';
 import { AppError } from '../lib/errors.js';
 
 /** `Algorithm.Argon2id` (an ambient const enum, which isolated modules cannot read). */
@@ -34,8 +33,15 @@ export function checkNewPassword(password: string, person: { name: string; email
     });
 }
 
-export function hashPassword(password: string): Promise<string> {
-  return hash(password, OPTIONS);
+// The native module is loaded at the first password, not at start (several MB most servers never need).
+let argon2: Promise<typeof import('@node-rs/argon2')> | null = null;
+const load = () => {
+  argon2 ??= import('@node-rs/argon2');
+  return argon2;
+};
+
+export async function hashPassword(password: string): Promise<string> {
+  return (await load()).hash(password, OPTIONS);
 }
 
 let dummy: Promise<string> | null = null;
@@ -47,7 +53,7 @@ export async function verifyPassword(stored: string | null, password: string): P
   dummy ??= hashPassword('tollgate: nobody has this password');
   const target = stored ?? (await dummy);
   try {
-    const ok = await verify(target, candidate);
+    const ok = await (await load()).verify(target, candidate);
     return ok && stored !== null && password.length <= PASSWORD_MAX_LENGTH;
   } catch {
     return false;

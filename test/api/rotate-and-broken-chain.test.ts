@@ -33,7 +33,7 @@ describe('rotating the installation token, and a broken chain, locally and remot
 
     const entry = await h.api('GET', '/admin/v1/audit?action=admin_token.rotate', { token: fresh });
     expect(entry.json.items).toHaveLength(1);
-    expect(entry.json.items[0].details).toEqual({ hint: `tga_…${fresh.slice(-4)}` });
+    expect(entry.json.items[0].details).toEqual({ hint: `tga_…${fresh.slice(-4)}`, ended_sessions: 0 });
     const rows = await h.installation.db.kysely.selectFrom('audit_log').selectAll().execute();
     expect(findLeaks(JSON.stringify(rows), [old, fresh])).toEqual([]);
 
