@@ -71,26 +71,13 @@ export function createInviteService(
 
   /** Who a link is for (for the page that asks for a password); the same refusal for every bad link. */
   async function inspect(token: string, client: ClientInfo): Promise<{ user: string; expiresAt: number }> {
-    const keys = [addressKey(client.ip)];
-    // Looking a link up is guessing as much as using it is: the same throttle refuses both.
-    refuseIfThrottled(keys);
-    const found = await usable(token);
-    if (!found) {
-      deps.throttle.fail(keys, ctx.clock());
-      throw new AppError('not_found', UNUSABLE);
-    }
+    const found = await usableOrRefuse(token, client);
     return { user: found.name, expiresAt: found.expires_at };
   }
 
   /** Sets the password, uses up the link, ends the person's other sessions and opens a new one. */
   async function accept(token: string, password: string, client: ClientInfo): Promise<OpenedSession> {
-    const keys = [addressKey(client.ip)];
-    refuseIfThrottled(keys);
-    const found = await usable(token);
-    if (!found) {
-      deps.throttle.fail(keys, ctx.clock());
-      throw new AppError('not_found', UNUSABLE);
-    }
+    const found = await usableOrRefuse(token, client);
     checkNewPassword(password, { name: found.name, email: found.email });
     const hash = await hashPassword(password);
     return change(ctx, { actor: `user:${found.name}` }, async (u) => {
@@ -128,6 +115,21 @@ export function createInviteService(
       throw new AppError('rate_limited', `too many failed attempts; try again in ${wait} s`, {
         retry_after_s: wait,
       });
+  }
+
+  /**
+   * The usable link, or one refusal for every bad one. Looking a link up is guessing as much as using
+   * it is: the same per-address throttle counts and refuses both.
+   */
+  async function usableOrRefuse(token: string, client: ClientInfo) {
+    const keys = [addressKey(client.ip)];
+    refuseIfThrottled(keys);
+    const found = await usable(token);
+    if (!found) {
+      deps.throttle.fail(keys, ctx.clock());
+      throw new AppError('not_found', UNUSABLE);
+    }
+    return found;
   }
 
   async function usable(token: string) {

@@ -6,6 +6,7 @@ import { formatDuration } from '../lib/duration.js';
 import { AppError } from '../lib/errors.js';
 import { formatUsd } from '../lib/money.js';
 import { bareModelId } from '../pricing/models.js';
+import { DEFAULT_POLICY } from './key.service.js';
 import type { KeyPolicy, KeyScope } from './key-policy.js';
 import type { ProfilePolicy } from './profile.service.js';
 
@@ -46,17 +47,8 @@ export function defaultCeiling(modelsAllowed: readonly string[]): Ceiling {
   return {
     label: 'the default ceiling',
     policy: {
+      ...DEFAULT_POLICY,
       models: modelsAllowed.length === 0 ? null : [...modelsAllowed],
-      tools: null,
-      maxTokens: null,
-      maxCostPerRequestMicro: null,
-      monthlyBudgetMicro: null,
-      dailyBudgetMicro: null,
-      rpm: null,
-      inputTpm: null,
-      outputTpm: null,
-      concurrency: null,
-      environment: null,
       scopes: [...SELF_SCOPES],
       expiresInMs: null,
     },
