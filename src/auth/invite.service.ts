@@ -91,19 +91,15 @@ export function createInviteService(
       if (Number(used.numUpdatedRows) !== 1) throw new AppError('not_found', UNUSABLE);
       await u.tx.updateTable('users').set({ password_hash: hash }).where('id', '=', found.user_id).execute();
       const ended = await endAllOf(u.tx, found.user_id, 'password set by invite link', u.now);
-      const opened = await deps.sessions.open(
-        u.tx,
-        { userId: found.user_id, method: 'invite', ip: client.ip, userAgent: client.userAgent },
-        u.now,
-      );
+      const opened = await deps.sessions.open(u, {
+        userId: found.user_id,
+        method: 'invite',
+        ip: client.ip,
+        userAgent: client.userAgent,
+      });
       await u.audit('user.password_set', 'user', found.user_id, {
         invite_id: found.invite_id,
         ended_sessions: ended,
-      });
-      await u.audit('session.open', 'session', opened.id, {
-        method: 'invite',
-        user_id: found.user_id,
-        ip: client.ip,
       });
       return opened;
     });

@@ -61,17 +61,7 @@ export function createOidcService(ctx: ServiceContext, deps: OidcServiceDeps) {
     if (!claims) throw new AppError('forbidden', 'the identity provider did not say who you are');
     const person = await admit(claims, 'sign-in');
     const opened = await change(ctx, { actor: `user:${person.name}` }, async (u) => {
-      const session = await sessions.open(
-        u.tx,
-        { userId: person.id, method: 'oidc', ip: from.ip, userAgent: from.userAgent },
-        u.now,
-      );
-      await u.audit('session.open', 'session', session.id, {
-        method: 'oidc',
-        user_id: person.id,
-        ip: from.ip,
-      });
-      return session;
+      return sessions.open(u, { userId: person.id, method: 'oidc', ip: from.ip, userAgent: from.userAgent });
     });
     // The refresh token is kept only sealed under the session id, which the database does not hold.
     const sealed = answer.refreshToken ? sealWithSession(opened.token, opened.id, answer.refreshToken) : null;

@@ -9,6 +9,7 @@ import { createPgSchema } from '../../test/helpers/pg.js';
 import { loadConfig } from '../config/load.js';
 import { hashGatewayKey } from '../crypto/gateway-key.js';
 import { writeTransaction } from '../db/tx.js';
+import { change } from '../install/context.js';
 import { type Installation, initInstallation } from '../install/installation.js';
 import { createServices, type Services } from '../services.js';
 import { endAllOf, type SessionStore } from './session.store.js';
@@ -63,8 +64,8 @@ describe.each(databases)('session store on %s', (_name, database) => {
 
   const open = async (user: string | null) => {
     const userId = user === null ? null : (await services.users.get(user)).id;
-    return writeTransaction(installation.db, (tx) =>
-      sessions.open(tx, { userId, method: 'password', ip: '10.0.0.1', userAgent: 'test' }, now),
+    return change({ installation, clock }, by, (u) =>
+      sessions.open(u, { userId, method: 'password', ip: '10.0.0.1', userAgent: 'test' }),
     );
   };
 

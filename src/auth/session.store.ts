@@ -10,6 +10,7 @@ import {
 } from '../crypto/gateway-key.js';
 import type { SessionMethod, UserRole } from '../db/schema.js';
 import type { Tx } from '../db/tx.js';
+import type { ChangeUnit } from '../install/context.js';
 import type { Installation } from '../install/installation.js';
 import { newId } from '../lib/ids.js';
 
@@ -63,12 +64,13 @@ export function createSessionStore(installation: Installation, settings: Session
   const db = installation.db.kysely;
   const pepper = installation.pepper;
 
-  /** Opens a session inside the caller's transaction (so it commits with what granted it). */
-  async function open(tx: Tx, spec: OpenSpec, now: number): Promise<OpenedSession> {
+  /** Opens a session in the caller's change (so it commits with what granted it), audited `session.open`. */
+  async function open(u: ChangeUnit, spec: OpenSpec): Promise<OpenedSession> {
+    const now = u.now;
     const token = newPrefixedSecret(SESSION_TOKEN_PREFIX);
     const id = newId('ses');
     const expiresAt = now + settings.maxMs;
-    await tx
+    await u.tx
       .insertInto('sessions')
       .values({
         id,
@@ -86,6 +88,11 @@ export function createSessionStore(installation: Installation, settings: Session
         oidc_checked_at: null,
       })
       .execute();
+    await u.audit('session.open', 'session', id, {
+      method: spec.method,
+      ...(spec.userId === null ? {} : { user_id: spec.userId }),
+      ip: spec.ip,
+    });
     return { id, token, expiresAt };
   }
 

@@ -49,13 +49,7 @@ export function createSignInService(
       throw new AppError('unauthenticated', WRONG_TOKEN);
     }
     return change(ctx, { actor: 'admin-token' }, async (u) => {
-      const opened = await sessions.open(
-        u.tx,
-        { userId: null, method: 'admin-token', ...clientOf(client) },
-        u.now,
-      );
-      await u.audit('session.open', 'session', opened.id, { method: 'admin-token', ip: client.ip });
-      return opened;
+      return sessions.open(u, { userId: null, method: 'admin-token', ...clientOf(client) });
     });
   }
 
@@ -72,17 +66,7 @@ export function createSignInService(
     }
     throttle.succeed(keys[0] as string);
     return change(ctx, { actor: `user:${user.name}` }, async (u) => {
-      const opened = await sessions.open(
-        u.tx,
-        { userId: user.id, method: 'password', ...clientOf(client) },
-        u.now,
-      );
-      await u.audit('session.open', 'session', opened.id, {
-        method: 'password',
-        user_id: user.id,
-        ip: client.ip,
-      });
-      return opened;
+      return sessions.open(u, { userId: user.id, method: 'password', ...clientOf(client) });
     });
   }
 
