@@ -5,15 +5,17 @@
 //   POST /auth/logout-all         end every session of mine (session + CSRF)
 //   POST /auth/password           {current_password, new_password} (session + CSRF)
 //   GET  /auth/invite/{token}     who an invite link is for
-//   GET|POST /invite/{token}      the invite page; posting a password sets it and signs in
-//   GET  /login, GET /            the sign-in page; who is signed in
+//   POST /invite/{token}          set the password of an invite link and sign in
+//   GET  /auth/methods            which ways to sign in this server offers (the login page asks)
+// The pages themselves (/login, /invite/{token}) are the dashboard's (src/http/dashboard.routes.ts);
+// the forms also post without script, and a refused form answers with a plain page saying why.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod/v4';
 import { parsePart } from '../api/validation.js';
 import { AppError, toAppError } from '../lib/errors.js';
 import type { Services } from '../services.js';
 import { clearedSessionCookie, sessionCookie } from './cookies.js';
-import { invitePage, loginPage, PAGE_CSP, signedInPage } from './pages.js';
+import { invitePage, loginPage, PAGE_CSP } from './pages.js';
 import type { ActiveSession, OpenedSession } from './session.store.js';
 import { refuseCrossOrigin, SESSION_ENDED, type SessionHttp, sessionOf } from './session-auth.js';
 import { csrfTokenFor } from './session-secret.js';
@@ -107,17 +109,6 @@ export function authRoutes(deps: AuthRoutesDeps) {
       return { user: found.user, expires_at: new Date(found.expiresAt).toISOString() };
     });
 
-    app.get('/invite/:token', async (request, reply) => {
-      const { token } = request.params as { token: string };
-      reply.header('referrer-policy', 'no-referrer');
-      try {
-        const found = await services.invites.inspect(token, clientOf(request));
-        return html(reply, 200, invitePage({ user: found.user, error: null }));
-      } catch (error) {
-        return htmlError(reply, error, (message) => invitePage({ user: null, error: message }));
-      }
-    });
-
     app.post('/invite/:token', { bodyLimit: BODY_LIMIT }, async (request, reply) => {
       const { token } = request.params as { token: string };
       const form = isForm(request);
@@ -136,18 +127,7 @@ export function authRoutes(deps: AuthRoutesDeps) {
       }
     });
 
-    app.get('/login', async (_request, reply) =>
-      html(reply, 200, loginPage({ error: null, oidc: deps.oidcEnabled })),
-    );
-
-    app.get('/', async (request, reply) => {
-      const current = await sessionOf(http, request, deps.clock()).catch(() => null);
-      if (!current) return reply.redirect('/login', 303);
-      const who = current.person
-        ? `${current.person.name} (${current.person.role})`
-        : 'the installation admin';
-      return html(reply, 200, signedInPage({ who, csrf: csrfTokenFor(http.pepper, current.token) }));
-    });
+    app.get('/auth/methods', async () => ({ password: true, admin_token: true, oidc: deps.oidcEnabled }));
   };
 
   async function userOfLink(token: string, request: FastifyRequest): Promise<string | null> {

@@ -1,5 +1,6 @@
-// The few pages sign-in needs before the dashboard exists: plain server-rendered forms, no script, no
-// external resource, under a CSP that allows nothing else. Every value shown is HTML-escaped.
+// What a sign-in form posted without script gets back when it is refused (and what a failed single
+// sign-on shows): plain server-rendered forms, no script, no external resource, under a CSP that
+// allows nothing else. The pages people open are the dashboard's. Every value shown is HTML-escaped.
 
 export const PAGE_CSP =
   "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -47,15 +48,5 @@ export function invitePage(options: { user: string | null; error: string | null 
 <form method="post">
 <label for="password">New password</label><input id="password" name="password" type="password" autocomplete="new-password" minlength="12" required>
 <button type="submit">Set password and sign in</button></form>`,
-  );
-}
-
-/** Where a form sign-in lands until the dashboard exists: who is signed in, and sign-out. */
-export function signedInPage(options: { who: string; csrf: string }): string {
-  return page(
-    'Signed in',
-    `<p>Signed in as ${escapeHtml(options.who)}.</p>
-<form method="post" action="/auth/logout"><input type="hidden" name="csrf_token" value="${escapeHtml(options.csrf)}">
-<button type="submit">Sign out</button></form>`,
   );
 }

@@ -14,6 +14,8 @@ import { AppError, toAppError } from '../lib/errors.js';
 import { sequentialIds } from '../lib/ids.js';
 import { redactSecretShapes } from '../lib/redact-text.js';
 import type { Logger } from '../observability/logger.js';
+import { dashboardRoutes } from './dashboard.routes.js';
+import { loadDashboardAssets } from './dashboard-assets.js';
 import { type EnrollRoutesDeps, enrollRoutes } from './enroll.routes.js';
 import { errorResponse } from './errors.js';
 
@@ -127,6 +129,13 @@ export async function buildServer(deps: ServerDeps) {
         session: deps.api.session,
         clock: deps.api.clock,
         oidcEnabled: deps.api.config.auth.oidc !== null,
+      }),
+    );
+    await app.register(
+      dashboardRoutes({
+        assets: loadDashboardAssets(),
+        session: deps.api.session,
+        clock: deps.api.clock,
       }),
     );
     const oidc = deps.api.services.oidc;

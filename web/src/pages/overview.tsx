@@ -1,0 +1,7 @@
+// Placeholder until this page is built (issue 14, same session).
+import type { SignedInProps } from '../routes.js';
+import { Page } from '../ui/kit.js';
+
+export function OverviewPage(_props: SignedInProps) {
+  return <Page title="Overview">{null}</Page>;
+}
