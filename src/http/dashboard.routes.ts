@@ -98,6 +98,7 @@ function shellHtml(assets: DashboardAssets): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Tollgate</title>
+<link rel="icon" href="data:,">
 ${head}
 </head><body><div id="app">${missing}</div>
 <noscript>The Tollgate dashboard needs JavaScript. The CLI and the HTTP API work without it.</noscript>
