@@ -8,6 +8,7 @@ import { auditOps } from './audit.ops.js';
 import { budgetOps } from './budgets.ops.js';
 import { credentialOps } from './credentials.ops.js';
 import { keyOps } from './keys.ops.js';
+import { overviewOps } from './overview.ops.js';
 import { profileOps } from './profiles.ops.js';
 import { signInOps } from './sign-in.ops.js';
 import { teamOps } from './teams.ops.js';
@@ -38,6 +39,7 @@ export const ADMIN_OPS: readonly Operation[] = [
   ...credentialOps,
   ...keyOps,
   ...profileOps,
+  ...overviewOps,
   ...adminTokenOps,
   ...usageOps,
   ...auditOps,
