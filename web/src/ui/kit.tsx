@@ -111,7 +111,8 @@ export function Table<T>(props: {
 }) {
   if (props.rows.length === 0) return <p class="muted">{props.empty ?? 'Nothing here yet.'}</p>;
   return (
-    <div class="table-wrap">
+    // Focusable and named, so a table wider than the screen can be scrolled with the keyboard.
+    <div class="table-wrap" role="region" aria-label={props.caption} tabIndex={0}>
       <table>
         <caption>{props.caption}</caption>
         <thead>
