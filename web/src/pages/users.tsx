@@ -1,7 +1,64 @@
-// Placeholder until this page is built (issue 14, same session).
+// Users and teams: teams and people with their budget bars (spent, reserved, remaining), and what an
+// admin does to them — create, set budgets, disable/enable, remove, invite. Everything goes through
+// /admin/v1 (teams, users, budgets, login-link), the ops the CLI uses.
+import { useState } from 'preact/hooks';
+import { when } from '../format.js';
 import type { SignedInProps } from '../routes.js';
-import { Page } from '../ui/kit.js';
+import { CopyField, ErrorNote, Loading, Page, useLoad } from '../ui/kit.js';
+import { type Budget, budgetsById, listAll, type Team, type User } from './users-api.js';
+import { type LoginLink, PeopleSection } from './users-people.js';
+import { TeamsSection } from './users-teams.js';
+
+async function loadAll() {
+  const [teams, users, budgets] = await Promise.all([
+    listAll<Team>('/admin/v1/teams'),
+    listAll<User>('/admin/v1/users'),
+    listAll<Budget>('/admin/v1/budgets'),
+  ]);
+  return { teams, users, budgets };
+}
 
 export function UsersPage(_props: SignedInProps) {
-  return <Page title="Users">{null}</Page>;
+  const loaded = useLoad(loadAll, []);
+  // The invite link lives here only until "Done"; it is never put in a URL or stored.
+  const [link, setLink] = useState<LoginLink | null>(null);
+  const data = loaded.data;
+  return (
+    <Page title="Users & teams" intro="People, service accounts and teams, with their budgets this period.">
+      <ErrorNote error={loaded.error} />
+      {link ? (
+        <section class="card shown-once" aria-labelledby="invite-heading">
+          <h2 id="invite-heading">Invite link for {link.user}</h2>
+          <p>
+            Send this link to {link.user} privately. It works once, until {when(link.expires_at)}, and is not
+            shown again.
+          </p>
+          <CopyField id="invite-link" label="Invite link" value={link.url} />
+          <button type="button" class="primary" onClick={() => setLink(null)}>
+            Done
+          </button>
+        </section>
+      ) : null}
+      {!data ? (
+        loaded.error ? null : (
+          <Loading what="users and teams" />
+        )
+      ) : (
+        <>
+          <TeamsSection
+            teams={data.teams}
+            budgets={budgetsById(data.budgets, 'team')}
+            onChanged={loaded.reload}
+          />
+          <PeopleSection
+            users={data.users}
+            teams={data.teams}
+            budgets={budgetsById(data.budgets, 'user')}
+            onChanged={loaded.reload}
+            onLink={setLink}
+          />
+        </>
+      )}
+    </Page>
+  );
 }

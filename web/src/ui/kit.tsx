@@ -111,7 +111,9 @@ export function Table<T>(props: {
 }) {
   if (props.rows.length === 0) return <p class="muted">{props.empty ?? 'Nothing here yet.'}</p>;
   return (
-    <div class="table-wrap">
+    // Focusable and named, so a table wider than the screen can be scrolled with the keyboard.
+    // biome-ignore lint/a11y/noNoninteractiveTabindex: a scrollable region must take focus (axe scrollable-region-focusable)
+    <section class="table-wrap" aria-label={props.caption} tabIndex={0}>
       <table>
         <caption>{props.caption}</caption>
         <thead>
@@ -135,7 +137,7 @@ export function Table<T>(props: {
           ))}
         </tbody>
       </table>
-    </div>
+    </section>
   );
 }
 
