@@ -1,8 +1,10 @@
-// What one ledger commit writes: the records and the spend they add per scope and UTC day. Pure.
+// What one ledger commit writes: the records, the spend they add per scope and UTC day, and what they
+// add to the 15-minute usage rollups. Pure.
 // Only daily spend rows are kept: a month's or all-time spend is the sum of its days, so a record
 // touches one row per scope instead of three.
 import { periodStart } from '../budgets/periods.js';
 import type { BudgetPeriod, BudgetScope, UsageRecordTable } from '../db/schema.js';
+import { type RollupDelta, rollupDeltas } from './rollup-batch.js';
 
 export interface SpendDelta {
   scope_type: BudgetScope;
@@ -15,6 +17,8 @@ export interface SpendDelta {
 export interface LedgerBatch {
   records: readonly UsageRecordTable[];
   spend: SpendDelta[];
+  /** What the batch adds to the 15-minute usage rollups, one row per rollup key. */
+  rollups: RollupDelta[];
 }
 
 export function buildBatch(records: readonly UsageRecordTable[], orgId: string): LedgerBatch {
@@ -42,7 +46,7 @@ export function buildBatch(records: readonly UsageRecordTable[], orgId: string):
     if (record.team_id !== null) add(spend, team, 'team', record.team_id, start, record.cost_micro);
     add(spend, org, 'org', orgId, start, record.cost_micro);
   }
-  return { records, spend };
+  return { records, spend, rollups: rollupDeltas(records) };
 }
 
 function add(
