@@ -52,7 +52,14 @@ describe('reporting timezone days', () => {
   });
 
   it('starts every day of two years on a 15-minute boundary, each day labelled once, in every zone', () => {
-    const zones = ['UTC', 'Asia/Kathmandu', 'Asia/Kolkata', 'America/New_York', 'Australia/Lord_Howe', 'America/Santiago'];
+    const zones = [
+      'UTC',
+      'Asia/Kathmandu',
+      'Asia/Kolkata',
+      'America/New_York',
+      'Australia/Lord_Howe',
+      'America/Santiago',
+    ];
     for (const zone of zones) {
       const days = dayStarts(iso('2025-01-01T00:00:00Z'), iso('2027-01-01T00:00:00Z'), zone);
       expect(days.length).toBeGreaterThanOrEqual(730);
