@@ -1,5 +1,6 @@
 // Usage records are durable before the last byte of their response: after kill -9 of a server under
-// load, every request the client saw complete has its ledger row, and the audit chain verifies.
+// load, every request the client saw complete has its ledger row, the usage rollups still equal the
+// ledger, and the audit chain verifies.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -103,6 +104,16 @@ describe('durability under kill -9', () => {
         }>
       ).map((r) => r.upstream_request_id),
     );
+    // The rollups commit with their records: after three kill -9 rounds their sums are the ledger's.
+    const sums = 'sum(input_tokens) as input, sum(output_tokens) as output, sum(cost_micro) as cost';
+    const ledger = db
+      .prepare(`select count(*) as calls, ${sums} from usage_records where endpoint = 'messages'`)
+      .get();
+    const rollups = db
+      .prepare(`select sum(requests) + sum(errors) as calls, ${sums} from usage_rollups`)
+      .get();
+    expect(rollups).toEqual(ledger);
+    expect((ledger as { calls: number }).calls).toBeGreaterThanOrEqual(acknowledged.size);
     db.close();
     const lost = [...acknowledged].filter((id) => !recorded.has(id));
     expect(lost).toEqual([]);

@@ -76,6 +76,7 @@ describe('loadConfig defaults', () => {
     expect(config.alerts).toEqual({ webhook_url: null, thresholds: [0.5, 0.8, 1] });
     expect(config.claude_code.deny).toContain('Read(./.env.*)');
     expect(config.logging.level).toBe('info');
+    expect(config.usage.timezone).toBe('UTC');
     expect(config.masterKey).toEqual({ defaultFile: join(cwd, '.tollgate', 'master.key') });
     expect(config.serverUrl).toBeNull();
     expect(config.adminToken).toBeNull();
@@ -247,6 +248,13 @@ describe('loadConfig refusals', () => {
     );
     expect(await problems('logging: { level: loud }\n')).toContain(
       `${file}: logging.level: expected one of fatal`,
+    );
+  });
+
+  it('takes usage.timezone as an IANA zone (default UTC) and names the key when it is not one', async () => {
+    expect((await load('usage: { timezone: Asia/Kathmandu }\n')).usage.timezone).toBe('Asia/Kathmandu');
+    expect(await problems('usage: { timezone: Mars/Olympus_Mons }\n')).toContain(
+      `${file}: usage.timezone: expected an IANA timezone`,
     );
   });
 

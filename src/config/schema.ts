@@ -2,6 +2,7 @@
 // integer micro-USD on the way out (`*_usd` keys in the file become `*_micro` fields in the result).
 import { z } from 'zod';
 import { MAX_USD, usdToMicro } from '../lib/money.js';
+import { isTimeZone } from '../lib/timezone.js';
 
 /** Keys whose values are secrets: refused inline in the file (env:/file: only) and never echoed. */
 export const SECRET_KEYS: readonly string[] = ['alerts.webhook_url'];
@@ -303,6 +304,16 @@ export const configFileSchema = z
       .default({}),
     integrations: integrationsSection.default({}),
     auth: authSection.default({}),
+    usage: z
+      .object({
+        /** IANA timezone in which usage reports cut their days (budgets keep their UTC periods). */
+        timezone: z
+          .string()
+          .default('UTC')
+          .refine(isTimeZone, { message: 'expected an IANA timezone such as UTC or Europe/Paris' }),
+      })
+      .strict()
+      .default({}),
     logging: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

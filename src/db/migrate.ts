@@ -13,6 +13,7 @@ import { keyLineageMigration } from './migrations/0008-key-lineage.js';
 import { serveLeaseMigration } from './migrations/0009-serve-lease.js';
 import { adminSurfaceMigration } from './migrations/0010-admin-surface.js';
 import { signInMigration } from './migrations/0011-sign-in.js';
+import { usageRollupsMigration } from './migrations/0012-usage-rollups.js';
 
 export function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
@@ -27,6 +28,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0009-serve-lease': serveLeaseMigration(dialect),
     '0010-admin-surface': adminSurfaceMigration(dialect),
     '0011-sign-in': signInMigration(dialect),
+    '0012-usage-rollups': usageRollupsMigration(dialect),
   };
 }
 

@@ -174,6 +174,32 @@ export interface UsageRecordTable {
   attempts: number;
 }
 
+/**
+ * Messages usage summed per 15-minute bucket (`bucket` = its start, epoch ms) and rollup key. Key
+ * columns hold '' for "none" (no team, model or credential): they form the primary key.
+ */
+export interface UsageRollupTable {
+  bucket: Millis;
+  key_id: string;
+  model: string;
+  credential_id: string;
+  user_id: string;
+  team_id: string;
+  /** 2xx answers. */
+  requests: number;
+  /** Other statuses. */
+  errors: number;
+  input_tokens: number;
+  output_tokens: number;
+  cache_write_5m_tokens: number;
+  cache_write_1h_tokens: number;
+  cache_read_tokens: number;
+  web_search_requests: number;
+  cost_micro: number;
+  saved_micro: number;
+  estimated: number;
+}
+
 export interface SpendTable {
   scope_type: BudgetScope;
   scope_id: string;
@@ -262,6 +288,7 @@ export interface InviteTable {
 
 export interface Database {
   usage_records: UsageRecordTable;
+  usage_rollups: UsageRollupTable;
   spend: SpendTable;
   meta: MetaTable;
   teams: TeamTable;

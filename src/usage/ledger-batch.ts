@@ -1,8 +1,10 @@
-// What one ledger commit writes: the records and the spend they add per scope and UTC day. Pure.
+// What one ledger commit writes: the records, the spend they add per scope and UTC day, and what they
+// add to the 15-minute usage rollups. Pure.
 // Only daily spend rows are kept: a month's or all-time spend is the sum of its days, so a record
 // touches one row per scope instead of three.
 import { periodStart } from '../budgets/periods.js';
 import type { BudgetPeriod, BudgetScope, UsageRecordTable } from '../db/schema.js';
+import { type RollupDelta, rollupDeltas } from './rollup-batch.js';
 
 export interface SpendDelta {
   scope_type: BudgetScope;
@@ -15,34 +17,47 @@ export interface SpendDelta {
 export interface LedgerBatch {
   records: readonly UsageRecordTable[];
   spend: SpendDelta[];
+  /** What the batch adds to the 15-minute usage rollups, one row per rollup key. */
+  rollups: RollupDelta[];
 }
 
 export function buildBatch(records: readonly UsageRecordTable[], orgId: string): LedgerBatch {
   // One map per scope type, keyed by id: no `scope|id|day` string per record and scope.
-  const key = new Map<string, SpendDelta>();
-  const user = new Map<string, SpendDelta>();
-  const team = new Map<string, SpendDelta>();
-  const org = new Map<string, SpendDelta>();
+  const days = new Map<number, DayMaps>();
   const spend: SpendDelta[] = [];
   let day = -1;
+  let maps: DayMaps = newDayMaps();
   for (const record of records) {
     if (record.cost_micro === 0) continue;
     const start = periodStart('day', record.at);
     if (start !== day) {
-      // A batch that straddles midnight (rare): rows are summed per day. Should the days alternate, a
-      // scope's day gets two rows; the spend upsert adds them up.
+      // A batch that straddles midnight (rare): each day keeps its own maps, so a scope's day is one
+      // row even when the days alternate (PostgreSQL refuses one upsert touching a row twice).
       day = start;
-      key.clear();
-      user.clear();
-      team.clear();
-      org.clear();
+      const known = days.get(start);
+      if (known) maps = known;
+      else {
+        maps = newDayMaps();
+        days.set(start, maps);
+      }
     }
-    add(spend, key, 'key', record.key_id, start, record.cost_micro);
-    add(spend, user, 'user', record.user_id, start, record.cost_micro);
-    if (record.team_id !== null) add(spend, team, 'team', record.team_id, start, record.cost_micro);
-    add(spend, org, 'org', orgId, start, record.cost_micro);
+    add(spend, maps.key, 'key', record.key_id, start, record.cost_micro);
+    add(spend, maps.user, 'user', record.user_id, start, record.cost_micro);
+    if (record.team_id !== null) add(spend, maps.team, 'team', record.team_id, start, record.cost_micro);
+    add(spend, maps.org, 'org', orgId, start, record.cost_micro);
   }
-  return { records, spend };
+  return { records, spend, rollups: rollupDeltas(records) };
+}
+
+interface DayMaps {
+  key: Map<string, SpendDelta>;
+  user: Map<string, SpendDelta>;
+  team: Map<string, SpendDelta>;
+  org: Map<string, SpendDelta>;
+}
+
+function newDayMaps(): DayMaps {
+  return { key: new Map(), user: new Map(), team: new Map(), org: new Map() };
 }
 
 function add(

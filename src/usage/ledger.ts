@@ -8,7 +8,8 @@ import { type Tx, writeTransaction } from '../db/tx.js';
 import { AppError } from '../lib/errors.js';
 import { createLastUseTracker } from './last-use.js';
 import { buildBatch, type LedgerBatch } from './ledger-batch.js';
-import { createSqliteBatchWriter } from './sqlite-batch.js';
+import type { RollupDelta } from './rollup-batch.js';
+import { createSqliteBatchWriter, ROLLUP_SUMS } from './sqlite-batch.js';
 
 export type UsageRecord = UsageRecordTable;
 
@@ -105,6 +106,23 @@ export function createLedger(db: Db, orgId: string, options: LedgerOptions = {})
         )
         .execute();
     }
+    // Sorted by key, so two instances upserting the same rows take their locks in the same order.
+    const rollups = [...batch.rollups].sort(compareRollupKeys);
+    for (let i = 0; i < rollups.length; i += chunk) {
+      await tx
+        .insertInto('usage_rollups')
+        .values(rollups.slice(i, i + chunk))
+        .onConflict((oc) =>
+          oc
+            .columns(['bucket', 'key_id', 'model', 'credential_id', 'user_id', 'team_id'])
+            .doUpdateSet((eb) =>
+              Object.fromEntries(
+                ROLLUP_SUMS.map((c) => [c, eb(`usage_rollups.${c}`, '+', eb.ref(`excluded.${c}`))]),
+              ),
+            ),
+        )
+        .execute();
+    }
   }
 
   /** Waits until everything appended so far is committed. */
@@ -132,3 +150,11 @@ export function createLedger(db: Db, orgId: string, options: LedgerOptions = {})
 }
 
 export type Ledger = ReturnType<typeof createLedger>;
+
+function compareRollupKeys(a: RollupDelta, b: RollupDelta): number {
+  if (a.bucket !== b.bucket) return a.bucket - b.bucket;
+  for (const c of ['key_id', 'model', 'credential_id', 'user_id', 'team_id'] as const) {
+    if (a[c] !== b[c]) return a[c] < b[c] ? -1 : 1;
+  }
+  return 0;
+}

@@ -1,6 +1,7 @@
 // The SQLite fast path of the ledger: one synchronous BEGIN IMMEDIATE transaction of prepared
 // statements per batch. Kysely would build (and SQLite re-prepare) a new multi-row statement for
-// every batch size; this costs a few microseconds per row instead.
+// every batch size; this costs a few microseconds per row instead. Records, spend and usage rollups
+// commit together, so the rollups equal the ledger even across kill -9.
 import type SQLite from 'better-sqlite3';
 import type { LedgerBatch } from './ledger-batch.js';
 
@@ -32,6 +33,23 @@ const USAGE_COLUMNS = [
   'attempts',
 ] as const;
 
+/** The summed columns of a rollup row, in the order after its key columns. */
+export const ROLLUP_SUMS = [
+  'requests',
+  'errors',
+  'input_tokens',
+  'output_tokens',
+  'cache_write_5m_tokens',
+  'cache_write_1h_tokens',
+  'cache_read_tokens',
+  'web_search_requests',
+  'cost_micro',
+  'saved_micro',
+  'estimated',
+] as const;
+
+const ROLLUP_COLUMNS = ['bucket', 'key_id', 'model', 'credential_id', 'user_id', 'team_id', ...ROLLUP_SUMS];
+
 export function createSqliteBatchWriter(sqlite: SQLite.Database) {
   const insertUsage = sqlite.prepare(
     `insert into usage_records (${USAGE_COLUMNS.join(', ')}) values (${USAGE_COLUMNS.map(() => '?').join(', ')})`,
@@ -39,6 +57,12 @@ export function createSqliteBatchWriter(sqlite: SQLite.Database) {
   const upsertSpend = sqlite.prepare(
     `insert into spend (scope_type, scope_id, period, period_start, spent_micro) values (?, ?, ?, ?, ?)
      on conflict (scope_type, scope_id, period, period_start) do update set spent_micro = spent_micro + excluded.spent_micro`,
+  );
+
+  const upsertRollup = sqlite.prepare(
+    `insert into usage_rollups (${ROLLUP_COLUMNS.join(', ')}) values (${ROLLUP_COLUMNS.map(() => '?').join(', ')})
+     on conflict (bucket, key_id, model, credential_id, user_id, team_id) do update set
+     ${ROLLUP_SUMS.map((c) => `${c} = ${c} + excluded.${c}`).join(', ')}`,
   );
 
   const write = sqlite.transaction((batch: LedgerBatch) => {
@@ -76,6 +100,27 @@ export function createSqliteBatchWriter(sqlite: SQLite.Database) {
     }
     for (const s of batch.spend)
       upsertSpend.run(s.scope_type, s.scope_id, s.period, s.period_start, s.spent_micro);
+    for (const u of batch.rollups) {
+      upsertRollup.run(
+        u.bucket,
+        u.key_id,
+        u.model,
+        u.credential_id,
+        u.user_id,
+        u.team_id,
+        u.requests,
+        u.errors,
+        u.input_tokens,
+        u.output_tokens,
+        u.cache_write_5m_tokens,
+        u.cache_write_1h_tokens,
+        u.cache_read_tokens,
+        u.web_search_requests,
+        u.cost_micro,
+        u.saved_micro,
+        u.estimated,
+      );
+    }
   });
 
   return {

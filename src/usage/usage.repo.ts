@@ -1,17 +1,45 @@
-// Usage summaries over the ledger, grouped by model, user, key, team, credential or UTC day.
-import { sql } from 'kysely';
+// Usage sums over the ledger for any [since, until): whole 15-minute buckets come from the usage
+// rollups, the partial buckets at the two edges from the raw records (at most 2 × 15 minutes of rows,
+// read through the time index), merged into one answer. `summarise` groups them by model, user, key,
+// team, credential or day, days being cut in the reporting timezone.
+import { type RawBuilder, sql } from 'kysely';
 import type { Db } from '../db/connect.js';
 import { formatUsd } from '../lib/money.js';
+import { dayLabel, dayStarts } from '../lib/timezone.js';
+import { ROLLUP_BUCKET_MS } from './rollup-batch.js';
+import { ROLLUP_SUMS } from './sqlite-batch.js';
 
 export const GROUPS = ['model', 'user', 'key', 'team', 'credential', 'day'] as const;
 export type Group = (typeof GROUPS)[number];
 
-export interface UsageFilter {
-  since: number;
-  until: number;
+/** What usage can be grouped by in `sumUsage`: an id dimension, or the 15-minute bucket's start. */
+export const DIMENSIONS = ['user', 'key', 'team', 'model', 'credential', 'bucket'] as const;
+export type Dimension = (typeof DIMENSIONS)[number];
+type IdDimension = Exclude<Dimension, 'bucket'>;
+
+export interface SumFilter {
   userId?: string;
   teamId?: string;
   keyId?: string;
+  model?: string;
+  credentialId?: string;
+}
+
+export interface SumQuery {
+  since: number;
+  until: number;
+  filter?: SumFilter;
+  groupBy: readonly Dimension[];
+}
+
+export type UsageSums = Record<(typeof ROLLUP_SUMS)[number], number>;
+
+/** One group: the ids it was grouped by (null = none), the bucket start when grouped by bucket, the sums. */
+export type SumRow = UsageSums & Partial<Record<IdDimension, string | null>> & { bucket?: number };
+
+export interface UsageFilter extends SumFilter {
+  since: number;
+  until: number;
 }
 
 export interface UsageRow {
@@ -31,9 +59,7 @@ export interface UsageRow {
   estimated_requests: number;
 }
 
-const DAY_MS = 86_400_000;
-
-const COLUMN: Record<Exclude<Group, 'day'>, 'model' | 'user_id' | 'key_id' | 'team_id' | 'credential_id'> = {
+const COLUMN: Record<IdDimension, 'model' | 'user_id' | 'key_id' | 'team_id' | 'credential_id'> = {
   model: 'model',
   user: 'user_id',
   key: 'key_id',
@@ -41,64 +67,174 @@ const COLUMN: Record<Exclude<Group, 'day'>, 'model' | 'user_id' | 'key_id' | 'te
   credential: 'credential_id',
 };
 
-/** Sums the Messages ledger rows in [since, until) per group; money stays integer micro-USD. */
-export async function summarise(db: Db, by: Group, filter: UsageFilter): Promise<UsageRow[]> {
-  const groupExpr =
-    by === 'day' ? sql<string>`cast(at / ${sql.lit(DAY_MS)} as bigint)` : sql.ref<string>(COLUMN[by]);
-  let query = db.kysely
-    .selectFrom('usage_records')
-    .select([
-      groupExpr.as('grp'),
-      sql<number>`sum(case when status >= 200 and status < 300 then 1 else 0 end)`.as('requests'),
-      sql<number>`sum(case when status >= 200 and status < 300 then 0 else 1 end)`.as('errors'),
-      sql<number>`sum(input_tokens)`.as('input_tokens'),
-      sql<number>`sum(output_tokens)`.as('output_tokens'),
-      sql<number>`sum(cache_write_5m_tokens)`.as('cache_write_5m_tokens'),
-      sql<number>`sum(cache_write_1h_tokens)`.as('cache_write_1h_tokens'),
-      sql<number>`sum(cache_read_tokens)`.as('cache_read_tokens'),
-      sql<number>`sum(web_search_requests)`.as('web_search_requests'),
-      sql<number>`sum(cost_micro)`.as('cost_micro'),
-      sql<number>`sum(saved_micro)`.as('saved_micro'),
-      sql<number>`sum(estimated)`.as('estimated'),
-    ])
-    .where('endpoint', '=', 'messages')
-    .where('at', '>=', filter.since)
-    .where('at', '<', filter.until)
-    .groupBy(groupExpr)
-    .orderBy(groupExpr);
-  if (filter.userId) query = query.where('user_id', '=', filter.userId);
-  if (filter.teamId) query = query.where('team_id', '=', filter.teamId);
-  if (filter.keyId) query = query.where('key_id', '=', filter.keyId);
-  const rows = await query.execute();
+const FILTER: Record<keyof SumFilter, IdDimension> = {
+  userId: 'user',
+  teamId: 'team',
+  keyId: 'key',
+  model: 'model',
+  credentialId: 'credential',
+};
+
+/** Sums the Messages usage in [since, until), exactly, per combination of `groupBy` (unordered). */
+export async function sumUsage(db: Db, query: SumQuery): Promise<SumRow[]> {
+  const { since, until, groupBy } = query;
+  const filter = query.filter ?? {};
+  if (until <= since) return [];
+  const first = Math.ceil(since / ROLLUP_BUCKET_MS) * ROLLUP_BUCKET_MS;
+  const last = Math.floor(until / ROLLUP_BUCKET_MS) * ROLLUP_BUCKET_MS;
+  const parts: Array<Promise<SumRow[]>> = [];
+  if (first < last) {
+    parts.push(sumPart(db, 'rollup', first, last, filter, groupBy));
+    if (since < first) parts.push(sumPart(db, 'raw', since, first, filter, groupBy));
+    if (last < until) parts.push(sumPart(db, 'raw', last, until, filter, groupBy));
+  } else {
+    parts.push(sumPart(db, 'raw', since, until, filter, groupBy));
+  }
+  const results = await Promise.all(parts);
+  if (results.length === 1) return results[0] ?? [];
+  const merged = new Map<string, SumRow>();
+  for (const rows of results) {
+    for (const row of rows) {
+      const id = JSON.stringify(groupBy.map((d) => row[d]));
+      const seen = merged.get(id);
+      if (!seen) merged.set(id, row);
+      else for (const c of ROLLUP_SUMS) seen[c] += row[c];
+    }
+  }
+  return [...merged.values()];
+}
+
+async function sumPart(
+  db: Db,
+  source: 'rollup' | 'raw',
+  from: number,
+  to: number,
+  filter: SumFilter,
+  groupBy: readonly Dimension[],
+): Promise<SumRow[]> {
+  const rollup = source === 'rollup';
+  const dims = groupBy.map((d) =>
+    d === 'bucket'
+      ? rollup
+        ? sql.ref('bucket')
+        : sql`(at / ${sql.lit(ROLLUP_BUCKET_MS)}) * ${sql.lit(ROLLUP_BUCKET_MS)}`
+      : sql.ref(COLUMN[d]),
+  );
+  const sums: RawBuilder<unknown>[] = rollup
+    ? ROLLUP_SUMS.map((c) => sql`sum(${sql.ref(c)}) as ${sql.ref(c)}`)
+    : [
+        sql`sum(case when status >= 200 and status < 300 then 1 else 0 end) as requests`,
+        sql`sum(case when status >= 200 and status < 300 then 0 else 1 end) as errors`,
+        ...ROLLUP_SUMS.slice(2).map((c) => sql`sum(${sql.ref(c)}) as ${sql.ref(c)}`),
+      ];
+  const where: RawBuilder<unknown>[] = rollup
+    ? [sql`bucket >= ${from}`, sql`bucket < ${to}`]
+    : [sql`endpoint = 'messages'`, sql`at >= ${from}`, sql`at < ${to}`];
+  for (const [name, dim] of Object.entries(FILTER) as Array<[keyof SumFilter, IdDimension]>) {
+    const value = filter[name];
+    if (value !== undefined) where.push(sql`${sql.ref(COLUMN[dim])} = ${value}`);
+  }
+  const select = [...dims.map((d, i) => sql`${d} as ${sql.ref(`g${i}`)}`), ...sums];
+  const result = await sql<Record<string, unknown>>`select ${sql.join(select)}
+    from ${sql.table(rollup ? 'usage_rollups' : 'usage_records')}
+    where ${sql.join(where, sql` and `)}
+    ${dims.length > 0 ? sql`group by ${sql.join(dims)}` : sql``}`.execute(db.kysely);
+  const rows: SumRow[] = [];
+  for (const r of result.rows) {
+    // Without a group, an empty range still answers one row of nulls.
+    if (r.requests === null || r.requests === undefined) continue;
+    const row = {} as SumRow;
+    groupBy.forEach((d, i) => {
+      const value = r[`g${i}`];
+      if (d === 'bucket') row.bucket = Number(value);
+      // '' is a rollup's "none"; the ledger says null.
+      else row[d] = value === null || value === '' ? null : String(value);
+    });
+    for (const c of ROLLUP_SUMS) row[c] = Number(r[c]);
+    rows.push(row);
+  }
+  return rows;
+}
+
+/** Sums the Messages usage in [since, until) per group; days are cut in `timeZone` (IANA, default UTC). */
+export async function summarise(
+  db: Db,
+  by: Group,
+  filter: UsageFilter,
+  timeZone = 'UTC',
+): Promise<UsageRow[]> {
+  const { since, until, ...ids } = filter;
+  if (by === 'day') {
+    const buckets = await sumUsage(db, { since, until, filter: ids, groupBy: ['bucket'] });
+    return foldDays(buckets, dayStarts(since, until, timeZone), timeZone).map(({ day, sums }) =>
+      usageRow(day, sums),
+    );
+  }
+  const rows = await sumUsage(db, { since, until, filter: ids, groupBy: [by] });
+  const nullsFirst = db.dialect === 'sqlite';
+  rows.sort((a, b) => compareIds(a[by] ?? null, b[by] ?? null, nullsFirst));
   const names = await labels(
     db,
     by,
-    rows.map((r) => (r.grp === null ? null : String(r.grp))),
+    rows.map((r) => r[by] ?? null),
   );
   return rows.map((r) => {
-    const cost = Number(r.cost_micro);
-    const key = r.grp === null ? null : String(r.grp);
-    return {
-      group:
-        key === null
-          ? null
-          : by === 'day'
-            ? new Date(Number(key) * DAY_MS).toISOString().slice(0, 10)
-            : (names.get(key) ?? key),
-      requests: Number(r.requests),
-      errors: Number(r.errors),
-      input_tokens: Number(r.input_tokens),
-      output_tokens: Number(r.output_tokens),
-      cache_write_5m_tokens: Number(r.cache_write_5m_tokens),
-      cache_write_1h_tokens: Number(r.cache_write_1h_tokens),
-      cache_read_tokens: Number(r.cache_read_tokens),
-      web_search_requests: Number(r.web_search_requests),
-      cost_micro_usd: cost,
-      cost_usd: formatUsd(cost),
-      saved_micro_usd: Number(r.saved_micro),
-      estimated_requests: Number(r.estimated),
-    };
+    const id = r[by] ?? null;
+    return usageRow(id === null ? null : (names.get(id) ?? id), r);
   });
+}
+
+/** Buckets folded into the days that hold them (days as their starts, ascending), days without usage left out. */
+function foldDays(
+  buckets: SumRow[],
+  starts: number[],
+  timeZone: string,
+): Array<{ day: string; sums: UsageSums }> {
+  buckets.sort((a, b) => (a.bucket ?? 0) - (b.bucket ?? 0));
+  const days: Array<{ day: string; sums: UsageSums }> = [];
+  let i = 0;
+  let current: { start: number; sums: UsageSums } | null = null;
+  for (const b of buckets) {
+    const at = b.bucket ?? 0;
+    while (i + 1 < starts.length && (starts[i + 1] ?? 0) <= at) i++;
+    const start = starts[i] ?? at;
+    if (current === null || current.start !== start) {
+      current = { start, sums: { ...zeroSums() } };
+      days.push({ day: dayLabel(start, timeZone), sums: current.sums });
+    }
+    for (const c of ROLLUP_SUMS) current.sums[c] += b[c];
+  }
+  return days;
+}
+
+function zeroSums(): UsageSums {
+  return Object.fromEntries(ROLLUP_SUMS.map((c) => [c, 0])) as UsageSums;
+}
+
+/** The order the ledger query gave: by id, null first on SQLite and last on PostgreSQL. */
+function compareIds(a: string | null, b: string | null, nullsFirst: boolean): number {
+  if (a === b) return 0;
+  if (a === null) return nullsFirst ? -1 : 1;
+  if (b === null) return nullsFirst ? 1 : -1;
+  return a < b ? -1 : 1;
+}
+
+function usageRow(group: string | null, s: UsageSums): UsageRow {
+  return {
+    group,
+    requests: s.requests,
+    errors: s.errors,
+    input_tokens: s.input_tokens,
+    output_tokens: s.output_tokens,
+    cache_write_5m_tokens: s.cache_write_5m_tokens,
+    cache_write_1h_tokens: s.cache_write_1h_tokens,
+    cache_read_tokens: s.cache_read_tokens,
+    web_search_requests: s.web_search_requests,
+    cost_micro_usd: s.cost_micro,
+    cost_usd: formatUsd(s.cost_micro),
+    saved_micro_usd: s.saved_micro,
+    estimated_requests: s.estimated,
+  };
 }
 
 /** Names for user, team and credential ids (keys are shown by id, models and days as they are). */

@@ -1,4 +1,5 @@
-// Admin usage queries: the ledger summed per model, user, key, team, credential or UTC day. The rows
+// Admin usage queries: the ledger summed per model, user, key, team, credential or day (in
+// usage.timezone). The rows
 // are exactly those `tollgate usage --json` prints (the CLI calls this operation, locally or remotely).
 import { z } from 'zod/v4';
 import { periodStart } from '../../budgets/periods.js';
@@ -26,7 +27,7 @@ export const usageRowSchema = z.object({
   key: groupField('key', 'the gateway key id'),
   team: groupField('team', "the team's name"),
   credential: groupField('credential', "the credential's name"),
-  day: groupField('day', 'the UTC day, YYYY-MM-DD'),
+  day: groupField('day', 'the day in usage.timezone, YYYY-MM-DD'),
   requests: count,
   errors: count,
   input_tokens: count,
@@ -47,6 +48,8 @@ export const usageQuerySchema = z.strictObject({
   user: refSchema.optional().meta({ description: 'only this user (name or id)' }),
   team: refSchema.optional().meta({ description: 'only this team (name or id)' }),
   key: refSchema.optional().meta({ description: 'only this gateway key (id)' }),
+  model: z.string().min(1).max(200).optional().meta({ description: 'only this model id' }),
+  credential: refSchema.optional().meta({ description: 'only this credential (id)' }),
   since: dateText.optional().meta({
     description:
       'YYYY-MM-DD, an ISO time (UTC unless it says otherwise) or a duration back from now such as 7d; default: the start of this UTC month',
@@ -72,13 +75,20 @@ export const usageOps = [
       const until = query.until === undefined ? now + 1 : parseSince(query.until, now, 'until');
       const userId = query.user === undefined ? undefined : (await ctx.services.users.get(query.user)).id;
       const teamId = query.team === undefined ? undefined : (await ctx.services.teams.get(query.team)).id;
-      const rows = await summarise(ctx.installation.db, by, {
-        since,
-        until,
-        ...(userId === undefined ? {} : { userId }),
-        ...(teamId === undefined ? {} : { teamId }),
-        ...(query.key === undefined ? {} : { keyId: query.key }),
-      });
+      const rows = await summarise(
+        ctx.installation.db,
+        by,
+        {
+          since,
+          until,
+          ...(userId === undefined ? {} : { userId }),
+          ...(teamId === undefined ? {} : { teamId }),
+          ...(query.key === undefined ? {} : { keyId: query.key }),
+          ...(query.model === undefined ? {} : { model: query.model }),
+          ...(query.credential === undefined ? {} : { credentialId: query.credential }),
+        },
+        ctx.config.usage.timezone,
+      );
       // The database sums the groups in one query; they come in one page (next_cursor is always null),
       // so the API and `usage --json` agree row for row.
       return {

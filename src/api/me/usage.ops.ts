@@ -11,7 +11,7 @@ const BY = ['day', 'model', 'key'] as const;
 
 /** A row as `usage --json` prints it: the group under its own name (`day`, `model` or `key`), then the sums. */
 const usageRowSchema = z.object({
-  day: z.string().nullable().optional(),
+  day: z.string().nullable().optional().meta({ description: 'the day in usage.timezone, YYYY-MM-DD' }),
   model: z.string().nullable().optional(),
   key: z.string().nullable().optional(),
   requests: z.number().int(),
@@ -48,11 +48,16 @@ export const usageOps = [
       const member = memberOf(ctx);
       const now = ctx.now();
       const since = query.since === undefined ? periodStart('month', now) : parseSince(query.since, now);
-      const rows = await summarise(ctx.installation.db, query.by, {
-        since,
-        until: now + 1,
-        userId: member.userId,
-      });
+      const rows = await summarise(
+        ctx.installation.db,
+        query.by,
+        {
+          since,
+          until: now + 1,
+          userId: member.userId,
+        },
+        ctx.config.usage.timezone,
+      );
       // Summaries are one row per group: never long enough to page.
       return { items: rows.map(({ group, ...rest }) => ({ [query.by]: group, ...rest })), next_cursor: null };
     },

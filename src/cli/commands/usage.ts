@@ -20,6 +20,8 @@ interface UsageOptions {
   user?: string;
   team?: string;
   key?: string;
+  model?: string;
+  credential?: string;
   since?: string;
   until?: string;
   by: string;
@@ -27,10 +29,14 @@ interface UsageOptions {
 
 export function usageCommand(io: Io): Command {
   return new Command('usage')
-    .description('tokens and cost per model (or --by user|key|team|credential|day); default: this UTC month')
+    .description(
+      'tokens and cost per model (or --by user|key|team|credential|day, days in usage.timezone); default: this UTC month',
+    )
     .option('--user <user>')
     .option('--team <team>')
     .option('--key <id>')
+    .option('--model <model>')
+    .option('--credential <id>')
     .option('--since <date>', 'YYYY-MM-DD, ISO time or e.g. 7d (default: start of this UTC month)')
     .option('--until <date>', 'exclusive end (default: now)')
     .option('--by <group>', GROUPS.join('|'), 'model')
@@ -50,6 +56,8 @@ export function usageCommand(io: Io): Command {
             ...(opts.user ? { user: opts.user } : {}),
             ...(opts.team ? { team: opts.team } : {}),
             ...(opts.key ? { key: opts.key } : {}),
+            ...(opts.model ? { model: opts.model } : {}),
+            ...(opts.credential ? { credential: opts.credential } : {}),
           },
         });
         const rows = answer.items;

@@ -1,0 +1,303 @@
+// Usage rollups are exact: records written through the real ledger (SQLite, and PostgreSQL when
+// TOLLGATE_TEST_DATABASE_URL is set) are summed for random ranges, groups, filters and timezones by the
+// rollup-backed `summarise`, and compared with the ledger scan it replaced (kept here as the oracle).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Db, openDatabase } from '../src/db/connect.js';
+import { migrateToLatest } from '../src/db/migrate.js';
+import type { UsageRecordTable } from '../src/db/schema.js';
+import { dayLabel } from '../src/lib/timezone.js';
+import { createLedger } from '../src/usage/ledger.js';
+import { GROUPS, type Group, summarise, type UsageFilter, type UsageRow } from '../src/usage/usage.repo.js';
+import { createPgSchema, PG_URL, type PgSchema } from './helpers/pg.js';
+
+const BASE = Date.UTC(2026, 2, 7, 0, 0); // two days before New York's spring DST change
+const QUARTER = 900_000;
+const SUMS = `sum(case when status >= 200 and status < 300 then 1 else 0 end) as requests,
+  sum(case when status >= 200 and status < 300 then 0 else 1 end) as errors,
+  sum(input_tokens) as input_tokens, sum(output_tokens) as output_tokens,
+  sum(cache_write_5m_tokens) as cache_write_5m_tokens, sum(cache_write_1h_tokens) as cache_write_1h_tokens,
+  sum(cache_read_tokens) as cache_read_tokens, sum(web_search_requests) as web_search_requests,
+  sum(cost_micro) as cost_micro, sum(saved_micro) as saved_micro, sum(estimated) as estimated`;
+const COLUMN: Record<Exclude<Group, 'day'>, string> = {
+  model: 'model',
+  user: 'user_id',
+  key: 'key_id',
+  team: 'team_id',
+  credential: 'credential_id',
+};
+
+type Sums = Omit<UsageRow, 'group' | 'cost_usd'>;
+
+function sumsOf(r: Record<string, unknown>): Sums {
+  return {
+    requests: Number(r.requests),
+    errors: Number(r.errors),
+    input_tokens: Number(r.input_tokens),
+    output_tokens: Number(r.output_tokens),
+    cache_write_5m_tokens: Number(r.cache_write_5m_tokens),
+    cache_write_1h_tokens: Number(r.cache_write_1h_tokens),
+    cache_read_tokens: Number(r.cache_read_tokens),
+    web_search_requests: Number(r.web_search_requests),
+    cost_micro_usd: Number(r.cost_micro),
+    saved_micro_usd: Number(r.saved_micro),
+    estimated_requests: Number(r.estimated),
+  };
+}
+
+/** The ledger scan `summarise` used before the rollups: every Messages row in the range, grouped. */
+async function oracle(
+  db: Db,
+  by: Group,
+  f: UsageFilter,
+  timeZone: string,
+): Promise<Array<Sums & { group: string | null }>> {
+  const where = [sql`endpoint = 'messages'`, sql`at >= ${f.since}`, sql`at < ${f.until}`];
+  if (f.userId) where.push(sql`user_id = ${f.userId}`);
+  if (f.teamId) where.push(sql`team_id = ${f.teamId}`);
+  if (f.keyId) where.push(sql`key_id = ${f.keyId}`);
+  if (f.model) where.push(sql`model = ${f.model}`);
+  if (f.credentialId) where.push(sql`credential_id = ${f.credentialId}`);
+  const grp = by === 'day' ? sql.ref('at') : sql.ref(COLUMN[by]);
+  const rows = (
+    await sql<Record<string, unknown>>`select ${grp} as grp, ${sql.raw(SUMS)} from usage_records
+      where ${sql.join(where, sql` and `)} group by ${grp}`.execute(db.kysely)
+  ).rows;
+  const groups = new Map<string | null, Sums>();
+  for (const r of rows) {
+    const g = r.grp === null ? null : by === 'day' ? dayLabel(Number(r.grp), timeZone) : String(r.grp);
+    const s = sumsOf(r);
+    const seen = groups.get(g);
+    if (!seen) groups.set(g, s);
+    else for (const k of Object.keys(s) as Array<keyof Sums>) seen[k] += s[k];
+  }
+  return [...groups].map(([group, s]) => ({ group, ...s }));
+}
+
+const byGroup = (a: { group: string | null }, b: { group: string | null }) =>
+  (a.group ?? '') < (b.group ?? '') ? -1 : (a.group ?? '') > (b.group ?? '') ? 1 : 0;
+
+const recordArb = fc.record({
+  key: fc.constantFrom('key_a', 'key_b', 'key_c'),
+  user: fc.constantFrom('usr_a', 'usr_b'),
+  team: fc.constantFrom('team_a', 'team_b', null),
+  model: fc.constantFrom('claude-haiku-4-5', 'claude-sonnet-4-5', null),
+  credential: fc.constantFrom('cred_a', 'cred_b', null),
+  endpoint: fc.constantFrom('messages', 'messages', 'messages', 'count_tokens'),
+  status: fc.constantFrom(200, 200, 201, 429, 500, 529),
+  // On a bucket boundary (±1 ms) or anywhere in three days.
+  at: fc.oneof(
+    fc
+      .tuple(fc.integer({ min: 0, max: 288 }), fc.constantFrom(-1, 0, 1))
+      .map(([q, d]) => BASE + q * QUARTER + d),
+    fc.integer({ min: 0, max: 3 * 86_400_000 }).map((ms) => BASE + ms),
+  ),
+  tokens: fc.integer({ min: 0, max: 5000 }),
+  cost: fc.integer({ min: 0, max: 90_000 }),
+  estimated: fc.constantFrom(0, 0, 1),
+});
+
+let seq = 0;
+interface Generated {
+  key: string;
+  user: string;
+  team: string | null;
+  model: string | null;
+  credential: string | null;
+  endpoint: string;
+  status: number;
+  at: number;
+  tokens: number;
+  cost: number;
+  estimated: number;
+}
+
+function toRecord(r: Generated): UsageRecordTable {
+  seq++;
+  return {
+    id: `req_${seq}`,
+    at: r.at,
+    endpoint: r.endpoint as UsageRecordTable['endpoint'],
+    key_id: r.key,
+    user_id: r.user,
+    team_id: r.team,
+    service_user_id: null,
+    credential_id: r.credential,
+    model: r.model,
+    input_tokens: r.tokens,
+    output_tokens: r.tokens % 97,
+    cache_write_5m_tokens: r.tokens % 13,
+    cache_write_1h_tokens: r.tokens % 7,
+    cache_read_tokens: r.tokens % 31,
+    web_search_requests: r.tokens % 3,
+    cost_micro: r.cost,
+    saved_micro: r.cost % 101,
+    latency_ms: 5,
+    status: r.status,
+    outcome: r.status < 300 ? 'ok' : 'upstream_error',
+    upstream_request_id: null,
+    stream: 0,
+    partial: 0,
+    estimated: r.estimated,
+    attempts: 1,
+  };
+}
+
+// A range edge: anywhere, on a bucket boundary, or next to a record (resolved against the records).
+const edge = fc.oneof(
+  fc.integer({ min: -86_400_000, max: 4 * 86_400_000 }).map((ms) => () => BASE + ms),
+  fc.integer({ min: 0, max: 288 }).map((q) => () => BASE + q * QUARTER),
+  fc.tuple(fc.nat(), fc.constantFrom(-1, 0, 1, -300_000, 300_000)).map(
+    ([i, d]) =>
+      (ats: number[]) =>
+        (ats[i % Math.max(1, ats.length)] ?? BASE) + d,
+  ),
+);
+const queryArb = fc.record({
+  a: edge,
+  b: edge,
+  by: fc.constantFrom(...GROUPS),
+  timeZone: fc.constantFrom('UTC', 'Asia/Kathmandu', 'America/New_York', 'Australia/Lord_Howe'),
+  // No filter half the time; else one or two of them (more would match almost nothing).
+  filter: fc.oneof(
+    fc.constant({}),
+    fc.constant({}),
+    fc.constantFrom('usr_a', 'usr_b').map((userId) => ({ userId })),
+    fc.constantFrom('team_a', 'team_b').map((teamId) => ({ teamId })),
+    fc.constantFrom('key_a', 'key_c').map((keyId) => ({ keyId })),
+    fc.constantFrom('claude-haiku-4-5', 'claude-sonnet-4-5').map((model) => ({ model })),
+    fc.constantFrom('cred_a', 'cred_b').map((credentialId) => ({ credentialId })),
+    fc.constant({ userId: 'usr_a', model: 'claude-haiku-4-5' }),
+  ),
+});
+
+interface Target {
+  name: string;
+  open(): Promise<{ db: Db; close(): Promise<void> }>;
+}
+const targets: Target[] = [
+  {
+    name: 'sqlite',
+    open: async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'tollgate-rollups-'));
+      const db = openDatabase({ kind: 'sqlite', path: join(dir, 'ledger.db') });
+      return {
+        db,
+        close: async () => {
+          await db.close();
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    },
+  },
+];
+const pgUrl = PG_URL;
+if (pgUrl) {
+  targets.push({
+    name: 'postgres',
+    open: async () => {
+      const schema: PgSchema = await createPgSchema(pgUrl);
+      const db = openDatabase({ kind: 'postgres', url: schema.url });
+      return {
+        db,
+        close: async () => {
+          await db.close();
+          await schema.drop();
+        },
+      };
+    },
+  });
+}
+
+describe.each(targets)('usage rollups on $name', (target) => {
+  let db: Db;
+  let close: () => Promise<void>;
+  beforeAll(async () => {
+    ({ db, close } = await target.open());
+    await migrateToLatest(db);
+  });
+  afterAll(() => close());
+
+  it('sum exactly what the ledger holds, for any range, group, filter and timezone', {
+    timeout: 120_000,
+  }, async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.array(recordArb, { maxLength: 40 }), { minLength: 1, maxLength: 6 }),
+        fc.array(queryArb, { minLength: 1, maxLength: 12 }),
+        async (batches, queries) => {
+          for (const table of ['usage_records', 'usage_rollups', 'spend'] as const)
+            await db.kysely.deleteFrom(table).execute();
+          const ledger = createLedger(db, 'org_test');
+          const ats = batches.flat().map((r) => r.at);
+          // Each inner array is appended in one turn: one commit (or several), upserting the same rollup rows.
+          for (const batch of batches) await Promise.all(batch.map((r) => ledger.append(toRecord(r))));
+          await ledger.close();
+
+          const raw = (
+            await sql<Record<string, unknown>>`select ${sql.raw(SUMS)} from usage_records
+              where endpoint = 'messages'`.execute(db.kysely)
+          ).rows[0];
+          const rolled = (
+            await sql<Record<string, unknown>>`select sum(requests) as requests, sum(errors) as errors,
+              sum(input_tokens) as input_tokens, sum(output_tokens) as output_tokens,
+              sum(cache_write_5m_tokens) as cache_write_5m_tokens, sum(cache_write_1h_tokens) as cache_write_1h_tokens,
+              sum(cache_read_tokens) as cache_read_tokens, sum(web_search_requests) as web_search_requests,
+              sum(cost_micro) as cost_micro, sum(saved_micro) as saved_micro, sum(estimated) as estimated
+              from usage_rollups`.execute(db.kysely)
+          ).rows[0];
+          expect(sumsOf(rolled ?? {})).toEqual(sumsOf(raw ?? {}));
+
+          for (const q of queries) {
+            const a = q.a(ats);
+            const b = q.b(ats);
+            const filter: UsageFilter = { since: Math.min(a, b), until: Math.max(a, b), ...q.filter };
+            const got = await summarise(db, q.by, filter, q.timeZone);
+            const want = await oracle(db, q.by, filter, q.timeZone);
+            const plain = got.map(({ cost_usd: _c, ...rest }) => rest);
+            if (db.dialect === 'sqlite' || q.by === 'day') expect(plain).toEqual(want.sort(byGroup));
+            else expect(plain.sort(byGroup)).toEqual(want.sort(byGroup));
+          }
+        },
+      ),
+      { numRuns: target.name === 'sqlite' ? 60 : 25 },
+    );
+  });
+
+  it('cuts days at Asia/Kathmandu midnight (18:15 UTC), the same rows labelled by UTC days otherwise', async () => {
+    for (const table of ['usage_records', 'usage_rollups', 'spend'] as const)
+      await db.kysely.deleteFrom(table).execute();
+    const ledger = createLedger(db, 'org_test');
+    const one = {
+      key: 'key_a',
+      user: 'usr_a',
+      team: null,
+      model: 'm',
+      credential: null,
+      endpoint: 'messages',
+      tokens: 10,
+      estimated: 0,
+    };
+    await Promise.all([
+      ledger.append(toRecord({ ...one, status: 200, cost: 1, at: Date.parse('2026-06-01T18:14:59.999Z') })),
+      ledger.append(toRecord({ ...one, status: 200, cost: 20, at: Date.parse('2026-06-01T18:15:00Z') })),
+      ledger.append(toRecord({ ...one, status: 500, cost: 300, at: Date.parse('2026-06-02T12:00:00Z') })),
+    ]);
+    await ledger.close();
+    const range = { since: Date.parse('2026-06-01T00:00:00Z'), until: Date.parse('2026-06-03T00:00:00Z') };
+    const kathmandu = await summarise(db, 'day', range, 'Asia/Kathmandu');
+    expect(kathmandu.map((r) => [r.group, r.cost_micro_usd, r.requests, r.errors])).toEqual([
+      ['2026-06-01', 1, 1, 0],
+      ['2026-06-02', 320, 1, 1],
+    ]);
+    const utc = await summarise(db, 'day', range);
+    expect(utc.map((r) => [r.group, r.cost_micro_usd])).toEqual([
+      ['2026-06-01', 21],
+      ['2026-06-02', 300],
+    ]);
+  });
+});
