@@ -111,7 +111,9 @@ export function Table<T>(props: {
 }) {
   if (props.rows.length === 0) return <p class="muted">{props.empty ?? 'Nothing here yet.'}</p>;
   return (
-    <div class="table-wrap">
+    // Focusable so a keyboard can scroll a table wider than a phone (axe: scrollable-region-focusable).
+    // biome-ignore lint/a11y/noNoninteractiveTabindex: a scrollable region must be reachable by keyboard
+    <section class="table-wrap" tabIndex={0} aria-label={props.caption}>
       <table>
         <caption>{props.caption}</caption>
         <thead>
@@ -135,7 +137,7 @@ export function Table<T>(props: {
           ))}
         </tbody>
       </table>
-    </div>
+    </section>
   );
 }
 
