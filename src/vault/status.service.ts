@@ -6,7 +6,8 @@ import { type AppError, isAppError } from '../lib/errors.js';
 import type { CredentialService } from './credential.service.js';
 import { probeCredential, type UpstreamTarget } from './validate-credential.js';
 
-export type CheckResult = 'ACTIVE' | 'INVALID KEY' | 'RATE LIMITED' | 'ERROR' | 'SKIPPED';
+export const CHECK_RESULTS = ['ACTIVE', 'INVALID KEY', 'RATE LIMITED', 'ERROR', 'SKIPPED'] as const;
+export type CheckResult = (typeof CHECK_RESULTS)[number];
 
 export interface CredentialStatus {
   name: string;

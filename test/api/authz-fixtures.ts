@@ -144,6 +144,7 @@ export const ADMIN_FIXTURES: Record<string, AdminFixture> = {
   'credentials.enable': async (w) => ({ params: { credential: await fresh.credential(w) } }),
   'credentials.disable': async (w) => ({ params: { credential: await fresh.credential(w) } }),
   'credentials.remove': async (w) => ({ params: { credential: await fresh.credential(w) } }),
+  'credentials.status': async () => ({}),
   'keys.list': async (w) => ({ query: { user: w.a.name } }),
   'keys.issue': async (w) => ({ body: { user: w.b.name, tools: ['Read'] } }),
   'keys.get': async (w) => ({ params: { key: w.a.inferenceKeyId } }),

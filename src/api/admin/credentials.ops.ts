@@ -9,6 +9,7 @@ import {
   PROVIDERS,
   parseOwner,
 } from '../../vault/credential.service.js';
+import { CHECK_RESULTS, credentialStatuses, keyAges } from '../../vault/status.service.js';
 import { defineOp } from '../operation.js';
 import { pageList, pageOf, pageQuery } from '../pagination.js';
 import { iso, isoOrNull, nameSchema, refSchema, timeOutput } from '../schemas.js';
@@ -48,6 +49,39 @@ export function credentialJson(v: CredentialView): z.input<typeof credentialSche
     retire_at: isoOrNull(v.retireAt),
   };
 }
+
+/** The JSON of `tollgate status --json`. */
+const statusSchema = z.object({
+  credentials: z.array(
+    z.object({
+      name: z.string(),
+      provider: z.enum(PROVIDERS),
+      owner: z.string(),
+      environment: z.enum(ENVIRONMENTS).nullable(),
+      hint: z.string(),
+      stored_status: z.string(),
+      check: z.enum(CHECK_RESULTS).meta({ description: 'the result of the free upstream check' }),
+      code: z
+        .string()
+        .nullable()
+        .meta({ description: 'the upstream status or network code behind an ERROR' }),
+      detail: z.string(),
+      age_days: z.number().int(),
+      rotate_due: z.boolean(),
+      rotate_command: z.string().nullable(),
+    }),
+  ),
+  keys_due: z.array(
+    z.object({
+      id: z.string(),
+      name: z.string().nullable(),
+      user: z.string(),
+      hint: z.string(),
+      age_days: z.number().int(),
+      rotate_command: z.string(),
+    }),
+  ),
+});
 
 /** `org`, `team:NAME` or `user:NAME`. */
 const ownerInput = z
@@ -201,6 +235,31 @@ export const credentialOps = [
         credentialJson(await ctx.services.credentials[verb](ctx.actor, params.credential)),
     }),
   ),
+  defineOp({
+    id: 'credentials.status',
+    method: 'GET',
+    path: '/admin/v1/status',
+    tag: 'credentials',
+    summary:
+      'What `tollgate status` answers: every credential checked with a free upstream call, and what is due for rotation (read-only)',
+    response: statusSchema,
+    run: async (ctx) => {
+      const now = ctx.now();
+      const maxAgeDays = ctx.config.security.key_max_age_days;
+      const credentials = await credentialStatuses(
+        {
+          credentials: ctx.services.credentials,
+          upstream: {
+            baseUrl: ctx.config.upstream.anthropic_base_url,
+            timeoutMs: ctx.config.upstream.validate_timeout_ms,
+          },
+          maxAgeDays,
+        },
+        now,
+      );
+      return { credentials, keys_due: keyAges(await ctx.services.keys.list(), now, maxAgeDays) };
+    },
+  }),
   defineOp({
     id: 'credentials.remove',
     method: 'DELETE',
