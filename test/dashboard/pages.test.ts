@@ -96,6 +96,11 @@ describe.skipIf(!hasChromium)('every dashboard page', () => {
     await sql`update gateway_keys set name = ${XSS} where name = 'xss-key'`.execute(db);
     await sql`update credentials set name = ${XSS} where name = 'xss-cred'`.execute(db);
     await h.refresh();
+    // Control for the seed: the API the pages read hands the hostile names out as they are.
+    for (const list of ['teams', 'users', 'keys', 'credentials'])
+      expect(JSON.stringify((await ok('GET', `/admin/v1/${list}`)) ?? null), list).toContain(
+        JSON.stringify(XSS).slice(1, -1),
+      );
     inviteLink = new URL(String((await ok('POST', '/admin/v1/users/bob/login-link')).url)).pathname;
     secrets.push(inviteLink.split('/invite/')[1] ?? '');
   }, 120_000);
@@ -105,6 +110,8 @@ describe.skipIf(!hasChromium)('every dashboard page', () => {
   });
 
   /** A signed-in context per person and size, made once (signing in per page would dominate). */
+  /** Every /assets/ file the browser loaded on the pages (lazy chunks included), with its headers. */
+  const loadedAssets: Array<{ name: string; status: number; headers: Record<string, string> }> = [];
   const contexts = new Map<
     string,
     { context: BrowserContext; page: Page; problems: string[]; dialogs: string[] }
@@ -114,6 +121,15 @@ describe.skipIf(!hasChromium)('every dashboard page', () => {
     const known = contexts.get(id);
     if (known) return known;
     const opened = await openPage(browser, size[1]);
+    opened.page.on('response', (response) => {
+      const url = new URL(response.url());
+      if (url.origin === h.url && url.pathname.startsWith('/assets/'))
+        loadedAssets.push({
+          name: url.pathname.slice('/assets/'.length),
+          status: response.status(),
+          headers: response.headers(),
+        });
+    });
     if (who) await signInWithPassword(opened.page, h.url, who, PASSWORD);
     contexts.set(id, opened);
     return opened;
@@ -208,6 +224,8 @@ describe.skipIf(!hasChromium)('every dashboard page', () => {
       expect(csp).not.toContain('unsafe-inline');
       expect(csp).not.toContain('unsafe-eval');
       expect(answer.headers.get('cache-control')).toBe('no-store');
+      expect(answer.headers.get('x-frame-options')).toBe('DENY');
+      expect(answer.headers.get('referrer-policy')).toBe('no-referrer');
       const shell = await answer.text();
       expect(shell).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/); // no inline script
       expect(shell).not.toContain('style="');
@@ -237,6 +255,16 @@ describe.skipIf(!hasChromium)('every dashboard page', () => {
         expect(answer.headers.get('content-encoding')).toBe(encoding);
         await answer.arrayBuffer();
       }
+    }
+    // What the browser itself loaded on the pages (this file's page tests, and the usage page now, whose
+    // chart may be a chunk of its own): the same rules.
+    await (await as('ada', SIZES[0])).page.goto(`${h.url}/usage`, { waitUntil: 'networkidle' });
+    expect(loadedAssets.length).toBeGreaterThan(0);
+    for (const loaded of loadedAssets) {
+      expect(loaded.name).toMatch(/^[a-z]+-[A-Z0-9]{8}\.(js|css)$/);
+      expect(loaded.status).toBe(200);
+      expect(loaded.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+      expect(loaded.headers['content-encoding']).toMatch(/^(br|gzip)$/);
     }
     // An unknown asset 404s (beside the known ones above).
     const unknown = await fetch(`${h.url}/assets/app-ZZZZZZZZ.js`);
