@@ -47,7 +47,17 @@ const PUBLIC_ROUTES = [
   'HEAD /auth/session',
   'HEAD /auth/invite/:token',
   'HEAD /invite/:token',
+  'GET /auth/methods',
+  'HEAD /auth/methods',
+  'GET /assets/:name',
+  'HEAD /assets/:name',
 ];
+/** Dashboard pages: the shell for a session, else a redirect (checked below, beside the controls). */
+const ADMIN_PAGES = ['/', '/users', '/keys', '/credentials', '/usage', '/audit'];
+const MEMBER_PAGES = ['/settings'];
+/** Probes, outside the sign-in surface: they answer everyone and say only whether the server is up. */
+const OTHER_ROUTES = ['GET /healthz', 'HEAD /healthz', 'GET /readyz', 'HEAD /readyz'];
+const PAGE_ROUTES = [...ADMIN_PAGES, ...MEMBER_PAGES].flatMap((p) => [`GET ${p}`, `HEAD ${p}`]);
 
 function bodyFor(path: string, password = PASSWORD): unknown {
   return path === '/auth/password' ? { current_password: password, new_password: password } : undefined;
@@ -55,10 +65,13 @@ function bodyFor(path: string, password = PASSWORD): unknown {
 
 describe('sign-in routes', () => {
   it('every route outside the operations is either a session route below or a public one', () => {
-    const auth = h
-      .routes()
-      .filter((r) => /^(GET|POST|HEAD|PUT|PATCH|DELETE) \/(auth|invite|login)(\/|$)|^(GET|HEAD) \/$/.test(r));
-    const known = new Set([...SESSION_ROUTES.map(([m, p]) => `${m} ${p}`), ...PUBLIC_ROUTES]);
+    const auth = h.routes().filter((r) => !/^\S+ \/(admin\/v1|api\/v1|v1)(\/|$)/.test(r));
+    const known = new Set([
+      ...SESSION_ROUTES.map(([m, p]) => `${m} ${p}`),
+      ...PUBLIC_ROUTES,
+      ...PAGE_ROUTES,
+      ...OTHER_ROUTES,
+    ]);
     expect(auth.filter((r) => !known.has(r))).toEqual([]);
   });
 
@@ -114,6 +127,57 @@ describe('sign-in routes', () => {
     expect((await fetch(`${h.url}/login`)).status).toBe(200);
     expect((await fetch(`${h.url}/`, { redirect: 'manual' })).status).toBe(303);
     expect((await fetch(`${h.url}/auth/invite/tgi_unknown`)).status).toBe(404);
-    expect((await fetch(`${h.url}/invite/tgi_unknown`)).status).toBe(404);
+    // The invite page is the shell for any link; the lookup it makes (above) is what refuses.
+    expect((await fetch(`${h.url}/invite/tgi_unknown`)).status).toBe(200);
+    const methods = await fetch(`${h.url}/auth/methods`);
+    expect(methods.status).toBe(200);
+    expect(await methods.json()).toEqual({ password: true, admin_token: true, oidc: false });
+    // Assets: public; a built file answers, an unknown name 404s.
+    const shell = await (await fetch(`${h.url}/login`)).text();
+    const script = /src="\/assets\/([^"]+)"/.exec(shell)?.[1];
+    expect(script).toMatch(/^app-[A-Z0-9]+\.js$/);
+    expect((await fetch(`${h.url}/assets/${script}`)).status).toBe(200);
+    expect((await fetch(`${h.url}/assets/app-NOSUCH.js`)).status).toBe(404);
+  });
+
+  it('page routes: signed-out callers go to /login, members away from admin pages to /settings', async () => {
+    const member = await signIn(h.url, '/auth/login', { login: 'bob', password: PASSWORD });
+    const adminSession = await signIn(h.url, '/auth/login', { token: h.adminToken });
+    const cells: string[] = [];
+    const page = async (path: string, who: string, headers: Record<string, string>) => {
+      const answer = await fetch(`${h.url}${path}`, { headers, redirect: 'manual' });
+      cells.push(`${path} ${who} ${answer.status} ${answer.headers.get('location') ?? ''}`.trim());
+      return answer;
+    };
+    for (const path of ADMIN_PAGES) {
+      // Refused: nobody, and bearer credentials (pages read only the session cookie).
+      for (const [who, headers] of [
+        ['anonymous', {}],
+        ['admin token', { authorization: `Bearer ${h.adminToken}` }],
+        ['self-service key', { 'x-api-key': selfServiceKey }],
+      ] as const) {
+        const answer = await page(path, who, headers);
+        expect(answer.status, `${path} as ${who}`).toBe(303);
+        expect(answer.headers.get('location')).toBe('/login');
+      }
+      const asMember = await page(path, 'member', { cookie: member.cookie });
+      expect(asMember.status, `${path} as a member`).toBe(303);
+      expect(asMember.headers.get('location')).toBe('/settings');
+      // Control: the admin's session gets the shell.
+      const asAdmin = await page(path, 'admin', { cookie: adminSession.cookie });
+      expect(asAdmin.status, `${path} as the admin`).toBe(200);
+      expect(asAdmin.headers.get('content-type')).toMatch(/^text\/html/);
+    }
+    for (const path of MEMBER_PAGES) {
+      const anonymous = await page(path, 'anonymous', {});
+      expect(anonymous.status).toBe(303);
+      expect(anonymous.headers.get('location')).toBe('/login');
+      const bearer = await page(path, 'admin token', { authorization: `Bearer ${h.adminToken}` });
+      expect(bearer.status).toBe(303);
+      // Controls: a member and the admin both get their settings page.
+      expect((await page(path, 'member', { cookie: member.cookie })).status).toBe(200);
+      expect((await page(path, 'admin', { cookie: adminSession.cookie })).status).toBe(200);
+    }
+    expect(cells).toHaveLength(ADMIN_PAGES.length * 5 + MEMBER_PAGES.length * 4);
   });
 });

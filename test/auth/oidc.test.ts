@@ -75,8 +75,17 @@ afterAll(async () => {
 });
 
 describe('sign-in and group mapping', () => {
-  it('the sign-in page offers single sign-on; login redirects to the provider with PKCE, state and nonce', async () => {
-    expect(await (await fetch(`${h.url}/login`)).text()).toContain('/auth/oidc/login');
+  it('the sign-in methods offer single sign-on; login redirects to the provider with PKCE, state and nonce', async () => {
+    // The login page (the dashboard shell) asks /auth/methods whether to offer single sign-on.
+    expect(await (await fetch(`${h.url}/auth/methods`)).json()).toMatchObject({ oidc: true });
+    // Control: a server without auth.oidc says no, and has no sign-on route to start.
+    const plain = await startHarness();
+    try {
+      expect(await (await fetch(`${plain.url}/auth/methods`)).json()).toMatchObject({ oidc: false });
+      expect((await fetch(`${plain.url}/auth/oidc/login`, { redirect: 'manual' })).status).toBe(404);
+    } finally {
+      await plain.close();
+    }
     const jar = new Jar();
     const start = await jar.fetch(`${h.url}/auth/oidc/login`);
     expect(start.status).toBe(303);

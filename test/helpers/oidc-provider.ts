@@ -1,6 +1,8 @@
 // A real OpenID Provider (oidc-provider) on 127.0.0.1 for single sign-on tests: an in-memory account store
 // whose people can be disabled or regrouped, one confidential client (client_secret_post), refresh
-// tokens always issued and rotated at every use, and a login step that signs in whoever `?as=` names.
+// tokens always issued and rotated at every use, and a login step that signs in whoever `?as=` names —
+// or, with `forms: true` (browser tests), oidc-provider's own dev login form, where a person types the
+// account id (any password).
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -28,7 +30,11 @@ export interface TestProvider {
   close(): Promise<void>;
 }
 
-export async function startOidcProvider(options: { redirectUri: string }): Promise<TestProvider> {
+export async function startOidcProvider(options: {
+  redirectUri: string;
+  /** Show oidc-provider's dev login form instead of the `?as=` shortcut. */
+  forms?: boolean;
+}): Promise<TestProvider> {
   const accounts = new Map<string, TestAccount>();
   const clientId = 'tollgate';
   const clientSecret = randomBytes(24).toString('base64url');
@@ -57,7 +63,7 @@ export async function startOidcProvider(options: { redirectUri: string }): Promi
       email: ['email', 'email_verified'],
       profile: ['preferred_username', 'groups'],
     },
-    features: { devInteractions: { enabled: false } },
+    features: { devInteractions: { enabled: options.forms === true } },
     ttl: {
       Interaction: 600,
       Grant: 3600,
@@ -110,7 +116,7 @@ export async function startOidcProvider(options: { redirectUri: string }): Promi
   const listener = (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', issuer);
     if (url.pathname === '/token') tokenCalls++;
-    if (url.pathname.startsWith('/interaction/')) {
+    if (url.pathname.startsWith('/interaction/') && !options.forms) {
       interaction(req, res, url).catch(() => {
         res.statusCode = 500;
         res.end();
