@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseSince } from './dates.js';
+import { parseReportDate, parseSince } from './dates.js';
 
 const NOW = Date.parse('2026-12-04T12:00:00Z');
 
@@ -23,5 +23,28 @@ describe('parseSince', () => {
         expect.objectContaining({ code: 'invalid_input' }),
       );
     expect(() => parseSince('nope', NOW)).toThrow(/not a date: "nope" \(use YYYY-MM-DD/);
+  });
+});
+
+describe('parseReportDate', () => {
+  const now = Date.parse('2026-12-05T08:00:00Z');
+  it('reads a bare date as the start of that day in the reporting timezone', () => {
+    expect(new Date(parseReportDate('2026-11-01', now, 'since', 'Asia/Kathmandu')).toISOString()).toBe(
+      '2026-10-31T18:15:00.000Z',
+    );
+    expect(new Date(parseReportDate('2026-11-01', now, 'since', 'America/New_York')).toISOString()).toBe(
+      '2026-11-01T04:00:00.000Z',
+    );
+    expect(new Date(parseReportDate('2026-11-01', now, 'since', 'Pacific/Kiritimati')).toISOString()).toBe(
+      '2026-10-31T10:00:00.000Z',
+    );
+  });
+  it('leaves UTC dates, explicit times and durations as parseSince reads them', () => {
+    for (const text of ['2026-11-01', '2026-11-01T05:00:00Z', '2026-11-01T05:00', '7d'])
+      expect(parseReportDate(text, now, 'since', 'UTC')).toBe(parseSince(text, now, 'since'));
+    expect(parseReportDate('2026-11-01T05:00:00Z', now, 'since', 'Asia/Kathmandu')).toBe(
+      Date.parse('2026-11-01T05:00:00Z'),
+    );
+    expect(() => parseReportDate('yesterday', now, 'since', 'Asia/Kathmandu')).toThrow(/not a date/);
   });
 });

@@ -3,6 +3,7 @@
 // `until=`), so `usage --since 7d` means the same locally and over HTTP.
 import { parseDuration } from './duration.js';
 import { AppError } from './errors.js';
+import { startOfLabelledDay } from './timezone.js';
 
 /**
  * Parses `2026-11-01`, `2026-11-01T12:00:00Z` or a duration such as `7d` (meaning now − 7 days).
@@ -20,4 +21,13 @@ export function parseSince(text: string, now: number, what = '--since'): number 
     'invalid_input',
     `not a date: ${JSON.stringify(text.slice(0, 40))} (use YYYY-MM-DD, an ISO time, or a duration like 7d)`,
   );
+}
+
+/**
+ * As parseSince, except that a bare date (`2026-11-01`) is the start of that day in the reporting
+ * timezone (usage.timezone), so a usage range names the same days the reports cut.
+ */
+export function parseReportDate(text: string, now: number, what: string, timeZone: string): number {
+  const ms = parseSince(text, now, what);
+  return /^\d{4}-\d{2}-\d{2}$/.test(text) ? startOfLabelledDay(text, timeZone) : ms;
 }

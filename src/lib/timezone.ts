@@ -98,3 +98,10 @@ export function dayStarts(since: number, until: number, timeZone: string): numbe
   }
   return starts;
 }
+
+/** The first instant of the day labelled `YYYY-MM-DD` in the zone. */
+export function startOfLabelledDay(day: string, timeZone: string): number {
+  const midnightUtc = Date.parse(`${day}T00:00:00Z`);
+  // Twelve hours past the zone's midnight lies inside that day whatever the offset (−12:00 … +14:00).
+  return dayStartOf(midnightUtc - offsetAt(midnightUtc, timeZone) + 12 * HOUR, timeZone);
+}

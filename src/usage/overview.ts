@@ -76,10 +76,11 @@ export async function buildOverview(deps: OverviewDeps, now: number): Promise<Ov
   for (const row of byBucketModel) {
     addSums(totals, row);
     const day = dayIndex(dayStarts, row.bucket ?? since);
-    let series = models.get(row.model);
+    const model = row.model ?? null;
+    let series = models.get(model);
     if (!series) {
       series = new Array<number>(dayStarts.length).fill(0);
-      models.set(row.model, series);
+      models.set(model, series);
     }
     series[day] = (series[day] ?? 0) + row.cost_micro;
   }

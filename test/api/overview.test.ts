@@ -31,7 +31,13 @@ describe('the overview', () => {
     for (let i = 0; i < 3; i++) await h.client(keyA).messages.create(params(20));
     await h.client(keyB).messages.create(params(5));
     await h.gateway.deps.ledger.drain();
-    expect((await h.api('PUT', '/admin/v1/budgets', { body: { scope: 'team', target: 'core', period: 'month', limit_usd: '1000' } })).status).toBe(200);
+    expect(
+      (
+        await h.api('PUT', '/admin/v1/budgets', {
+          body: { scope: 'team', target: 'core', period: 'month', limit_usd: '1000' },
+        })
+      ).status,
+    ).toBe(200);
   });
   afterAll(() => h.close());
 
@@ -50,7 +56,9 @@ describe('the overview', () => {
     expect(cost).toBeGreaterThan(0);
     expect(o.totals.cost_micro).toBe(cost);
     expect(o.totals.requests).toBe(4);
-    const perDay = o.by_model.flatMap((m: ApiJson) => m.cost_micro_usd).reduce((a: number, b: number) => a + b, 0);
+    const perDay = o.by_model
+      .flatMap((m: ApiJson) => m.cost_micro_usd)
+      .reduce((a: number, b: number) => a + b, 0);
     expect(perDay).toBe(cost);
     // Today's column (the last) holds it all.
     expect(o.by_model[0].model).toBe('claude-haiku-4-5');
@@ -73,11 +81,19 @@ describe('the overview', () => {
     // Bob's budget: just above what he spent (>= 80% used) → near.
     const limit = (spentByBob / 1_000_000) * 1.1;
     expect(
-      (await h.api('PUT', '/admin/v1/budgets', { body: { scope: 'user', target: 'bob', period: 'month', limit_usd: limit.toFixed(6) } })).status,
+      (
+        await h.api('PUT', '/admin/v1/budgets', {
+          body: { scope: 'user', target: 'bob', period: 'month', limit_usd: limit.toFixed(6) },
+        })
+      ).status,
     ).toBe(200);
     // And Ann's, far above: no alert (the control).
     expect(
-      (await h.api('PUT', '/admin/v1/budgets', { body: { scope: 'user', target: 'ann', period: 'month', limit_usd: '100' } })).status,
+      (
+        await h.api('PUT', '/admin/v1/budgets', {
+          body: { scope: 'user', target: 'ann', period: 'month', limit_usd: '100' },
+        })
+      ).status,
     ).toBe(200);
     let o = await overview();
     expect(o.alerts.map((a: ApiJson) => [a.kind, a.object.name])).toEqual([['budget', 'bob']]);

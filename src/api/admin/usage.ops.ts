@@ -3,7 +3,7 @@
 // are exactly those `tollgate usage --json` prints (the CLI calls this operation, locally or remotely).
 import { z } from 'zod/v4';
 import { periodStart } from '../../budgets/periods.js';
-import { parseSince } from '../../lib/dates.js';
+import { parseReportDate } from '../../lib/dates.js';
 import { GROUPS, summarise } from '../../usage/usage.repo.js';
 import { defineOp } from '../operation.js';
 import { pageOf } from '../pagination.js';
@@ -52,7 +52,7 @@ export const usageQuerySchema = z.strictObject({
   credential: refSchema.optional().meta({ description: 'only this credential (id)' }),
   since: dateText.optional().meta({
     description:
-      'YYYY-MM-DD, an ISO time (UTC unless it says otherwise) or a duration back from now such as 7d; default: the start of this UTC month',
+      'YYYY-MM-DD (the start of that day in usage.timezone), an ISO time (UTC unless it says otherwise) or a duration back from now such as 7d; default: the start of this UTC month',
   }),
   until: dateText.optional().meta({ description: 'exclusive end, same forms as since; default: now' }),
 });
@@ -65,14 +65,19 @@ export const usageOps = [
     tag: 'usage',
     summary: 'Tokens and cost from the ledger, one row per group (all rows in one page)',
     query: usageQuerySchema,
-    response: pageOf(usageRowSchema),
+    response: pageOf(usageRowSchema).extend({
+      timezone: z.string().meta({ description: 'usage.timezone: the zone days and bare dates are read in' }),
+    }),
     run: async (ctx, { query }) => {
       const by = query.by ?? 'model';
       const now = ctx.now();
+      const zone = ctx.config.usage.timezone;
       const since =
-        query.since === undefined ? periodStart('month', now) : parseSince(query.since, now, 'since');
+        query.since === undefined
+          ? periodStart('month', now)
+          : parseReportDate(query.since, now, 'since', zone);
       // `until` is exclusive, so the default includes a request recorded in this very millisecond.
-      const until = query.until === undefined ? now + 1 : parseSince(query.until, now, 'until');
+      const until = query.until === undefined ? now + 1 : parseReportDate(query.until, now, 'until', zone);
       const userId = query.user === undefined ? undefined : (await ctx.services.users.get(query.user)).id;
       const teamId = query.team === undefined ? undefined : (await ctx.services.teams.get(query.team)).id;
       const rows = await summarise(
@@ -87,13 +92,14 @@ export const usageOps = [
           ...(query.model === undefined ? {} : { model: query.model }),
           ...(query.credential === undefined ? {} : { credentialId: query.credential }),
         },
-        ctx.config.usage.timezone,
+        zone,
       );
       // The database sums the groups in one query; they come in one page (next_cursor is always null),
       // so the API and `usage --json` agree row for row.
       return {
         items: rows.map(({ group, ...rest }) => ({ [by]: group, ...rest })),
         next_cursor: null,
+        timezone: zone,
       };
     },
   }),

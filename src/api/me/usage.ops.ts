@@ -2,7 +2,7 @@
 // query takes no `user`, `team` or `key` field (unknown fields are refused), so it cannot be widened.
 import { z } from 'zod/v4';
 import { periodStart } from '../../budgets/periods.js';
-import { parseSince } from '../../lib/dates.js';
+import { parseReportDate } from '../../lib/dates.js';
 import { summarise } from '../../usage/usage.repo.js';
 import { defineOp } from '../operation.js';
 import { memberOf } from './member.js';
@@ -40,14 +40,21 @@ export const usageOps = [
         .string()
         .max(40)
         .optional()
-        .meta({ description: 'YYYY-MM-DD, ISO time or e.g. 7d (default: start of this UTC month)' }),
+        .meta({
+          description:
+            'YYYY-MM-DD (a day in usage.timezone), ISO time or e.g. 7d (default: start of this UTC month)',
+        }),
       by: z.enum(BY).default('model'),
     }),
     response: z.object({ items: z.array(usageRowSchema), next_cursor: z.null() }),
     run: async (ctx, { query }) => {
       const member = memberOf(ctx);
       const now = ctx.now();
-      const since = query.since === undefined ? periodStart('month', now) : parseSince(query.since, now);
+      const zone = ctx.config.usage.timezone;
+      const since =
+        query.since === undefined
+          ? periodStart('month', now)
+          : parseReportDate(query.since, now, 'since', zone);
       const rows = await summarise(
         ctx.installation.db,
         query.by,
