@@ -150,7 +150,7 @@ describe.skipIf(!hasChromium)('every dashboard page', () => {
     expect((await page.locator('h1').first().textContent())?.trim()).toBeTruthy();
     if (LISTS_HOSTILE.includes(path))
       await expect
-        .poll(() => page.getByText(XSS).first().isVisible(), {
+        .poll(() => page.getByText(XSS).filter({ visible: true }).first().isVisible(), {
           timeout: 10_000,
           message: `${XSS} on ${path}`,
         })
