@@ -119,12 +119,15 @@ export function UsagePage(_props: SignedInProps) {
   const choices = useLoad(loadChoices, []);
   const rows = usage.data?.items ?? [];
   const label = (row: UsageRow) => groupText(row, filters.by);
+  // Days without usage are zero bars, so the chart's axis is the whole range; other groups: the top 20.
   const chartRows =
-    filters.by === 'day' ? rows : [...rows].sort((a, b) => b.cost_micro_usd - a.cost_micro_usd).slice(0, 20);
+    filters.by === 'day'
+      ? everyDay(rows, filters.from, filters.to)
+      : [...rows].sort((a, b) => b.cost_micro_usd - a.cost_micro_usd).slice(0, 20);
   const zone = usage.data?.timezone ?? 'UTC';
   return (
     <Page title="Usage">
-      <form class="card inline filters" method="get" action="/usage" aria-label="Filters">
+      <form class="card explorer-filters" method="get" action="/usage" aria-label="Filters">
         <Field id="by" label="Group by">
           <select id="by" name="by" value={filters.by}>
             {GROUPS.map((g) => (
@@ -221,6 +224,30 @@ function Choice(props: { id: string; label: string; value: string; options: Name
     </Field>
   );
 }
+
+/** The rows of each day from `from` to `to` (at most 400), a zero row where a day had no usage. */
+function everyDay(rows: readonly UsageRow[], from: string, to: string): UsageRow[] {
+  const byDay = new Map(rows.map((r) => [String(r.day), r]));
+  const out: UsageRow[] = [];
+  for (let day = from; day <= to && out.length < 400; day = nextDay(day))
+    out.push(byDay.get(day) ?? { ...ZERO, day });
+  return out;
+}
+
+const ZERO: UsageRow = {
+  requests: 0,
+  errors: 0,
+  input_tokens: 0,
+  output_tokens: 0,
+  cache_write_5m_tokens: 0,
+  cache_write_1h_tokens: 0,
+  cache_read_tokens: 0,
+  web_search_requests: 0,
+  cost_micro_usd: 0,
+  cost_usd: '0.00',
+  saved_micro_usd: 0,
+  estimated_requests: 0,
+};
 
 function groupText(row: UsageRow, by: Group): string {
   const value = row[by];

@@ -19,6 +19,11 @@ Chart.register(BarController, BarElement, CategoryScale, LinearScale, Tooltip, L
 // Distinguishable colours (Okabe–Ito), in order of the series.
 const PALETTE = ['#0072B2', '#E69F00', '#009E73', '#CC79A7', '#56B4E9', '#D55E00', '#F0E442', '#000000'];
 
+/** An axis tick in dollars: $0.0012, $3.50, $1,200. */
+function dollars(value: number): string {
+  return usd(Math.round(value * 1_000_000));
+}
+
 export interface Series {
   label: string;
   /** One value per label; money in micro-USD when `money` is set. */
@@ -37,6 +42,7 @@ export function BarChart(props: {
   useEffect(() => {
     if (!canvas.current) return;
     const scale = props.money ? 1_000_000 : 1;
+    const valueAxis = props.horizontal ? 'x' : 'y';
     const config: ChartConfiguration<'bar'> = {
       type: 'bar',
       data: {
@@ -45,6 +51,7 @@ export function BarChart(props: {
           label: s.label,
           data: s.values.map((v) => v / scale),
           backgroundColor: PALETTE[i % PALETTE.length],
+          maxBarThickness: 48,
         })),
       },
       options: {
@@ -53,11 +60,15 @@ export function BarChart(props: {
         maintainAspectRatio: false,
         animation: false,
         scales: {
-          x: { stacked: props.stacked ?? false },
-          y: { stacked: props.stacked ?? false, beginAtZero: true },
+          [valueAxis === 'x' ? 'y' : 'x']: { stacked: props.stacked ?? false },
+          [valueAxis]: {
+            stacked: props.stacked ?? false,
+            beginAtZero: true,
+            ticks: props.money ? { callback: (value: string | number) => dollars(Number(value)) } : {},
+          },
         },
         plugins: {
-          legend: { display: props.series.length > 1, position: 'bottom' },
+          legend: { display: props.series.length > 1 || (props.stacked ?? false), position: 'bottom' },
           tooltip: {
             callbacks: props.money
               ? {
