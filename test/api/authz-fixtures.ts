@@ -169,6 +169,7 @@ export const ADMIN_FIXTURES: Record<string, AdminFixture> = {
     return { params: { id: issued.view.id } };
   },
   'usage.query': async () => ({ query: { by: 'user' } }),
+  'usage.overview': async () => ({}),
   'audit.list': async () => ({ query: { limit: '3' } }),
   'audit.verify': async () => ({ body: {} }),
 };
