@@ -27,6 +27,9 @@ const profileSchema = z.object({
   team: z.string().nullable(),
   byok: byokSchema,
   budgets: z.array(budgetSchema),
+  models: z
+    .array(z.string())
+    .meta({ description: 'models the gateway serves (priced, and in claude.models_allowed when set)' }),
 });
 
 /**
@@ -105,6 +108,7 @@ export const profileOps = [
         // The policy in force: the user's own, else the team's, else the default.
         byok: row.byok ?? row.team_byok ?? 'preferred',
         budgets: (await budgetsOfMember(ctx, member)).map((b) => budgetJson(b, member)),
+        models: servedModels(ctx),
       };
     },
   }),
@@ -144,6 +148,13 @@ export const profileOps = [
 ];
 
 /** A preferred model must be one the gateway would serve: priced, and allowed when a list is configured. */
+/** The bare ids of the models a request may name: priced, and allowed when a list is configured. */
+function servedModels(ctx: OpContext): string[] {
+  const priced = createPriceBook(ctx.config.pricing).models();
+  const allowed = ctx.config.claude.models_allowed.map(bareModelId);
+  return allowed.length === 0 ? priced : priced.filter((m) => allowed.includes(m));
+}
+
 function checkModel(ctx: OpContext, model: string): void {
   const priced = createPriceBook(ctx.config.pricing).lookup(model) !== null;
   const allowed = ctx.config.claude.models_allowed;

@@ -3,8 +3,17 @@
 // secret lives only in an uncontrolled password input, read once via FormData, then the form is reset.
 import type { TargetedSubmitEvent } from 'preact';
 import { useState } from 'preact/hooks';
-import { call } from '../api.js';
-import { ConfirmButton, ErrorNote, Field, type Loaded, Loading, messageOf, Notice } from '../ui/kit.js';
+import { call, get } from '../api.js';
+import {
+  ConfirmButton,
+  ErrorNote,
+  Field,
+  type Loaded,
+  Loading,
+  messageOf,
+  Notice,
+  useLoad,
+} from '../ui/kit.js';
 
 export interface Settings {
   hasAnthropicKey: boolean;
@@ -21,7 +30,6 @@ const OWN = [
 ] as const;
 
 /** Models offered in the list; the server decides what it accepts (priced and allowed). */
-const SUGGESTED_MODELS = ['claude-opus-4-1', 'claude-sonnet-4-5', 'claude-haiku-4-5'];
 
 export function OwnCredentials(props: { settings: Loaded<Settings> }) {
   const s = props.settings;
@@ -141,8 +149,12 @@ function OwnCredential(props: {
 export function PreferredModel(props: { settings: Loaded<Settings> }) {
   const [error, setError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
+  // The models this gateway serves, as the server says (priced, and allowed when a list is set).
+  const served = useLoad(() => get<{ models: string[] }>('/api/v1/me').then((me) => me.models), []);
   const data = props.settings.data;
   if (!data) return null;
+  const current = data.preferredModel;
+  const models = [...(served.data ?? []), ...(current && !served.data?.includes(current) ? [current] : [])];
   async function submit(event: TargetedSubmitEvent<HTMLFormElement>) {
     event.preventDefault();
     const model = String(new FormData(event.currentTarget).get('model') ?? '').trim();
@@ -160,22 +172,18 @@ export function PreferredModel(props: { settings: Loaded<Settings> }) {
     <section aria-labelledby="pref-model">
       <h2 id="pref-model">Preferred model</h2>
       <form class="inline" onSubmit={submit}>
-        <Field id="model" label="Model" hint="Leave empty for the gateway's default.">
-          <input
-            id="model"
-            name="model"
-            list="model-list"
-            defaultValue={data.preferredModel ?? ''}
-            key={data.preferredModel ?? ''}
-            aria-describedby="model-hint"
-            autocomplete="off"
-          />
+        <Field id="model" label="Model">
+          <select id="model" name="model" key={`${current ?? ''}-${models.length}`}>
+            <option value="" selected={!current}>
+              the gateway's default
+            </option>
+            {models.map((m) => (
+              <option key={m} value={m} selected={m === current}>
+                {m}
+              </option>
+            ))}
+          </select>
         </Field>
-        <datalist id="model-list">
-          {SUGGESTED_MODELS.map((m) => (
-            <option key={m} value={m} />
-          ))}
-        </datalist>
         <button type="submit">Save model</button>
       </form>
       {notice ? <Notice>{notice}</Notice> : null}
