@@ -36,14 +36,10 @@ export const usageOps = [
     tag: 'me',
     summary: 'Your usage since a date (default: this UTC month), by day, model or key',
     query: z.strictObject({
-      since: z
-        .string()
-        .max(40)
-        .optional()
-        .meta({
-          description:
-            'YYYY-MM-DD (a day in usage.timezone), ISO time or e.g. 7d (default: start of this UTC month)',
-        }),
+      since: z.string().max(40).optional().meta({
+        description:
+          'YYYY-MM-DD (a day in usage.timezone), ISO time or e.g. 7d (default: start of this UTC month)',
+      }),
       by: z.enum(BY).default('model'),
     }),
     response: z.object({ items: z.array(usageRowSchema), next_cursor: z.null() }),
