@@ -21,12 +21,19 @@ const whoami = defineOp({
   path: '/admin/v1/whoami',
   tag: 'meta',
   summary: 'Who the admin token belongs to',
-  response: z.object({ actor: z.string(), kind: z.string(), org_id: z.string(), version: z.string() }),
+  response: z.object({
+    actor: z.string(),
+    kind: z.string(),
+    org_id: z.string(),
+    version: z.string(),
+    timezone: z.string().meta({ description: 'usage.timezone: the zone reports cut days in' }),
+  }),
   run: async (ctx) => ({
     actor: ctx.actor.actor,
     kind: ctx.principal.kind,
     org_id: ctx.installation.orgId,
     version: VERSION,
+    timezone: ctx.config.usage.timezone,
   }),
 });
 

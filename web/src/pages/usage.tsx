@@ -62,11 +62,11 @@ interface Filters {
   to: string;
 }
 
-function readFilters(search: string): Filters {
+function readFilters(search: string, zone: string): Filters {
   const p = new URLSearchParams(search);
   const by = p.get('by');
-  const today = new Date();
-  const monthAgo = new Date(today.getTime() - 29 * 86_400_000);
+  // Today as the reports count days (usage.timezone), and the 29 days before it.
+  const today = dayIn(new Date(), zone);
   return {
     by: GROUPS.includes(by as Group) ? (by as Group) : 'day',
     user: p.get('user') ?? '',
@@ -74,9 +74,24 @@ function readFilters(search: string): Filters {
     key: p.get('key') ?? '',
     model: p.get('model') ?? '',
     credential: p.get('credential') ?? '',
-    from: validDate(p.get('from')) ?? isoDay(monthAgo),
-    to: validDate(p.get('to')) ?? isoDay(today),
+    from: validDate(p.get('from')) ?? addDays(today, -29),
+    to: validDate(p.get('to')) ?? today,
   };
+}
+
+/** YYYY-MM-DD of `date` in the zone. */
+function dayIn(date: Date, zone: string): string {
+  try {
+    return new Intl.DateTimeFormat('en-CA', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(
+      date,
+    );
+  } catch {
+    return isoDay(date);
+  }
+}
+
+function addDays(day: string, n: number): string {
+  return isoDay(new Date(Date.parse(`${day}T00:00:00Z`) + n * 86_400_000));
 }
 
 function validDate(text: string | null): string | null {
@@ -89,7 +104,7 @@ function isoDay(date: Date): string {
 
 /** The day after YYYY-MM-DD (the API's `until` is exclusive; the form's "to" is inclusive). */
 export function nextDay(day: string): string {
-  return isoDay(new Date(Date.parse(`${day}T00:00:00Z`) + 86_400_000));
+  return addDays(day, 1);
 }
 
 async function loadChoices(): Promise<Choices> {
@@ -104,7 +119,20 @@ async function loadChoices(): Promise<Choices> {
 }
 
 export function UsagePage(_props: SignedInProps) {
-  const filters = readFilters(location.search);
+  // The reporting timezone first: the default dates are days in it.
+  const zone = useLoad(() => get<{ timezone: string }>('/admin/v1/whoami').then((w) => w.timezone), []);
+  if (!zone.data)
+    return (
+      <Page title="Usage">
+        <ErrorNote error={zone.error} />
+        {zone.error ? null : <Loading what="usage" />}
+      </Page>
+    );
+  return <Explorer zone={zone.data} />;
+}
+
+function Explorer(props: { zone: string }) {
+  const filters = readFilters(location.search, props.zone);
   const apiQuery = query({
     by: filters.by,
     user: filters.user,
@@ -124,7 +152,7 @@ export function UsagePage(_props: SignedInProps) {
     filters.by === 'day'
       ? everyDay(rows, filters.from, filters.to)
       : [...rows].sort((a, b) => b.cost_micro_usd - a.cost_micro_usd).slice(0, 20);
-  const zone = usage.data?.timezone ?? 'UTC';
+  const zone = usage.data?.timezone ?? props.zone;
   return (
     <Page title="Usage">
       <form class="card explorer-filters" method="get" action="/usage" aria-label="Filters">
