@@ -93,7 +93,7 @@ async function timeCall(base: string, token: string, call: string, path: string)
 }
 
 /** The calls of issue 14, timed, and their answers checked; failed checks are returned as problems. */
-async function measure(base: string, seed: DashboardSeed, now: number) {
+export async function measureDashboard(base: string, seed: DashboardSeed, now: number) {
   const token = seed.adminToken;
   const d30 = ymd(now - 30 * DAY);
   const d120 = ymd(now - 120 * DAY);
@@ -217,7 +217,7 @@ async function seedAndMeasure(
   const served = await serve(home, join(dir, 'serve.log'), ctx.opts.nodeArgs);
   log(`  ${db}: tollgate serve on ${served.url} (pid ${served.managed.pid})`);
   try {
-    const { calls, checks, problems } = await measure(served.url, seed, Date.now());
+    const { calls, checks, problems } = await measureDashboard(served.url, seed, Date.now());
     for (const p of problems) ctx.problem(`dashboard (${db}): ${p}`);
     return {
       db,

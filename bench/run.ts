@@ -135,7 +135,11 @@ async function main(argv: readonly string[]): Promise<number> {
   const text = [
     '',
     renderMachine(m, command, true),
-    `per run: ${formatDuration(opts.durationMs)} measured after ${opts.warmupMs > 0 ? formatDuration(opts.warmupMs) : 'no'} warm-up, wrk -t${opts.threads}, ${opts.rounds} round(s) (median); RSS = peak of the process under test during the run`,
+    ...(load
+      ? [
+          `per run: ${formatDuration(opts.durationMs)} measured after ${opts.warmupMs > 0 ? formatDuration(opts.warmupMs) : 'no'} warm-up, wrk -t${opts.threads}, ${opts.rounds} round(s) (median); RSS = peak of the process under test during the run`,
+        ]
+      : []),
     `Tollgate runs as shipped: node ${[...launcherNodeArgs(ROOT), ...opts.nodeArgs].join(' ')} bin/tollgate.js serve`,
     'scenarios:',
     renderScenarioLegend(results),
