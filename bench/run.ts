@@ -5,6 +5,7 @@ import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BenchContext } from './lib/context.js';
+import { renderDashboard } from './lib/dashboard-report.js';
 import { launcherNodeArgs } from './lib/launcher.js';
 import { type Options, parseOptions, USAGE } from './lib/options.js';
 import { installCleanup, stopAll } from './lib/procs.js';
@@ -78,7 +79,15 @@ async function main(argv: readonly string[]): Promise<number> {
     for (const s of SCENARIOS) process.stdout.write(`${s.name.padEnd(12)} ${s.title(opts)}\n`);
     return 0;
   }
-  const wrk = wrkVersion();
+  const chosen = opts.scenarios ? SCENARIOS.filter((s) => opts.scenarios?.includes(s.name)) : SCENARIOS;
+  const unknown = (opts.scenarios ?? []).filter((n) => !SCENARIOS.some((s) => s.name === n));
+  if (unknown.length > 0) {
+    log(`bench: unknown scenario ${unknown.join(', ')}; known: ${SCENARIOS.map((s) => s.name).join(', ')}`);
+    return 2;
+  }
+  // Only the load scenarios (and the soak) drive wrk; the dashboard scenario makes its own HTTP calls.
+  const load = opts.soak || chosen.some((s) => s.load);
+  const wrk = load ? wrkVersion() : 'wrk not used';
   if (!wrk) {
     log(`bench: ${WRK_MISSING}`);
     return 2;
@@ -86,12 +95,6 @@ async function main(argv: readonly string[]): Promise<number> {
   const buildProblem = checkBuild();
   if (buildProblem) {
     log(`bench: ${buildProblem}`);
-    return 2;
-  }
-  const chosen = opts.scenarios ? SCENARIOS.filter((s) => opts.scenarios?.includes(s.name)) : SCENARIOS;
-  const unknown = (opts.scenarios ?? []).filter((n) => !SCENARIOS.some((s) => s.name === n));
-  if (unknown.length > 0) {
-    log(`bench: unknown scenario ${unknown.join(', ')}; known: ${SCENARIOS.map((s) => s.name).join(', ')}`);
     return 2;
   }
 
@@ -117,7 +120,7 @@ async function main(argv: readonly string[]): Promise<number> {
 
   const results: ScenarioResult[] = [];
   try {
-    await ctx.startFakeAndProxy();
+    if (load) await ctx.startFakeAndProxy();
     for (const s of chosen) {
       const result = await runScenario(ctx, s);
       addRatios(result);
@@ -132,13 +135,17 @@ async function main(argv: readonly string[]): Promise<number> {
   const text = [
     '',
     renderMachine(m, command, true),
-    `per run: ${formatDuration(opts.durationMs)} measured after ${opts.warmupMs > 0 ? formatDuration(opts.warmupMs) : 'no'} warm-up, wrk -t${opts.threads}, ${opts.rounds} round(s) (median); RSS = peak of the process under test during the run`,
+    ...(load
+      ? [
+          `per run: ${formatDuration(opts.durationMs)} measured after ${opts.warmupMs > 0 ? formatDuration(opts.warmupMs) : 'no'} warm-up, wrk -t${opts.threads}, ${opts.rounds} round(s) (median); RSS = peak of the process under test during the run`,
+        ]
+      : []),
     `Tollgate runs as shipped: node ${[...launcherNodeArgs(ROOT), ...opts.nodeArgs].join(' ')} bin/tollgate.js serve`,
     'scenarios:',
     renderScenarioLegend(results),
     '',
-    renderTable(results),
-    '',
+    ...(results.some((s) => s.rows.length > 0) ? [renderTable(results), ''] : []),
+    ...results.flatMap((s) => (s.dashboard ? [renderDashboard(s.dashboard), ''] : [])),
     ctx.problems.length === 0
       ? 'problems: none (every path verified; every Tollgate 2xx answer has its usage row; no non-2xx answers)'
       : `PROBLEMS (${ctx.problems.length}):\n${ctx.problems.map((p) => `  - ${p.replaceAll('\n', '\n    ')}`).join('\n')}`,

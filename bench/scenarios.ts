@@ -1,7 +1,10 @@
 // The scenarios of `npm run bench`. Each one measures the same load on the fake upstream directly, on
-// the pass-through proxy (the baseline every ratio refers to) and on Tollgate with full governance.
+// the pass-through proxy (the baseline every ratio refers to) and on Tollgate with full governance —
+// except `dashboard`, which times the dashboard's API calls on a large ledger (bench/dashboard.ts).
 import { readFileSync, writeFileSync } from 'node:fs';
+import { runDashboard } from './dashboard.js';
 import { type BenchContext, fakeKey, type TollgateServer } from './lib/context.js';
+import type { DashboardResult } from './lib/dashboard-report.js';
 import { Measurements, type Target } from './lib/measure.js';
 import type { Options } from './lib/options.js';
 import { stop } from './lib/procs.js';
@@ -20,7 +23,10 @@ export interface Scenario {
   readonly setupS: (opts: Options) => number;
   /** Measured paths (for the time limit). */
   readonly paths: number;
-  run(ctx: BenchContext, m: Measurements): Promise<void>;
+  /** Whether it drives load with wrk through the fake upstream and the proxy. */
+  readonly load: boolean;
+  /** Load scenarios fill `m` and answer null; the dashboard answers its own result. */
+  run(ctx: BenchContext, m: Measurements): Promise<DashboardResult | null>;
 }
 
 function short(n: number): string {
@@ -84,6 +90,7 @@ function basic(body: BodyKind, connections: number): Scenario {
     body,
     connections,
     paths: 3,
+    load: true,
     setupS: () => 5,
     async run(ctx, m) {
       const tollgate = await ctx.mainTollgate();
@@ -92,6 +99,7 @@ function basic(body: BodyKind, connections: number): Scenario {
         proxyTarget(ctx, 'static', ctx.fakeKeyFile),
         tollgateTarget('tollgate', tollgate, 'static'),
       ]);
+      return null;
     },
   };
 }
@@ -104,6 +112,7 @@ const keysScenario: Scenario = {
   body: 'stream',
   connections: 64,
   paths: 4,
+  load: true,
   setupS: (opts) => 15 + opts.keys / 50,
   async run(ctx, m) {
     const n = ctx.opts.keys;
@@ -136,6 +145,7 @@ const keysScenario: Scenario = {
     } finally {
       await stop(many.managed);
     }
+    return null;
   },
 };
 
@@ -147,6 +157,7 @@ const ledgerScenario: Scenario = {
   body: 'small',
   connections: 64,
   paths: 4,
+  load: true,
   setupS: (opts) => 20 + opts.ledgerRows / 10_000,
   async run(ctx, m) {
     // Only one Tollgate runs during this scenario.
@@ -168,7 +179,22 @@ const ledgerScenario: Scenario = {
     } finally {
       await stop(full.managed);
     }
+    return null;
   },
+};
+
+/** Issue 14: the overview's and the usage explorer's API calls on 10M SQLite / 1M PostgreSQL rows. */
+const dashboardScenario: Scenario = {
+  name: 'dashboard',
+  title: (opts) =>
+    `the dashboard's API calls (overview, usage explorer) on ${short(opts.dashboardRows)} SQLite and ${short(opts.dashboardPgRows)} PostgreSQL usage rows, cold and warm, over HTTP; target ≤ 200 ms each`,
+  body: 'small',
+  connections: 1,
+  paths: 0,
+  load: false,
+  // Seeding runs at some 50,000 rows/s on SQLite and 15,000 on PostgreSQL (×3 in the time limit).
+  setupS: (opts) => 60 + opts.dashboardRows / 50_000 + opts.dashboardPgRows / 15_000,
+  run: (ctx) => runDashboard(ctx),
 };
 
 export const SCENARIOS: readonly Scenario[] = [
@@ -178,15 +204,24 @@ export const SCENARIOS: readonly Scenario[] = [
   basic('stream', 64),
   keysScenario,
   ledgerScenario,
+  dashboardScenario,
 ];
 
 export async function runScenario(ctx: BenchContext, s: Scenario): Promise<ScenarioResult> {
   log(`\n== ${s.name}: ${s.title(ctx.opts)}`);
   const m = new Measurements(ctx, { name: s.name, body: s.body, connections: s.connections });
+  let dashboard: DashboardResult | null = null;
   try {
-    await s.run(ctx, m);
+    dashboard = await s.run(ctx, m);
   } catch (error) {
     ctx.problem(`${s.name}: setup failed: ${error instanceof Error ? error.message : String(error)}`);
   }
-  return { name: s.name, title: s.title(ctx.opts), connections: s.connections, body: s.body, rows: m.rows() };
+  return {
+    name: s.name,
+    title: s.title(ctx.opts),
+    connections: s.connections,
+    body: s.body,
+    rows: m.rows(),
+    dashboard,
+  };
 }

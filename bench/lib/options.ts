@@ -10,6 +10,9 @@ export interface Options {
   readonly rounds: number;
   readonly keys: number;
   readonly ledgerRows: number;
+  /** Usage rows of the dashboard scenario on SQLite and on PostgreSQL. */
+  readonly dashboardRows: number;
+  readonly dashboardPgRows: number;
   readonly json: boolean;
   readonly out: string | null;
   readonly soak: boolean;
@@ -32,6 +35,8 @@ export const USAGE = `Usage: npm run bench -- [options]          (npm run bench:
   --threads N         wrk threads (default 1: wrk shares the 2 cores with the servers)
   --keys N            keys of the keys-10k scenario (default 10000)
   --ledger-rows N     pre-filled rows of the ledger-1m scenario (default 1000000)
+  --dashboard-rows N  usage rows of the dashboard scenario on SQLite (default 10000000)
+  --dashboard-pg-rows N  the same on PostgreSQL (default 1000000; skipped if it does not answer)
   --json              print the results as JSON on stdout (the table goes to stderr)
   --out FILE          write the JSON to FILE (the table stays on stdout)
   --soak              soak mode: 64 connections on Tollgate, RSS sampled, trend reported
@@ -72,6 +77,8 @@ export function parseOptions(argv: readonly string[]): Options {
       threads: { type: 'string' },
       keys: { type: 'string' },
       'ledger-rows': { type: 'string' },
+      'dashboard-rows': { type: 'string' },
+      'dashboard-pg-rows': { type: 'string' },
       json: { type: 'boolean', default: false },
       out: { type: 'string' },
       soak: { type: 'boolean', default: false },
@@ -97,6 +104,8 @@ export function parseOptions(argv: readonly string[]): Options {
     rounds: positiveInt('--rounds', values.rounds, 1),
     keys: positiveInt('--keys', values.keys, 10_000),
     ledgerRows: positiveInt('--ledger-rows', values['ledger-rows'], 1_000_000),
+    dashboardRows: positiveInt('--dashboard-rows', values['dashboard-rows'], 10_000_000),
+    dashboardPgRows: positiveInt('--dashboard-pg-rows', values['dashboard-pg-rows'], 1_000_000),
     json: values.json ?? false,
     out: values.out ?? null,
     soak,

@@ -1,6 +1,7 @@
 // Results: the machine, one fixed-width table of every scenario × path with its ratios to the
 // pass-through proxy, the problems found, and the same data as JSON.
 import { cpus, loadavg, release, totalmem, type } from 'node:os';
+import type { DashboardResult } from './dashboard-report.js';
 import { round } from './util.js';
 
 export type PathKind = 'fake' | 'proxy' | 'tollgate';
@@ -59,6 +60,8 @@ export interface ScenarioResult {
   readonly connections: number;
   readonly body: 'small' | 'stream';
   readonly rows: Row[];
+  /** The dashboard scenario's own results (it runs no load), else null. */
+  readonly dashboard: DashboardResult | null;
 }
 
 export interface Machine {

@@ -21,7 +21,7 @@ export interface TollgateHome {
 }
 
 /** The environment of every Tollgate process: the parent's, minus any TOLLGATE_* it happens to carry. */
-function tollgateEnv(home: string, upstreamUrl: string): NodeJS.ProcessEnv {
+export function tollgateEnv(home: string, upstreamUrl: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('TOLLGATE_')) env[k] = v;
   return {
