@@ -1,5 +1,5 @@
 // Gateway keys: issued to a user or service, shown once, stored only as a peppered HMAC.
-import { budgetsOf, setBudget } from '../budgets/budget.repo.js';
+import { type BudgetLimit, budgetsOf, setBudget } from '../budgets/budget.repo.js';
 import { gatewayKeyHint, generateGatewayKey, hashGatewayKey } from '../crypto/gateway-key.js';
 import type { GatewayKeyRow, KeyStatus } from '../db/schema.js';
 import type { Tx } from '../db/tx.js';
@@ -166,9 +166,32 @@ export function createKeyService(
     let query = db.selectFrom('gateway_keys').selectAll().orderBy('created_at').orderBy('id');
     if (filter.user) query = query.where('user_id', '=', (await deps.users.get(filter.user)).id);
     const rows = await query.execute();
-    const views: KeyView[] = [];
-    for (const row of rows) views.push(await view(row));
-    return views;
+    // Three queries for the whole list (names and key budgets), not three per key.
+    const [users, credentials, budgets] = await Promise.all([
+      db.selectFrom('users').select(['id', 'name']).execute(),
+      db.selectFrom('credentials').select(['id', 'name']).execute(),
+      db
+        .selectFrom('budgets')
+        .select(['scope_id', 'period', 'limit_micro'])
+        .where('scope_type', '=', 'key')
+        .execute(),
+    ]);
+    const userNames = new Map(users.map((u) => [u.id, u.name]));
+    const credentialNames = new Map(credentials.map((c) => [c.id, c.name]));
+    const budgetsByLineage = new Map<string, BudgetLimit[]>();
+    for (const b of budgets) {
+      const list = budgetsByLineage.get(b.scope_id) ?? [];
+      list.push({ period: b.period, limitMicro: b.limit_micro });
+      budgetsByLineage.set(b.scope_id, list);
+    }
+    return rows.map((row) =>
+      viewOf(
+        row,
+        userNames.get(row.user_id),
+        row.credential_id ? credentialNames.get(row.credential_id) : undefined,
+        policyFrom(row, budgetsByLineage.get(row.lineage_id) ?? []),
+      ),
+    );
   }
 
   async function show(id: string): Promise<KeyView> {
@@ -248,7 +271,10 @@ export function createKeyService(
   }
 
   async function policyOf(row: GatewayKeyRow, tx: Tx = db): Promise<KeyPolicy> {
-    const budgets = await budgetsOf(tx, 'key', row.lineage_id);
+    return policyFrom(row, await budgetsOf(tx, 'key', row.lineage_id));
+  }
+
+  function policyFrom(row: GatewayKeyRow, budgets: readonly BudgetLimit[]): KeyPolicy {
     return {
       models: decodeList(row.models),
       tools: decodeList(row.tools),
@@ -273,16 +299,25 @@ export function createKeyService(
         : undefined,
       policyOf(row, tx),
     ]);
+    return viewOf(row, user?.name, credential?.name, policy);
+  }
+
+  function viewOf(
+    row: GatewayKeyRow,
+    userName: string | undefined,
+    credentialName: string | undefined,
+    policy: KeyPolicy,
+  ): KeyView {
     const expired = row.status === 'active' && row.expires_at !== null && row.expires_at <= ctx.clock();
     return {
       id: row.id,
       name: row.name,
-      user: user?.name ?? row.user_id,
+      user: userName ?? row.user_id,
       userId: row.user_id,
       hint: row.hint,
       status: expired ? 'expired' : row.status,
       policy,
-      credential: credential?.name ?? null,
+      credential: credentialName ?? null,
       expiresAt: row.expires_at,
       createdAt: row.created_at,
       createdBy: row.created_by,

@@ -93,7 +93,8 @@ export async function buildOverview(deps: OverviewDeps, now: number): Promise<Ov
   const keys = await deps.keys();
   const keyById = new Map(keys.map((k) => [k.id, k]));
   const budgets = await deps.budgets();
-  const lines = await Promise.all(budgets.map((b) => budgetLine(deps, b, now)));
+  const settled = await monthAndDaySpend(deps.db, now);
+  const lines = await Promise.all(budgets.map((b) => budgetLine(deps, settled, b, now)));
 
   return {
     timezone: deps.timeZone,
@@ -190,14 +191,53 @@ function sum(values: readonly number[]): number {
   return values.reduce((a, b) => a + b, 0);
 }
 
-async function budgetLine(deps: OverviewDeps, b: BudgetEntry, now: number): Promise<BudgetLine> {
+/** Settled spend this UTC month and today of every org, team and user scope: one grouped query. */
+async function monthAndDaySpend(db: Db, now: number): Promise<Map<string, { month: number; day: number }>> {
+  const today = periodStart('day', now);
+  const rows = await db.kysely
+    .selectFrom('spend')
+    .select((eb) => [
+      'scope_type',
+      'scope_id',
+      eb.fn.sum<number>('spent_micro').as('month'),
+      eb.fn
+        .sum<number>(eb.case().when('period_start', '>=', today).then(eb.ref('spent_micro')).else(0).end())
+        .as('day'),
+    ])
+    .where('period', '=', 'day')
+    .where('period_start', '>=', periodStart('month', now))
+    .where('scope_type', 'in', ['org', 'team', 'user'])
+    .groupBy(['scope_type', 'scope_id'])
+    .execute();
+  return new Map(
+    rows.map((r) => [`${r.scope_type}|${r.scope_id}`, { month: Number(r.month), day: Number(r.day) }]),
+  );
+}
+
+async function budgetLine(
+  deps: OverviewDeps,
+  settled: ReadonlyMap<string, { month: number; day: number }>,
+  b: BudgetEntry,
+  now: number,
+): Promise<BudgetLine> {
+  const base = { scope: b.scope, id: b.id, name: b.name, period: b.period, limit_micro_usd: b.limitMicro };
+  const held = deps.live?.(b.scope, b.id, b.period) ?? null;
+  // Month and day budgets of org, team and user scopes come from the grouped query (or the gateway's
+  // book, which also knows what is reserved); a key's lineage and all-time budgets are read one by one.
+  if (b.scope !== 'key' && b.period !== 'total') {
+    const figures = settled.get(`${b.scope}|${b.id}`);
+    const spent = held ? held.spent : b.period === 'month' ? (figures?.month ?? 0) : (figures?.day ?? 0);
+    const reserved = held ? held.reserved : 0;
+    return {
+      ...base,
+      spent_micro_usd: spent,
+      reserved_micro_usd: reserved,
+      remaining_micro_usd: Math.max(0, b.limitMicro - spent - reserved),
+    };
+  }
   const f = await standing(deps.db, deps.live, b.scope, b.id, b.period, b.limitMicro, now);
   return {
-    scope: b.scope,
-    id: b.id,
-    name: b.name,
-    period: b.period,
-    limit_micro_usd: f.limitMicro,
+    ...base,
     spent_micro_usd: f.spentMicro,
     reserved_micro_usd: f.reservedMicro,
     remaining_micro_usd: f.remainingMicro,

@@ -74,6 +74,15 @@ describe('the overview', () => {
     const annCost = o.top_users[0].cost_micro;
     expect(o.month.teams[0].spent_micro_usd).toBe(annCost);
     expect(o.alerts).toEqual([]);
+    // Every budget line is what the budget API says of the same budget (one grouped query there,
+    // one lookup per budget here: the same figures).
+    const budgets = (await h.api('GET', '/admin/v1/budgets')).json.items;
+    const micro = (usd: string) => Math.round(Number(usd) * 1_000_000);
+    for (const line of [o.month.org_cap, ...o.month.teams]) {
+      const same = budgets.find((b: ApiJson) => b.target_id === line.id && b.period === line.period);
+      expect(micro(same.spent_usd)).toBe(line.spent_micro_usd);
+      expect(micro(same.limit_usd)).toBe(line.limit_micro_usd);
+    }
   });
 
   it('alerts: a budget near its limit, an invalid credential, a key past the age policy', async () => {

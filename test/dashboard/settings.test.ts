@@ -72,20 +72,25 @@ describe.skipIf(!hasChromium)('My settings page in Chromium', () => {
     expect(await page.getByLabel('Replace Anthropic API key').inputValue()).toBe('');
 
     // The model list is what the server serves (GET /api/v1/me), and nothing else.
-    const served = (await page.evaluate(async () => (await fetch('/api/v1/me')).json())).models as string[];
+    const me = (await page.evaluate(async () => (await fetch('/api/v1/me')).json())) as { models: string[] };
+    const served = me.models;
     expect(served).toContain('claude-haiku-4-5');
     const select = page.getByLabel('Model', { exact: true });
     await poll(() => select.locator('option').count()).toBe(served.length + 1);
     expect((await select.locator('option').allTextContents()).slice(1)).toEqual(served);
     // A model the server does not serve is refused by the same route the page uses…
-    const refused = await page.evaluate(async (csrf) => {
-      const r = await fetch('/api/v1/me/settings', {
-        method: 'PATCH',
-        headers: { 'content-type': 'application/json', 'x-csrf-token': csrf },
-        body: JSON.stringify({ preferredModel: 'claude-unknown-9' }),
-      });
-      return r.status;
-    }, String((await page.evaluate(async () => (await fetch('/auth/session')).json())).csrf_token));
+    const refused = await page.evaluate(
+      async (csrf) => {
+        const r = await fetch('/api/v1/me/settings', {
+          method: 'PATCH',
+          headers: { 'content-type': 'application/json', 'x-csrf-token': csrf },
+          body: JSON.stringify({ preferredModel: 'claude-unknown-9' }),
+        });
+        return r.status;
+      },
+      ((await page.evaluate(async () => (await fetch('/auth/session')).json())) as { csrf_token: string })
+        .csrf_token,
+    );
     expect(refused).toBe(400);
     expect((await settings()).preferredModel).toBe(null);
     // …and one it serves, chosen on the page, is saved.
