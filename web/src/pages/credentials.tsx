@@ -124,20 +124,27 @@ export function CredentialsPage(_props: SignedInProps) {
                     <RotateButton credential={c} onDone={refresh} />
                     {c.preferred ? null : (
                       <button type="button" onClick={() => void act(c, 'use')}>
-                        Use {c.name}
+                        Use
+                        <span class="sr-only"> {c.name}</span>
                       </button>
                     )}
                     {c.status === 'inactive' ? (
                       <button type="button" onClick={() => void act(c, 'enable')}>
-                        Enable {c.name}
+                        Enable
+                        <span class="sr-only"> {c.name}</span>
                       </button>
                     ) : (
                       <button type="button" onClick={() => void act(c, 'disable')}>
-                        Disable {c.name}
+                        Disable
+                        <span class="sr-only"> {c.name}</span>
                       </button>
                     )}
                     <ConfirmButton
-                      label={`Remove ${c.name}`}
+                      label={
+                        <>
+                          Remove<span class="sr-only"> {c.name}</span>
+                        </>
+                      }
                       title={`Remove ${c.name}?`}
                       message={
                         <p>
@@ -282,7 +289,8 @@ function RotateButton(props: { credential: Credential; onDone: (message: string)
   if (!open)
     return (
       <button type="button" onClick={() => setOpen(true)}>
-        Rotate {c.name}
+        Rotate
+        <span class="sr-only"> {c.name}</span>
       </button>
     );
   return (

@@ -82,9 +82,12 @@ function readFilters(search: string, zone: string): Filters {
 /** YYYY-MM-DD of `date` in the zone. */
 function dayIn(date: Date, zone: string): string {
   try {
-    return new Intl.DateTimeFormat('en-CA', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(
-      date,
-    );
+    return new Intl.DateTimeFormat('en-CA', {
+      timeZone: zone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+    }).format(date);
   } catch {
     return isoDay(date);
   }

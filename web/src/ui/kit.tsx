@@ -172,7 +172,7 @@ export function UsageBar(props: { label: string; spent: number; reserved?: numbe
 
 /** A button that asks first, in a modal dialog that says what will happen. */
 export function ConfirmButton(props: {
-  label: string;
+  label: ComponentChildren;
   title: string;
   message: ComponentChildren;
   confirm: string;
