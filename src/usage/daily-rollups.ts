@@ -42,7 +42,12 @@ export async function ensureDailyRollups(db: Db, timeZone: string): Promise<bool
     await sql`create ${temp} table usage_daily_map (bucket bigint primary key, day bigint not null)`.execute(
       tx,
     );
-    const buckets = await tx.selectFrom('usage_rollups').select('bucket').distinct().orderBy('bucket').execute();
+    const buckets = await tx
+      .selectFrom('usage_rollups')
+      .select('bucket')
+      .distinct()
+      .orderBy('bucket')
+      .execute();
     const dayOf = dayOfBucket(timeZone);
     for (let i = 0; i < buckets.length; i += MAP_CHUNK) {
       const values = buckets.slice(i, i + MAP_CHUNK).map(({ bucket }) => {

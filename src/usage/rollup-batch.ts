@@ -103,7 +103,10 @@ export function dayOfBucket(timeZone: string): (bucket: number) => number {
 }
 
 /** The rollup deltas summed per day (`dayOf` maps a bucket to its day start), one row per daily key. */
-export function dailyDeltas(rollups: readonly RollupDelta[], dayOf: (bucket: number) => number): DailyDelta[] {
+export function dailyDeltas(
+  rollups: readonly RollupDelta[],
+  dayOf: (bucket: number) => number,
+): DailyDelta[] {
   const byKey = new Map<string, DailyDelta[]>();
   const out: DailyDelta[] = [];
   for (const r of rollups) {
