@@ -1,6 +1,6 @@
 // Usage records are durable before the last byte of their response: after kill -9 of a server under
-// load, every request the client saw complete has its ledger row, the usage rollups still equal the
-// ledger, and the audit chain verifies.
+// load, every request the client saw complete has its ledger row, the usage rollups and daily usage
+// still equal the ledger, and the audit chain verifies.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -113,6 +113,12 @@ describe('durability under kill -9', () => {
       .prepare(`select sum(requests) + sum(errors) as calls, ${sums} from usage_rollups`)
       .get();
     expect(rollups).toEqual(ledger);
+    // So does the daily table, which serve built in its reporting timezone (UTC by default) at start.
+    const daily = db.prepare(`select sum(requests) + sum(errors) as calls, ${sums} from usage_daily`).get();
+    expect(daily).toEqual(ledger);
+    expect(db.prepare(`select value from meta where key = 'usage_daily_timezone'`).get()).toEqual({
+      value: 'UTC',
+    });
     expect((ledger as { calls: number }).calls).toBeGreaterThanOrEqual(acknowledged.size);
     db.close();
     const lost = [...acknowledged].filter((id) => !recorded.has(id));

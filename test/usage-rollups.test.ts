@@ -1,6 +1,8 @@
 // Usage rollups are exact: records written through the real ledger (SQLite, and PostgreSQL when
 // TOLLGATE_TEST_DATABASE_URL is set) are summed for random ranges, groups, filters and timezones by the
-// rollup-backed `summarise`, and compared with the ledger scan it replaced (kept here as the oracle).
+// rollup-backed `summarise`, and compared with the ledger scan it replaced (kept here as the oracle) —
+// with the daily table cut in one zone (queries in that zone read it, others fall back), then rebuilt
+// in another zone after more writes.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +13,7 @@ import { type Db, openDatabase } from '../src/db/connect.js';
 import { migrateToLatest } from '../src/db/migrate.js';
 import type { UsageRecordTable } from '../src/db/schema.js';
 import { dayLabel } from '../src/lib/timezone.js';
+import { ensureDailyRollups } from '../src/usage/daily-rollups.js';
 import { createLedger } from '../src/usage/ledger.js';
 import { GROUPS, type Group, summarise, type UsageFilter, type UsageRow } from '../src/usage/usage.repo.js';
 import { createPgSchema, PG_URL, type PgSchema } from './helpers/pg.js';
@@ -157,11 +160,13 @@ const edge = fc.oneof(
         (ats[i % Math.max(1, ats.length)] ?? BASE) + d,
   ),
 );
+const ZONES = ['UTC', 'Asia/Kathmandu', 'America/New_York', 'Australia/Lord_Howe'] as const;
 const queryArb = fc.record({
   a: edge,
   b: edge,
   by: fc.constantFrom(...GROUPS),
-  timeZone: fc.constantFrom('UTC', 'Asia/Kathmandu', 'America/New_York', 'Australia/Lord_Howe'),
+  // null: the zone the daily table is cut in at the time (so about half the queries read it).
+  timeZone: fc.constantFrom(null, null, null, ...ZONES),
   // No filter half the time; else one or two of them (more would match almost nothing).
   filter: fc.oneof(
     fc.constant({}),
@@ -174,6 +179,14 @@ const queryArb = fc.record({
     fc.constant({ userId: 'usr_a', model: 'claude-haiku-4-5' }),
   ),
 });
+
+type Query = typeof queryArb extends fc.Arbitrary<infer Q> ? Q : never;
+
+const ROLLED_SUMS = `sum(requests) as requests, sum(errors) as errors,
+  sum(input_tokens) as input_tokens, sum(output_tokens) as output_tokens,
+  sum(cache_write_5m_tokens) as cache_write_5m_tokens, sum(cache_write_1h_tokens) as cache_write_1h_tokens,
+  sum(cache_read_tokens) as cache_read_tokens, sum(web_search_requests) as web_search_requests,
+  sum(cost_micro) as cost_micro, sum(saved_micro) as saved_micro, sum(estimated) as estimated`;
 
 interface Target {
   name: string;
@@ -222,6 +235,26 @@ describe.each(targets)('usage rollups on $name', (target) => {
   });
   afterAll(() => close());
 
+  /** Each inner array is appended in one turn: one commit (or several), upserting the same rollup rows. */
+  async function write(ledger: ReturnType<typeof createLedger>, batches: Generated[][]): Promise<void> {
+    for (const batch of batches) await Promise.all(batch.map((r) => ledger.append(toRecord(r))));
+    await ledger.close();
+  }
+
+  async function check(queries: Query[], ats: number[], dailyZone: string): Promise<void> {
+    for (const q of queries) {
+      const a = q.a(ats);
+      const b = q.b(ats);
+      const timeZone = q.timeZone ?? dailyZone;
+      const filter: UsageFilter = { since: Math.min(a, b), until: Math.max(a, b), ...q.filter };
+      const got = await summarise(db, q.by, filter, timeZone);
+      const want = await oracle(db, q.by, filter, timeZone);
+      const plain = got.map(({ cost_usd: _c, ...rest }) => rest);
+      if (db.dialect === 'sqlite' || q.by === 'day') expect(plain).toEqual(want.sort(byGroup));
+      else expect(plain.sort(byGroup)).toEqual(want.sort(byGroup));
+    }
+  }
+
   it('sum exactly what the ledger holds, for any range, group, filter and timezone', {
     timeout: 120_000,
   }, async () => {
@@ -229,39 +262,35 @@ describe.each(targets)('usage rollups on $name', (target) => {
       fc.asyncProperty(
         fc.array(fc.array(recordArb, { maxLength: 40 }), { minLength: 1, maxLength: 6 }),
         fc.array(queryArb, { minLength: 1, maxLength: 12 }),
-        async (batches, queries) => {
-          for (const table of ['usage_records', 'usage_rollups', 'spend'] as const)
+        fc.nat(),
+        fc.constantFrom(...ZONES),
+        fc.constantFrom(...ZONES),
+        async (batches, queries, split, zoneA, zoneB) => {
+          for (const table of ['usage_records', 'usage_rollups', 'usage_daily', 'spend'] as const)
             await db.kysely.deleteFrom(table).execute();
-          const ledger = createLedger(db, 'org_test');
+          await db.kysely.deleteFrom('meta').where('key', '=', 'usage_daily_timezone').execute();
           const ats = batches.flat().map((r) => r.at);
-          // Each inner array is appended in one turn: one commit (or several), upserting the same rollup rows.
-          for (const batch of batches) await Promise.all(batch.map((r) => ledger.append(toRecord(r))));
-          await ledger.close();
+          // Some batches through a ledger without a zone (UTC days), then the table is cut in zone A
+          // and the rest go through a ledger in zone A (as serve does); later it is rebuilt in zone B.
+          const cut = split % (batches.length + 1);
+          await write(createLedger(db, 'org_test'), batches.slice(0, cut));
+          await ensureDailyRollups(db, zoneA);
+          await write(createLedger(db, 'org_test', { timeZone: zoneA }), batches.slice(cut));
 
           const raw = (
             await sql<Record<string, unknown>>`select ${sql.raw(SUMS)} from usage_records
               where endpoint = 'messages'`.execute(db.kysely)
           ).rows[0];
-          const rolled = (
-            await sql<Record<string, unknown>>`select sum(requests) as requests, sum(errors) as errors,
-              sum(input_tokens) as input_tokens, sum(output_tokens) as output_tokens,
-              sum(cache_write_5m_tokens) as cache_write_5m_tokens, sum(cache_write_1h_tokens) as cache_write_1h_tokens,
-              sum(cache_read_tokens) as cache_read_tokens, sum(web_search_requests) as web_search_requests,
-              sum(cost_micro) as cost_micro, sum(saved_micro) as saved_micro, sum(estimated) as estimated
-              from usage_rollups`.execute(db.kysely)
-          ).rows[0];
-          expect(sumsOf(rolled ?? {})).toEqual(sumsOf(raw ?? {}));
-
-          for (const q of queries) {
-            const a = q.a(ats);
-            const b = q.b(ats);
-            const filter: UsageFilter = { since: Math.min(a, b), until: Math.max(a, b), ...q.filter };
-            const got = await summarise(db, q.by, filter, q.timeZone);
-            const want = await oracle(db, q.by, filter, q.timeZone);
-            const plain = got.map(({ cost_usd: _c, ...rest }) => rest);
-            if (db.dialect === 'sqlite' || q.by === 'day') expect(plain).toEqual(want.sort(byGroup));
-            else expect(plain.sort(byGroup)).toEqual(want.sort(byGroup));
+          for (const table of ['usage_rollups', 'usage_daily'] as const) {
+            const rolled = (
+              await sql<Record<string, unknown>>`select ${sql.raw(ROLLED_SUMS)}
+                from ${sql.table(table)}`.execute(db.kysely)
+            ).rows[0];
+            expect(sumsOf(rolled ?? {})).toEqual(sumsOf(raw ?? {}));
           }
+          await check(queries, ats, zoneA);
+          await ensureDailyRollups(db, zoneB);
+          await check(queries, ats, zoneB);
         },
       ),
       { numRuns: target.name === 'sqlite' ? 60 : 25 },
@@ -269,8 +298,9 @@ describe.each(targets)('usage rollups on $name', (target) => {
   });
 
   it('cuts days at Asia/Kathmandu midnight (18:15 UTC), the same rows labelled by UTC days otherwise', async () => {
-    for (const table of ['usage_records', 'usage_rollups', 'spend'] as const)
+    for (const table of ['usage_records', 'usage_rollups', 'usage_daily', 'spend'] as const)
       await db.kysely.deleteFrom(table).execute();
+    await db.kysely.deleteFrom('meta').where('key', '=', 'usage_daily_timezone').execute();
     const ledger = createLedger(db, 'org_test');
     const one = {
       key: 'key_a',

@@ -52,7 +52,7 @@ interface Services {
 type LoadConfig = (input: {
   env: Readonly<Record<string, string | undefined>>;
   cwd: string;
-}) => Promise<object>;
+}) => Promise<{ usage: { timezone: string } }>;
 type InitInstallation = (
   config: object,
   clock: () => number,
@@ -63,7 +63,8 @@ interface Ledger {
   append(record: UsageRecord): Promise<void>;
   close(): Promise<void>;
 }
-type CreateLedger = (db: object, orgId: string, options: { maxQueue: number }) => Ledger;
+type CreateLedger = (db: object, orgId: string, options: { maxQueue: number; timeZone: string }) => Ledger;
+type EnsureDailyRollups = (db: object, timeZone: string) => Promise<boolean>;
 
 export interface DashboardSeed {
   adminToken: string;
@@ -89,6 +90,10 @@ const loadConfig = await distFunction<LoadConfig>('config/load.js', 'loadConfig'
 const initInstallation = await distFunction<InitInstallation>('install/installation.js', 'initInstallation');
 const createServices = await distFunction<CreateServices>('services.js', 'createServices');
 const createLedger = await distFunction<CreateLedger>('usage/ledger.js', 'createLedger');
+const ensureDailyRollups = await distFunction<EnsureDailyRollups>(
+  'usage/daily-rollups.js',
+  'ensureDailyRollups',
+);
 
 const USD = 1_000_000;
 const by = { actor: 'bench' };
@@ -174,7 +179,13 @@ try {
   };
 
   const BATCH = 50_000;
-  const ledger = createLedger(installation.db, installation.orgId, { maxQueue: BATCH });
+  // As serve does: the daily usage table in the reporting timezone (empty now, so instant), and a ledger
+  // adding to it in that zone — serve then finds it already cut there and does not rebuild it.
+  await ensureDailyRollups(installation.db, config.usage.timezone);
+  const ledger = createLedger(installation.db, installation.orgId, {
+    maxQueue: BATCH,
+    timeZone: config.usage.timezone,
+  });
   const now = Date.now();
   const started = Date.now();
   let batch: Array<Promise<void>> = [];

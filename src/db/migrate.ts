@@ -14,6 +14,7 @@ import { serveLeaseMigration } from './migrations/0009-serve-lease.js';
 import { adminSurfaceMigration } from './migrations/0010-admin-surface.js';
 import { signInMigration } from './migrations/0011-sign-in.js';
 import { usageRollupsMigration } from './migrations/0012-usage-rollups.js';
+import { dailyUsageMigration } from './migrations/0013-daily-usage.js';
 
 export function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
@@ -29,6 +30,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0010-admin-surface': adminSurfaceMigration(dialect),
     '0011-sign-in': signInMigration(dialect),
     '0012-usage-rollups': usageRollupsMigration(dialect),
+    '0013-daily-usage': dailyUsageMigration(dialect),
   };
 }
 

@@ -200,6 +200,12 @@ export interface UsageRollupTable {
   estimated: number;
 }
 
+/** Usage rollups summed per day of the reporting timezone (named in meta `usage_daily_timezone`). */
+export interface UsageDailyTable extends Omit<UsageRollupTable, 'bucket'> {
+  /** The day's first instant in that zone. */
+  day: Millis;
+}
+
 export interface SpendTable {
   scope_type: BudgetScope;
   scope_id: string;
@@ -289,6 +295,7 @@ export interface InviteTable {
 export interface Database {
   usage_records: UsageRecordTable;
   usage_rollups: UsageRollupTable;
+  usage_daily: UsageDailyTable;
   spend: SpendTable;
   meta: MetaTable;
   teams: TeamTable;

@@ -39,7 +39,8 @@ export function createGateway(ctx: ServiceContext, config: Config) {
     baseUrl: config.upstream.anthropic_base_url,
     timeoutMs: config.upstream.timeout_ms,
   });
-  const ledger = createLedger(db, orgId);
+  // Daily usage is cut in the reporting timezone; serve made the table agree (ensureDailyRollups).
+  const ledger = createLedger(db, orgId, { timeZone: config.usage.timezone });
   // The book loads a scope's settled spend the first time it is used (see budgets/spend.ts).
   const budgets = createBudgetBook((scope, id, period, start) =>
     loadSpend(db.kysely, scope, id, period, start),

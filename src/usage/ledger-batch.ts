@@ -1,10 +1,10 @@
 // What one ledger commit writes: the records, the spend they add per scope and UTC day, and what they
-// add to the 15-minute usage rollups. Pure.
+// add to the 15-minute usage rollups and to the daily ones. Pure.
 // Only daily spend rows are kept: a month's or all-time spend is the sum of its days, so a record
 // touches one row per scope instead of three.
 import { periodStart } from '../budgets/periods.js';
 import type { BudgetPeriod, BudgetScope, UsageRecordTable } from '../db/schema.js';
-import { type RollupDelta, rollupDeltas } from './rollup-batch.js';
+import { type DailyDelta, dailyDeltas, type RollupDelta, rollupDeltas } from './rollup-batch.js';
 
 export interface SpendDelta {
   scope_type: BudgetScope;
@@ -19,9 +19,15 @@ export interface LedgerBatch {
   spend: SpendDelta[];
   /** What the batch adds to the 15-minute usage rollups, one row per rollup key. */
   rollups: RollupDelta[];
+  /** What it adds to the daily usage table, days cut by `dayOf` (the ledger's reporting timezone). */
+  daily: DailyDelta[];
 }
 
-export function buildBatch(records: readonly UsageRecordTable[], orgId: string): LedgerBatch {
+export function buildBatch(
+  records: readonly UsageRecordTable[],
+  orgId: string,
+  dayOf: (bucket: number) => number = utcDayOf,
+): LedgerBatch {
   // One map per scope type, keyed by id: no `scope|id|day` string per record and scope.
   const days = new Map<number, DayMaps>();
   const spend: SpendDelta[] = [];
@@ -46,7 +52,13 @@ export function buildBatch(records: readonly UsageRecordTable[], orgId: string):
     if (record.team_id !== null) add(spend, maps.team, 'team', record.team_id, start, record.cost_micro);
     add(spend, maps.org, 'org', orgId, start, record.cost_micro);
   }
-  return { records, spend, rollups: rollupDeltas(records) };
+  const rollups = rollupDeltas(records);
+  return { records, spend, rollups, daily: dailyDeltas(rollups, dayOf) };
+}
+
+/** Days in UTC (a ledger created without a reporting timezone): whole multiples of 24 hours. */
+function utcDayOf(bucket: number): number {
+  return bucket - (bucket % 86_400_000);
 }
 
 interface DayMaps {

@@ -8,7 +8,7 @@ import { type Tx, writeTransaction } from '../db/tx.js';
 import { AppError } from '../lib/errors.js';
 import { createLastUseTracker } from './last-use.js';
 import { buildBatch, type LedgerBatch } from './ledger-batch.js';
-import type { RollupDelta } from './rollup-batch.js';
+import { type DailyDelta, dayOfBucket, type RollupDelta } from './rollup-batch.js';
 import { createSqliteBatchWriter, ROLLUP_SUMS } from './sqlite-batch.js';
 
 export type UsageRecord = UsageRecordTable;
@@ -24,11 +24,17 @@ export interface LedgerOptions {
   readonly maxQueue?: number;
   /** Rows per INSERT statement. */
   readonly chunk?: number;
+  /**
+   * The reporting timezone the daily usage table is cut in (`usage.timezone`; serve has already made
+   * the table agree with it, see ensureDailyRollups). Default UTC.
+   */
+  readonly timeZone?: string;
 }
 
 export function createLedger(db: Db, orgId: string, options: LedgerOptions = {}) {
   const maxQueue = options.maxQueue ?? 50_000;
   const chunk = options.chunk ?? 400;
+  const dayOf = dayOfBucket(options.timeZone ?? 'UTC');
   let queue: Pending[] = [];
   let scheduled = false;
   let flushing: Promise<void> | null = null;
@@ -77,6 +83,7 @@ export function createLedger(db: Db, orgId: string, options: LedgerOptions = {})
       const batch = buildBatch(
         pending.map((p) => p.record),
         orgId,
+        dayOf,
       );
       if (fast) fast.write(batch);
       else await writeTransaction(db, (tx) => writeBatch(tx, batch));
@@ -123,6 +130,22 @@ export function createLedger(db: Db, orgId: string, options: LedgerOptions = {})
         )
         .execute();
     }
+    const daily = [...batch.daily].sort(compareDailyKeys);
+    for (let i = 0; i < daily.length; i += chunk) {
+      await tx
+        .insertInto('usage_daily')
+        .values(daily.slice(i, i + chunk))
+        .onConflict((oc) =>
+          oc
+            .columns(['day', 'key_id', 'model', 'credential_id', 'user_id', 'team_id'])
+            .doUpdateSet((eb) =>
+              Object.fromEntries(
+                ROLLUP_SUMS.map((c) => [c, eb(`usage_daily.${c}`, '+', eb.ref(`excluded.${c}`))]),
+              ),
+            ),
+        )
+        .execute();
+    }
   }
 
   /** Waits until everything appended so far is committed. */
@@ -153,6 +176,15 @@ export type Ledger = ReturnType<typeof createLedger>;
 
 function compareRollupKeys(a: RollupDelta, b: RollupDelta): number {
   if (a.bucket !== b.bucket) return a.bucket - b.bucket;
+  return compareIdColumns(a, b);
+}
+
+function compareDailyKeys(a: DailyDelta, b: DailyDelta): number {
+  if (a.day !== b.day) return a.day - b.day;
+  return compareIdColumns(a, b);
+}
+
+function compareIdColumns(a: DailyDelta | RollupDelta, b: DailyDelta | RollupDelta): number {
   for (const c of ['key_id', 'model', 'credential_id', 'user_id', 'team_id'] as const) {
     if (a[c] !== b[c]) return a[c] < b[c] ? -1 : 1;
   }

@@ -66,9 +66,9 @@ export async function buildOverview(deps: OverviewDeps, now: number): Promise<Ov
   const since = dayStarts[0] ?? now;
   const until = now + 1;
   const [byBucketModel, byUser, byKey] = await Promise.all([
-    sumUsage(deps.db, { since, until, filter: {}, groupBy: ['bucket', 'model'] }),
-    sumUsage(deps.db, { since, until, filter: {}, groupBy: ['user'] }),
-    sumUsage(deps.db, { since, until, filter: {}, groupBy: ['key'] }),
+    sumUsage(deps.db, { since, until, filter: {}, groupBy: ['bucket', 'model'], timeZone: deps.timeZone }),
+    sumUsage(deps.db, { since, until, filter: {}, groupBy: ['user'], timeZone: deps.timeZone }),
+    sumUsage(deps.db, { since, until, filter: {}, groupBy: ['key'], timeZone: deps.timeZone }),
   ]);
 
   const models = new Map<string | null, number[]>();

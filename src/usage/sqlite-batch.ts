@@ -1,7 +1,7 @@
 // The SQLite fast path of the ledger: one synchronous BEGIN IMMEDIATE transaction of prepared
 // statements per batch. Kysely would build (and SQLite re-prepare) a new multi-row statement for
-// every batch size; this costs a few microseconds per row instead. Records, spend and usage rollups
-// commit together, so the rollups equal the ledger even across kill -9.
+// every batch size; this costs a few microseconds per row instead. Records, spend, usage rollups and
+// daily usage commit together, so the rollups equal the ledger even across kill -9.
 import type SQLite from 'better-sqlite3';
 import type { LedgerBatch } from './ledger-batch.js';
 
@@ -49,6 +49,7 @@ export const ROLLUP_SUMS = [
 ] as const;
 
 const ROLLUP_COLUMNS = ['bucket', 'key_id', 'model', 'credential_id', 'user_id', 'team_id', ...ROLLUP_SUMS];
+const DAILY_COLUMNS = ['day', 'key_id', 'model', 'credential_id', 'user_id', 'team_id', ...ROLLUP_SUMS];
 
 export function createSqliteBatchWriter(sqlite: SQLite.Database) {
   const insertUsage = sqlite.prepare(
@@ -62,6 +63,12 @@ export function createSqliteBatchWriter(sqlite: SQLite.Database) {
   const upsertRollup = sqlite.prepare(
     `insert into usage_rollups (${ROLLUP_COLUMNS.join(', ')}) values (${ROLLUP_COLUMNS.map(() => '?').join(', ')})
      on conflict (bucket, key_id, model, credential_id, user_id, team_id) do update set
+     ${ROLLUP_SUMS.map((c) => `${c} = ${c} + excluded.${c}`).join(', ')}`,
+  );
+
+  const upsertDaily = sqlite.prepare(
+    `insert into usage_daily (${DAILY_COLUMNS.join(', ')}) values (${DAILY_COLUMNS.map(() => '?').join(', ')})
+     on conflict (day, key_id, model, credential_id, user_id, team_id) do update set
      ${ROLLUP_SUMS.map((c) => `${c} = ${c} + excluded.${c}`).join(', ')}`,
   );
 
@@ -119,6 +126,27 @@ export function createSqliteBatchWriter(sqlite: SQLite.Database) {
         u.cost_micro,
         u.saved_micro,
         u.estimated,
+      );
+    }
+    for (const d of batch.daily) {
+      upsertDaily.run(
+        d.day,
+        d.key_id,
+        d.model,
+        d.credential_id,
+        d.user_id,
+        d.team_id,
+        d.requests,
+        d.errors,
+        d.input_tokens,
+        d.output_tokens,
+        d.cache_write_5m_tokens,
+        d.cache_write_1h_tokens,
+        d.cache_read_tokens,
+        d.web_search_requests,
+        d.cost_micro,
+        d.saved_micro,
+        d.estimated,
       );
     }
   });

@@ -1,13 +1,17 @@
-// Usage sums over the ledger for any [since, until): whole 15-minute buckets come from the usage
+// Usage sums over the ledger for any [since, until): whole days of the reporting timezone come from the
+// daily usage table (when it is cut in that zone), the other whole 15-minute buckets from the usage
 // rollups, the partial buckets at the two edges from the raw records (at most 2 × 15 minutes of rows,
-// read through the time index), merged into one answer. `summarise` groups them by model, user, key,
+// read through the time index), merged in one statement. `summarise` groups them by model, user, key,
 // team, credential or day, days being cut in the reporting timezone.
 import { type RawBuilder, sql } from 'kysely';
 import type { Db } from '../db/connect.js';
 import { formatUsd } from '../lib/money.js';
-import { dayLabel, dayStarts } from '../lib/timezone.js';
+import { dayLabel, dayStartOf, dayStarts } from '../lib/timezone.js';
+import { dailyTimeZone } from './daily-rollups.js';
 import { ROLLUP_BUCKET_MS } from './rollup-batch.js';
 import { ROLLUP_SUMS } from './sqlite-batch.js';
+
+const HOUR = 3_600_000;
 
 export const GROUPS = ['model', 'user', 'key', 'team', 'credential', 'day'] as const;
 export type Group = (typeof GROUPS)[number];
@@ -30,6 +34,8 @@ export interface SumQuery {
   until: number;
   filter?: SumFilter;
   groupBy: readonly Dimension[];
+  /** The reporting timezone of the caller's days: lets whole days come from the daily table. */
+  timeZone?: string;
 }
 
 export type UsageSums = Record<(typeof ROLLUP_SUMS)[number], number>;
@@ -75,70 +81,43 @@ const FILTER: Record<keyof SumFilter, IdDimension> = {
   credentialId: 'credential',
 };
 
-/** Sums the Messages usage in [since, until), exactly, per combination of `groupBy` (unordered). */
+/**
+ * Sums the Messages usage in [since, until), exactly, per combination of `groupBy` (unordered), in ONE
+ * statement (one snapshot): when `timeZone` is the zone the daily usage table is cut in, the whole days
+ * of that zone inside the range come from usage_daily; the rest of the whole 15-minute buckets from
+ * usage_rollups; the partial buckets at the edges from usage_records. Another zone (or none) reads no
+ * daily rows: exact, slower on long ranges.
+ *
+ * With 'bucket' in groupBy, a part read from usage_daily answers `bucket` = its day's start, not a
+ * 15-minute bucket: callers only fold buckets into days of that same zone (`foldDays` here,
+ * src/usage/overview.ts), which leaves the answer unchanged.
+ */
 export async function sumUsage(db: Db, query: SumQuery): Promise<SumRow[]> {
   const { since, until, groupBy } = query;
   const filter = query.filter ?? {};
   if (until <= since) return [];
   const first = Math.ceil(since / ROLLUP_BUCKET_MS) * ROLLUP_BUCKET_MS;
   const last = Math.floor(until / ROLLUP_BUCKET_MS) * ROLLUP_BUCKET_MS;
-  const parts: Array<Promise<SumRow[]>> = [];
+  const parts: RawBuilder<unknown>[] = [];
   if (first < last) {
-    parts.push(sumPart(db, 'rollup', first, last, filter, groupBy));
+    const days = query.timeZone ? await wholeDays(db, first, last, query.timeZone) : null;
+    if (days) {
+      parts.push(sumPart(db, 'daily', days.from, days.to, filter, groupBy));
+      if (first < days.from) parts.push(sumPart(db, 'rollup', first, days.from, filter, groupBy));
+      if (days.to < last) parts.push(sumPart(db, 'rollup', days.to, last, filter, groupBy));
+    } else {
+      parts.push(sumPart(db, 'rollup', first, last, filter, groupBy));
+    }
     if (since < first) parts.push(sumPart(db, 'raw', since, first, filter, groupBy));
     if (last < until) parts.push(sumPart(db, 'raw', last, until, filter, groupBy));
   } else {
     parts.push(sumPart(db, 'raw', since, until, filter, groupBy));
   }
-  const results = await Promise.all(parts);
-  if (results.length === 1) return results[0] ?? [];
-  const merged = new Map<string, SumRow>();
-  for (const rows of results) {
-    for (const row of rows) {
-      const id = JSON.stringify(groupBy.map((d) => row[d]));
-      const seen = merged.get(id);
-      if (!seen) merged.set(id, row);
-      else for (const c of ROLLUP_SUMS) seen[c] += row[c];
-    }
-  }
-  return [...merged.values()];
-}
-
-async function sumPart(
-  db: Db,
-  source: 'rollup' | 'raw',
-  from: number,
-  to: number,
-  filter: SumFilter,
-  groupBy: readonly Dimension[],
-): Promise<SumRow[]> {
-  const rollup = source === 'rollup';
-  const dims = groupBy.map((d) =>
-    d === 'bucket'
-      ? rollup
-        ? sql.ref('bucket')
-        : sql`(at / ${sql.lit(ROLLUP_BUCKET_MS)}) * ${sql.lit(ROLLUP_BUCKET_MS)}`
-      : sql.ref(COLUMN[d]),
-  );
-  const sums: RawBuilder<unknown>[] = rollup
-    ? ROLLUP_SUMS.map((c) => sql`sum(${sql.ref(c)}) as ${sql.ref(c)}`)
-    : [
-        sql`sum(case when status >= 200 and status < 300 then 1 else 0 end) as requests`,
-        sql`sum(case when status >= 200 and status < 300 then 0 else 1 end) as errors`,
-        ...ROLLUP_SUMS.slice(2).map((c) => sql`sum(${sql.ref(c)}) as ${sql.ref(c)}`),
-      ];
-  const where: RawBuilder<unknown>[] = rollup
-    ? [sql`bucket >= ${from}`, sql`bucket < ${to}`]
-    : [sql`endpoint = 'messages'`, sql`at >= ${from}`, sql`at < ${to}`];
-  for (const [name, dim] of Object.entries(FILTER) as Array<[keyof SumFilter, IdDimension]>) {
-    const value = filter[name];
-    if (value !== undefined) where.push(sql`${sql.ref(COLUMN[dim])} = ${value}`);
-  }
-  const select = [...dims.map((d, i) => sql`${d} as ${sql.ref(`g${i}`)}`), ...sums];
+  const groups = groupBy.map((_, i) => sql.ref(`g${i}`));
+  const select = [...groups, ...ROLLUP_SUMS.map((c) => sql`sum(${sql.ref(c)}) as ${sql.ref(c)}`)];
   const result = await sql<Record<string, unknown>>`select ${sql.join(select)}
-    from ${sql.table(rollup ? 'usage_rollups' : 'usage_records')}
-    where ${sql.join(where, sql` and `)}
-    ${dims.length > 0 ? sql`group by ${sql.join(dims)}` : sql``}`.execute(db.kysely);
+    from (${sql.join(parts, sql` union all `)}) as parts
+    ${groups.length > 0 ? sql`group by ${sql.join(groups)}` : sql``}`.execute(db.kysely);
   const rows: SumRow[] = [];
   for (const r of result.rows) {
     // Without a group, an empty range still answers one row of nulls.
@@ -147,13 +126,72 @@ async function sumPart(
     groupBy.forEach((d, i) => {
       const value = r[`g${i}`];
       if (d === 'bucket') row.bucket = Number(value);
-      // '' is a rollup's "none"; the ledger says null.
+      // '' is the rollups' "none" (the ledger's null, read as '' in the raw part so the two merge).
       else row[d] = value === null || value === '' ? null : String(value);
     });
     for (const c of ROLLUP_SUMS) row[c] = Number(r[c]);
     rows.push(row);
   }
   return rows;
+}
+
+/**
+ * The whole days of `timeZone` inside [first, last) (15-minute boundaries), as [from, to) — when the
+ * daily table is cut in that zone and there is at least one such day; else null.
+ */
+async function wholeDays(
+  db: Db,
+  first: number,
+  last: number,
+  timeZone: string,
+): Promise<{ from: number; to: number } | null> {
+  const startOfFirst = dayStartOf(first, timeZone);
+  const from = startOfFirst === first ? first : dayStartOf(startOfFirst + 36 * HOUR, timeZone);
+  const to = dayStartOf(last, timeZone);
+  if (from >= to) return null;
+  // A day that does not start on a bucket boundary (no real zone today) would not fold exactly.
+  if (from % ROLLUP_BUCKET_MS !== 0 || to % ROLLUP_BUCKET_MS !== 0) return null;
+  if ((await dailyTimeZone(db)) !== timeZone) return null;
+  return { from, to };
+}
+
+/** One part of the sum, as a subquery: `g0…gn` (ids as text, '' for none) and the sums. */
+function sumPart(
+  db: Db,
+  source: 'daily' | 'rollup' | 'raw',
+  from: number,
+  to: number,
+  filter: SumFilter,
+  groupBy: readonly Dimension[],
+): RawBuilder<unknown> {
+  const raw = source === 'raw';
+  const time = source === 'daily' ? 'day' : raw ? 'at' : 'bucket';
+  const dims = groupBy.map((d) => {
+    if (d === 'bucket')
+      return raw ? sql`(at / ${sql.lit(ROLLUP_BUCKET_MS)}) * ${sql.lit(ROLLUP_BUCKET_MS)}` : sql.ref(time);
+    return raw ? sql`coalesce(${sql.ref(COLUMN[d])}, '')` : sql.ref(COLUMN[d]);
+  });
+  const sums: RawBuilder<unknown>[] = raw
+    ? [
+        sql`sum(case when status >= 200 and status < 300 then 1 else 0 end) as requests`,
+        sql`sum(case when status >= 200 and status < 300 then 0 else 1 end) as errors`,
+        ...ROLLUP_SUMS.slice(2).map((c) => sql`sum(${sql.ref(c)}) as ${sql.ref(c)}`),
+      ]
+    : ROLLUP_SUMS.map((c) => sql`sum(${sql.ref(c)}) as ${sql.ref(c)}`);
+  const where: RawBuilder<unknown>[] = [sql`${sql.ref(time)} >= ${from}`, sql`${sql.ref(time)} < ${to}`];
+  if (raw) where.unshift(sql`endpoint = 'messages'`);
+  for (const [name, dim] of Object.entries(FILTER) as Array<[keyof SumFilter, IdDimension]>) {
+    const value = filter[name];
+    if (value !== undefined) where.push(sql`${sql.ref(COLUMN[dim])} = ${value}`);
+  }
+  const table = source === 'daily' ? 'usage_daily' : raw ? 'usage_records' : 'usage_rollups';
+  const select = [...dims.map((d, i) => sql`${d} as ${sql.ref(`g${i}`)}`), ...sums];
+  // SQLite wants a compound's parts bare; PostgreSQL takes them in parentheses either way.
+  const body = sql`select ${sql.join(select)}
+    from ${sql.table(table)}
+    where ${sql.join(where, sql` and `)}
+    ${dims.length > 0 ? sql`group by ${sql.join(dims)}` : sql``}`;
+  return db.dialect === 'postgres' ? sql`(${body})` : body;
 }
 
 /** Sums the Messages usage in [since, until) per group; days are cut in `timeZone` (IANA, default UTC). */
@@ -165,12 +203,12 @@ export async function summarise(
 ): Promise<UsageRow[]> {
   const { since, until, ...ids } = filter;
   if (by === 'day') {
-    const buckets = await sumUsage(db, { since, until, filter: ids, groupBy: ['bucket'] });
+    const buckets = await sumUsage(db, { since, until, filter: ids, groupBy: ['bucket'], timeZone });
     return foldDays(buckets, dayStarts(since, until, timeZone), timeZone).map(({ day, sums }) =>
       usageRow(day, sums),
     );
   }
-  const rows = await sumUsage(db, { since, until, filter: ids, groupBy: [by] });
+  const rows = await sumUsage(db, { since, until, filter: ids, groupBy: [by], timeZone });
   const nullsFirst = db.dialect === 'sqlite';
   rows.sort((a, b) => compareIds(a[by] ?? null, b[by] ?? null, nullsFirst));
   const names = await labels(

@@ -16,6 +16,7 @@ import { systemClock } from '../../lib/clock.js';
 import { AppError } from '../../lib/errors.js';
 import { parsePositiveInt } from '../../lib/validate.js';
 import { createLogger } from '../../observability/logger.js';
+import { ensureDailyRollups } from '../../usage/daily-rollups.js';
 import { VERSION } from '../../version.js';
 import type { Io } from '../io.js';
 import { globalsOf } from '../runtime.js';
@@ -54,6 +55,12 @@ export function serveCommand(io: Io): Command {
         throw error;
       });
       const logger = createLogger(config.logging.level);
+      // The daily usage table in the reporting timezone, before the gateway's ledger adds to it.
+      await ensureDailyRollups(installation.db, config.usage.timezone).catch(async (error: unknown) => {
+        await lease.release();
+        await installation.close();
+        throw error;
+      });
       const gateway = createGateway({ installation, clock: systemClock }, config);
       let app: Awaited<ReturnType<typeof buildServer>> | null = null;
       let address: string;
