@@ -2,7 +2,7 @@
 // (budgets count UTC months), the last 30 days of spend per day and model in the reporting timezone,
 // the top users and keys of those days, totals by kind of token, and what needs attention (budgets
 // near their limit, credentials marked invalid, keys past the age policy). Reads the 15-minute usage
-// rollups (three grouped queries) and the budgets' own figures; nothing here scans the ledger.
+// rollups (two grouped queries) and the budgets' own figures; nothing here scans the ledger.
 import type { BudgetEntry } from '../budgets/budget.service.js';
 import { type LiveFigures, standing } from '../budgets/budget-status.js';
 import { periodStart } from '../budgets/periods.js';
@@ -65,11 +65,12 @@ export async function buildOverview(deps: OverviewDeps, now: number): Promise<Ov
   const dayStarts = lastDays(now, deps.timeZone, OVERVIEW_DAYS);
   const since = dayStarts[0] ?? now;
   const until = now + 1;
-  const [byBucketModel, byUser, byKey] = await Promise.all([
+  // Two grouped reads, not three: a key belongs to one user, so the users' sums fold from the keys'.
+  const [byBucketModel, byKeyUser] = await Promise.all([
     sumUsage(deps.db, { since, until, filter: {}, groupBy: ['bucket', 'model'], timeZone: deps.timeZone }),
-    sumUsage(deps.db, { since, until, filter: {}, groupBy: ['user'], timeZone: deps.timeZone }),
-    sumUsage(deps.db, { since, until, filter: {}, groupBy: ['key'], timeZone: deps.timeZone }),
+    sumUsage(deps.db, { since, until, filter: {}, groupBy: ['key', 'user'], timeZone: deps.timeZone }),
   ]);
+  const byUser = foldBy(byKeyUser, 'user');
 
   const models = new Map<string | null, number[]>();
   const totals = emptySums();
@@ -114,7 +115,7 @@ export async function buildOverview(deps: OverviewDeps, now: number): Promise<Ov
       name: userNames.get(r.user ?? '') ?? null,
       ...sumsOf(r),
     })),
-    top_keys: top(byKey).map((r) => {
+    top_keys: top(foldBy(byKeyUser, 'key')).map((r) => {
       const key = keyById.get(r.key ?? '');
       return { id: r.key ?? '', name: key?.name ?? null, user: key?.user ?? null, ...sumsOf(r) };
     }),
@@ -181,6 +182,18 @@ function sumsOf(row: SumRow): Sums {
 
 function addSums(into: Sums, row: Sums): void {
   for (const k of Object.keys(into) as Array<keyof Sums>) into[k] += row[k];
+}
+
+/** The rows summed per value of one of their dimensions. */
+function foldBy(rows: readonly SumRow[], dim: 'user' | 'key'): SumRow[] {
+  const out = new Map<string | null, SumRow>();
+  for (const row of rows) {
+    const id = row[dim] ?? null;
+    const into = out.get(id);
+    if (into) addSums(into, row);
+    else out.set(id, { ...sumsOf(row), [dim]: id });
+  }
+  return [...out.values()];
 }
 
 function top(rows: readonly SumRow[]): SumRow[] {
