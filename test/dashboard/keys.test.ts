@@ -2,7 +2,7 @@
 // after a reload), works at the gateway through the official SDK, is listed with its policy, and once
 // revoked from the page (after a confirmation) is refused with 401; rotation shows the new key once.
 import Anthropic from '@anthropic-ai/sdk';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   DESKTOP,
@@ -31,6 +31,10 @@ async function statusOf(p: Promise<unknown>): Promise<number> {
   }
 }
 
+// The issue form and the list's filter both have a "User" select, and the form appears only once the
+// users have loaded: scope to the form, or an early lookup lands on the filter.
+const issueForm = (page: Page) => page.getByRole('form', { name: 'Issue a key' });
+
 describe.skipIf(!hasChromium)('gateway keys page in Chromium', () => {
   let h: Harness;
   let browser: Browser;
@@ -50,7 +54,7 @@ describe.skipIf(!hasChromium)('gateway keys page in Chromium', () => {
     const { page, problems, context } = await openPage(browser);
     await signInWithToken(page, h.url, h.adminToken);
     await page.goto(`${h.url}/keys`);
-    await page.getByLabel('User', { exact: true }).first().selectOption({ label: 'carol' });
+    await issueForm(page).getByLabel('User', { exact: true }).selectOption({ label: 'carol' });
     await page.getByLabel('Key name (optional)').fill('laptop');
     await page.getByLabel('Allowed models').fill('claude-haiku-4-5');
     await page.getByLabel('Requests per minute').fill('30');
@@ -116,7 +120,7 @@ describe.skipIf(!hasChromium)('gateway keys page in Chromium', () => {
     const { page, problems, context } = await openPage(browser);
     await signInWithToken(page, h.url, h.adminToken);
     await page.goto(`${h.url}/keys`);
-    await page.getByLabel('User', { exact: true }).first().selectOption({ label: 'dave' });
+    await issueForm(page).getByLabel('User', { exact: true }).selectOption({ label: 'dave' });
     await page.getByLabel('Expires after').fill('soon');
     await page.getByRole('button', { name: 'Issue key' }).click();
     await expect.poll(() => page.getByRole('alert').count()).toBe(1);
@@ -126,12 +130,16 @@ describe.skipIf(!hasChromium)('gateway keys page in Chromium', () => {
     const shown = page.getByLabel('Gateway key', { exact: true });
     await expect.poll(() => shown.count()).toBe(1);
     const first = await shown.inputValue();
+    expect(await page.getByRole('heading', { name: 'New key for dave' }).count()).toBe(1);
     await page.getByRole('button', { name: 'Done' }).click();
     const [issued] = (await h.api('GET', '/admin/v1/keys?user=dave')).json.items;
     expect(issued.expires_at).not.toBeNull();
 
     // Filter by user: only dave's keys.
-    await page.getByLabel('User', { exact: true }).nth(1).selectOption({ label: 'dave' });
+    await page
+      .getByRole('form', { name: 'Filter keys' })
+      .getByLabel('User', { exact: true })
+      .selectOption({ label: 'dave' });
     await expect.poll(() => page.getByRole('row').filter({ hasText: 'carol' }).count()).toBe(0);
     const row = page.getByRole('row').filter({ hasText: issued.id });
     await expect.poll(() => row.count()).toBe(1);

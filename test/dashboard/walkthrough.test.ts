@@ -166,7 +166,10 @@ describe.skipIf(!hasChromium)('the walk-through: admin, member, traffic, reports
 
     // The admin issues a key for the member on /keys: shown once, gone after Done and a reload.
     await visit(page, `${h.url}/keys`, 'Gateway keys');
-    await page.getByLabel('User', { exact: true }).first().selectOption({ label: 'mira' });
+    await page
+      .getByRole('form', { name: 'Issue a key' })
+      .getByLabel('User', { exact: true })
+      .selectOption({ label: 'mira' });
     await page.getByLabel('Key name (optional)').fill('mira-laptop');
     await page.getByRole('button', { name: 'Issue key' }).click();
     const shown = page.getByLabel('Gateway key', { exact: true });
