@@ -2,7 +2,8 @@
 // TOLLGATE_TEST_DATABASE_URL is set) are summed for random ranges, groups, filters and timezones by the
 // rollup-backed `summarise`, and compared with the ledger scan it replaced (kept here as the oracle) —
 // with the daily table cut in one zone (queries in that zone read it, others fall back), then rebuilt
-// in another zone after more writes.
+// in another zone after more writes. `sumUsage` is checked the same way for several dimensions at once
+// and a subset of the sums, as the overview calls it.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +16,18 @@ import type { UsageRecordTable } from '../src/db/schema.js';
 import { dayLabel } from '../src/lib/timezone.js';
 import { ensureDailyRollups } from '../src/usage/daily-rollups.js';
 import { createLedger } from '../src/usage/ledger.js';
-import { GROUPS, type Group, summarise, type UsageFilter, type UsageRow } from '../src/usage/usage.repo.js';
+import { ROLLUP_SUMS } from '../src/usage/sqlite-batch.js';
+import {
+  DIMENSIONS,
+  type Dimension,
+  GROUPS,
+  type Group,
+  type SumName,
+  summarise,
+  sumUsage,
+  type UsageFilter,
+  type UsageRow,
+} from '../src/usage/usage.repo.js';
 import { createPgSchema, PG_URL, type PgSchema } from './helpers/pg.js';
 
 const BASE = Date.UTC(2026, 2, 7, 0, 0); // two days before New York's spring DST change
@@ -182,6 +194,38 @@ const queryArb = fc.record({
 
 type Query = typeof queryArb extends fc.Arbitrary<infer Q> ? Q : never;
 
+// `sumUsage` itself, as the overview calls it: several dimensions at once, some of the sums only.
+const multiArb = fc.record({
+  a: edge,
+  b: edge,
+  groupBy: fc.shuffledSubarray([...DIMENSIONS], { maxLength: 3 }),
+  sums: fc.shuffledSubarray([...ROLLUP_SUMS], { minLength: 1 }),
+  timeZone: fc.constantFrom(null, null, ...ZONES),
+});
+
+type MultiQuery = typeof multiArb extends fc.Arbitrary<infer Q> ? Q : never;
+
+/** The groups of `sumUsage` as strings (buckets folded into their days, as every caller does). */
+function multiGroups(
+  rows: ReadonlyArray<Record<string, unknown>>,
+  q: MultiQuery,
+  timeZone: string,
+  at: (row: Record<string, unknown>) => number,
+  id: (row: Record<string, unknown>, d: Exclude<Dimension, 'bucket'>) => unknown,
+  sum: (row: Record<string, unknown>, c: SumName) => number,
+): Map<string, Record<string, number>> {
+  const out = new Map<string, Record<string, number>>();
+  for (const row of rows) {
+    const group = JSON.stringify(
+      q.groupBy.map((d) => (d === 'bucket' ? dayLabel(at(row), timeZone) : (id(row, d) ?? null))),
+    );
+    const into = out.get(group) ?? Object.fromEntries(q.sums.map((c) => [c, 0]));
+    for (const c of q.sums) into[c] = (into[c] ?? 0) + sum(row, c);
+    out.set(group, into);
+  }
+  return out;
+}
+
 const ROLLED_SUMS = `sum(requests) as requests, sum(errors) as errors,
   sum(input_tokens) as input_tokens, sum(output_tokens) as output_tokens,
   sum(cache_write_5m_tokens) as cache_write_5m_tokens, sum(cache_write_1h_tokens) as cache_write_1h_tokens,
@@ -255,6 +299,42 @@ describe.each(targets)('usage rollups on $name', (target) => {
     }
   }
 
+  async function checkMulti(queries: MultiQuery[], ats: number[], dailyZone: string): Promise<void> {
+    for (const q of queries) {
+      const [since, until] = [q.a(ats), q.b(ats)].sort((x, y) => x - y) as [number, number];
+      const timeZone = q.timeZone ?? dailyZone;
+      const [first, ...rest] = q.sums as [SumName, ...SumName[]];
+      const got = await sumUsage(db, { since, until, groupBy: q.groupBy, timeZone }, [first, ...rest]);
+      const records = await db.kysely
+        .selectFrom('usage_records')
+        .selectAll()
+        .where('endpoint', '=', 'messages')
+        .where('at', '>=', since)
+        .where('at', '<', until)
+        .execute();
+      const ok = (r: Record<string, unknown>) => Number(r.status) >= 200 && Number(r.status) < 300;
+      const want = multiGroups(
+        records,
+        q,
+        timeZone,
+        (r) => Number(r.at),
+        (r, d) => r[COLUMN[d]],
+        (r, c) => (c === 'requests' ? Number(ok(r)) : c === 'errors' ? Number(!ok(r)) : Number(r[c])),
+      );
+      const found = multiGroups(
+        got,
+        q,
+        timeZone,
+        (r) => Number(r.bucket),
+        (r, d) => r[d],
+        (r, c) => Number(r[c]),
+      );
+      expect(new Map([...found].sort())).toEqual(new Map([...want].sort()));
+      // Only the sums asked for are read.
+      for (const row of got) for (const c of ROLLUP_SUMS) expect(c in row).toBe(q.sums.includes(c));
+    }
+  }
+
   it('sum exactly what the ledger holds, for any range, group, filter and timezone', {
     timeout: 120_000,
   }, async () => {
@@ -262,10 +342,11 @@ describe.each(targets)('usage rollups on $name', (target) => {
       fc.asyncProperty(
         fc.array(fc.array(recordArb, { maxLength: 40 }), { minLength: 1, maxLength: 6 }),
         fc.array(queryArb, { minLength: 1, maxLength: 12 }),
+        fc.array(multiArb, { maxLength: 4 }),
         fc.nat(),
         fc.constantFrom(...ZONES),
         fc.constantFrom(...ZONES),
-        async (batches, queries, split, zoneA, zoneB) => {
+        async (batches, queries, multi, split, zoneA, zoneB) => {
           for (const table of ['usage_records', 'usage_rollups', 'usage_daily', 'spend'] as const)
             await db.kysely.deleteFrom(table).execute();
           await db.kysely.deleteFrom('meta').where('key', '=', 'usage_daily_timezone').execute();
@@ -289,8 +370,10 @@ describe.each(targets)('usage rollups on $name', (target) => {
             expect(sumsOf(rolled ?? {})).toEqual(sumsOf(raw ?? {}));
           }
           await check(queries, ats, zoneA);
+          await checkMulti(multi, ats, zoneA);
           await ensureDailyRollups(db, zoneB);
           await check(queries, ats, zoneB);
+          await checkMulti(multi, ats, zoneB);
         },
       ),
       { numRuns: target.name === 'sqlite' ? 60 : 25 },

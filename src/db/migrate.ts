@@ -15,6 +15,7 @@ import { adminSurfaceMigration } from './migrations/0010-admin-surface.js';
 import { signInMigration } from './migrations/0011-sign-in.js';
 import { usageRollupsMigration } from './migrations/0012-usage-rollups.js';
 import { dailyUsageMigration } from './migrations/0013-daily-usage.js';
+import { dailyUsageOrderMigration } from './migrations/0014-daily-usage-order.js';
 
 export function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
@@ -31,6 +32,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0011-sign-in': signInMigration(dialect),
     '0012-usage-rollups': usageRollupsMigration(dialect),
     '0013-daily-usage': dailyUsageMigration(dialect),
+    '0014-daily-usage-order': dailyUsageOrderMigration(dialect),
   };
 }
 

@@ -56,9 +56,10 @@ export async function ensureDailyRollups(db: Db, timeZone: string): Promise<bool
       });
       await sql`insert into usage_daily_map (bucket, day) values ${sql.join(values)}`.execute(tx);
     }
-    const ids = sql.raw('r.key_id, r.model, r.credential_id, r.user_id, r.team_id');
+    // The id columns in usage_daily's primary-key order, so the sums go in in the table's own order.
+    const ids = sql.raw('r.team_id, r.user_id, r.key_id, r.model, r.credential_id');
     const sums = sql.raw(ROLLUP_SUMS.map((c) => `sum(r.${c})`).join(', '));
-    await sql`insert into usage_daily (day, key_id, model, credential_id, user_id, team_id,
+    await sql`insert into usage_daily (day, team_id, user_id, key_id, model, credential_id,
         ${sql.raw(ROLLUP_SUMS.join(', '))})
       select m.day, ${ids}, ${sums}
       from usage_rollups r join usage_daily_map m on m.bucket = r.bucket

@@ -137,7 +137,7 @@ export function createLedger(db: Db, orgId: string, options: LedgerOptions = {})
         .values(daily.slice(i, i + chunk))
         .onConflict((oc) =>
           oc
-            .columns(['day', 'key_id', 'model', 'credential_id', 'user_id', 'team_id'])
+            .columns(['day', 'team_id', 'user_id', 'key_id', 'model', 'credential_id'])
             .doUpdateSet((eb) =>
               Object.fromEntries(
                 ROLLUP_SUMS.map((c) => [c, eb(`usage_daily.${c}`, '+', eb.ref(`excluded.${c}`))]),
@@ -176,16 +176,24 @@ export type Ledger = ReturnType<typeof createLedger>;
 
 function compareRollupKeys(a: RollupDelta, b: RollupDelta): number {
   if (a.bucket !== b.bucket) return a.bucket - b.bucket;
-  return compareIdColumns(a, b);
+  return compareIdColumns(a, b, ROLLUP_ID_ORDER);
 }
 
 function compareDailyKeys(a: DailyDelta, b: DailyDelta): number {
   if (a.day !== b.day) return a.day - b.day;
-  return compareIdColumns(a, b);
+  return compareIdColumns(a, b, DAILY_ID_ORDER);
 }
 
-function compareIdColumns(a: DailyDelta | RollupDelta, b: DailyDelta | RollupDelta): number {
-  for (const c of ['key_id', 'model', 'credential_id', 'user_id', 'team_id'] as const) {
+/** The id columns in each table's primary-key order (usage_daily's is migration 0014's). */
+const ROLLUP_ID_ORDER = ['key_id', 'model', 'credential_id', 'user_id', 'team_id'] as const;
+const DAILY_ID_ORDER = ['team_id', 'user_id', 'key_id', 'model', 'credential_id'] as const;
+
+function compareIdColumns(
+  a: DailyDelta | RollupDelta,
+  b: DailyDelta | RollupDelta,
+  order: typeof ROLLUP_ID_ORDER | typeof DAILY_ID_ORDER,
+): number {
+  for (const c of order) {
     if (a[c] !== b[c]) return a[c] < b[c] ? -1 : 1;
   }
   return 0;

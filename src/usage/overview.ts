@@ -65,17 +65,19 @@ export async function buildOverview(deps: OverviewDeps, now: number): Promise<Ov
   const dayStarts = lastDays(now, deps.timeZone, OVERVIEW_DAYS);
   const since = dayStarts[0] ?? now;
   const until = now + 1;
-  // Two grouped reads, not three: a key belongs to one user, so the users' sums fold from the keys'.
+  // Two grouped reads: every sum per key and user (the users', the keys' and the totals fold from it;
+  // a key acting for several users has a row per user), and only the cost per day and model (the chart).
+  const range = { since, until, filter: {}, timeZone: deps.timeZone };
   const [byBucketModel, byKeyUser] = await Promise.all([
-    sumUsage(deps.db, { since, until, filter: {}, groupBy: ['bucket', 'model'], timeZone: deps.timeZone }),
-    sumUsage(deps.db, { since, until, filter: {}, groupBy: ['key', 'user'], timeZone: deps.timeZone }),
+    sumUsage(deps.db, { ...range, groupBy: ['bucket', 'model'] }, ['cost_micro']),
+    sumUsage(deps.db, { ...range, groupBy: ['key', 'user'] }),
   ]);
   const byUser = foldBy(byKeyUser, 'user');
+  const totals = emptySums();
+  for (const row of byKeyUser) addSums(totals, row);
 
   const models = new Map<string | null, number[]>();
-  const totals = emptySums();
   for (const row of byBucketModel) {
-    addSums(totals, row);
     const day = dayIndex(dayStarts, row.bucket ?? since);
     const model = row.model ?? null;
     let series = models.get(model);

@@ -68,7 +68,7 @@ export function createSqliteBatchWriter(sqlite: SQLite.Database) {
 
   const upsertDaily = sqlite.prepare(
     `insert into usage_daily (${DAILY_COLUMNS.join(', ')}) values (${DAILY_COLUMNS.map(() => '?').join(', ')})
-     on conflict (day, key_id, model, credential_id, user_id, team_id) do update set
+     on conflict (day, team_id, user_id, key_id, model, credential_id) do update set
      ${ROLLUP_SUMS.map((c) => `${c} = ${c} + excluded.${c}`).join(', ')}`,
   );
 

@@ -38,10 +38,12 @@ export interface SumQuery {
   timeZone?: string;
 }
 
-export type UsageSums = Record<(typeof ROLLUP_SUMS)[number], number>;
+export type SumName = (typeof ROLLUP_SUMS)[number];
+export type UsageSums = Record<SumName, number>;
 
 /** One group: the ids it was grouped by (null = none), the bucket start when grouped by bucket, the sums. */
-export type SumRow = UsageSums & Partial<Record<IdDimension, string | null>> & { bucket?: number };
+export type SumRow<S extends SumName = SumName> = Record<S, number> &
+  Partial<Record<IdDimension, string | null>> & { bucket?: number };
 
 export interface UsageFilter extends SumFilter {
   since: number;
@@ -92,7 +94,18 @@ const FILTER: Record<keyof SumFilter, IdDimension> = {
  * 15-minute bucket: callers only fold buckets into days of that same zone (`foldDays` here,
  * src/usage/overview.ts), which leaves the answer unchanged.
  */
-export async function sumUsage(db: Db, query: SumQuery): Promise<SumRow[]> {
+export function sumUsage(db: Db, query: SumQuery): Promise<SumRow[]>;
+/** The same, summing only `sums` (each sum is a column every row of the range is read for). */
+export function sumUsage<S extends SumName>(
+  db: Db,
+  query: SumQuery,
+  sums: readonly [S, ...S[]],
+): Promise<Array<SumRow<S>>>;
+export async function sumUsage(
+  db: Db,
+  query: SumQuery,
+  sums: readonly SumName[] = ROLLUP_SUMS,
+): Promise<Array<SumRow<SumName>>> {
   const { since, until, groupBy } = query;
   const filter = query.filter ?? {};
   if (until <= since) return [];
@@ -102,26 +115,27 @@ export async function sumUsage(db: Db, query: SumQuery): Promise<SumRow[]> {
   if (first < last) {
     const days = query.timeZone ? await wholeDays(db, first, last, query.timeZone) : null;
     if (days) {
-      parts.push(sumPart(db, 'daily', days.from, days.to, filter, groupBy));
-      if (first < days.from) parts.push(sumPart(db, 'rollup', first, days.from, filter, groupBy));
-      if (days.to < last) parts.push(sumPart(db, 'rollup', days.to, last, filter, groupBy));
+      parts.push(sumPart(db, 'daily', days.from, days.to, filter, groupBy, sums));
+      if (first < days.from) parts.push(sumPart(db, 'rollup', first, days.from, filter, groupBy, sums));
+      if (days.to < last) parts.push(sumPart(db, 'rollup', days.to, last, filter, groupBy, sums));
     } else {
-      parts.push(sumPart(db, 'rollup', first, last, filter, groupBy));
+      parts.push(sumPart(db, 'rollup', first, last, filter, groupBy, sums));
     }
-    if (since < first) parts.push(sumPart(db, 'raw', since, first, filter, groupBy));
-    if (last < until) parts.push(sumPart(db, 'raw', last, until, filter, groupBy));
+    if (since < first) parts.push(sumPart(db, 'raw', since, first, filter, groupBy, sums));
+    if (last < until) parts.push(sumPart(db, 'raw', last, until, filter, groupBy, sums));
   } else {
-    parts.push(sumPart(db, 'raw', since, until, filter, groupBy));
+    parts.push(sumPart(db, 'raw', since, until, filter, groupBy, sums));
   }
   const groups = groupBy.map((_, i) => sql.ref(`g${i}`));
-  const select = [...groups, ...ROLLUP_SUMS.map((c) => sql`sum(${sql.ref(c)}) as ${sql.ref(c)}`)];
+  const select = [...groups, ...sums.map((c) => sql`sum(${sql.ref(c)}) as ${sql.ref(c)}`)];
   const result = await sql<Record<string, unknown>>`select ${sql.join(select)}
     from (${sql.join(parts, sql` union all `)}) as parts
     ${groups.length > 0 ? sql`group by ${sql.join(groups)}` : sql``}`.execute(db.kysely);
   const rows: SumRow[] = [];
+  const probe = sums[0] ?? 'requests';
   for (const r of result.rows) {
     // Without a group, an empty range still answers one row of nulls.
-    if (r.requests === null || r.requests === undefined) continue;
+    if (r[probe] === null || r[probe] === undefined) continue;
     const row = {} as SumRow;
     groupBy.forEach((d, i) => {
       const value = r[`g${i}`];
@@ -129,7 +143,7 @@ export async function sumUsage(db: Db, query: SumQuery): Promise<SumRow[]> {
       // '' is the rollups' "none" (the ledger's null, read as '' in the raw part so the two merge).
       else row[d] = value === null || value === '' ? null : String(value);
     });
-    for (const c of ROLLUP_SUMS) row[c] = Number(r[c]);
+    for (const c of sums) row[c] = Number(r[c]);
     rows.push(row);
   }
   return rows;
@@ -163,6 +177,7 @@ function sumPart(
   to: number,
   filter: SumFilter,
   groupBy: readonly Dimension[],
+  wanted: readonly SumName[],
 ): RawBuilder<unknown> {
   const raw = source === 'raw';
   const time = source === 'daily' ? 'day' : raw ? 'at' : 'bucket';
@@ -171,13 +186,14 @@ function sumPart(
       return raw ? sql`(at / ${sql.lit(ROLLUP_BUCKET_MS)}) * ${sql.lit(ROLLUP_BUCKET_MS)}` : sql.ref(time);
     return raw ? sql`coalesce(${sql.ref(COLUMN[d])}, '')` : sql.ref(COLUMN[d]);
   });
-  const sums: RawBuilder<unknown>[] = raw
-    ? [
-        sql`sum(case when status >= 200 and status < 300 then 1 else 0 end) as requests`,
-        sql`sum(case when status >= 200 and status < 300 then 0 else 1 end) as errors`,
-        ...ROLLUP_SUMS.slice(2).map((c) => sql`sum(${sql.ref(c)}) as ${sql.ref(c)}`),
-      ]
-    : ROLLUP_SUMS.map((c) => sql`sum(${sql.ref(c)}) as ${sql.ref(c)}`);
+  const sums = wanted.map((c) => {
+    if (raw && c === 'requests')
+      return sql`sum(case when status >= 200 and status < 300 then 1 else 0 end) as requests`;
+    if (raw && c === 'errors')
+      return sql`sum(case when status >= 200 and status < 300 then 0 else 1 end) as errors`;
+    return sql`sum(${sql.ref(c)}) as ${sql.ref(c)}`;
+  });
+  const grouping = source === 'daily' ? (dailyRun(groupBy) ?? dims) : dims;
   const where: RawBuilder<unknown>[] = [sql`${sql.ref(time)} >= ${from}`, sql`${sql.ref(time)} < ${to}`];
   if (raw) where.unshift(sql`endpoint = 'messages'`);
   for (const [name, dim] of Object.entries(FILTER) as Array<[keyof SumFilter, IdDimension]>) {
@@ -190,8 +206,30 @@ function sumPart(
   const body = sql`select ${sql.join(select)}
     from ${sql.table(table)}
     where ${sql.join(where, sql` and `)}
-    ${dims.length > 0 ? sql`group by ${sql.join(dims)}` : sql``}`;
+    ${grouping.length > 0 ? sql`group by ${sql.join(grouping)}` : sql``}`;
   return db.dialect === 'postgres' ? sql`(${body})` : body;
+}
+
+/** usage_daily's clustered order after the day (migration 0014's primary key). */
+const DAILY_RUN: readonly IdDimension[] = ['team', 'user', 'key'];
+
+/**
+ * How the daily part groups when every id asked for is among team, user and key: by the shortest
+ * prefix of (day, team, user, key) holding them. Each such group is a run of the clustered order, which
+ * SQLite sums as it reads instead of sorting every row of the range; the groups are finer than asked
+ * (per day, and per user within a team…), and the outer query folds them into what was asked. Null
+ * when another id (model, credential) is asked for, or nothing is.
+ */
+function dailyRun(groupBy: readonly Dimension[]): RawBuilder<unknown>[] | null {
+  let depth = 0;
+  for (const d of groupBy) {
+    if (d === 'bucket') continue;
+    const at = DAILY_RUN.indexOf(d);
+    if (at < 0) return null;
+    depth = Math.max(depth, at + 1);
+  }
+  if (groupBy.length === 0) return null;
+  return [sql.ref('day'), ...DAILY_RUN.slice(0, depth).map((d) => sql.ref(COLUMN[d]))];
 }
 
 /** Sums the Messages usage in [since, until) per group; days are cut in `timeZone` (IANA, default UTC). */
