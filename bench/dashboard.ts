@@ -9,6 +9,7 @@ import {
   createPgSchema,
   type DbStats,
   dashboardPgUrl,
+  pgAnalyze,
   pgStats,
   pgUnreachable,
   sqliteStats,
@@ -265,7 +266,11 @@ export async function runDashboard(ctx: BenchContext): Promise<DashboardResult> 
     const schema = await createPgSchema(base);
     try {
       databases.push(
-        await seedAndMeasure(ctx, 'postgres', ctx.opts.dashboardPgRows, schema.url, () => pgStats(schema)),
+        await seedAndMeasure(ctx, 'postgres', ctx.opts.dashboardPgRows, schema.url, async () => {
+          const autovacuum = await pgAnalyze(schema);
+          log(`  postgres: ANALYZE after seeding, as autovacuum would (autovacuum here: ${autovacuum})`);
+          return pgStats(schema);
+        }),
       );
     } finally {
       if (ctx.opts.keep) log(`  postgres: schema ${schema.name} kept (--keep)`);

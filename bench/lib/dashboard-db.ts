@@ -94,3 +94,19 @@ export async function pgStats(schema: PgSchema): Promise<DbStats> {
     return { sizeMb: count(size.rows[0]) / 2 ** 20, rollupRows: count(rollups.rows[0]) };
   });
 }
+
+/**
+ * ANALYZE of the schema's tables, as autovacuum does on a live server a minute or so after that many
+ * writes (this machine's PostgreSQL runs with autovacuum off, which would leave the planner guessing a
+ * few hundred rows where there are tens of thousands). Returns the server's autovacuum setting.
+ */
+export async function pgAnalyze(schema: PgSchema): Promise<string> {
+  return withClient(schema.url, async (c) => {
+    const setting = await c.query('show autovacuum');
+    const tables = await c.query('select tablename from pg_tables where schemaname = $1', [schema.name]);
+    const names = tables.rows.map((r: unknown) => (isRecord(r) ? String(r.tablename) : '')).filter(Boolean);
+    if (names.length > 0) await c.query(`analyze ${names.map((n) => `"${n}"`).join(', ')}`);
+    const row: unknown = setting.rows[0];
+    return isRecord(row) ? String(row.autovacuum) : 'unknown';
+  });
+}

@@ -18,8 +18,15 @@ export async function writeMeta(tx: Tx, key: string, value: string): Promise<voi
     .execute();
 }
 
-/** Whether the meta table exists: Tollgate's tables are in this database (migrations ran). */
+/** Databases whose meta table has been seen: migrations only add tables, so it stays. */
+const seen = new WeakSet<Db>();
+
+/**
+ * Whether the meta table exists: Tollgate's tables are in this database (migrations ran). Asked of the
+ * catalog until the answer is yes (a catalog query on every admin request cost PostgreSQL ~2 ms).
+ */
 export async function metaTableExists(db: Db): Promise<boolean> {
+  if (seen.has(db)) return true;
   const query =
     db.dialect === 'sqlite'
       ? sql<{ n: number }>`select count(*) as n from sqlite_master where type = 'table' and name = 'meta'`
@@ -27,5 +34,7 @@ export async function metaTableExists(db: Db): Promise<boolean> {
           n: number;
         }>`select count(*)::int as n from information_schema.tables where table_schema = current_schema() and table_name = 'meta'`;
   const result = await query.execute(db.kysely);
-  return Number(result.rows[0]?.n ?? 0) > 0;
+  const exists = Number(result.rows[0]?.n ?? 0) > 0;
+  if (exists) seen.add(db);
+  return exists;
 }

@@ -193,7 +193,8 @@ function sumPart(
       return sql`sum(case when status >= 200 and status < 300 then 0 else 1 end) as errors`;
     return sql`sum(${sql.ref(c)}) as ${sql.ref(c)}`;
   });
-  const grouping = source === 'daily' ? (dailyRun(groupBy) ?? dims) : dims;
+  // Only SQLite aggregates by sorting; PostgreSQL hashes, and finer groups would only be more of them.
+  const grouping = source === 'daily' && db.dialect === 'sqlite' ? (dailyRun(groupBy) ?? dims) : dims;
   const where: RawBuilder<unknown>[] = [sql`${sql.ref(time)} >= ${from}`, sql`${sql.ref(time)} < ${to}`];
   if (raw) where.unshift(sql`endpoint = 'messages'`);
   for (const [name, dim] of Object.entries(FILTER) as Array<[keyof SumFilter, IdDimension]>) {
@@ -214,7 +215,7 @@ function sumPart(
 const DAILY_RUN: readonly IdDimension[] = ['team', 'user', 'key'];
 
 /**
- * How the daily part groups when every id asked for is among team, user and key: by the shortest
+ * How the daily part groups on SQLite when every id asked for is among team, user and key: by the shortest
  * prefix of (day, team, user, key) holding them. Each such group is a run of the clustered order, which
  * SQLite sums as it reads instead of sorting every row of the range; the groups are finer than asked
  * (per day, and per user within a team…), and the outer query folds them into what was asked. Null

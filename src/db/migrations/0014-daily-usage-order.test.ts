@@ -90,7 +90,7 @@ describe.each(targets)('migration 0014 on $name: daily usage in report order', (
     close = null;
   });
 
-  it('keeps every row and the zone, clusters by day, team, user, key, and still refuses a duplicate', async () => {
+  it('keeps every row and the zone, clusters by day, team, user, key (with planner statistics on PostgreSQL), and still refuses a duplicate', async () => {
     const opened = await target.open();
     close = opened.close;
     const { db } = opened;
@@ -135,6 +135,16 @@ describe.each(targets)('migration 0014 on $name: daily usage in report order', (
       .values({ ...row, user_id: 'usr_c' })
       .execute();
     expect((await db.kysely.selectFrom('usage_daily').select('day').execute()).length).toBe(4);
+    if (db.dialect === 'postgres') {
+      const stats = await sql<{ name: string; kinds: string }>`
+        select s.stxname as name, array_to_string(s.stxkind, '') as kinds from pg_statistic_ext s
+        where s.stxnamespace = (select oid from pg_namespace where nspname = current_schema())
+        order by s.stxname`.execute(db.kysely);
+      expect(stats.rows).toEqual([
+        { name: 'usage_daily_owners', kinds: 'df' },
+        { name: 'usage_rollups_owners', kinds: 'df' },
+      ]);
+    }
     if (db.dialect === 'sqlite') {
       const table = await sql<{
         sql: string;
