@@ -67,10 +67,16 @@ export async function buildOverview(deps: OverviewDeps, now: number): Promise<Ov
   const until = now + 1;
   // Two grouped reads: every sum per key and user (the users', the keys' and the totals fold from it;
   // a key acting for several users has a row per user), and only the cost per day and model (the chart).
+  // Every read is independent of the others: on PostgreSQL they go out at once, on the pool's
+  // connections (SQLite answers each in turn either way).
   const range = { since, until, filter: {}, timeZone: deps.timeZone };
-  const [byBucketModel, byKeyUser] = await Promise.all([
+  const [byBucketModel, byKeyUser, keys, budgets, settled, credentials] = await Promise.all([
     sumUsage(deps.db, { ...range, groupBy: ['bucket', 'model'] }, ['cost_micro']),
     sumUsage(deps.db, { ...range, groupBy: ['key', 'user'] }),
+    deps.keys(),
+    deps.budgets(),
+    monthAndDaySpend(deps.db, now),
+    deps.credentials(),
   ]);
   const byUser = foldBy(byKeyUser, 'user');
   const totals = emptySums();
@@ -93,10 +99,7 @@ export async function buildOverview(deps: OverviewDeps, now: number): Promise<Ov
     'users',
     topUsers.map((r) => r.user ?? ''),
   );
-  const keys = await deps.keys();
   const keyById = new Map(keys.map((k) => [k.id, k]));
-  const budgets = await deps.budgets();
-  const settled = await monthAndDaySpend(deps.db, now);
   const lines = await Promise.all(budgets.map((b) => budgetLine(deps, settled, b, now)));
 
   return {
@@ -124,7 +127,7 @@ export async function buildOverview(deps: OverviewDeps, now: number): Promise<Ov
     totals,
     alerts: [
       ...budgetAlerts(lines, deps.nearShare),
-      ...(await deps.credentials())
+      ...credentials
         .filter((c) => c.status === 'invalid')
         .map<Alert>((c) => ({
           kind: 'credential',
