@@ -6,7 +6,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/connect.js';
 import { writeTransaction } from '../db/tx.js';
-import { writeMeta } from '../install/meta.repo.js';
+import { readMeta, writeMeta } from '../install/meta.repo.js';
 import { dayOfBucket } from './rollup-batch.js';
 import { ROLLUP_SUMS } from './sqlite-batch.js';
 
@@ -16,18 +16,9 @@ export const DAILY_TIMEZONE_META = 'usage_daily_timezone';
 /** Bucket → day pairs per INSERT into the mapping table (2 parameters each, under SQLite's limit). */
 const MAP_CHUNK = 400;
 
-/**
- * The zone the daily usage table is cut in, or null when it has not been built. Read on every usage
- * query of a migrated database (the usage tables are there, so meta is too): one primary-key lookup,
- * without `readMeta`'s check that the table exists.
- */
-export async function dailyTimeZone(db: Db): Promise<string | null> {
-  const row = await db.kysely
-    .selectFrom('meta')
-    .select('value')
-    .where('key', '=', DAILY_TIMEZONE_META)
-    .executeTakeFirst();
-  return row?.value ?? null;
+/** The zone the daily usage table is cut in, or null when it has not been built. */
+export function dailyTimeZone(db: Db): Promise<string | null> {
+  return readMeta(db, DAILY_TIMEZONE_META);
 }
 
 /**
