@@ -4,13 +4,10 @@
 // with the daily table cut in one zone (queries in that zone read it, others fall back), then rebuilt
 // in another zone after more writes. `sumUsage` is checked the same way for several dimensions at once
 // and a subset of the sums, as the overview calls it.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import fc from 'fast-check';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Db, openDatabase } from '../src/db/connect.js';
+import type { Db } from '../src/db/connect.js';
 import { migrateToLatest } from '../src/db/migrate.js';
 import type { UsageRecordTable } from '../src/db/schema.js';
 import { dayLabel } from '../src/lib/timezone.js';
@@ -28,7 +25,7 @@ import {
   type UsageFilter,
   type UsageRow,
 } from '../src/usage/usage.repo.js';
-import { createPgSchema, PG_URL, type PgSchema } from './helpers/pg.js';
+import { databaseTargets } from './helpers/databases.js';
 
 const BASE = Date.UTC(2026, 2, 7, 0, 0); // two days before New York's spring DST change
 const QUARTER = 900_000;
@@ -232,43 +229,7 @@ const ROLLED_SUMS = `sum(requests) as requests, sum(errors) as errors,
   sum(cache_read_tokens) as cache_read_tokens, sum(web_search_requests) as web_search_requests,
   sum(cost_micro) as cost_micro, sum(saved_micro) as saved_micro, sum(estimated) as estimated`;
 
-interface Target {
-  name: string;
-  open(): Promise<{ db: Db; close(): Promise<void> }>;
-}
-const targets: Target[] = [
-  {
-    name: 'sqlite',
-    open: async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'tollgate-rollups-'));
-      const db = openDatabase({ kind: 'sqlite', path: join(dir, 'ledger.db') });
-      return {
-        db,
-        close: async () => {
-          await db.close();
-          rmSync(dir, { recursive: true, force: true });
-        },
-      };
-    },
-  },
-];
-const pgUrl = PG_URL;
-if (pgUrl) {
-  targets.push({
-    name: 'postgres',
-    open: async () => {
-      const schema: PgSchema = await createPgSchema(pgUrl);
-      const db = openDatabase({ kind: 'postgres', url: schema.url });
-      return {
-        db,
-        close: async () => {
-          await db.close();
-          await schema.drop();
-        },
-      };
-    },
-  });
-}
+const targets = databaseTargets();
 
 describe.each(targets)('usage rollups on $name', (target) => {
   let db: Db;

@@ -1,10 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Migrator, sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createPgSchema, PG_URL, type PgSchema } from '../../../test/helpers/pg.js';
-import { type Db, openDatabase } from '../connect.js';
+import { databaseTargets } from '../../../test/helpers/databases.js';
+import type { Db } from '../connect.js';
 import {
   ensureMigrationTables,
   MIGRATION_LOCK_TABLE,
@@ -50,38 +47,7 @@ async function primaryKey(db: Db): Promise<string[]> {
   return cols.rows.map((c) => c.name);
 }
 
-const targets: Array<{ name: string; open: () => Promise<{ db: Db; close: () => Promise<void> }> }> = [
-  {
-    name: 'sqlite',
-    open: async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'tollgate-0014-'));
-      const db = openDatabase({ kind: 'sqlite', path: join(dir, 'old.db') });
-      return {
-        db,
-        close: async () => {
-          await db.close();
-          rmSync(dir, { recursive: true, force: true });
-        },
-      };
-    },
-  },
-];
-const pgUrl = PG_URL;
-if (pgUrl)
-  targets.push({
-    name: 'postgres',
-    open: async () => {
-      const schema: PgSchema = await createPgSchema(pgUrl);
-      const db = openDatabase({ kind: 'postgres', url: schema.url });
-      return {
-        db,
-        close: async () => {
-          await db.close();
-          await schema.drop();
-        },
-      };
-    },
-  });
+const targets = databaseTargets();
 
 describe.each(targets)('migration 0014 on $name: daily usage in report order', (target) => {
   let close: (() => Promise<void>) | null = null;
