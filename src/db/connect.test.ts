@@ -1,9 +1,11 @@
 // PostgreSQL connections start without parallel workers (Tollgate's statements are too small to gain
 // from them), unless the URL's own options name the setting.
+
+import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPgSchema, PG_URL, type PgSchema } from '../../test/helpers/pg.js';
-import { type Db, openDatabase } from './connect.js';
+import { type Db, openConnections, openDatabase } from './connect.js';
 
 describe.skipIf(!PG_URL)('PostgreSQL sessions', () => {
   let db: Db | null = null;
@@ -42,5 +44,27 @@ describe.skipIf(!PG_URL)('PostgreSQL sessions', () => {
       `${url.searchParams.get('options')} -c max_parallel_workers_per_gather=3`,
     );
     expect(await workers(url.toString())).toEqual(['3', '3', '3', '3']);
+  });
+
+  it('opens the asked number of connections at start; a single query alone opens one', async () => {
+    schema = await createPgSchema(PG_URL ?? '');
+    const name = `tg-${randomBytes(4).toString('hex')}`;
+    const url = new URL(schema.url);
+    url.searchParams.set('application_name', name);
+    const opened = openDatabase({ kind: 'postgres', url: url.toString() });
+    db = opened;
+    const count = async () =>
+      Number(
+        (
+          await sql<{
+            n: string;
+          }>`select count(*) as n from pg_stat_activity where application_name = ${name}`.execute(
+            opened.kysely,
+          )
+        ).rows[0]?.n,
+      );
+    expect(await count()).toBe(1);
+    await openConnections(opened, 5);
+    expect(await count()).toBe(5);
   });
 });

@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import { AppError } from '../lib/errors.js';
 import type { Database } from './schema.js';
 import { reusingStatements } from './sqlite-statements.js';
@@ -101,4 +101,14 @@ function openPostgres(url: string): Db {
     });
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return { kysely, dialect: 'postgres', file: null, sqlite: null, close: () => kysely.destroy() };
+}
+
+/**
+ * PostgreSQL: opens `count` of the pool's connections now (each set up as above), so the first
+ * requests — the dashboard's overview sends six reads at once — do not pay for new server processes.
+ * SQLite has one connection, already open.
+ */
+export async function openConnections(db: Db, count: number): Promise<void> {
+  if (db.dialect !== 'postgres') return;
+  await Promise.all(Array.from({ length: count }, () => sql`select 1`.execute(db.kysely)));
 }

@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { createApiDeps } from '../../api/api-deps.js';
 import { type Config, loadConfig } from '../../config/load.js';
+import { openConnections } from '../../db/connect.js';
 import { createGateway } from '../../gateway/gateway.js';
 import { buildServer } from '../../http/server.js';
 import {
@@ -20,6 +21,9 @@ import { ensureDailyRollups } from '../../usage/daily-rollups.js';
 import { VERSION } from '../../version.js';
 import type { Io } from '../io.js';
 import { globalsOf } from '../runtime.js';
+
+/** PostgreSQL connections opened at start: as many as the overview's reads at once. */
+const STARTUP_CONNECTIONS = 6;
 
 export function serveCommand(io: Io): Command {
   return new Command('serve')
@@ -61,6 +65,7 @@ export function serveCommand(io: Io): Command {
         await installation.close();
         throw error;
       });
+      await openConnections(installation.db, STARTUP_CONNECTIONS);
       const gateway = createGateway({ installation, clock: systemClock }, config);
       let app: Awaited<ReturnType<typeof buildServer>> | null = null;
       let address: string;
