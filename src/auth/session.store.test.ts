@@ -78,7 +78,9 @@ describe.each(databases)('session store on %s', (_name, database) => {
     const live = await sessions.resolve(s.token, now);
     expect(live?.person).toMatchObject({ name: 'ada', role: 'admin' });
     // A malformed or unknown id resolves to nothing (the malformed one without a lookup).
-    expect(await sessions.resolve(`${s.token.slice(0, -1)}x`, now)).toBeNull();
+    // Another last character (never the same one: a token ending in x once made this test pass nothing).
+    const other = s.token.endsWith('x') ? 'y' : 'x';
+    expect(await sessions.resolve(`${s.token.slice(0, -1)}${other}`, now)).toBeNull();
     expect(await sessions.resolve('tgs_short', now)).toBeNull();
   });
 
