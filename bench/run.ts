@@ -131,6 +131,17 @@ async function main(argv: readonly string[]): Promise<number> {
   } finally {
     await stopAll();
   }
+  const metricsLine: string[] = [];
+  if (ctx.metrics) {
+    const m = ctx.metrics.summary();
+    await ctx.metrics.close();
+    metricsLine.push(
+      `metrics on: ${m.payloads} OTLP payloads received (${(m.payloadBytes / 1024).toFixed(0)} KiB), ${m.scrapes} /metrics scrapes, ${m.scrapeFailures} failed`,
+    );
+    if (m.payloads === 0) ctx.problem('--metrics: the collector stub received no OTLP payload');
+    if (m.scrapes === 0 || m.scrapeFailures > 0)
+      ctx.problem(`--metrics: ${m.scrapeFailures} of ${m.scrapes + m.scrapeFailures} scrapes failed`);
+  }
 
   const text = [
     '',
@@ -141,6 +152,7 @@ async function main(argv: readonly string[]): Promise<number> {
         ]
       : []),
     `Tollgate runs as shipped: node ${[...launcherNodeArgs(ROOT), ...opts.nodeArgs].join(' ')} bin/tollgate.js serve`,
+    ...metricsLine,
     'scenarios:',
     renderScenarioLegend(results),
     '',

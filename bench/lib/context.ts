@@ -2,6 +2,7 @@
 // fake upstream and pass-through proxy, the main Tollgate (started on first use) and the problems found.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { type MetricsSide, startMetricsSide } from './metrics-side.js';
 import type { Options } from './options.js';
 import { type Managed, startLogged, stop, waitForListening } from './procs.js';
 import { type BodyKind, writeBodies } from './requests.js';
@@ -32,6 +33,8 @@ export class BenchContext {
   readonly fakeKeyFile: string;
   fake: Server | null = null;
   proxy: Server | null = null;
+  /** With --metrics: the OTLP collector stub and the scrapers. */
+  metrics: MetricsSide | null = null;
   private main: TollgateServer | null = null;
   private counter = 0;
 
@@ -79,6 +82,12 @@ export class BenchContext {
   async startFakeAndProxy(): Promise<void> {
     this.fake = await this.startNodeServer('fake (direct)', 'fake.js', []);
     this.proxy = await this.startNodeServer('proxy', 'proxy.js', [this.fake.url], true);
+    if (this.opts.metrics) {
+      this.metrics = await startMetricsSide();
+      log(
+        `  OTLP collector stub listening on ${this.metrics.url} (Tollgate exports every 1 s; /metrics scraped every 1 s)`,
+      );
+    }
   }
 
   /** With --profile, the node options that write a CPU profile on exit (not allowed in NODE_OPTIONS). */
@@ -110,8 +119,11 @@ export class BenchContext {
 
   async serveHome(label: string, home: TollgateHome): Promise<TollgateServer> {
     const logFile = join(home.home, '..', `serve-${Date.now()}.log`);
-    const { managed, url } = await serve(home, logFile, [...this.opts.nodeArgs, ...this.profileArgs()]);
+    const side = this.metrics;
+    const served = side ? { ...home, env: { ...home.env, ...side.env } } : home;
+    const { managed, url } = await serve(served, logFile, [...this.opts.nodeArgs, ...this.profileArgs()]);
     log(`  ${label} listening on ${url} (pid ${managed.pid})`);
+    side?.scrape(url, managed);
     const keyFile = join(home.home, '..', 'key.txt');
     writeFileSync(keyFile, `${home.key}\n`);
     return { label, managed, url, home, keyFile };

@@ -22,6 +22,8 @@ export interface Options {
   readonly profile: string | null;
   /** Extra node arguments for Tollgate (V8 settings to compare), split on spaces. */
   readonly nodeArgs: readonly string[];
+  /** Tollgate with its OTLP push (to a stub in the runner, every 1 s) and /metrics scraped every 1 s. */
+  readonly metrics: boolean;
   readonly list: boolean;
   readonly help: boolean;
 }
@@ -45,6 +47,8 @@ export const USAGE = `Usage: npm run bench -- [options]          (npm run bench:
   --profile DIR       write CPU profiles of the proxy and Tollgate to DIR (node --cpu-prof);
                       summarise one with node dist/bench/bench/profile.js FILE.cpuprofile
   --node-args "A B"   extra node arguments for Tollgate, e.g. "--max-semi-space-size=16"
+  --metrics           metrics on: claude.otel_endpoint at a collector stub in the runner (1 s
+                      interval) and GET /metrics scraped every second
   --list              list the scenarios and exit
   -h, --help          this help
 `;
@@ -86,6 +90,7 @@ export function parseOptions(argv: readonly string[]): Options {
       keep: { type: 'boolean', default: false },
       profile: { type: 'string' },
       'node-args': { type: 'string' },
+      metrics: { type: 'boolean', default: false },
       list: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -113,6 +118,7 @@ export function parseOptions(argv: readonly string[]): Options {
     keep: values.keep ?? false,
     profile: values.profile ?? null,
     nodeArgs: (values['node-args'] ?? '').split(' ').filter(Boolean),
+    metrics: values.metrics ?? false,
     list: values.list ?? false,
     help: values.help ?? false,
   };

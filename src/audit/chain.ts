@@ -123,6 +123,8 @@ export interface ChainVerifier {
   push(row: AuditRow): boolean;
   /** The verdict after the last row. */
   finish(): VerifyResult;
+  /** The first break found so far (one still being confirmed included), or null. */
+  current(): ChainBreak | null;
 }
 
 /**
@@ -132,6 +134,18 @@ export interface ChainVerifier {
  * i === anchor.seq; after the last row, that the anchored head was reached.
  */
 export function createChainVerifier(anchor: AuditAnchor | null, anchorKey: Buffer): ChainVerifier {
+  return createHeadVerifier(anchor, anchor === null || anchorMacValid(anchorKey, anchor));
+}
+
+/**
+ * The same checks against a head whose authenticity was decided elsewhere: `authentic` false fails at
+ * position 1 (anchor-mac-invalid), as a forged anchor does. An audit export's verifier uses it with the
+ * head its proof line names (export-verify.ts).
+ */
+export function createHeadVerifier(
+  anchor: { readonly seq: number; readonly hash: string } | null,
+  authentic: boolean,
+): ChainVerifier {
   let entries = 0;
   let head = { seq: 0, hash: GENESIS_HASH };
   let broken: ChainBreak | null = null;
@@ -140,8 +154,7 @@ export function createChainVerifier(anchor: AuditAnchor | null, anchorKey: Buffe
   let gapSeq: number | null = null;
 
   // No entry can be proven against a forged anchor, so the first unproven entry is position 1.
-  if (anchor && !anchorMacValid(anchorKey, anchor))
-    broken = { index: 1, seq: null, reason: 'anchor-mac-invalid' };
+  if (anchor && !authentic) broken = { index: 1, seq: null, reason: 'anchor-mac-invalid' };
 
   const fail = (index: number, seq: number | null, reason: BreakReason): false => {
     broken = { index, seq, reason };
@@ -200,7 +213,7 @@ export function createChainVerifier(anchor: AuditAnchor | null, anchorKey: Buffe
     return { ok: true, entries, head };
   }
 
-  return { push, finish };
+  return { push, finish, current: () => broken };
 }
 
 /** Verifies rows ordered by seq against the anchor; names the first broken position. */

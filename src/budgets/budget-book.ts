@@ -267,6 +267,25 @@ export function createBudgetBook(load: SpendLoader) {
   }
 
   /**
+   * Spent and reserved of a scope's current period when the book holds it loaded, else null (a scope
+   * never used or forgotten as idle: its spend is only in the database). For the metrics' gauges.
+   */
+  function current(
+    scope: BudgetScope,
+    id: string,
+    period: BudgetPeriod,
+    now: number,
+  ): { spent: number; reserved: number } | null {
+    const entry = maps[scope].get(id);
+    if (entry === undefined) return null;
+    if (period !== 'total' && (period === 'day' ? entry.day : entry.month) !== dayOf(period, now))
+      return null;
+    const counter = counterOf(entry, PERIODS.indexOf(period));
+    if (!slab.loaded(counter)) return null;
+    return { spent: slab.spent(counter), reserved: slab.reserved(counter) };
+  }
+
+  /**
    * Forgets scopes unused for IDLE_SCOPE_MS with nothing reserved and nothing loading: their spend is
    * in the database (settled reservations were recorded before their answers ended), so the next
    * prepare reloads the same figures. Memory then follows the scopes in use. Returns how many.
@@ -295,6 +314,7 @@ export function createBudgetBook(load: SpendLoader) {
     settle,
     release,
     snapshot,
+    current,
     forgetIdle,
     size: () => maps.key.size + maps.user.size + maps.team.size + maps.org.size,
     /** Counters held, retired ones still reserved on included (for tests). */

@@ -73,7 +73,11 @@ describe('loadConfig defaults', () => {
     expect(config.claude.max_monthly_spend_micro).toBeNull();
     expect(config.claude.models_allowed).toEqual([]);
     expect(config.claude.otel_endpoint).toBeNull();
-    expect(config.alerts).toEqual({ webhook_url: null, thresholds: [0.5, 0.8, 1] });
+    expect(config.alerts).toEqual({
+      webhook_url: null,
+      thresholds: [0.5, 0.8, 1],
+      webhook_allow_link_local: false,
+    });
     expect(config.claude_code.deny).toContain('Read(./.env.*)');
     expect(config.logging.level).toBe('info');
     expect(config.usage.timezone).toBe('UTC');
@@ -258,6 +262,16 @@ describe('loadConfig refusals', () => {
     );
   });
 
+  it('takes usage.retention_days as whole days of at least 1, or null (the default: keep forever)', async () => {
+    expect((await load('')).usage.retention_days).toBeNull();
+    expect((await load('usage: { retention_days: 90 }\n')).usage.retention_days).toBe(90);
+    expect((await load('usage: { retention_days: null }\n')).usage.retention_days).toBeNull();
+    expect(await problems('usage: { retention_days: 0 }\n')).toContain(`${file}: usage.retention_days:`);
+    expect(await problems('usage: { retention_days: 1.5 }\n')).toContain(`${file}: usage.retention_days:`);
+    expect(await problems('usage: { retention_days: soon }\n')).toContain(`${file}: usage.retention_days:`);
+    expect((await load('', { TOLLGATE_USAGE_RETENTION_DAYS: '30' })).usage.retention_days).toBe(30);
+  });
+
   it('refuses negative money and a per-coder limit above the cap', async () => {
     expect(await problems('claude: { per_coder_monthly_limit_usd: -5 }\n')).toContain(
       `${file}: claude.per_coder_monthly_limit_usd: must not be negative`,
@@ -265,6 +279,16 @@ describe('loadConfig refusals', () => {
     expect(
       await problems('claude: { max_monthly_spend_usd: 10, per_coder_monthly_limit_usd: 20 }\n'),
     ).toContain(`${file}: claude.per_coder_monthly_limit_usd: must not exceed claude.max_monthly_spend_usd`);
+  });
+
+  it('reads metrics: the token only as a reference (a secret), the user label cap with its default', async () => {
+    const inline = await problems('metrics: { token: "tgm-inline-token-value" }\n');
+    expect(inline).toBe(`${file}: metrics.token: secrets must be given as env:NAME or file:PATH, not inline`);
+    expect(inline).not.toContain('tgm-inline');
+    const config = await load('metrics: { token: "env:MT" }\n', { MT: 'tgm-from-env' });
+    expect(config.metrics).toEqual({ token: 'tgm-from-env', max_user_labels: 100 });
+    expect((await load(null)).metrics).toEqual({ token: null, max_user_labels: 100 });
+    expect(await problems('metrics: { max_user_labels: -1 }\n')).toContain('metrics.max_user_labels');
   });
 
   it('refuses inline secrets without repeating them', async () => {
@@ -292,6 +316,43 @@ describe('loadConfig refusals', () => {
     const bad = await problems('alerts: { webhook_url: "env:HOOK" }\n', { HOOK: 'not a url s3cr3t' });
     expect(bad).toContain(`${file}: alerts.webhook_url: expected an http(s) URL`);
     expect(bad).not.toContain('s3cr3t');
+  });
+
+  it('refuses a webhook on a link-local or metadata address unless allowed, without repeating the URL', async () => {
+    const yaml = 'alerts: { webhook_url: "env:HOOK" }\n';
+    for (const hook of [
+      'http://169.254.169.254/latest/s3cr3t',
+      'http://169.254.10.1:8080/s3cr3t',
+      'http://[fe80::1]/s3cr3t',
+      'http://[fd00:ec2::254]/s3cr3t',
+      'http://[::ffff:169.254.169.254]/s3cr3t',
+      'http://metadata.google.internal/s3cr3t',
+      'https://METADATA.GOOGLE.INTERNAL./s3cr3t',
+      'http://2852039166/s3cr3t', // 169.254.169.254 as one number
+    ]) {
+      const message = await problems(yaml, { HOOK: hook });
+      expect(message, hook).toContain(`${file}: alerts.webhook_url: points to a`);
+      expect(message, hook).toContain('set alerts.webhook_allow_link_local: true if this is intended');
+      expect(message, hook).not.toContain('s3cr3t');
+      // The same URL is accepted when explicitly allowed.
+      const allowed = await load('alerts: { webhook_url: "env:HOOK", webhook_allow_link_local: true }\n', {
+        HOOK: hook,
+      });
+      expect(allowed.alerts.webhook_url, hook).toBe(hook);
+    }
+    // Positive controls: loopback, private and public hosts stay allowed.
+    for (const hook of [
+      'http://127.0.0.1:9000/hook',
+      'http://10.0.0.5/hook',
+      'http://[::1]:9000/hook',
+      'https://hooks.slack.com/services/T0/B0/x',
+      'http://relay.internal/hook',
+    ]) {
+      expect((await load(yaml, { HOOK: hook })).alerts.webhook_url, hook).toBe(hook);
+    }
+    expect(await problems(yaml, { HOOK: 'ftp://hooks.example.com/s3cr3t' })).toContain(
+      `${file}: alerts.webhook_url: expected an http(s) URL`,
+    );
   });
 
   it('refuses thresholds out of order or out of range', async () => {

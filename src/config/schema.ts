@@ -1,11 +1,12 @@
 // The one schema of tollgate.yml. Every key is optional and its default lives here; money is turned into
 // integer micro-USD on the way out (`*_usd` keys in the file become `*_micro` fields in the result).
 import { z } from 'zod';
+import { webhookUrlProblem } from '../alerts/webhook-address.js';
 import { MAX_USD, usdToMicro } from '../lib/money.js';
 import { isTimeZone } from '../lib/timezone.js';
 
 /** Keys whose values are secrets: refused inline in the file (env:/file: only) and never echoed. */
-export const SECRET_KEYS: readonly string[] = ['alerts.webhook_url'];
+export const SECRET_KEYS: readonly string[] = ['alerts.webhook_url', 'metrics.token'];
 // Keys added later under these names are secrets too, without having to remember this list.
 const SECRET_KEY_NAME = /(?:_secret|_token|^password)$/;
 /** URL keys that may embed a password: inline only without one, and never echoed in messages. */
@@ -172,9 +173,14 @@ const alertsSection = z
       .default('')
       .transform(emptyToNull),
     thresholds: z.array(z.number()).default([0.5, 0.8, 1.0]),
+    /** Lets the webhook reach link-local (169.254.0.0/16, fe80::/10) and cloud metadata addresses. */
+    webhook_allow_link_local: z.boolean().default(false),
   })
   .strict()
   .superRefine((a, ctx) => {
+    const problem =
+      a.webhook_url === null ? null : webhookUrlProblem(a.webhook_url, a.webhook_allow_link_local);
+    if (problem !== null) ctx.addIssue({ code: 'custom', path: ['webhook_url'], message: problem });
     a.thresholds.forEach((t, i) => {
       const path = ['thresholds', i];
       if (!(t > 0 && t <= 1))
@@ -289,6 +295,15 @@ export const configFileSchema = z
       .strict()
       .default({}),
     alerts: alertsSection.default({}),
+    metrics: z
+      .object({
+        /** Bearer token GET /metrics requires ("" = open); a secret (env:/file: references work). */
+        token: z.string().default('').transform(emptyToNull),
+        /** Distinct users with a label of their own; later users are counted under "other". */
+        max_user_labels: whole(0).max(10_000).default(100),
+      })
+      .strict()
+      .default({}),
     claude_code: z
       .object({ deny: z.array(z.string().min(1)).default(DEFAULT_DENY) })
       .strict()
@@ -311,6 +326,11 @@ export const configFileSchema = z
           .string()
           .default('UTC')
           .refine(isTimeZone, { message: 'expected an IANA timezone such as UTC or Europe/Paris' }),
+        /**
+         * Raw usage rows older than this many whole days are pruned by `tollgate serve` (the 15-minute
+         * rollups and daily sums the reports read are kept); null = keep them forever.
+         */
+        retention_days: whole(1).max(36_500).nullable().default(null),
       })
       .strict()
       .default({}),

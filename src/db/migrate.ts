@@ -16,6 +16,7 @@ import { signInMigration } from './migrations/0011-sign-in.js';
 import { usageRollupsMigration } from './migrations/0012-usage-rollups.js';
 import { dailyUsageMigration } from './migrations/0013-daily-usage.js';
 import { dailyUsageOrderMigration } from './migrations/0014-daily-usage-order.js';
+import { alertsMigration } from './migrations/0015-alerts.js';
 
 export function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
@@ -33,6 +34,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0012-usage-rollups': usageRollupsMigration(dialect),
     '0013-daily-usage': dailyUsageMigration(dialect),
     '0014-daily-usage-order': dailyUsageOrderMigration(dialect),
+    '0015-alerts': alertsMigration(dialect),
   };
 }
 

@@ -292,7 +292,29 @@ export interface InviteTable {
   used_at: Millis | null;
 }
 
+export type AlertKind = 'budget' | 'credential_invalid' | 'key_age' | 'credential_age';
+export type AlertDelivery = 'pending' | 'delivered' | 'failed' | 'off';
+
+/** One alert per condition (unique), with its webhook delivery state. */
+export interface AlertTable {
+  id: string;
+  condition: string;
+  kind: AlertKind;
+  target_type: string;
+  target_id: string;
+  raised_at: Millis;
+  message: string;
+  payload: Json;
+  delivery: AlertDelivery;
+  attempts: number;
+  next_attempt_at: Millis | null;
+  lease_until: Millis | null;
+  delivered_at: Millis | null;
+  last_error: string | null;
+}
+
 export interface Database {
+  alerts: AlertTable;
   usage_records: UsageRecordTable;
   usage_rollups: UsageRollupTable;
   usage_daily: UsageDailyTable;
@@ -330,4 +352,5 @@ export type AdminTokenRow = Selectable<AdminTokenTable>;
 export type KeyProfileRow = Selectable<KeyProfileTable>;
 export type SessionRow = Selectable<SessionTable>;
 export type InviteRow = Selectable<InviteTable>;
+export type AlertRow = Selectable<AlertTable>;
 export type { ColumnType };

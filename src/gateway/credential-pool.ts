@@ -6,7 +6,7 @@
 // call, and only a confirmed failure marks it (and only the secret that failed) invalid.
 import { open } from '../crypto/envelope.js';
 import type { ByokPolicy, Environment } from '../db/schema.js';
-import { type Actor, change, type ServiceContext } from '../install/context.js';
+import { type Actor, type ChangeUnit, change, type ServiceContext } from '../install/context.js';
 import { probeStatus, type UpstreamTarget } from '../vault/validate-credential.js';
 import { buildScrubTable, type ScrubTable } from './scrub.js';
 
@@ -61,6 +61,8 @@ export interface ConfirmOptions {
   readonly intervalMs: number;
   /** Recorded as the actor of a confirmed invalidation. */
   readonly actor: Actor;
+  /** Called in the marking's transaction for each credential marked invalid (the alert is raised there). */
+  readonly onMarked?: (u: ChangeUnit, credential: { id: string; name: string }) => Promise<void>;
 }
 
 /** Credentials (and secret versions) whose last check is remembered; past this the record starts over. */
@@ -254,6 +256,7 @@ export function createCredentialPool(ctx: ServiceContext, confirm: ConfirmOption
           version: row.retired_from === null ? 'current' : 'previous',
         });
         await u.changed('credential', row.id);
+        await confirm.onMarked?.(u, { id: row.id, name: row.name });
         marked++;
       }
     });

@@ -7,7 +7,8 @@ import { authenticate, type Caller, candidateQuery, noCredential, presentedSecre
 import { invalidRequest, notFound, permission } from './anthropic-errors.js';
 import { attemptDeps, callUpstream, type FailedAttempt } from './attempts.js';
 import { parseJsonObject } from './json-body.js';
-import type { GatewayRequest, MessagesDeps } from './messages.js';
+import type { SubjectInfo } from './key-cache.js';
+import { type GatewayRequest, type MessagesDeps, refuse } from './messages.js';
 import { rateRefusal } from './refusals.js';
 import { sendError, sendUpstreamError, upstreamHeaders } from './respond.js';
 import { Cancel } from './upstream.js';
@@ -23,23 +24,76 @@ function modelAllowed(deps: MessagesDeps, caller: Caller, model: string): boolea
 }
 
 export async function handleCountTokens(deps: MessagesDeps, req: GatewayRequest): Promise<void> {
+  const started = performance.now();
   const now = deps.clock();
   const auth = await authenticate(deps, req.headers, now, 'inference');
-  if (!auth.ok) return sendError(req.res, auth.error, req.id);
+  if (!auth.ok) return refuse(deps, req, 'count_tokens', started, null, auth.error);
+  const subject = auth.value.subject;
   const admitted = deps.limiter.admitRequest(auth.value.key.id, auth.value.key, now);
-  if (!admitted.ok) return sendError(req.res, rateRefusal(admitted), req.id);
+  if (!admitted.ok) return refuse(deps, req, 'count_tokens', started, subject, rateRefusal(admitted));
+  let model: string | null = null;
+  const upstream = { ms: 0 };
   try {
     const parsed = parseJsonObject(req.body, deps.maxJsonDepth);
-    if (!parsed.ok) return sendError(req.res, invalidRequest(parsed.message), req.id);
-    const model = parsed.value.model;
-    if (typeof model !== 'string')
-      return sendError(req.res, invalidRequest('model: a model id string is required'), req.id);
-    if (!modelAllowed(deps, auth.value, model))
-      return sendError(req.res, permission(`model ${model} is not allowed for this key`), req.id);
-    await forwardFree(deps, req, auth.value, admitted.headers, 'count_tokens', 'POST', model, req.body);
+    if (!parsed.ok)
+      return refuse(deps, req, 'count_tokens', started, subject, invalidRequest(parsed.message));
+    const named = parsed.value.model;
+    if (typeof named !== 'string')
+      return refuse(
+        deps,
+        req,
+        'count_tokens',
+        started,
+        subject,
+        invalidRequest('model: a model id string is required'),
+      );
+    if (!modelAllowed(deps, auth.value, named))
+      return refuse(
+        deps,
+        req,
+        'count_tokens',
+        started,
+        subject,
+        permission(`model ${named} is not allowed for this key`),
+      );
+    model = named;
+    await forwardFree(
+      deps,
+      req,
+      auth.value,
+      admitted.headers,
+      'count_tokens',
+      'POST',
+      named,
+      req.body,
+      null,
+      upstream,
+    );
   } finally {
     deps.limiter.finish(admitted.ticket, deps.clock(), 0, 0);
+    if (model !== null) ended(deps, req, 'count_tokens', started, subject, model, upstream.ms);
   }
+}
+
+/** A request that was admitted ends: its status, model, total and upstream time to the observer. */
+function ended(
+  deps: MessagesDeps,
+  req: GatewayRequest,
+  endpoint: Endpoint,
+  started: number,
+  subject: SubjectInfo,
+  model: string | null,
+  upstreamMs: number,
+): void {
+  deps.observer.end(
+    endpoint,
+    req.res.statusCode,
+    subject,
+    model,
+    performance.now() - started,
+    upstreamMs,
+    null,
+  );
 }
 
 export async function handleModels(
@@ -47,24 +101,43 @@ export async function handleModels(
   req: GatewayRequest,
   modelId: string | null,
 ): Promise<void> {
+  const started = performance.now();
   const now = deps.clock();
   const auth = await authenticate(deps, req.headers, now, 'inference');
-  if (!auth.ok) return sendError(req.res, auth.error, req.id);
+  if (!auth.ok) return refuse(deps, req, 'models', started, null, auth.error);
+  const subject = auth.value.subject;
   const admitted = deps.limiter.admitRequest(auth.value.key.id, auth.value.key, now);
-  if (!admitted.ok) return sendError(req.res, rateRefusal(admitted), req.id);
+  if (!admitted.ok) return refuse(deps, req, 'models', started, subject, rateRefusal(admitted));
+  let forwarded = false;
+  const upstream = { ms: 0 };
   try {
     if (modelId !== null) {
       // A model the key may not use answers as an unknown one would.
       if (!modelAllowed(deps, auth.value, modelId))
-        return sendError(req.res, notFound(`model: ${modelId}`), req.id);
-      await forwardFree(deps, req, auth.value, admitted.headers, 'models', 'GET', modelId, null);
+        return refuse(deps, req, 'models', started, subject, notFound(`model: ${modelId}`));
+      forwarded = true;
+      await forwardFree(
+        deps,
+        req,
+        auth.value,
+        admitted.headers,
+        'models',
+        'GET',
+        modelId,
+        null,
+        null,
+        upstream,
+      );
       return;
     }
     const page = pageQuery(req.url);
-    if (typeof page === 'string') return sendError(req.res, invalidRequest(page), req.id);
-    await forwardFree(deps, req, auth.value, admitted.headers, 'models', 'GET', null, null, page);
+    if (typeof page === 'string') return refuse(deps, req, 'models', started, subject, invalidRequest(page));
+    forwarded = true;
+    await forwardFree(deps, req, auth.value, admitted.headers, 'models', 'GET', null, null, page, upstream);
   } finally {
     deps.limiter.finish(admitted.ticket, deps.clock(), 0, 0);
+    // The model list is not about one model: its requests carry none (a model id here is the caller's).
+    if (forwarded) ended(deps, req, 'models', started, subject, null, upstream.ms);
   }
 }
 
@@ -110,11 +183,14 @@ async function forwardFree(
   method: 'GET' | 'POST',
   model: string | null,
   body: Buffer | null,
-  page: PageQuery | null = null,
+  page: PageQuery | null,
+  /** Receives the time spent on the upstream (every page's call and body). */
+  upstream: { ms: number },
 ): Promise<void> {
   const query = candidateQuery(caller);
   const candidates = deps.credentials.cachedCandidates(query) ?? (await deps.credentials.candidates(query));
   if (candidates.length === 0) return sendError(req.res, noCredential(caller), req.id);
+  const subject = caller.subject;
   const record = (f: {
     at: number;
     credentialId: string | null;
@@ -122,27 +198,28 @@ async function forwardFree(
     outcome: string;
     requestId: string | null;
     latency: number;
-  }) =>
-    deps.ledger.append(
-      usageRecord(caller, {
-        id: deps.newId(),
-        at: f.at,
-        endpoint,
-        model,
-        credentialId: f.credentialId,
-        usage: ZERO_USAGE,
-        costMicro: 0,
-        price: null,
-        latencyMs: f.latency,
-        status: f.status,
-        outcome: f.outcome,
-        upstreamRequestId: f.requestId,
-        stream: false,
-        partial: false,
-        estimated: false,
-        attempts: 1,
-      }),
-    );
+  }) => {
+    const row = usageRecord(caller, {
+      id: deps.newId(),
+      at: f.at,
+      endpoint,
+      model,
+      credentialId: f.credentialId,
+      usage: ZERO_USAGE,
+      costMicro: 0,
+      price: null,
+      latencyMs: f.latency,
+      status: f.status,
+      outcome: f.outcome,
+      upstreamRequestId: f.requestId,
+      stream: false,
+      partial: false,
+      estimated: false,
+      attempts: 1,
+    });
+    deps.observer.call(subject, row);
+    return deps.ledger.append(row);
+  };
   const pending: Promise<void>[] = [];
   const onFailedAttempt = (a: FailedAttempt) =>
     pending.push(
@@ -169,6 +246,7 @@ async function forwardFree(
       if (after !== null) q.set('after_id', after);
       path = `/v1/models?${q.toString()}`;
     }
+    const from = performance.now();
     const result = await callUpstream(attemptDeps(deps.attempts, deps.clock, onFailedAttempt), {
       method,
       path,
@@ -178,11 +256,13 @@ async function forwardFree(
       signal: abort,
       scrub: presentedSecrets(req.headers),
     });
+    if (result.kind !== 'success') upstream.ms += performance.now() - from;
     if (result.kind === 'aborted') return;
     if (result.kind === 'upstream-error') return sendUpstreamError(req.res, result, req.id);
     if (result.kind === 'gateway-error') return sendError(req.res, result.error, req.id);
     const chunks: Buffer[] = [];
     for await (const chunk of result.response.body) chunks.push(chunk as Buffer);
+    upstream.ms += performance.now() - from;
     let bytes: Buffer = Buffer.concat(chunks);
     const requestId = result.response.headers['request-id'];
     pending.push(

@@ -1,16 +1,24 @@
 // The gateway's composition: caches, limiters, budget book, ledger, upstream pool and change poller,
 // built once per process from the installation and the configuration.
+
+import { credentialInvalidAlert } from '../alerts/alert-text.js';
+import { type AlertOptions, createAlerts } from '../alerts/alerts.js';
 import { createBudgetBook } from '../budgets/budget-book.js';
 import { loadSpend } from '../budgets/spend.js';
 import { createChangePoller } from '../changes/poller.js';
 import type { Config } from '../config/load.js';
 import type { ServiceContext } from '../install/context.js';
 import { sequentialIds } from '../lib/ids.js';
+import { type OtlpPush, startOtlpPush } from '../metrics/otlp.js';
+import { createPrometheus } from '../metrics/prometheus.js';
+import { createMetricsStore } from '../metrics/store.js';
+import { createLogger, type Logger } from '../observability/logger.js';
 import { DEFAULT_DOCUMENT_TOKEN_ALLOWANCE, DEFAULT_IMAGE_TOKEN_ALLOWANCE } from '../pricing/input-bound.js';
 import { bareModelId, createPriceBook } from '../pricing/models.js';
 import { createRateLimiter } from '../ratelimit/limiter.js';
 import { createServices } from '../services.js';
 import { createLedger } from '../usage/ledger.js';
+import { VERSION } from '../version.js';
 import { createCredentialPool } from './credential-pool.js';
 import { createKeyCache } from './key-cache.js';
 import type { MessagesDeps } from './messages.js';
@@ -24,8 +32,17 @@ const CONFIRM_TIMEOUT_MS = 10_000;
 /** Web searches reserved (and injected as max_uses) for a web search tool that sets no limit. */
 export const DEFAULT_WEB_SEARCH_MAX_USES = 5;
 
-export function createGateway(ctx: ServiceContext, config: Config) {
+export function createGateway(
+  ctx: ServiceContext,
+  config: Config,
+  options: { logger?: Logger; alerts?: AlertOptions } = {},
+) {
   const { db, pepper, orgId } = ctx.installation;
+  const logger = options.logger ?? createLogger('silent');
+  // Every request's end and usage record are observed here; GET /metrics and the OTLP push read it.
+  const metrics = createMetricsStore({ maxUsers: config.metrics.max_user_labels });
+  // Budget crossings, invalid credentials and ages: detected off the request path (src/alerts).
+  const alerts = createAlerts(ctx, config, options.alerts);
   const keys = createKeyCache(db, pepper, { id: orgId, capMicro: config.claude.max_monthly_spend_micro });
   const credentials = createCredentialPool(ctx, {
     target: {
@@ -34,13 +51,20 @@ export function createGateway(ctx: ServiceContext, config: Config) {
     },
     intervalMs: CONFIRM_INTERVAL_MS,
     actor: { actor: 'system:gateway' },
+    onMarked: (u, row) => alerts.raiseIn(u, credentialInvalidAlert(row, u.now)).then(() => undefined),
   });
   const upstream = createUpstream({
     baseUrl: config.upstream.anthropic_base_url,
     timeoutMs: config.upstream.timeout_ms,
   });
   // Daily usage is cut in the reporting timezone; serve made the table agree (ensureDailyRollups).
-  const ledger = createLedger(db, orgId, { timeZone: config.usage.timezone });
+  const ledger = createLedger(db, orgId, {
+    timeZone: config.usage.timezone,
+    onCommit: (commit) => {
+      metrics.commit(commit.ms);
+      if (commit.spend.length > 0) alerts.noteSpend(commit.spend);
+    },
+  });
   // The book loads a scope's settled spend the first time it is used (see budgets/spend.ts).
   const budgets = createBudgetBook((scope, id, period, start) =>
     loadSpend(db.kysely, scope, id, period, start),
@@ -56,6 +80,7 @@ export function createGateway(ctx: ServiceContext, config: Config) {
     clock: ctx.clock,
     maxJsonDepth: config.server.json_max_depth,
     newId: sequentialIds('req'),
+    observer: metrics.observer,
     policy: {
       modelsAllowed: allowed.length > 0 ? new Set(allowed.map(bareModelId)) : null,
       orgId,
@@ -79,11 +104,20 @@ export function createGateway(ctx: ServiceContext, config: Config) {
     if (kinds.has('key') || kinds.has('user') || kinds.has('team') || kinds.has('budget') || kinds.has('org'))
       keys.invalidate();
     if (kinds.has('credential')) credentials.invalidate();
+    alerts.changed(kinds);
   });
 
   // Previous secrets kept for a rotation's grace period are destroyed once it ends.
   const credentialsService = createServices(ctx.installation, config, ctx.clock).credentials;
   let sweeper: NodeJS.Timeout | null = null;
+  const prometheus = createPrometheus({
+    store: metrics,
+    ledger: ledger.stats,
+    budgets,
+    orgId,
+    clock: ctx.clock,
+  });
+  let otlp: OtlpPush | null = null;
   const sweep = () => {
     // Rate-limit and budget state of keys no longer in use is dropped (it is rebuilt on their next
     // request), so memory follows the active keys rather than every key seen since start.
@@ -95,11 +129,30 @@ export function createGateway(ctx: ServiceContext, config: Config) {
 
   return {
     deps,
+    metrics: {
+      store: metrics,
+      prometheus,
+      /** metrics.token: the bearer GET /metrics requires, or null (open). */
+      token: config.metrics.token,
+      /** The OTLP push while one runs (claude.otel_endpoint set). */
+      otlp: () => otlp,
+    },
+    alerts,
     async start(): Promise<void> {
       await poller.start();
+      // The OpenTelemetry SDK is loaded only when an endpoint is configured.
+      if (config.claude.otel_endpoint !== null) {
+        otlp = await startOtlpPush(metrics, {
+          endpoint: config.claude.otel_endpoint,
+          intervalMs: config.claude.otel_interval_s * 1000,
+          version: VERSION,
+          logger,
+        });
+      }
       await sweep();
       sweeper = setInterval(sweep, 30_000);
       sweeper.unref();
+      alerts.start();
     },
     /** Applies pending changes now (tests; the poller does it every 250 ms). */
     refresh: () => poller.pollNow(),
@@ -108,6 +161,9 @@ export function createGateway(ctx: ServiceContext, config: Config) {
       await poller.stop();
       await credentials.settled();
       await ledger.close();
+      // One last export with every committed record, bounded in time.
+      await otlp?.close();
+      await alerts.close();
       await upstream.close();
     },
   };

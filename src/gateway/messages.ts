@@ -3,6 +3,7 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Clock } from '../lib/clock.js';
 import { formatUsd } from '../lib/money.js';
+import { type GatewayObserver, type MetricsEndpoint, refusalKind } from '../metrics/store.js';
 import { costMicro, type Usage, worstCaseUsage, ZERO_USAGE } from '../pricing/cost.js';
 import type { Ledger } from '../usage/ledger.js';
 import {
@@ -21,6 +22,7 @@ import {
   scrubUpstream,
 } from './attempts.js';
 import type { CredentialSource } from './credential-pool.js';
+import type { SubjectInfo } from './key-cache.js';
 import { type Relayed, readJson, relayStream } from './relay.js';
 import { sendError, sendUpstreamError, upstreamHeaders } from './respond.js';
 import { Cancel } from './upstream.js';
@@ -32,6 +34,8 @@ export interface MessagesDeps extends AdmissionDeps {
   readonly maxJsonDepth: number;
   readonly attempts: Omit<AttemptDeps, 'onFailedAttempt' | 'now'>;
   readonly newId: () => string;
+  /** Told of every usage record and of every request's end (the metrics; see metrics/store.ts). */
+  readonly observer: GatewayObserver;
 }
 
 export interface GatewayRequest {
@@ -47,17 +51,15 @@ export async function handleMessages(deps: MessagesDeps, req: GatewayRequest): P
   const started = performance.now();
   const now = deps.clock();
   const auth = await authenticate(deps, req.headers, now, 'inference');
-  if (!auth.ok) return sendError(req.res, auth.error, req.id);
-  if (!deps.ledger.hasCapacity()) {
-    return sendError(
-      req.res,
-      { status: 503, type: 'overloaded_error', message: 'Tollgate is overloaded; retry shortly' },
-      req.id,
-    );
-  }
+  if (!auth.ok) return refuse(deps, req, 'messages', started, null, auth.error);
+  if (!deps.ledger.hasCapacity())
+    return refuse(deps, req, 'messages', started, auth.value.subject, OVERLOADED);
   const admission = await admitMessage(deps, auth.value, req.body, req.headers, now);
-  if (!admission.ok) return sendError(req.res, admission.error, req.id);
+  if (!admission.ok) return refuse(deps, req, 'messages', started, auth.value.subject, admission.error);
   const admitted = admission.value;
+  /** When the upstream call began and when its answer's last byte arrived (performance.now()). */
+  let upstreamFrom = 0;
+  let upstreamTo = 0;
 
   // Streams are aborted upstream when the client leaves (that stops generation and billing). A JSON
   // answer is awaited even then — it is billed either way and its usage is recorded exactly — which
@@ -94,7 +96,9 @@ export async function handleMessages(deps: MessagesDeps, req: GatewayRequest): P
   let records: Promise<void>[] | null = null;
   const append = (facts: CallFacts) => {
     records ??= [];
-    records.push(deps.ledger.append(usageRecord(admitted, facts)));
+    const row = usageRecord(admitted, facts);
+    deps.observer.call(admitted.subject, row);
+    records.push(deps.ledger.append(row));
   };
   /** A record at the reserved worst case, for a request sent and not answered (or not readably). */
   const worstCase = (id: string, at: number, status: number, outcome: string, credential: string | null) =>
@@ -147,6 +151,7 @@ export async function handleMessages(deps: MessagesDeps, req: GatewayRequest): P
     // A client gone before anything was sent: undici sends nothing on an aborted signal, released at 0.
     if (abort?.aborted) return;
     unrecorded = true;
+    upstreamFrom = performance.now();
     const result = await callUpstream(attemptDeps(deps.attempts, deps.clock, onFailedAttempt), {
       method: 'POST',
       path: req.url,
@@ -158,6 +163,7 @@ export async function handleMessages(deps: MessagesDeps, req: GatewayRequest): P
     });
 
     if (result.kind !== 'success') {
+      upstreamTo = performance.now();
       if (result.kind === 'aborted') {
         // The client left while the request was in flight: it may have reached the upstream and been
         // billed, so it is charged the worst case (the `finally` below writes the record).
@@ -176,31 +182,32 @@ export async function handleMessages(deps: MessagesDeps, req: GatewayRequest): P
     startedAt = result.startedAt;
     const headers = successHeaders(admitted, req.id, response.headers['request-id'], credential.pool);
     const record = (relayed: Relayed) => {
+      upstreamTo = performance.now();
       // No usable figures (unreadable, cut off, absurd): the reserved worst case, never an under-count.
       const usage = relayed.usage ?? worstCaseUsage(admitted.price, admitted.bound);
       const cost = relayed.usage === null ? admitted.worstCaseMicro : costMicro(admitted.price, usage);
       finish(usage, cost);
       unrecorded = false;
-      return deps.ledger.append(
-        usageRecord(admitted, {
-          id: req.id,
-          at: startedAt,
-          endpoint: 'messages',
-          model: admitted.model,
-          credentialId: credential.id,
-          usage,
-          costMicro: cost,
-          price: admitted.price,
-          latencyMs: performance.now() - started,
-          status: response.statusCode,
-          outcome: relayed.outcome,
-          upstreamRequestId: relayed.upstreamRequestId,
-          stream: admitted.stream,
-          partial: relayed.partial,
-          estimated: relayed.estimated,
-          attempts,
-        }),
-      );
+      const row = usageRecord(admitted, {
+        id: req.id,
+        at: startedAt,
+        endpoint: 'messages',
+        model: admitted.model,
+        credentialId: credential.id,
+        usage,
+        costMicro: cost,
+        price: admitted.price,
+        latencyMs: performance.now() - started,
+        status: response.statusCode,
+        outcome: relayed.outcome,
+        upstreamRequestId: relayed.upstreamRequestId,
+        stream: admitted.stream,
+        partial: relayed.partial,
+        estimated: relayed.estimated,
+        attempts,
+      });
+      deps.observer.call(admitted.subject, row);
+      return deps.ledger.append(row);
     };
 
     if (admitted.stream && String(response.headers['content-type'] ?? '').startsWith('text/event-stream')) {
@@ -243,7 +250,45 @@ export async function handleMessages(deps: MessagesDeps, req: GatewayRequest): P
       finish(ZERO_USAGE, 0); // nothing was sent (or already settled: then this does nothing)
     }
     if (records) await Promise.allSettled(records);
+    const end = performance.now();
+    const upstreamMs = upstreamFrom === 0 ? 0 : (upstreamTo === 0 ? end : upstreamTo) - upstreamFrom;
+    deps.observer.end(
+      'messages',
+      req.res.statusCode,
+      admitted.subject,
+      admitted.model,
+      end - started,
+      upstreamMs,
+      null,
+    );
   }
+}
+
+const OVERLOADED: GatewayError = {
+  status: 503,
+  type: 'overloaded_error',
+  message: 'Tollgate is overloaded; retry shortly',
+};
+
+/** Answers a request Tollgate refuses itself, and tells the observer why. */
+export function refuse(
+  deps: Pick<MessagesDeps, 'observer'>,
+  req: GatewayRequest,
+  endpoint: MetricsEndpoint,
+  started: number,
+  subject: SubjectInfo | null,
+  error: GatewayError,
+): void {
+  sendError(req.res, error, req.id);
+  deps.observer.end(
+    endpoint,
+    error.status,
+    subject,
+    null,
+    performance.now() - started,
+    0,
+    refusalKind(error),
+  );
 }
 
 /** The answer's headers, in the request's own rate-limit header object (fresh per request). */

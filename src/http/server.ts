@@ -18,6 +18,7 @@ import { dashboardRoutes } from './dashboard.routes.js';
 import { loadDashboardAssets } from './dashboard-assets.js';
 import { type EnrollRoutesDeps, enrollRoutes } from './enroll.routes.js';
 import { errorResponse } from './errors.js';
+import { metricsRoutes } from './metrics.routes.js';
 
 export interface ServerDeps {
   readonly installation: Installation;
@@ -118,6 +119,11 @@ export async function buildServer(deps: ServerDeps) {
   });
   // With the API mounted, `/` is the signed-in page (its HEAD comes with the GET route).
   if (!deps.api) app.head('/', async (_request, reply) => reply.status(200).send());
+
+  if (deps.gateway) {
+    const { prometheus, token } = deps.gateway.metrics;
+    await app.register(metricsRoutes({ prometheus, token }));
+  }
 
   if (deps.enroll) await app.register(enrollRoutes(deps.enroll));
 

@@ -16,6 +16,7 @@ export const ID_PREFIXES = [
   'atk',
   'ses',
   'inv',
+  'alr',
 ] as const;
 export type IdPrefix = (typeof ID_PREFIXES)[number];
 

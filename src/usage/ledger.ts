@@ -7,7 +7,7 @@ import type { UsageRecordTable } from '../db/schema.js';
 import { type Tx, writeTransaction } from '../db/tx.js';
 import { AppError } from '../lib/errors.js';
 import { createLastUseTracker } from './last-use.js';
-import { buildBatch, type LedgerBatch } from './ledger-batch.js';
+import { buildBatch, type LedgerBatch, type SpendDelta } from './ledger-batch.js';
 import { type DailyDelta, dayOfBucket, type RollupDelta } from './rollup-batch.js';
 import { createSqliteBatchWriter, ROLLUP_SUMS } from './sqlite-batch.js';
 
@@ -29,6 +29,18 @@ export interface LedgerOptions {
    * the table agree with it, see ensureDailyRollups). Default UTC.
    */
   readonly timeZone?: string;
+  /**
+   * Told after each commit how long its transaction took (ms) and which
+   * scopes it charged (metrics time commits; alerts check budgets off the request path). Called once
+   * per batch, never per record; must not throw or block.
+   */
+  readonly onCommit?: (commit: LedgerCommit) => void;
+}
+
+/** One committed ledger transaction, as `onCommit` is told of it. */
+export interface LedgerCommit {
+  readonly ms: number;
+  readonly spend: readonly SpendDelta[];
 }
 
 export function createLedger(db: Db, orgId: string, options: LedgerOptions = {}) {
@@ -79,6 +91,7 @@ export function createLedger(db: Db, orgId: string, options: LedgerOptions = {})
     const pending = queue;
     queue = [];
     if (pending.length === 0) return;
+    const began = performance.now();
     try {
       const batch = buildBatch(
         pending.map((p) => p.record),
@@ -88,8 +101,10 @@ export function createLedger(db: Db, orgId: string, options: LedgerOptions = {})
       if (fast) fast.write(batch);
       else await writeTransaction(db, (tx) => writeBatch(tx, batch));
       committed += pending.length;
+      const ms = performance.now() - began;
       for (const p of pending) lastUse.note(p.record.key_id, p.record.credential_id, p.record.at);
       for (const p of pending) p.resolve();
+      options.onCommit?.({ ms, spend: batch.spend });
     } catch (error) {
       for (const p of pending) p.reject(error);
     }

@@ -9,7 +9,10 @@ import { periodStart } from '../budgets/periods.js';
 import type { Db } from '../db/connect.js';
 import type { KeyView } from '../keys/key.service.js';
 import { dayLabel, dayStartOf } from '../lib/timezone.js';
-import { keyAges } from '../vault/status.service.js';
+import { ageDays, keyAges } from '../vault/status.service.js';
+
+const DAY_MS = 86_400_000;
+
 import { type SumRow, sumUsage, type UsageSums } from './usage.repo.js';
 
 type Sums = UsageSums;
@@ -27,7 +30,9 @@ export interface OverviewDeps {
   readonly keyMaxAgeDays: number;
   readonly budgets: () => Promise<BudgetEntry[]>;
   readonly keys: () => Promise<KeyView[]>;
-  readonly credentials: () => Promise<ReadonlyArray<{ id: string; name: string; status: string }>>;
+  readonly credentials: () => Promise<
+    ReadonlyArray<{ id: string; name: string; status: string; createdAt: number; rotatedAt: number | null }>
+  >;
   readonly names: (table: 'users' | 'teams', ids: readonly string[]) => Promise<Map<string, string>>;
 }
 
@@ -43,7 +48,7 @@ export interface BudgetLine {
 }
 
 export interface Alert {
-  kind: 'budget' | 'credential' | 'key_age';
+  kind: 'budget' | 'credential' | 'key_age' | 'credential_age';
   severity: 'warning' | 'critical';
   message: string;
   object: { type: 'org' | 'team' | 'user' | 'key' | 'credential'; id: string; name: string | null };
@@ -100,7 +105,7 @@ export async function buildOverview(deps: OverviewDeps, now: number): Promise<Ov
     topUsers.map((r) => r.user ?? ''),
   );
   const keyById = new Map(keys.map((k) => [k.id, k]));
-  const lines = await Promise.all(budgets.map((b) => budgetLine(deps, settled, b, now)));
+  const lines = await budgetLines(deps, budgets, now, settled);
 
   return {
     timezone: deps.timeZone,
@@ -141,6 +146,16 @@ export async function buildOverview(deps: OverviewDeps, now: number): Promise<Ov
         message: `key ${k.name ?? k.id} of ${k.user} is ${k.age_days} days old (policy: ${deps.keyMaxAgeDays}); rotate it`,
         object: { type: 'key', id: k.id, name: k.name },
       })),
+      ...credentials
+        .filter(
+          (c) => c.status === 'active' && now - (c.rotatedAt ?? c.createdAt) > deps.keyMaxAgeDays * DAY_MS,
+        )
+        .map<Alert>((c) => ({
+          kind: 'credential_age',
+          severity: 'warning',
+          message: `credential ${c.name} is ${ageDays(c.rotatedAt ?? c.createdAt, now)} days old (policy: ${deps.keyMaxAgeDays}); rotate it`,
+          object: { type: 'credential', id: c.id, name: c.name },
+        })),
     ],
   };
 }
@@ -232,8 +247,23 @@ async function monthAndDaySpend(db: Db, now: number): Promise<Map<string, { mont
   );
 }
 
+/**
+ * Where each budget stands now (spent / reserved / remaining in its current UTC period): the gateway's
+ * book when it holds the scope, else the settled spend — org, team and user month and day budgets from
+ * one grouped query, the others one by one.
+ */
+export async function budgetLines(
+  deps: Pick<OverviewDeps, 'db' | 'live'>,
+  budgets: readonly BudgetEntry[],
+  now: number,
+  settled?: ReadonlyMap<string, { month: number; day: number }>,
+): Promise<BudgetLine[]> {
+  const spend = settled ?? (await monthAndDaySpend(deps.db, now));
+  return Promise.all(budgets.map((b) => budgetLine(deps, spend, b, now)));
+}
+
 async function budgetLine(
-  deps: OverviewDeps,
+  deps: Pick<OverviewDeps, 'db' | 'live'>,
   settled: ReadonlyMap<string, { month: number; day: number }>,
   b: BudgetEntry,
   now: number,

@@ -8,7 +8,8 @@ import type { Db } from '../db/connect.js';
 import { formatUsd } from '../lib/money.js';
 import { dayLabel, dayStartOf, dayStarts } from '../lib/timezone.js';
 import { dailyTimeZone } from './daily-rollups.js';
-import { ROLLUP_BUCKET_MS } from './rollup-batch.js';
+import { RAW_HORIZON_META } from './retention.js';
+import { bucketOf, ROLLUP_BUCKET_MS } from './rollup-batch.js';
 import { ROLLUP_SUMS } from './sqlite-batch.js';
 
 const HOUR = 3_600_000;
@@ -121,10 +122,24 @@ export async function sumUsage(
     } else {
       parts.push(sumPart(db, 'rollup', first, last, filter, groupBy, sums));
     }
-    if (since < first) parts.push(sumPart(db, 'raw', since, first, filter, groupBy, sums));
-    if (last < until) parts.push(sumPart(db, 'raw', last, until, filter, groupBy, sums));
-  } else {
-    parts.push(sumPart(db, 'raw', since, until, filter, groupBy, sums));
+  }
+  for (const [from, to] of edgeSegments(since, until, first, last)) {
+    // A partial bucket: its raw rows, or — when retention pruned them (the bucket lies below the raw
+    // horizon, read in this same statement) — its rollup, whole. Never half-deleted raw rows.
+    const bucket = bucketOf(from);
+    parts.push(sumPart(db, 'raw', from, to, filter, groupBy, sums, sql`${bucket} >= ${RAW_HORIZON}`));
+    parts.push(
+      sumPart(
+        db,
+        'rollup',
+        bucket,
+        bucket + ROLLUP_BUCKET_MS,
+        filter,
+        groupBy,
+        sums,
+        sql`${bucket} < ${RAW_HORIZON}`,
+      ),
+    );
   }
   const groups = groupBy.map((_, i) => sql.ref(`g${i}`));
   const select = [...groups, ...sums.map((c) => sql`sum(${sql.ref(c)}) as ${sql.ref(c)}`)];
@@ -147,6 +162,29 @@ export async function sumUsage(
     rows.push(row);
   }
   return rows;
+}
+
+/** The raw horizon (usage retention): quarter hours before it may have lost their raw rows. */
+const RAW_HORIZON = sql`coalesce((select cast(value as bigint) from meta where key = ${sql.lit(RAW_HORIZON_META)}), 0)`;
+
+/**
+ * The parts of [since, until) that are not whole buckets, each inside one bucket: the two edges when
+ * whole buckets lie between them ([first, last)), else the range cut at the one boundary inside it.
+ */
+function edgeSegments(since: number, until: number, first: number, last: number): Array<[number, number]> {
+  if (first < last)
+    return (
+      [
+        [since, first],
+        [last, until],
+      ] as Array<[number, number]>
+    ).filter(([a, b]) => a < b);
+  return first > since && first < until
+    ? [
+        [since, first],
+        [first, until],
+      ]
+    : [[since, until]];
 }
 
 /**
@@ -178,6 +216,7 @@ function sumPart(
   filter: SumFilter,
   groupBy: readonly Dimension[],
   wanted: readonly SumName[],
+  only?: RawBuilder<unknown>,
 ): RawBuilder<unknown> {
   const raw = source === 'raw';
   const time = source === 'daily' ? 'day' : raw ? 'at' : 'bucket';
@@ -197,6 +236,7 @@ function sumPart(
   const grouping = source === 'daily' && db.dialect === 'sqlite' ? (dailyRun(groupBy) ?? dims) : dims;
   const where: RawBuilder<unknown>[] = [sql`${sql.ref(time)} >= ${from}`, sql`${sql.ref(time)} < ${to}`];
   if (raw) where.unshift(sql`endpoint = 'messages'`);
+  if (only) where.push(only);
   for (const [name, dim] of Object.entries(FILTER) as Array<[keyof SumFilter, IdDimension]>) {
     const value = filter[name];
     if (value !== undefined) where.push(sql`${sql.ref(COLUMN[dim])} = ${value}`);

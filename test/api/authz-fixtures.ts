@@ -170,6 +170,7 @@ export const ADMIN_FIXTURES: Record<string, AdminFixture> = {
   },
   'usage.query': async () => ({ query: { by: 'user' } }),
   'usage.overview': async () => ({}),
+  'usage.summary': async () => ({}),
   'audit.list': async () => ({ query: { limit: '3' } }),
   'audit.verify': async () => ({ body: {} }),
 };

@@ -55,8 +55,10 @@ const PUBLIC_ROUTES = [
 /** Dashboard pages: the shell for a session, else a redirect (checked below, beside the controls). */
 const ADMIN_PAGES = ['/', '/users', '/keys', '/credentials', '/usage', '/audit'];
 const MEMBER_PAGES = ['/settings'];
+/** Prometheus's scrape, behind its own optional bearer (metrics.token; test/metrics/prometheus.test.ts). */
+const METRICS_ROUTES = ['GET /metrics', 'HEAD /metrics'];
 /** Probes, outside the sign-in surface: they answer everyone and say only whether the server is up. */
-const OTHER_ROUTES = ['GET /healthz', 'HEAD /healthz', 'GET /readyz', 'HEAD /readyz'];
+const OTHER_ROUTES = ['GET /healthz', 'HEAD /healthz', 'GET /readyz', 'HEAD /readyz', ...METRICS_ROUTES];
 const PAGE_ROUTES = [...ADMIN_PAGES, ...MEMBER_PAGES].flatMap((p) => [`GET ${p}`, `HEAD ${p}`]);
 
 function bodyFor(path: string, password = PASSWORD): unknown {

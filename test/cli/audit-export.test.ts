@@ -1,4 +1,4 @@
-// `tollgate audit export --out FILE`: every stored row, one per line, from which an outsider can
+// `tollgate audit export --out FILE`: a proof line, then every stored row, one per line, from which an outsider can
 // recompute the whole chain; a new 0600 file only; a broken log is still exported but exits 3; local only.
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -8,13 +8,13 @@ import { entryHash, GENESIS_HASH } from '../../src/audit/chain.js';
 import type { AuditRow } from '../../src/db/schema.js';
 import { type CliHome, tempHome } from '../helpers/cli.js';
 
+/** The entries of an export (line 1 is its proof: see audit-verify-file.test.ts). */
 async function lines(file: string): Promise<AuditRow[]> {
   const text = await readFile(file, 'utf8');
   expect(text.endsWith('\n')).toBe(true);
-  return text
-    .trimEnd()
-    .split('\n')
-    .map((l) => JSON.parse(l) as AuditRow);
+  const [proof, ...entries] = text.trimEnd().split('\n');
+  expect(JSON.parse(proof ?? '{}')).toMatchObject({ format: 'tollgate-audit-export', version: 1 });
+  return entries.map((l) => JSON.parse(l) as AuditRow);
 }
 
 describe('audit export', () => {

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import Anthropic from '@anthropic-ai/sdk';
+import type { AlertOptions } from '../../src/alerts/alerts.js';
 import { createApiDeps } from '../../src/api/api-deps.js';
 import { type Config, loadConfig } from '../../src/config/load.js';
 import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
@@ -67,6 +68,8 @@ export async function startHarness(
     yaml?: string;
     /** Listen on this port instead of any free one (when public_url must be known in advance). */
     port?: number;
+    /** Timeouts and backoff of the alerts (src/alerts). */
+    alerts?: AlertOptions;
   } = {},
 ): Promise<Harness> {
   const fake = await startFakeUpstream(options.fakeOptions);
@@ -91,7 +94,7 @@ export async function startHarness(
     },
   });
   const logger = createLogger('info', sink);
-  const gateway = createGateway({ installation, clock }, config);
+  const gateway = createGateway({ installation, clock }, config, { alerts: options.alerts ?? {} });
   await gateway.start();
   const app = await buildServer({
     installation,

@@ -1,6 +1,7 @@
 // Admin operations on upstream credentials. A secret goes in (create, rotate) and never comes out:
 // every answer carries the credential's hint only.
 import { z } from 'zod/v4';
+import { alertLog } from '../../alerts/alert.repo.js';
 import { AppError } from '../../lib/errors.js';
 import {
   type CredentialView,
@@ -13,6 +14,7 @@ import { CHECK_RESULTS, credentialStatuses, keyAges } from '../../vault/status.s
 import { defineOp } from '../operation.js';
 import { pageList, pageOf, pageQuery } from '../pagination.js';
 import { iso, isoOrNull, nameSchema, refSchema, timeOutput } from '../schemas.js';
+import { alertLogSchema } from './alert-log.schema.js';
 import { durationInput } from './policy.schemas.js';
 
 /** The JSON of `credential show --json`. */
@@ -71,6 +73,7 @@ const statusSchema = z.object({
       rotate_command: z.string().nullable(),
     }),
   ),
+  alerts: alertLogSchema,
   keys_due: z.array(
     z.object({
       id: z.string(),
@@ -257,7 +260,11 @@ export const credentialOps = [
         },
         now,
       );
-      return { credentials, keys_due: keyAges(await ctx.services.keys.list(), now, maxAgeDays) };
+      return {
+        credentials,
+        keys_due: keyAges(await ctx.services.keys.list(), now, maxAgeDays),
+        alerts: await alertLog(ctx.installation.db.kysely, ctx.config.alerts.webhook_url !== null),
+      };
     },
   }),
   defineOp({

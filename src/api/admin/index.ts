@@ -13,6 +13,7 @@ import { profileOps } from './profiles.ops.js';
 import { signInOps } from './sign-in.ops.js';
 import { teamOps } from './teams.ops.js';
 import { usageOps } from './usage.ops.js';
+import { usageSummaryOps } from './usage-summary.ops.js';
 import { userOps } from './users.ops.js';
 
 const whoami = defineOp({
@@ -49,5 +50,6 @@ export const ADMIN_OPS: readonly Operation[] = [
   ...overviewOps,
   ...adminTokenOps,
   ...usageOps,
+  ...usageSummaryOps,
   ...auditOps,
 ];

@@ -2,8 +2,10 @@
 // the org cap and team budgets, 30 days of spend per day and model in usage.timezone, top users and
 // keys, totals and alerts. See src/usage/overview.ts.
 import { z } from 'zod/v4';
+import { alertLog } from '../../alerts/alert.repo.js';
 import { buildOverview } from '../../usage/overview.js';
 import { defineOp } from '../operation.js';
+import { alertLogSchema } from './alert-log.schema.js';
 
 const micro = z.number().int();
 const sums = {
@@ -48,7 +50,7 @@ export const overviewSchema = z.object({
   totals: z.object(sums),
   alerts: z.array(
     z.object({
-      kind: z.enum(['budget', 'credential', 'key_age']),
+      kind: z.enum(['budget', 'credential', 'key_age', 'credential_age']),
       severity: z.enum(['warning', 'critical']),
       message: z.string(),
       object: z.object({
@@ -58,6 +60,9 @@ export const overviewSchema = z.object({
       }),
     }),
   ),
+  alert_log: alertLogSchema.meta({
+    description: 'alerts raised (budget crossings, invalid credentials, ages) and their webhook delivery',
+  }),
 });
 
 export const overviewOps = [
@@ -72,7 +77,7 @@ export const overviewOps = [
       const { services, installation, config } = ctx;
       // The highest alert threshold below 100% marks a budget as near its limit (default 0.8).
       const near = config.alerts.thresholds.filter((t) => t < 1).at(-1) ?? 0.8;
-      return buildOverview(
+      const overview = await buildOverview(
         {
           db: installation.db,
           live: ctx.budgets,
@@ -95,6 +100,8 @@ export const overviewOps = [
         },
         ctx.now(),
       );
+      const log = await alertLog(installation.db.kysely, config.alerts.webhook_url !== null);
+      return { ...overview, alert_log: log };
     },
   }),
 ];

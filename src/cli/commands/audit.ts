@@ -8,11 +8,13 @@ import { type AuditEntryJson, auditOps, type auditVerifySchema } from '../../api
 import { opById } from '../../api/admin/lookup.js';
 import type { Page } from '../../api/pagination.js';
 import { exportAudit } from '../../audit/audit-export.js';
+import { exportProofKey } from '../../audit/export-proof.js';
 import { parseSince } from '../../lib/dates.js';
 import { AppError } from '../../lib/errors.js';
 import type { Io } from '../io.js';
 import { printJson, printLines, printTable, shortTime } from '../output.js';
 import { withApi, withServices } from '../runtime.js';
+import { type VerifyFileOptions, verifyFile } from './audit-verify-file.js';
 
 type VerifyJson = z.output<typeof auditVerifySchema>;
 const op = opById(auditOps);
@@ -92,7 +94,20 @@ export function auditCommand(io: Io): Command {
     .description(
       'verify the hash chain, its anchor and (with audit.witness_path) the witness file; names the first broken entry',
     )
-    .action(async (_opts: unknown, command: Command) => {
+    .option('--file <file>', 'check an `audit export` file offline instead (no database, no server)')
+    .option('--witness <file>', 'with --file: heads recorded in this witness file must be in the export')
+    .option(
+      '--head <seq:hash>',
+      'with --file: a head recorded elsewhere (e.g. 42:9f86d0…) must be in the export',
+    )
+    .option(
+      '--with-master-key',
+      "with --file: also check the proof line's MAC with the master key (TOLLGATE_MASTER_KEY, _FILE or the home's key file)",
+    )
+    .action(async (opts: VerifyFileOptions, command: Command) => {
+      if (opts.file !== undefined) return verifyFile(io, command, opts.file, opts);
+      if (opts.witness !== undefined || opts.head !== undefined || opts.withMasterKey)
+        throw new AppError('invalid_input', '--witness, --head and --with-master-key go with --file');
       await withApi(io, command, async ({ client, json }) => {
         reportVerify(io, json, await client.call<VerifyJson>(op('audit.verify')));
       });
@@ -107,7 +122,13 @@ export function auditCommand(io: Io): Command {
     .action(async (opts: { out: string }, command: Command) => {
       // Local only: the file is written on this machine, from this database.
       await withServices(io, command, async ({ installation, json }) => {
-        const done = await exportAudit(installation.db, installation.anchorKey, resolve(io.cwd, opts.out));
+        const keys = {
+          db: installation.db,
+          orgId: installation.orgId,
+          anchorKey: installation.anchorKey,
+          proofKey: exportProofKey(installation.master),
+        };
+        const done = await exportAudit(keys, resolve(io.cwd, opts.out), Date.now());
         if (json) printJson(io, { path: done.path, entries: done.entries, verified: done.verified });
         else printLines(io, [`Exported ${done.entries} audit entries to ${done.path}.`]);
         // The file is kept (it is the evidence), but a script must not take it for a sound log.

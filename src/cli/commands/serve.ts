@@ -18,6 +18,7 @@ import { AppError } from '../../lib/errors.js';
 import { parsePositiveInt } from '../../lib/validate.js';
 import { createLogger } from '../../observability/logger.js';
 import { ensureDailyRollups } from '../../usage/daily-rollups.js';
+import { startRetentionJob } from '../../usage/retention-job.js';
 import { VERSION } from '../../version.js';
 import type { Io } from '../io.js';
 import { globalsOf } from '../runtime.js';
@@ -66,7 +67,7 @@ export function serveCommand(io: Io): Command {
         throw error;
       });
       await openConnections(installation.db, STARTUP_CONNECTIONS);
-      const gateway = createGateway({ installation, clock: systemClock }, config);
+      const gateway = createGateway({ installation, clock: systemClock }, config, { logger });
       let app: Awaited<ReturnType<typeof buildServer>> | null = null;
       let address: string;
       try {
@@ -107,8 +108,15 @@ export function serveCommand(io: Io): Command {
       io.stdout.write(
         `Tollgate ${VERSION} listening on ${address} (public URL ${publicUrl(config, address)})\n`,
       );
+      // usage.retention_days: raw usage rows pruned in the background (the rollups reports read are kept).
+      const days = config.usage.retention_days;
+      const retention =
+        days === null
+          ? null
+          : startRetentionJob({ db: installation.db, retentionDays: days, logger, now: systemClock });
       await stopped;
       io.stdout.write(lostReason === null ? 'Shutting down…\n' : `Lease lost (${lostReason}): stopping.\n`);
+      await retention?.close();
       await app.close();
       await gateway.close();
       await lease.release();

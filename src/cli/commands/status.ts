@@ -1,5 +1,6 @@
 // `tollgate status`: checks every credential with a free upstream call and lists what is due for rotation.
 import { Command } from 'commander';
+import { type AlertLog, alertLog } from '../../alerts/alert.repo.js';
 import { systemClock } from '../../lib/clock.js';
 import { AppError, type ErrorCode } from '../../lib/errors.js';
 import {
@@ -21,7 +22,7 @@ export function statusCommand(io: Io): Command {
         'Exits 0 when every checked credential is ACTIVE, 1 otherwise (so scripts can alert)',
     )
     .action(async (_opts: unknown, command: Command) => {
-      await withServices(io, command, async ({ services, config, json }) => {
+      await withServices(io, command, async ({ services, config, json, installation }) => {
         const now = systemClock();
         const maxAgeDays = config.security.key_max_age_days;
         const credentials = await credentialStatuses(
@@ -36,8 +37,12 @@ export function statusCommand(io: Io): Command {
           now,
         );
         const keysDue = keyAges(await services.keys.list(), now, maxAgeDays);
-        if (json) printJson(io, { credentials, keys_due: keysDue });
-        else printReport(io, credentials, keysDue, maxAgeDays);
+        const alerts = await alertLog(installation.db.kysely, config.alerts.webhook_url !== null);
+        if (json) printJson(io, { credentials, keys_due: keysDue, alerts });
+        else {
+          printReport(io, credentials, keysDue, maxAgeDays);
+          printAlerts(io, alerts);
+        }
         const failing = credentials.filter((c) => c.check !== 'ACTIVE' && c.check !== 'SKIPPED');
         if (failing.length > 0) {
           const first = failing[0] as CredentialStatus;
@@ -103,6 +108,31 @@ function printReport(
     'This report is read-only: stored credential statuses were not changed. ' +
       'Use `tollgate credential rotate NAME` or `tollgate credential disable NAME` to act on it.',
   ]);
+}
+
+/** Recent alerts and the undelivered ones (a serving process raises and sends them; this only reads). */
+export function printAlerts(io: Io, log: AlertLog): void {
+  const line = (a: AlertLog['recent'][number]) =>
+    `  ${a.raised_at.replace(/\.\d{3}Z$/, 'Z')}  ${a.message.replace(/^Tollgate: /, '')}  [${deliveryWord(a)}]`;
+  printLines(io, [
+    '',
+    log.recent.length === 0
+      ? `No alerts yet (webhook ${log.webhook ? 'configured' : 'not configured: alerts are only recorded'}).`
+      : `Recent alerts (webhook ${log.webhook ? 'configured' : 'not configured: alerts are only recorded'}):`,
+    ...log.recent.map(line),
+    ...(log.undelivered_count > 0
+      ? [`Undelivered alerts: ${log.undelivered_count}`, ...log.undelivered.map(line)]
+      : []),
+  ]);
+}
+
+function deliveryWord(a: AlertLog['recent'][number]): string {
+  if (a.delivery === 'off') return 'not sent: no webhook';
+  if (a.delivery === 'delivered') return 'delivered';
+  const why = a.last_error ? `: ${a.last_error}` : '';
+  return a.delivery === 'failed'
+    ? `FAILED after ${a.attempts} attempt(s)${why}`
+    : `pending, ${a.attempts} attempt(s)${why}`;
 }
 
 const days = (n: number): string => `${n} day${n === 1 ? '' : 's'}`;

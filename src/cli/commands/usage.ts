@@ -12,11 +12,12 @@ import { GROUPS, type Group } from '../../usage/usage.repo.js';
 import type { Io } from '../io.js';
 import { printJson, printLines, printTable } from '../output.js';
 import { withApi } from '../runtime.js';
+import { usageSummary } from './usage-summary.js';
 
 type UsageRowJson = z.output<typeof usageRowSchema>;
 const op = opById(usageOps);
 
-interface UsageOptions {
+export interface UsageOptions {
   user?: string;
   team?: string;
   key?: string;
@@ -25,6 +26,7 @@ interface UsageOptions {
   since?: string;
   until?: string;
   by: string;
+  summary?: boolean;
 }
 
 export function usageCommand(io: Io): Command {
@@ -40,7 +42,12 @@ export function usageCommand(io: Io): Command {
     .option('--since <date>', 'YYYY-MM-DD, ISO time or e.g. 7d (default: start of this UTC month)')
     .option('--until <date>', 'exclusive end (default: now)')
     .option('--by <group>', GROUPS.join('|'), 'model')
+    .option(
+      '--summary',
+      'this UTC month at a glance: per user and per model, cache savings, remaining budgets (its own JSON with --json)',
+    )
     .action(async (opts: UsageOptions, command: Command) => {
+      if (opts.summary) return usageSummary(io, command, opts);
       // Checked here first, so a mistake names the option and nothing is sent.
       const by = oneOf<Group>('--by', opts.by, GROUPS);
       const now = Date.now();

@@ -1,6 +1,6 @@
 // Overview: where the money goes, at a glance (GET /admin/v1/overview).
 import { get } from '../api.js';
-import { count, tokens, usd } from '../format.js';
+import { count, tokens, usd, when } from '../format.js';
 import type { SignedInProps } from '../routes.js';
 import { BarChart } from '../ui/chart.js';
 import { ErrorNote, Loading, Page, Table, UsageBar, useLoad } from '../ui/kit.js';
@@ -36,6 +36,23 @@ interface Alert {
   object: { type: string; id: string; name: string | null };
 }
 
+interface SentAlert {
+  id: string;
+  kind: string;
+  raised_at: string;
+  message: string;
+  delivery: 'pending' | 'delivered' | 'failed' | 'off';
+  attempts: number;
+  last_error: string | null;
+}
+
+interface AlertLog {
+  webhook: boolean;
+  recent: SentAlert[];
+  undelivered: SentAlert[];
+  undelivered_count: number;
+}
+
 interface Overview {
   timezone: string;
   month: { start: string; spent_micro_usd: number; org_cap: BudgetLine | null; teams: BudgetLine[] };
@@ -45,9 +62,15 @@ interface Overview {
   top_keys: Array<{ id: string; name: string | null; user: string | null } & Sums>;
   totals: Sums;
   alerts: Alert[];
+  alert_log: AlertLog;
 }
 
-const ALERT_PAGE: Record<string, string> = { budget: '/users', credential: '/credentials', key_age: '/keys' };
+const ALERT_PAGE: Record<string, string> = {
+  budget: '/users',
+  credential: '/credentials',
+  key_age: '/keys',
+  credential_age: '/credentials',
+};
 
 export function OverviewPage(_props: SignedInProps) {
   const overview = useLoad(() => get<Overview>('/admin/v1/overview'), []);
@@ -66,6 +89,7 @@ export function OverviewPage(_props: SignedInProps) {
             began {o.month.start.slice(0, 10)}).
           </p>
           <Alerts alerts={o.alerts} />
+          <AlertLogCard log={o.alert_log} />
           <div class="grid">
             <section class="card" aria-labelledby="mtd">
               <h2 id="mtd">Month to date</h2>
@@ -178,6 +202,44 @@ function Alerts(props: { alerts: readonly Alert[] }) {
             <li key={`${a.kind}-${a.object.type}-${a.object.id}-${a.message}`}>
               <span class={`badge ${a.severity === 'critical' ? 'bad' : 'warn'}`}>{a.severity}</span>{' '}
               {a.message} <a href={ALERT_PAGE[a.kind] ?? '/'}>Open</a>
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}
+
+const DELIVERY: Record<SentAlert['delivery'], { word: string; badge: string }> = {
+  delivered: { word: 'delivered', badge: 'ok' },
+  pending: { word: 'pending', badge: 'warn' },
+  failed: { word: 'failed', badge: 'bad' },
+  off: { word: 'not sent', badge: 'warn' },
+};
+
+/** Alerts raised (budget crossings, invalid credentials, ages) and whether the webhook received them. */
+function AlertLogCard(props: { log: AlertLog }) {
+  const log = props.log;
+  const undelivered = log.undelivered.filter((u) => !log.recent.some((r) => r.id === u.id));
+  return (
+    <section class="card" aria-labelledby="alert-log">
+      <h2 id="alert-log">Recent alerts</h2>
+      <p class="muted">
+        {log.webhook
+          ? 'Each is sent once to the configured webhook.'
+          : 'No webhook is configured (alerts.webhook_url): alerts are recorded here and in the audit log only.'}
+        {log.undelivered_count > 0 ? ` Undelivered: ${count(log.undelivered_count)}.` : ''}
+      </p>
+      {log.recent.length === 0 ? (
+        <p class="muted">No alert has been raised.</p>
+      ) : (
+        <ul class="alerts">
+          {[...log.recent, ...undelivered].map((a) => (
+            <li key={a.id}>
+              <span class={`badge ${DELIVERY[a.delivery].badge}`}>{DELIVERY[a.delivery].word}</span>{' '}
+              {a.message.replace(/^Tollgate: /, '')} <span class="muted">({when(a.raised_at)}</span>
+              {a.last_error ? <span class="muted">; last attempt: {a.last_error}</span> : null}
+              <span class="muted">)</span>
             </li>
           ))}
         </ul>
