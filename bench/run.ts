@@ -140,7 +140,9 @@ async function main(argv: readonly string[]): Promise<number> {
     );
     if (m.payloads === 0) ctx.problem('--metrics: the collector stub received no OTLP payload');
     if (m.scrapes === 0 || m.scrapeFailures > 0)
-      ctx.problem(`--metrics: ${m.scrapeFailures} of ${m.scrapes + m.scrapeFailures} scrapes failed`);
+      ctx.problem(
+        `--metrics: ${m.scrapeFailures} of ${m.scrapes + m.scrapeFailures} scrapes failed (${m.failureReasons.join('; ')})`,
+      );
   }
 
   const text = [

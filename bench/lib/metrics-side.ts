@@ -11,7 +11,14 @@ export interface MetricsSide {
   readonly env: Readonly<Record<string, string>>;
   /** Scrapes `url`/metrics every second while `managed` lives. */
   scrape(url: string, managed: Managed): void;
-  summary(): { payloads: number; payloadBytes: number; scrapes: number; scrapeFailures: number };
+  summary(): {
+    payloads: number;
+    payloadBytes: number;
+    scrapes: number;
+    scrapeFailures: number;
+    /** The first few failures' reasons (status or error), for the report. */
+    failureReasons: readonly string[];
+  };
   close(): Promise<void>;
 }
 
@@ -20,6 +27,11 @@ export async function startMetricsSide(): Promise<MetricsSide> {
   let payloadBytes = 0;
   let scrapes = 0;
   let scrapeFailures = 0;
+  const failureReasons: string[] = [];
+  const failed = (reason: string): void => {
+    scrapeFailures++;
+    if (failureReasons.length < 5) failureReasons.push(reason);
+  };
   const timers: NodeJS.Timeout[] = [];
   const server: Server = createServer((req, res) => {
     req.on('data', (c: Buffer) => {
@@ -45,16 +57,18 @@ export async function startMetricsSide(): Promise<MetricsSide> {
           .then(async (r) => {
             await r.arrayBuffer();
             if (r.status === 200) scrapes++;
-            else if (!managed.exit) scrapeFailures++;
+            else if (!managed.exit) failed(`status ${r.status}`);
           })
-          .catch(() => {
-            if (!managed.exit) scrapeFailures++;
+          .catch((err: unknown) => {
+            if (managed.exit) return;
+            const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : '';
+            failed(`${err instanceof Error ? err.message : String(err)}${cause}`);
           });
       }, 1000);
       timer.unref();
       timers.push(timer);
     },
-    summary: () => ({ payloads, payloadBytes, scrapes, scrapeFailures }),
+    summary: () => ({ payloads, payloadBytes, scrapes, scrapeFailures, failureReasons }),
     async close() {
       for (const t of timers) clearInterval(t);
       server.closeAllConnections();

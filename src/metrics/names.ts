@@ -14,6 +14,7 @@ export const PROM = {
   tokens: 'tollgate_tokens_total',
   cost: 'tollgate_cost_usd_total',
   saved: 'tollgate_cache_saved_usd_total',
+  cacheExtra: 'tollgate_cache_extra_cost_usd_total',
   upstreamErrors: 'tollgate_upstream_errors_total',
   overhead: 'tollgate_gateway_overhead_seconds',
   upstream: 'tollgate_upstream_duration_seconds',

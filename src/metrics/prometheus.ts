@@ -4,7 +4,7 @@ import { Counter, Gauge, Histogram, type MetricValueWithName, Registry } from 'p
 import type { BudgetBook } from '../budgets/budget-book.js';
 import type { BudgetPeriod } from '../db/schema.js';
 import { NONE, PROM, TOKEN_KINDS } from './names.js';
-import type { CounterFamily, HistogramSeries, MetricsStore } from './store.js';
+import { type CounterFamily, type HistogramSeries, type MetricsStore, USAGE } from './store.js';
 
 export interface PrometheusSources {
   readonly store: MetricsStore;
@@ -142,9 +142,17 @@ export function createPrometheus(sources: PrometheusSources) {
   familyCounter(
     registry,
     PROM.saved,
-    'What prompt caching saved (USD), by model, team and user.',
+    'What prompt caching saved (USD) on the records where it saved, by model, team and user.',
     store.usage,
-    6,
+    USAGE.savedMicro,
+    1_000_000,
+  );
+  familyCounter(
+    registry,
+    PROM.cacheExtra,
+    'What prompt caching cost extra (USD) on the records where cache writes cost more than reads saved; net savings = saved − extra.',
+    store.usage,
+    USAGE.extraMicro,
     1_000_000,
   );
   new StoreHistogram(

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { SubjectInfo } from '../gateway/key-cache.js';
 import type { UsageRecord } from '../usage/ledger.js';
 import { OTHER } from './names.js';
-import { CounterFamily, createMetricsStore, HistogramSeries, LabelCap, refusalKind } from './store.js';
+import { CounterFamily, createMetricsStore, HistogramSeries, LabelCap, refusalKind, USAGE } from './store.js';
 
 function subject(userName: string, teamName: string | null = 'platform'): SubjectInfo {
   return {
@@ -85,6 +85,15 @@ describe('HistogramSeries', () => {
 });
 
 describe('the store as observer', () => {
+  it('adds a negative saving (cache writes dearer than reads saved) to the extra column: neither shrinks', () => {
+    const store = createMetricsStore({ maxUsers: 1 });
+    store.observer.call(subject('alice'), record({ saved_micro: 4 }));
+    store.observer.call(subject('alice'), record({ saved_micro: -5 }));
+    const values = [...store.usage.series.values()][0]?.values;
+    expect(values?.[USAGE.savedMicro]).toBe(4);
+    expect(values?.[USAGE.extraMicro]).toBe(5);
+  });
+
   it('sums usage records per model, team and user, with users past the cap as other', () => {
     const store = createMetricsStore({ maxUsers: 1 });
     store.observer.call(subject('alice'), record());
@@ -98,7 +107,8 @@ describe('the store as observer', () => {
       ['claude-haiku-4-5', 'platform', 'alice'],
       ['claude-haiku-4-5', 'none', OTHER],
     ]);
-    expect(Array.from(series[0]?.values ?? [])).toEqual([20, 10, 6, 4, 2, 246, 8, 2]);
+    // Columns: input, output, cache read, 5 m and 1 h writes, cost, saved, records, extra (none yet).
+    expect(Array.from(series[0]?.values ?? [])).toEqual([20, 10, 6, 4, 2, 246, 8, 2, 0]);
     expect([...store.upstreamErrors.series.values()].map((s) => [s.labels, s.values[0]])).toEqual([
       [['messages', '529'], 1],
     ]);

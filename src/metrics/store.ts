@@ -151,8 +151,11 @@ export const USAGE = {
   cacheWrite5m: 3,
   cacheWrite1h: 4,
   costMicro: 5,
+  /** What caching saved, from the records where it saved (saved_micro > 0). */
   savedMicro: 6,
   records: 7,
+  /** What caching cost extra, from the records where writes cost more than reads saved (saved_micro < 0). */
+  extraMicro: 8,
 } as const;
 
 export interface StoreOptions {
@@ -204,7 +207,7 @@ export function createMetricsStore(options: StoreOptions) {
   const models = new LabelCap(options.maxModels ?? 200);
   const requests = new CounterFamily(['endpoint', 'status', 'model', 'team', 'user'], 1, MAX_SERIES);
   const refusals = new CounterFamily(['endpoint', 'kind', 'team'], 1, MAX_SERIES);
-  const usage = new CounterFamily(['model', 'team', 'user'], 8, MAX_SERIES);
+  const usage = new CounterFamily(['model', 'team', 'user'], 9, MAX_SERIES);
   const upstreamErrors = new CounterFamily(['endpoint', 'status'], 1, MAX_SERIES);
   const overhead = new HistogramFamily(['endpoint'], OVERHEAD_BUCKETS, 3);
   const upstream = new HistogramFamily(['endpoint'], UPSTREAM_BUCKETS, 3);
@@ -283,7 +286,9 @@ export function createMetricsStore(options: StoreOptions) {
       u[3] = (u[3] as number) + r.cache_write_5m_tokens;
       u[4] = (u[4] as number) + r.cache_write_1h_tokens;
       u[5] = (u[5] as number) + r.cost_micro;
-      u[6] = (u[6] as number) + r.saved_micro;
+      // A counter only grows: a record's net saving goes to one of two columns by its sign.
+      if (r.saved_micro > 0) u[6] = (u[6] as number) + r.saved_micro;
+      else if (r.saved_micro < 0) u[8] = (u[8] as number) - r.saved_micro;
       u[7] = (u[7] as number) + 1;
       if (r.status >= 400 || (r.status === 0 && NO_STATUS_ERRORS.has(r.outcome))) {
         const key = r.status === 0 ? r.outcome : r.status;

@@ -59,6 +59,20 @@ describe('GET /metrics', () => {
       ...SMALL,
       messages: [{ role: 'user', content: 'cached [[fake output_tokens=3]]' }],
     });
+    // A cache write (it costs more than plain input: a negative saving) and then its read (a positive
+    // one): each goes to its own counter, so neither counter ever decreases.
+    const cached = {
+      ...SMALL,
+      system: [
+        {
+          type: 'text' as const,
+          text: 'a long system prompt '.repeat(40),
+          cache_control: { type: 'ephemeral' as const },
+        },
+      ],
+    };
+    await h.client(dave).messages.create(cached);
+    await h.client(dave).messages.create(cached);
     // An upstream error (passed on after the gateway's retries) and a bad key.
     await expect(
       h
@@ -106,6 +120,12 @@ describe('GET /metrics', () => {
     // Per model too: the haiku rows' cost.
     const haiku = rows.filter((r) => r.model === 'claude-haiku-4-5').reduce((s, r) => s + r.cost_micro, 0);
     expect(Math.round(total(samples, PROM.cost, { model: 'claude-haiku-4-5' }) * 1_000_000)).toBe(haiku);
+    const saved = sum((r) => Math.max(r.saved_micro, 0));
+    const extra = sum((r) => Math.max(-r.saved_micro, 0));
+    expect(saved).toBeGreaterThan(0);
+    expect(extra).toBeGreaterThan(0);
+    expect(Math.round(total(samples, PROM.saved) * 1_000_000)).toBe(saved);
+    expect(Math.round(total(samples, PROM.cacheExtra) * 1_000_000)).toBe(extra);
     expect(total(samples, PROM.ledgerCommitted)).toBe(rows.length);
     expect(total(samples, `${PROM.ledgerCommit}_count`)).toBeGreaterThan(0);
     expect(samples.some((s) => s.name === PROM.ledgerQueue)).toBe(true);
