@@ -59,7 +59,10 @@ function checkBuild(): string | null {
 
 function timeLimitMs(opts: Options, chosen: typeof SCENARIOS): number {
   const perRun = opts.warmupMs + opts.durationMs + 20_000;
-  const measured = chosen.reduce((ms, s) => ms + s.paths * opts.rounds * perRun + s.setupS(opts) * 3_000, 0);
+  const measured = chosen.reduce(
+    (ms, s) => ms + s.paths(opts) * opts.rounds * perRun + s.setupS(opts) * 3_000,
+    0,
+  );
   return measured + 5 * 60_000;
 }
 

@@ -22,7 +22,7 @@ export interface Scenario {
   /** Rough extra setup time (seconds), for the run's time limit. */
   readonly setupS: (opts: Options) => number;
   /** Measured paths (for the time limit). */
-  readonly paths: number;
+  readonly paths: (opts: Options) => number;
   /** Whether it drives load with wrk through the fake upstream and the proxy. */
   readonly load: boolean;
   /** Load scenarios fill `m` and answer null; the dashboard answers its own result. */
@@ -89,15 +89,18 @@ function basic(body: BodyKind, connections: number): Scenario {
     title: () => `${what}, ${connections} connection${connections === 1 ? '' : 's'}`,
     body,
     connections,
-    paths: 3,
+    paths: (opts) => (opts.metrics ? 4 : 3),
     load: true,
     setupS: () => 5,
     async run(ctx, m) {
       const tollgate = await ctx.mainTollgate();
+      // With --metrics, a twin with its metrics on runs in the same rounds: the two settings side by side.
+      const monitored = await ctx.monitoredTollgate();
       await m.phase([
         fakeTarget(ctx, 'static', ctx.fakeKeyFile),
         proxyTarget(ctx, 'static', ctx.fakeKeyFile),
         tollgateTarget('tollgate', tollgate, 'static'),
+        ...(monitored ? [tollgateTarget('tollgate + metrics', monitored, 'static')] : []),
       ]);
       return null;
     },
@@ -111,7 +114,7 @@ const keysScenario: Scenario = {
     `streaming (200 text deltas), 64 connections — the memory target's setting: ${opts.keys} active keys and 64 open streams — load spread over the keys (each verified once in a warm-up pass) vs 1 key; every path gets a key per request from the same wrk script`,
   body: 'stream',
   connections: 64,
-  paths: 4,
+  paths: () => 4,
   load: true,
   setupS: (opts) => 15 + opts.keys / 50,
   async run(ctx, m) {
@@ -156,7 +159,7 @@ const ledgerScenario: Scenario = {
     `non-streaming, 64 connections, Tollgate with an empty ledger, then restarted on ${opts.ledgerRows} pre-filled usage rows`,
   body: 'small',
   connections: 64,
-  paths: 4,
+  paths: () => 4,
   load: true,
   setupS: (opts) => 20 + opts.ledgerRows / 10_000,
   async run(ctx, m) {
@@ -190,7 +193,7 @@ const dashboardScenario: Scenario = {
     `the dashboard's API calls (overview, usage explorer) on ${short(opts.dashboardRows)} SQLite and ${short(opts.dashboardPgRows)} PostgreSQL usage rows, cold and warm, over HTTP; target ≤ 200 ms each`,
   body: 'small',
   connections: 1,
-  paths: 0,
+  paths: () => 0,
   load: false,
   // Seeding runs at some 50,000 rows/s on SQLite and 15,000 on PostgreSQL (×3 in the time limit).
   setupS: (opts) => 60 + opts.dashboardRows / 50_000 + opts.dashboardPgRows / 15_000,

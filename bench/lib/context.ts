@@ -36,6 +36,8 @@ export class BenchContext {
   /** With --metrics: the OTLP collector stub and the scrapers. */
   metrics: MetricsSide | null = null;
   private main: TollgateServer | null = null;
+  /** With --metrics: a second Tollgate like the main one, with its metrics on (OTLP push, scraped). */
+  private monitored: TollgateServer | null = null;
   private counter = 0;
 
   constructor(
@@ -103,23 +105,27 @@ export class BenchContext {
     return this.fake.url;
   }
 
-  /** A new Tollgate installation (through the CLI) served in its own process. */
+  /**
+   * A new Tollgate installation (through the CLI) served in its own process; with `metrics`, pushing
+   * OTLP to the collector stub and scraped every second (only with --metrics).
+   */
   async startTollgate(
     label: string,
     name: string,
     prepare?: (home: TollgateHome) => Promise<void>,
+    metrics = false,
   ): Promise<TollgateServer> {
     const dir = this.file(`tollgate-${name}-${++this.counter}`);
     const started = Date.now();
     const home = await createHome(dir, name, this.fakeUrl());
     log(`  ${label}: installation ready in ${((Date.now() - started) / 1000).toFixed(1)} s (${home.home})`);
     if (prepare) await prepare(home);
-    return this.serveHome(label, home);
+    return this.serveHome(label, home, metrics);
   }
 
-  async serveHome(label: string, home: TollgateHome): Promise<TollgateServer> {
+  async serveHome(label: string, home: TollgateHome, metrics = false): Promise<TollgateServer> {
     const logFile = join(home.home, '..', `serve-${Date.now()}.log`);
-    const side = this.metrics;
+    const side = metrics ? this.metrics : null;
     const served = side ? { ...home, env: { ...home.env, ...side.env } } : home;
     const { managed, url } = await serve(served, logFile, [...this.opts.nodeArgs, ...this.profileArgs()]);
     log(`  ${label} listening on ${url} (pid ${managed.pid})`);
@@ -135,8 +141,17 @@ export class BenchContext {
     return this.main;
   }
 
+  /** With --metrics: the main Tollgate's twin with its metrics on, or null without --metrics. */
+  async monitoredTollgate(): Promise<TollgateServer | null> {
+    if (!this.metrics) return null;
+    if (!this.monitored || this.monitored.managed.exit)
+      this.monitored = await this.startTollgate('tollgate + metrics', 'metrics', undefined, true);
+    return this.monitored;
+  }
+
   async stopMainTollgate(): Promise<void> {
-    if (this.main) await stop(this.main.managed);
+    for (const server of [this.main, this.monitored]) if (server) await stop(server.managed);
     this.main = null;
+    this.monitored = null;
   }
 }

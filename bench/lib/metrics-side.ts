@@ -60,9 +60,11 @@ export async function startMetricsSide(): Promise<MetricsSide> {
             else if (!managed.exit) failed(`status ${r.status}`);
           })
           .catch((err: unknown) => {
-            if (managed.exit) return;
             const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : '';
-            failed(`${err instanceof Error ? err.message : String(err)}${cause}`);
+            // A scrape that meets a server being stopped is not a failure: judged once it had time to exit.
+            setTimeout(() => {
+              if (!managed.exit) failed(`${err instanceof Error ? err.message : String(err)}${cause}`);
+            }, 2000).unref();
           });
       }, 1000);
       timer.unref();

@@ -22,7 +22,7 @@ export interface Options {
   readonly profile: string | null;
   /** Extra node arguments for Tollgate (V8 settings to compare), split on spaces. */
   readonly nodeArgs: readonly string[];
-  /** Tollgate with its OTLP push (to a stub in the runner, every 1 s) and /metrics scraped every 1 s. */
+  /** A twin Tollgate path with its OTLP push (to a stub in the runner, every 1 s) and /metrics scraped every 1 s. */
   readonly metrics: boolean;
   readonly list: boolean;
   readonly help: boolean;
@@ -47,8 +47,9 @@ export const USAGE = `Usage: npm run bench -- [options]          (npm run bench:
   --profile DIR       write CPU profiles of the proxy and Tollgate to DIR (node --cpu-prof);
                       summarise one with node dist/bench/bench/profile.js FILE.cpuprofile
   --node-args "A B"   extra node arguments for Tollgate, e.g. "--max-semi-space-size=16"
-  --metrics           metrics on: claude.otel_endpoint at a collector stub in the runner (1 s
-                      interval) and GET /metrics scraped every second
+  --metrics           small/stream scenarios add a path "tollgate + metrics": a twin Tollgate with
+                      claude.otel_endpoint at a collector stub in the runner (1 s interval) and
+                      GET /metrics scraped every second, measured in the same rounds
   --list              list the scenarios and exit
   -h, --help          this help
 `;
