@@ -338,6 +338,8 @@ const edgeArb = fc
   .map(([quarter, ms]) => BASE + quarter * QUARTER + ms);
 
 function widen(since: number, until: number, horizon: number): [number, number] {
+  // An empty range asks for nothing and gets nothing, pruned or not (sumUsage answers it at once).
+  if (until <= since) return [since, until];
   const s = since % QUARTER !== 0 && bucketOf(since) < horizon ? bucketOf(since) : since;
   const u = until % QUARTER !== 0 && bucketOf(until) < horizon ? bucketOf(until) + QUARTER : until;
   return [s, u];
@@ -404,7 +406,27 @@ describe.each(databaseTargets())('the pruning rule for any range on $name', (tar
             expect(await summarise(db, r.by, { since: r.since, until: r.until })).toEqual(want[i]);
         },
       ),
-      { numRuns: target.name === 'sqlite' ? 40 : 15 },
+      {
+        numRuns: target.name === 'sqlite' ? 40 : 15,
+        // Found once in CI: an empty range ending inside a pruned quarter hour (it gets nothing).
+        examples: [
+          [
+            [
+              {
+                key: 'key_a',
+                user: 'usr_a',
+                model: 'claude-haiku-4-5',
+                endpoint: 'messages',
+                status: 200,
+                at: BASE + 5 * QUARTER,
+                cost: 0,
+              },
+            ],
+            6,
+            [[BASE + 6 * QUARTER - 1, BASE + 6 * QUARTER - 1, 'model']],
+          ],
+        ],
+      },
     );
   });
 });
