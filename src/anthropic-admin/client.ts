@@ -80,7 +80,7 @@ export function createAdminClient(call: AdminTransport, options: AdminClientOpti
         return cursorStep(page);
       }, maxPages),
 
-    createWorkspace: (name) =>
+    createWorkspace: async (name) =>
       call({
         method: 'POST',
         path: '/v1/organizations/workspaces',
@@ -88,7 +88,7 @@ export function createAdminClient(call: AdminTransport, options: AdminClientOpti
         schema: workspaceSchema,
       }),
 
-    archiveWorkspace: (id) =>
+    archiveWorkspace: async (id) =>
       call({
         method: 'POST',
         path: `/v1/organizations/workspaces/${checkId(id, 'wrkspc')}/archive`,
@@ -111,7 +111,7 @@ export function createAdminClient(call: AdminTransport, options: AdminClientOpti
         return cursorStep(page);
       }, maxPages),
 
-    updateApiKey: (id, change) =>
+    updateApiKey: async (id, change) =>
       call({
         method: 'POST',
         path: `/v1/organizations/api_keys/${checkId(id, 'apikey')}`,

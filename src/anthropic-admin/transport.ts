@@ -109,16 +109,20 @@ export function createTransport(options: TransportOptions): AdminTransport {
     if (result.kind === 'network') {
       throw new AppError(
         'upstream_unreachable',
-        `could not reach Anthropic at ${new URL(base).origin} (${result.reason}) after ${attempts} attempts`,
+        `could not reach Anthropic at ${new URL(base).origin} (${result.reason}) after ${plural(attempts)}`,
         { network: result.reason, attempts },
       );
     }
     const error = adminError(result.status, errorMessage(result.text), spec.beta !== undefined);
-    throw new AppError(error.code, `${error.message} (gave up after ${attempts} attempts)`, {
+    throw new AppError(error.code, `${error.message} (gave up after ${plural(attempts)})`, {
       ...error.details,
       attempts,
     });
   }
+}
+
+function plural(attempts: number): string {
+  return attempts === 1 ? '1 attempt' : `${attempts} attempts`;
 }
 
 function parseJson(text: string): unknown {
