@@ -265,6 +265,13 @@ describe('anthropic admin commands', () => {
     expect((await cli.run(['anthropic', 'workspaces', 'list'])).code).toBe(0);
   });
 
+  it('says these commands are local only when given --server (locally they run)', async () => {
+    const remote = await cli.run(['--server', 'http://127.0.0.1:9', 'anthropic', 'keys', 'list']);
+    expect(remote.code).toBe(2);
+    expect(remote.stderr).toContain('`tollgate anthropic keys list` works on the local database only');
+    expect((await cli.run(['anthropic', 'keys', 'list'])).code).toBe(0);
+  });
+
   it('never prints a secret', () => {
     expect(findLeaks(cli.transcript(), [ADMIN_KEY, STORED_KEY, OTHER_KEY])).toEqual([]);
   });
