@@ -37,6 +37,15 @@ export function createAnthropicAdminService(ctx: ServiceContext, deps: AdminServ
     );
   }
 
+  async function withMatches(keys: readonly ApiKey[]): Promise<ApiKeyWithMatch[]> {
+    const byHint = credentialsByHint(await deps.credentials.list({ provider: 'anthropic' }));
+    return keys.map((key) => ({
+      ...key,
+      tollgate_credential:
+        key.partial_key_hint === null ? null : (byHint.get(key.partial_key_hint)?.join(', ') ?? null),
+    }));
+  }
+
   return {
     async listWorkspaces(options: { includeArchived?: boolean } = {}): Promise<Workspace[]> {
       return (await client()).listWorkspaces(options);
@@ -59,16 +68,11 @@ export function createAnthropicAdminService(ctx: ServiceContext, deps: AdminServ
     },
 
     async listApiKeys(filter: ListApiKeysFilter = {}): Promise<ApiKeyWithMatch[]> {
-      const keys = await (await client()).listApiKeys(filter);
-      const byHint = credentialsByHint(await deps.credentials.list({ provider: 'anthropic' }));
-      return keys.map((key) => ({
-        ...key,
-        tollgate_credential:
-          key.partial_key_hint === null ? null : (byHint.get(key.partial_key_hint)?.join(', ') ?? null),
-      }));
+      return withMatches(await (await client()).listApiKeys(filter));
     },
 
-    async disableApiKey(by: Actor, id: string): Promise<ApiKey> {
+    /** Sets the key inactive; the answer names the Tollgate credential it is stored as, if any. */
+    async disableApiKey(by: Actor, id: string): Promise<ApiKeyWithMatch> {
       const key = await (await client()).updateApiKey(id, { status: 'inactive' });
       await change(ctx, by, (u) =>
         u.audit('anthropic.api_key.disable', 'anthropic_api_key', key.id, {
@@ -77,7 +81,8 @@ export function createAnthropicAdminService(ctx: ServiceContext, deps: AdminServ
           workspace_id: key.workspace_id,
         }),
       );
-      return key;
+      const [matched] = await withMatches([key]);
+      return matched ?? { ...key, tollgate_credential: null };
     },
   };
 }

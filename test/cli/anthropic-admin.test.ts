@@ -185,12 +185,27 @@ describe('anthropic admin commands', () => {
       path: '/v1/organizations/api_keys/apikey_other',
     });
 
+    expect(out.stdout).not.toContain('stored in Tollgate');
     expect(await messages(OTHER_KEY)).toBe(401);
     expect(await messages(STORED_KEY)).toBe(200);
 
     const audit = await cli.json<AuditJson[]>(['audit', 'list', '--action', 'anthropic.api_key.disable']);
     expect(audit).toHaveLength(1);
     expect(audit[0]).toMatchObject({ target_id: 'apikey_other', details: { status: 'inactive' } });
+  });
+
+  it('disabling a key Tollgate stores names the credential to disable there too', async () => {
+    const spare = canaryAnthropicKey('api03');
+    expect(
+      (await cli.run(['credential', 'add', 'spare', '--provider', 'anthropic'], { stdin: spare })).code,
+    ).toBe(0);
+    fake.admin.addApiKey({ secret: spare, name: 'spare key', id: 'apikey_spare' });
+    expect(await messages(spare)).toBe(200);
+    const out = await cli.run(['anthropic', 'keys', 'disable', 'apikey_spare']);
+    expect(out.code).toBe(0);
+    expect(out.stdout).toContain('It is stored in Tollgate as credential spare');
+    expect(await messages(spare)).toBe(401);
+    expect(findLeaks(cli.transcript(), [spare])).toEqual([]);
   });
 
   it('retries a 429 after the retry-after it names, and a 529 with backoff', async () => {
@@ -212,7 +227,7 @@ describe('anthropic admin commands', () => {
 
   it('gives up after four attempts and says so; the next call works', async () => {
     for (let i = 0; i < 4; i++)
-      fake.enqueueFault({ kind: 'status', status: 529 }, { path: '/v1/organizations/workspaces' });
+      fake.enqueueFault({ kind: 'status', status: 529 }, { pathPrefix: '/v1/organizations/' });
     const from = fake.served.length;
     const out = await cli.run(['anthropic', 'workspaces', 'list']);
     expect(out.code).toBe(1);
@@ -241,7 +256,7 @@ describe('anthropic admin commands', () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('Anthropic refused the admin key: it is invalid or has been revoked');
     const audit = await cli.json<AuditJson[]>(['audit', 'list']);
-    expect(audit.filter((e) => e.action.startsWith('anthropic.'))).toHaveLength(8);
+    expect(audit.filter((e) => e.action.startsWith('anthropic.'))).toHaveLength(9);
   });
 
   it('says when the stored admin credential is not an admin key (a working admin key is the control)', async () => {

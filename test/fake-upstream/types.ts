@@ -49,6 +49,8 @@ export interface FaultMatch {
   apiKey?: string;
   /** Exact path without the query string, e.g. `/v1/messages`. */
   path?: string;
+  /** Any path starting with this, e.g. `/v1/organizations/` for every Admin API call. */
+  pathPrefix?: string;
 }
 
 export type ServedOutcome = 'complete' | 'error' | 'midstream-error' | 'client-aborted' | 'reset' | 'hang';
@@ -97,7 +99,10 @@ export interface FakeUpstream {
    * when it ends, a hang when it starts hanging. The array is cleared in place by reset().
    */
   served: ServedRecord[];
-  /** One-shot fault, FIFO, for the next request matching `match` (any `/v1/*` request when omitted). */
+  /**
+   * One-shot fault, FIFO, for the next request matching `match` (any `/v1/*` request when omitted);
+   * enqueue N times for the next N, e.g. `{ pathPrefix: '/v1/organizations/' }` for Admin API calls.
+   */
   enqueueFault(fault: Fault, match?: FaultMatch): void;
   /** Applies to every `/v1/*` request until cleared with null. */
   setDefaultFault(fault: Fault | null): void;

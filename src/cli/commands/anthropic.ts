@@ -89,9 +89,16 @@ function keysCommand(io: Io): Command {
       await withServices(io, command, async ({ services, json, actor }) => {
         const key = await services.anthropicAdmin.disableApiKey(actor, id);
         if (json) return printJson(io, key);
-        printLines(io, [
+        const lines = [
           `Disabled Anthropic API key ${key.name} (${key.id}); its status is now ${key.status}.`,
-        ]);
+        ];
+        if (key.tollgate_credential !== null) {
+          lines.push(
+            `It is stored in Tollgate as credential ${key.tollgate_credential}; disable or remove it there too ` +
+              '(`tollgate credential disable NAME`).',
+          );
+        }
+        printLines(io, lines);
       });
     });
 
