@@ -1,5 +1,6 @@
 // Composition of the domain services over one opened installation (used by the CLI and the server).
 
+import { createAnthropicAdminService } from './anthropic-admin/admin.service.js';
 import { createAuditService } from './audit/audit.service.js';
 import { createInviteService } from './auth/invite.service.js';
 import { createOidcService } from './auth/oidc.service.js';
@@ -26,16 +27,21 @@ export function createServices(installation: Installation, config: Config, clock
   const users = createUserService(ctx, teams, {
     monthlyBudgetMicro: config.claude.per_coder_monthly_limit_micro,
   });
+  const upstream = {
+    baseUrl: config.upstream.anthropic_base_url,
+    timeoutMs: config.upstream.validate_timeout_ms,
+  };
   const credentials = createCredentialService(ctx, {
     teams,
     users,
-    upstream: { baseUrl: config.upstream.anthropic_base_url, timeoutMs: config.upstream.validate_timeout_ms },
+    upstream,
     integrations: {
       githubApiUrl: config.integrations.github_api_url,
       linearApiUrl: config.integrations.linear_api_url,
       timeoutMs: config.upstream.validate_timeout_ms,
     },
   });
+  const anthropicAdmin = createAnthropicAdminService(ctx, { credentials, upstream });
   const keys = createKeyService(ctx, { users, credentials, modelsAllowed: config.claude.models_allowed });
   const audit = createAuditService({
     db: installation.db,
@@ -80,6 +86,7 @@ export function createServices(installation: Installation, config: Config, clock
     teams,
     users,
     credentials,
+    anthropicAdmin,
     keys,
     audit,
     profiles,

@@ -5,6 +5,7 @@ import { redactSecretShapes } from '../lib/redact-text.js';
 import { VERSION } from '../version.js';
 import { refuseSecretsOnArgv } from './argv-guard.js';
 import { adminTokenCommand } from './commands/admin-token.js';
+import { anthropicCommand } from './commands/anthropic.js';
 import { auditCommand } from './commands/audit.js';
 import { budgetCommand } from './commands/budget.js';
 import { claudeCodeCommand } from './commands/claude-code.js';
@@ -27,7 +28,7 @@ import { commandPath, globalsOf } from './runtime.js';
  * whose --server names the server to enroll with.
  */
 const REMOTE_CAPABLE =
-  /^(team \S+|user (add|list|show|update|remove|login-link|disable|enable|sessions|logout)|budget \S+|credential (add|list|show|use|enable|disable|remove|rotate)|key \S+|profile \S+|usage|audit (list|verify)|admin-token (issue|list|revoke)|anthropic( \S+)*|claude-code setup)$/;
+  /^(team \S+|user (add|list|show|update|remove|login-link|disable|enable|sessions|logout)|budget \S+|credential (add|list|show|use|enable|disable|remove|rotate)|key \S+|profile \S+|usage|audit (list|verify)|admin-token (issue|list|revoke)|claude-code setup)$/;
 
 export function buildProgram(io: Io): Command {
   const program = new Command('tollgate')
@@ -61,6 +62,7 @@ export function buildProgram(io: Io): Command {
     coderCommand,
     claudeCodeCommand,
     adminTokenCommand,
+    anthropicCommand,
   ]) {
     program.addCommand(sub(io));
   }

@@ -70,7 +70,8 @@ export function createFaultBook(): FaultBook {
         const index = queue.findIndex(
           ({ match }) =>
             (match?.apiKey === undefined || match.apiKey === apiKey) &&
-            (match?.path === undefined || match.path === path),
+            (match?.path === undefined || match.path === path) &&
+            (match?.pathPrefix === undefined || path.startsWith(match.pathPrefix)),
         );
         const found = index >= 0 ? queue.splice(index, 1)[0] : undefined;
         if (found) return found.fault;

@@ -14,6 +14,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createAdminStore } from './admin.js';
 import { authorize, createKeyPolicy, type KeyKind, presentedKey } from './auth.js';
 import { answerBetaTrick } from './beta-tricks.js';
 import { createPromptCache } from './cache.js';
@@ -31,7 +32,7 @@ export type * from './types.js';
 
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
 
-type Route = 'root' | 'models' | 'model' | 'org-me' | 'count-tokens' | 'messages';
+type Route = 'root' | 'models' | 'model' | 'org-me' | 'admin' | 'count-tokens' | 'messages';
 
 const NEEDS: Readonly<Record<Exclude<Route, 'root'>, KeyKind>> = {
   models: 'inference',
@@ -39,19 +40,24 @@ const NEEDS: Readonly<Record<Exclude<Route, 'root'>, KeyKind>> = {
   'count-tokens': 'inference',
   messages: 'inference',
   'org-me': 'admin',
+  admin: 'admin',
 };
+
+const ADMIN_PREFIX = '/v1/organizations/';
 
 function route(method: string, path: string): Route | null {
   if (path === '/') return method === 'GET' || method === 'HEAD' ? 'root' : null;
   if (method === 'POST') {
     if (path === '/v1/messages') return 'messages';
     if (path === '/v1/messages/count_tokens') return 'count-tokens';
+    if (path.startsWith(ADMIN_PREFIX) && path !== '/v1/organizations/me') return 'admin';
     return null;
   }
   if (method !== 'GET') return null;
   if (path === '/v1/models') return 'models';
   if (path.startsWith('/v1/models/') && path.indexOf('/', 11) < 0) return 'model';
   if (path === '/v1/organizations/me') return 'org-me';
+  if (path.startsWith(ADMIN_PREFIX)) return 'admin';
   return null;
 }
 
@@ -106,6 +112,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
     options.adminKeys ?? [],
     options.acceptTestKeys ?? true,
   );
+  const admin = createAdminStore(now);
   const deps: MessagesDeps = {
     cache: createPromptCache(now),
     chunkTokens: Math.max(1, options.streamChunkTokens ?? 1),
@@ -147,6 +154,14 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
 
     const refusal = authorize(keys, key.key, NEEDS[which]);
     if (refusal) return fail(ex, refusal.status, refusal.message);
+    const needs = NEEDS[which];
+    // A key disabled through the Admin API is refused like a revoked one.
+    if (needs === 'inference' && key.key !== null && admin.isDisabled(key.key)) {
+      return fail(ex, 401, 'invalid x-api-key');
+    }
+    if (needs === 'admin' && admin.noAccess) {
+      return fail(ex, 403, 'Your API key does not have permission to use the specified resource.');
+    }
     // `anthropic-beta: fake-…` values (beta-tricks.ts): a 401 for a valid key, an echo of the key.
     if ((which === 'messages' || which === 'count-tokens') && (await answerBetaTrick(ex, key.key, body)))
       return;
@@ -182,6 +197,8 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
         ex.settle(200, 'complete');
         return sendJson(res, 200, requestId, JSON.stringify(found));
       }
+      case 'admin':
+        return admin.handle(ex, method, path, query, body);
       case 'org-me':
         ex.settle(200, 'complete');
         return sendJson(
@@ -248,7 +265,15 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
     enqueueFault: (fault, match) => faults.enqueue(fault, match),
     setDefaultFault: (fault) => faults.setDefault(fault),
     revokeKey: (apiKey) => keys.revoke(apiKey),
+    admin: {
+      addApiKey: (input) => admin.addApiKey(input),
+      setMaxPageSize: (size) => admin.setMaxPageSize(size),
+      setNoAccess: (on) => admin.setNoAccess(on),
+      workspaces: () => admin.workspaces(),
+      apiKeys: () => admin.apiKeys(),
+    },
     reset() {
+      admin.reset();
       served.length = 0;
       faults.clear();
       deps.cache.clear();

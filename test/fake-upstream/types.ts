@@ -49,6 +49,8 @@ export interface FaultMatch {
   apiKey?: string;
   /** Exact path without the query string, e.g. `/v1/messages`. */
   path?: string;
+  /** Any path starting with this, e.g. `/v1/organizations/` for every Admin API call. */
+  pathPrefix?: string;
 }
 
 export type ServedOutcome = 'complete' | 'error' | 'midstream-error' | 'client-aborted' | 'reset' | 'hang';
@@ -97,16 +99,62 @@ export interface FakeUpstream {
    * when it ends, a hang when it starts hanging. The array is cleared in place by reset().
    */
   served: ServedRecord[];
-  /** One-shot fault, FIFO, for the next request matching `match` (any `/v1/*` request when omitted). */
+  /**
+   * One-shot fault, FIFO, for the next request matching `match` (any `/v1/*` request when omitted);
+   * enqueue N times for the next N, e.g. `{ pathPrefix: '/v1/organizations/' }` for Admin API calls.
+   */
   enqueueFault(fault: Fault, match?: FaultMatch): void;
   /** Applies to every `/v1/*` request until cleared with null. */
   setDefaultFault(fault: Fault | null): void;
   /** The key answers 401 from now on (until reset()). */
   revokeKey(apiKey: string): void;
-  /** Clears served records, queued/default faults, prompt-cache state and revocations. */
+  /** The Admin API's state: seeded API keys, workspaces, page size and the "no access" switch. */
+  admin: FakeAdminHandle;
+  /** Clears served records, queued/default faults, prompt-cache state, revocations and admin state. */
   reset(): void;
   /** Resolves once `served` holds at least `count` records (rejects after timeoutMs, default 2000). */
   waitForServed(count: number, timeoutMs?: number): Promise<ServedRecord[]>;
   /** Closes the server and destroys all sockets, including hanging ones. */
   close(): Promise<void>;
+}
+
+export interface FakeWorkspace {
+  id: string;
+  type: 'workspace';
+  name: string;
+  created_at: string;
+  archived_at: string | null;
+  display_color: string;
+}
+
+export interface FakeApiKey {
+  id: string;
+  type: 'api_key';
+  name: string;
+  workspace_id: string | null;
+  created_at: string;
+  created_by: { id: string; type: string };
+  expires_at: string | null;
+  partial_key_hint: string;
+  status: 'active' | 'inactive' | 'archived';
+}
+
+export interface FakeApiKeyInput {
+  /** The key's secret: its hint is computed from it, and Messages refuse it once it is not active. */
+  secret: string;
+  id?: string;
+  name?: string;
+  workspaceId?: string | null;
+  status?: FakeApiKey['status'];
+}
+
+export interface FakeAdminHandle {
+  /** Registers an Anthropic API key the Admin API lists (`apikey_…`, Anthropic's `partial_key_hint`). */
+  addApiKey(input: FakeApiKeyInput): FakeApiKey;
+  /** Caps every Admin API page at `size` items whatever `limit` asks (to exercise paging). */
+  setMaxPageSize(size: number): void;
+  /** While on, every Admin API call answers 403 permission_error (the organisation has no access). */
+  setNoAccess(on: boolean): void;
+  workspaces(): FakeWorkspace[];
+  apiKeys(): FakeApiKey[];
 }
