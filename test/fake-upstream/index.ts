@@ -23,6 +23,7 @@ import { createFaultBook, directiveFault, sendStatusFault } from './faults.js';
 import { handleCountTokens, handleMessages, isStreamFault, type MessagesDeps } from './messages.js';
 import { listModels, resolveModel } from './models.js';
 import { parseDirectives } from './prompt.js';
+import { createReportStore } from './reports.js';
 import type { FakeUpstream, FakeUpstreamOptions, Fault, ServedRecord } from './types.js';
 import { errorBody, sendError, sendJson } from './wire.js';
 
@@ -113,6 +114,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
     options.acceptTestKeys ?? true,
   );
   const admin = createAdminStore(now);
+  const reports = createReportStore(served, () => admin.apiKeys(), now);
   const deps: MessagesDeps = {
     cache: createPromptCache(now),
     chunkTokens: Math.max(1, options.streamChunkTokens ?? 1),
@@ -198,6 +200,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
         return sendJson(res, 200, requestId, JSON.stringify(found));
       }
       case 'admin':
+        if (reports.handle(ex, path)) return;
         return admin.handle(ex, method, path, query, body);
       case 'org-me':
         ex.settle(200, 'complete');
@@ -272,8 +275,13 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
       workspaces: () => admin.workspaces(),
       apiKeys: () => admin.apiKeys(),
     },
+    reports: {
+      setMaxBuckets: (buckets) => reports.setMaxBuckets(buckets),
+      setLagMs: (ms) => reports.setLagMs(ms),
+    },
     reset() {
       admin.reset();
+      reports.reset();
       served.length = 0;
       faults.clear();
       deps.cache.clear();
