@@ -101,7 +101,12 @@ export function createAnthropicSyncService(ctx: ServiceContext, deps: SyncDeps) 
   async function importReports(by: Actor, source: UsageReportSource, since: number, until: number) {
     const usage = mergeUsage(await source.usage(since, until));
     const cost = mergeCost(await source.cost(since, until));
+    const [firstDay, lastDay] = [utcDay(since), utcDay(until - 1)];
     await change(ctx, by, async (u) => {
+      // The days read are replaced: a line Anthropic no longer reports for them does not linger.
+      for (const table of ['anthropic_usage_report', 'anthropic_cost_report'] as const) {
+        await u.tx.deleteFrom(table).where('day', '>=', firstDay).where('day', '<=', lastDay).execute();
+      }
       for (const r of usage) {
         const values = {
           uncached_input_tokens: r.uncachedInputTokens,
@@ -142,7 +147,7 @@ export function createAnthropicSyncService(ctx: ServiceContext, deps: SyncDeps) 
           .onConflict((oc) => oc.columns(['day', 'workspace_id', 'description']).doUpdateSet(values))
           .execute();
       }
-      await u.audit('anthropic.sync', 'anthropic_reports', `${utcDay(since)}..${utcDay(until - 1)}`, {
+      await u.audit('anthropic.sync', 'anthropic_reports', `${firstDay}..${lastDay}`, {
         usage_rows: usage.length,
         cost_rows: cost.length,
       });

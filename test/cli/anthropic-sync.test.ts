@@ -7,6 +7,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { type Harness, startHarness } from '../helpers/gateway.js';
+import { createPgSchema, PG_URL, type PgSchema } from '../helpers/pg.js';
 
 interface Figures {
   input_tokens: number;
@@ -92,23 +93,35 @@ async function send(client: Anthropic, outputTokens: number, text = 'hello there
   return message.usage;
 }
 
-beforeAll(async () => {
-  h = await startHarness();
-  env = { TOLLGATE_HOME: h.config.home, TOLLGATE_UPSTREAM_URL: h.fake.url };
-  await h.services.credentials.add(h.admin, {
-    name: 'org-key',
-    provider: 'anthropic',
-    secret: ORG_KEY,
-    validate: true,
-  });
-  h.fake.admin.addApiKey({ secret: ORG_KEY, id: 'apikey_org0001', name: 'tollgate org key' });
-  h.fake.admin.addApiKey({ secret: CONSOLE_KEY, id: 'apikey_console01', name: 'console key' });
-});
-afterAll(async () => {
-  await h.close();
-});
+const targets: Array<{ name: string; db: () => Promise<PgSchema | null> }> = [
+  { name: 'sqlite', db: async () => null },
+  ...(PG_URL ? [{ name: 'postgres', db: () => createPgSchema(PG_URL as string) }] : []),
+];
 
-describe('tollgate anthropic sync', () => {
+describe.each(targets)('tollgate anthropic sync on $name', (target) => {
+  let schema: PgSchema | null = null;
+  beforeAll(async () => {
+    schema = await target.db();
+    h = await startHarness(schema ? { env: { TOLLGATE_DATABASE_URL: schema.url } } : {});
+    env = {
+      TOLLGATE_HOME: h.config.home,
+      TOLLGATE_UPSTREAM_URL: h.fake.url,
+      ...(schema ? { TOLLGATE_DATABASE_URL: schema.url } : {}),
+    };
+    await h.services.credentials.add(h.admin, {
+      name: 'org-key',
+      provider: 'anthropic',
+      secret: ORG_KEY,
+      validate: true,
+    });
+    h.fake.admin.addApiKey({ secret: ORG_KEY, id: 'apikey_org0001', name: 'tollgate org key' });
+    h.fake.admin.addApiKey({ secret: CONSOLE_KEY, id: 'apikey_console01', name: 'console key' });
+  });
+  afterAll(async () => {
+    await h.close();
+    await schema?.drop();
+  });
+
   it('refuses without an admin key, then works once one is added', async () => {
     const refused = await cli(['anthropic', 'sync', '--until', tomorrow()]);
     expect(refused.code).toBe(1);
@@ -233,6 +246,34 @@ describe('tollgate anthropic sync', () => {
     expect(await table()).toEqual(rows);
     expect(second.rows).toEqual(first.rows);
     expect(second.imported).toEqual(first.imported);
+  });
+
+  it('replaces the days it reads: a line Anthropic no longer reports goes, other days stay', async () => {
+    const db = h.installation.db.kysely;
+    const line = {
+      workspace_id: '',
+      model: MODEL,
+      uncached_input_tokens: 5,
+      cache_write_5m_tokens: 0,
+      cache_write_1h_tokens: 0,
+      cache_read_tokens: 0,
+      output_tokens: 5,
+      web_search_requests: 0,
+    };
+    await db
+      .insertInto('anthropic_usage_report')
+      .values([
+        { ...line, day: today(), api_key_id: 'apikey_gone' },
+        { ...line, day: daysAgo(30), api_key_id: 'apikey_gone' },
+      ])
+      .execute();
+    await sync();
+    const left = await db
+      .selectFrom('anthropic_usage_report')
+      .select('day')
+      .where('api_key_id', '=', 'apikey_gone')
+      .execute();
+    expect(left).toEqual([{ day: daysAgo(30) }]);
   });
 
   it('walks every page of the reports', async () => {
