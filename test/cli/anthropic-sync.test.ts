@@ -276,6 +276,62 @@ describe.each(targets)('tollgate anthropic sync on $name', (target) => {
     expect(left).toEqual([{ day: daysAgo(30) }]);
   });
 
+  it('refuses a cost report whose amount is not cents as a string, importing nothing', async () => {
+    const db = h.installation.db.kysely;
+    const before = await db
+      .selectFrom('anthropic_cost_report')
+      .selectAll()
+      .orderBy('day')
+      .orderBy('description')
+      .execute();
+    const bucket = { starting_at: `${today()}T00:00:00Z`, ending_at: `${tomorrow()}T00:00:00Z` };
+    h.fake.enqueueFault(
+      {
+        kind: 'status',
+        status: 200,
+        body: {
+          data: [{ ...bucket, results: [{ amount: 12.5, currency: 'USD' }] }],
+          has_more: false,
+          next_page: null,
+        },
+      },
+      { path: '/v1/organizations/cost_report' },
+    );
+    const refused = await cli(['anthropic', 'sync', '--since', daysAgo(4), '--until', tomorrow()]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('was not in the expected shape');
+    expect(
+      await db
+        .selectFrom('anthropic_cost_report')
+        .selectAll()
+        .orderBy('day')
+        .orderBy('description')
+        .execute(),
+    ).toEqual(before);
+    // The same answer with the amount as a string is taken, exactly.
+    h.fake.enqueueFault(
+      {
+        kind: 'status',
+        status: 200,
+        body: {
+          data: [{ ...bucket, results: [{ amount: '12.3456', currency: 'USD', description: 'x' }] }],
+          has_more: false,
+          next_page: null,
+        },
+      },
+      { path: '/v1/organizations/cost_report' },
+    );
+    await sync();
+    const line = await db
+      .selectFrom('anthropic_cost_report')
+      .selectAll()
+      .where('description', '=', 'x')
+      .executeTakeFirst();
+    expect(line).toMatchObject({ amount_cents: '12.3456' });
+    expect(Number(line?.amount_micro)).toBe(123_456);
+    await sync(); // back to the fake's own report
+  });
+
   it('walks every page of the reports', async () => {
     const unpaged = await sync();
     h.fake.reports.setMaxBuckets(2);
