@@ -7,6 +7,7 @@
 //   [[fake fault=NAME ...]] with NAME one of status (status=, retry_after=, error_code=), a bare code such
 //   as 429, reset, hang, midstream-error (after_tokens=), reset-midstream (after_tokens=), slow-stream (delay_ms=).
 // `anthropic-beta: fake-unauthorized[-after-MS]` and `fake-echo-key` ask for the tricks of beta-tricks.ts.
+// The Admin API's usage and cost reports (reports.ts) are computed from the Messages requests served.
 // On non-Messages routes and JSON Messages requests the stream faults degrade: midstream-error → 529,
 // slow-stream → the whole answer delayed once; reset-midstream → reset on other routes, and on a JSON
 // Messages answer the head and half the body, then a broken connection.
