@@ -1,6 +1,7 @@
 // Composition of the domain services over one opened installation (used by the CLI and the server).
 
 import { createAnthropicAdminService } from './anthropic-admin/admin.service.js';
+import { createAnthropicSyncService } from './anthropic-admin/sync.service.js';
 import { createAuditService } from './audit/audit.service.js';
 import { createInviteService } from './auth/invite.service.js';
 import { createOidcService } from './auth/oidc.service.js';
@@ -19,6 +20,7 @@ import type { Installation } from './install/installation.js';
 import { createKeyService } from './keys/key.service.js';
 import { createProfileService } from './keys/profile.service.js';
 import type { Clock } from './lib/clock.js';
+import { createPriceBook } from './pricing/models.js';
 import { createCredentialService } from './vault/credential.service.js';
 
 export function createServices(installation: Installation, config: Config, clock: Clock) {
@@ -42,6 +44,11 @@ export function createServices(installation: Installation, config: Config, clock
     },
   });
   const anthropicAdmin = createAnthropicAdminService(ctx, { credentials, upstream });
+  const anthropicSync = createAnthropicSyncService(ctx, {
+    credentials,
+    upstream,
+    prices: createPriceBook(config.pricing),
+  });
   const keys = createKeyService(ctx, { users, credentials, modelsAllowed: config.claude.models_allowed });
   const audit = createAuditService({
     db: installation.db,
@@ -87,6 +94,7 @@ export function createServices(installation: Installation, config: Config, clock
     users,
     credentials,
     anthropicAdmin,
+    anthropicSync,
     keys,
     audit,
     profiles,

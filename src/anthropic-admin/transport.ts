@@ -23,7 +23,8 @@ export interface TransportOptions {
 export interface CallSpec<S extends z.ZodType> {
   readonly method: 'GET' | 'POST';
   readonly path: string;
-  readonly query?: Readonly<Record<string, string | undefined>>;
+  /** An array value repeats the parameter (`group_by[]=a&group_by[]=b`). */
+  readonly query?: Readonly<Record<string, string | readonly string[] | undefined>>;
   readonly body?: unknown;
   /** The `anthropic-beta` feature of a beta endpoint. */
   readonly beta?: string;
@@ -44,7 +45,8 @@ export function createTransport(options: TransportOptions): AdminTransport {
   async function once(spec: CallSpec<z.ZodType>): Promise<Attempt> {
     const url = new URL(spec.path.replace(/^\//, ''), base);
     for (const [name, value] of Object.entries(spec.query ?? {})) {
-      if (value !== undefined) url.searchParams.set(name, value);
+      if (typeof value === 'string') url.searchParams.set(name, value);
+      else if (value !== undefined) for (const one of value) url.searchParams.append(name, one);
     }
     const headers: Record<string, string> = {
       'x-api-key': options.adminKey,

@@ -313,7 +313,35 @@ export interface AlertTable {
   last_error: string | null;
 }
 
+/** One day × API key × workspace ('' = none) × model of Anthropic's usage report, as imported. */
+export interface AnthropicUsageReportTable {
+  day: string;
+  api_key_id: string;
+  workspace_id: string;
+  model: string;
+  uncached_input_tokens: number;
+  cache_write_5m_tokens: number;
+  cache_write_1h_tokens: number;
+  cache_read_tokens: number;
+  output_tokens: number;
+  web_search_requests: number;
+}
+
+/** One day × workspace ('' = none) × description line of Anthropic's cost report, as imported. */
+export interface AnthropicCostReportTable {
+  day: string;
+  workspace_id: string;
+  description: string;
+  model: string | null;
+  token_type: string | null;
+  amount_cents: string;
+  amount_micro: number;
+  currency: string;
+}
+
 export interface Database {
+  anthropic_usage_report: AnthropicUsageReportTable;
+  anthropic_cost_report: AnthropicCostReportTable;
   alerts: AlertTable;
   usage_records: UsageRecordTable;
   usage_rollups: UsageRollupTable;

@@ -7,6 +7,7 @@
 //   [[fake fault=NAME ...]] with NAME one of status (status=, retry_after=, error_code=), a bare code such
 //   as 429, reset, hang, midstream-error (after_tokens=), reset-midstream (after_tokens=), slow-stream (delay_ms=).
 // `anthropic-beta: fake-unauthorized[-after-MS]` and `fake-echo-key` ask for the tricks of beta-tricks.ts.
+// The Admin API's usage and cost reports (reports.ts) are computed from the Messages requests served.
 // On non-Messages routes and JSON Messages requests the stream faults degrade: midstream-error → 529,
 // slow-stream → the whole answer delayed once; reset-midstream → reset on other routes, and on a JSON
 // Messages answer the head and half the body, then a broken connection.
@@ -23,6 +24,7 @@ import { createFaultBook, directiveFault, sendStatusFault } from './faults.js';
 import { handleCountTokens, handleMessages, isStreamFault, type MessagesDeps } from './messages.js';
 import { listModels, resolveModel } from './models.js';
 import { parseDirectives } from './prompt.js';
+import { createReportStore } from './reports.js';
 import type { FakeUpstream, FakeUpstreamOptions, Fault, ServedRecord } from './types.js';
 import { errorBody, sendError, sendJson } from './wire.js';
 
@@ -113,6 +115,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
     options.acceptTestKeys ?? true,
   );
   const admin = createAdminStore(now);
+  const reports = createReportStore(served, () => admin.apiKeys(), now);
   const deps: MessagesDeps = {
     cache: createPromptCache(now),
     chunkTokens: Math.max(1, options.streamChunkTokens ?? 1),
@@ -198,6 +201,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
         return sendJson(res, 200, requestId, JSON.stringify(found));
       }
       case 'admin':
+        if (reports.handle(ex, path)) return;
         return admin.handle(ex, method, path, query, body);
       case 'org-me':
         ex.settle(200, 'complete');
@@ -272,8 +276,13 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
       workspaces: () => admin.workspaces(),
       apiKeys: () => admin.apiKeys(),
     },
+    reports: {
+      setMaxBuckets: (buckets) => reports.setMaxBuckets(buckets),
+      setLagMs: (ms) => reports.setLagMs(ms),
+    },
     reset() {
       admin.reset();
+      reports.reset();
       served.length = 0;
       faults.clear();
       deps.cache.clear();

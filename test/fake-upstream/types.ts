@@ -110,6 +110,8 @@ export interface FakeUpstream {
   revokeKey(apiKey: string): void;
   /** The Admin API's state: seeded API keys, workspaces, page size and the "no access" switch. */
   admin: FakeAdminHandle;
+  /** The usage and cost reports (reports.ts): page size in buckets, and how far they lag. */
+  reports: FakeReportsHandle;
   /** Clears served records, queued/default faults, prompt-cache state, revocations and admin state. */
   reset(): void;
   /** Resolves once `served` holds at least `count` records (rejects after timeoutMs, default 2000). */
@@ -157,4 +159,11 @@ export interface FakeAdminHandle {
   setNoAccess(on: boolean): void;
   workspaces(): FakeWorkspace[];
   apiKeys(): FakeApiKey[];
+}
+
+export interface FakeReportsHandle {
+  /** Caps every report page at `buckets` buckets whatever `limit` asks (to exercise paging). */
+  setMaxBuckets(buckets: number): void;
+  /** Requests newer than `now - ms` are left out of the reports (the real ones lag). */
+  setLagMs(ms: number): void;
 }

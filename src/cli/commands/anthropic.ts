@@ -7,6 +7,7 @@ import { oneOf } from '../../lib/validate.js';
 import type { Io } from '../io.js';
 import { printJson, printLines, printTable } from '../output.js';
 import { withServices } from '../runtime.js';
+import { addSyncCommand } from './anthropic-sync.js';
 
 export function anthropicCommand(io: Io): Command {
   const cmd = new Command('anthropic').description(
@@ -14,6 +15,7 @@ export function anthropicCommand(io: Io): Command {
   );
   cmd.addCommand(workspacesCommand(io));
   cmd.addCommand(keysCommand(io));
+  addSyncCommand(io, cmd);
   return cmd;
 }
 
