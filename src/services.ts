@@ -1,6 +1,7 @@
 // Composition of the domain services over one opened installation (used by the CLI and the server).
 
 import { createAnthropicAdminService } from './anthropic-admin/admin.service.js';
+import { createSpendLimitService } from './anthropic-admin/spend-limits.service.js';
 import { createAuditService } from './audit/audit.service.js';
 import { createInviteService } from './auth/invite.service.js';
 import { createOidcService } from './auth/oidc.service.js';
@@ -57,6 +58,7 @@ export function createServices(installation: Installation, config: Config, clock
     orgId: installation.orgId,
     orgCapMicro: config.claude.max_monthly_spend_micro,
   });
+  const spendLimits = createSpendLimitService(ctx, { credentials, upstream, budgets, teams });
   const sessions = createSessionStore(installation, {
     idleMs: config.auth.session_idle_minutes * 60_000,
     maxMs: config.auth.session_max_hours * 3_600_000,
@@ -87,6 +89,7 @@ export function createServices(installation: Installation, config: Config, clock
     users,
     credentials,
     anthropicAdmin,
+    spendLimits,
     keys,
     audit,
     profiles,

@@ -17,6 +17,7 @@ import { usageRollupsMigration } from './migrations/0012-usage-rollups.js';
 import { dailyUsageMigration } from './migrations/0013-daily-usage.js';
 import { dailyUsageOrderMigration } from './migrations/0014-daily-usage-order.js';
 import { alertsMigration } from './migrations/0015-alerts.js';
+import { anthropicMappingMigration } from './migrations/0017-anthropic-mapping.js';
 
 export function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
@@ -35,6 +36,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0013-daily-usage': dailyUsageMigration(dialect),
     '0014-daily-usage-order': dailyUsageOrderMigration(dialect),
     '0015-alerts': alertsMigration(dialect),
+    '0017-anthropic-mapping': anthropicMappingMigration(dialect),
   };
 }
 

@@ -20,6 +20,8 @@ export interface TeamTable {
   created_at: Millis;
   /** null = preferred (the default). */
   byok: ByokPolicy | null;
+  /** The Anthropic workspace (`wrkspc_…`) whose spend limit mirrors the team's monthly budget; null = none. */
+  anthropic_workspace_id: string | null;
 }
 
 export type UserRole = 'admin' | 'member' | 'service';

@@ -23,6 +23,7 @@ import { createFaultBook, directiveFault, sendStatusFault } from './faults.js';
 import { handleCountTokens, handleMessages, isStreamFault, type MessagesDeps } from './messages.js';
 import { listModels, resolveModel } from './models.js';
 import { parseDirectives } from './prompt.js';
+import { createSpendLimitStore, SPEND_LIMITS_PATH } from './spend-limits.js';
 import type { FakeUpstream, FakeUpstreamOptions, Fault, ServedRecord } from './types.js';
 import { errorBody, sendError, sendJson } from './wire.js';
 
@@ -113,6 +114,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
     options.acceptTestKeys ?? true,
   );
   const admin = createAdminStore(now);
+  const spendLimits = createSpendLimitStore(now);
   const deps: MessagesDeps = {
     cache: createPromptCache(now),
     chunkTokens: Math.max(1, options.streamChunkTokens ?? 1),
@@ -198,6 +200,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
         return sendJson(res, 200, requestId, JSON.stringify(found));
       }
       case 'admin':
+        if (path === SPEND_LIMITS_PATH) return spendLimits.handle(ex, method, query, body);
         return admin.handle(ex, method, path, query, body);
       case 'org-me':
         ex.settle(200, 'complete');
@@ -272,8 +275,15 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
       workspaces: () => admin.workspaces(),
       apiKeys: () => admin.apiKeys(),
     },
+    spendLimits: {
+      setNoAccess: (on) => spendLimits.setNoAccess(on),
+      setMaxPageSize: (size) => spendLimits.setMaxPageSize(size),
+      limits: () => spendLimits.limits(),
+      writes: () => spendLimits.writes,
+    },
     reset() {
       admin.reset();
+      spendLimits.reset();
       served.length = 0;
       faults.clear();
       deps.cache.clear();

@@ -110,6 +110,8 @@ export interface FakeUpstream {
   revokeKey(apiKey: string): void;
   /** The Admin API's state: seeded API keys, workspaces, page size and the "no access" switch. */
   admin: FakeAdminHandle;
+  /** The spend-limits beta's state: its limits, the count of changing writes, its own "no access" switch. */
+  spendLimits: FakeSpendLimitHandle;
   /** Clears served records, queued/default faults, prompt-cache state, revocations and admin state. */
   reset(): void;
   /** Resolves once `served` holds at least `count` records (rejects after timeoutMs, default 2000). */
@@ -157,4 +159,27 @@ export interface FakeAdminHandle {
   setNoAccess(on: boolean): void;
   workspaces(): FakeWorkspace[];
   apiKeys(): FakeApiKey[];
+}
+
+/** A spend limit of the Admin API's spend-limits beta (spend-limits.ts). */
+export interface FakeSpendLimit {
+  type: 'spend_limit';
+  id: string;
+  /** Integer cents as a decimal string; null = an explicit "no limit". */
+  amount: string | null;
+  currency: 'USD';
+  period: 'daily' | 'weekly' | 'monthly';
+  scope: { type: 'organization' } | { type: 'workspace'; workspace_id: string };
+  is_enabled: boolean;
+  created_at: string;
+}
+
+export interface FakeSpendLimitHandle {
+  /** While on, spend-limit calls answer 403 permission_error (no early access); other calls work. */
+  setNoAccess(on: boolean): void;
+  /** Caps every spend-limit list page at `size` items. */
+  setMaxPageSize(size: number): void;
+  limits(): FakeSpendLimit[];
+  /** Upserts that changed something (a POST matching the stored limit is not counted). */
+  writes(): number;
 }

@@ -7,6 +7,7 @@ import { oneOf } from '../../lib/validate.js';
 import type { Io } from '../io.js';
 import { printJson, printLines, printTable } from '../output.js';
 import { withServices } from '../runtime.js';
+import { addWorkspaceMapping, limitsCommand } from './anthropic-limits.js';
 
 export function anthropicCommand(io: Io): Command {
   const cmd = new Command('anthropic').description(
@@ -14,6 +15,7 @@ export function anthropicCommand(io: Io): Command {
   );
   cmd.addCommand(workspacesCommand(io));
   cmd.addCommand(keysCommand(io));
+  cmd.addCommand(limitsCommand(io));
   return cmd;
 }
 
@@ -56,6 +58,7 @@ function workspacesCommand(io: Io): Command {
       });
     });
 
+  addWorkspaceMapping(cmd, io);
   return cmd;
 }
 
