@@ -8,6 +8,7 @@ import type { Io } from '../io.js';
 import { printJson, printLines, printTable } from '../output.js';
 import { withServices } from '../runtime.js';
 import { addWorkspaceMapping, limitsCommand } from './anthropic-limits.js';
+import { addRetirementCommands } from './anthropic-retire.js';
 
 export function anthropicCommand(io: Io): Command {
   const cmd = new Command('anthropic').description(
@@ -105,6 +106,7 @@ function keysCommand(io: Io): Command {
       });
     });
 
+  addRetirementCommands(cmd, io);
   return cmd;
 }
 
