@@ -1,6 +1,7 @@
 // Composition of the domain services over one opened installation (used by the CLI and the server).
 
 import { createAnthropicAdminService } from './anthropic-admin/admin.service.js';
+import { createClaudeCodeService } from './anthropic-admin/claude-code.service.js';
 import { createKeyRetirementService } from './anthropic-admin/key-retirement.service.js';
 import { createSpendLimitService } from './anthropic-admin/spend-limits.service.js';
 import { createAuditService } from './audit/audit.service.js';
@@ -45,6 +46,7 @@ export function createServices(installation: Installation, config: Config, clock
   });
   const anthropicAdmin = createAnthropicAdminService(ctx, { credentials, upstream });
   const keyRetirements = createKeyRetirementService(ctx, { credentials, upstream });
+  const claudeCode = createClaudeCodeService(ctx, { credentials, upstream });
   const keys = createKeyService(ctx, { users, credentials, modelsAllowed: config.claude.models_allowed });
   const audit = createAuditService({
     db: installation.db,
@@ -93,6 +95,7 @@ export function createServices(installation: Installation, config: Config, clock
     anthropicAdmin,
     spendLimits,
     keyRetirements,
+    claudeCode,
     keys,
     audit,
     profiles,

@@ -18,6 +18,7 @@ import { createAdminStore } from './admin.js';
 import { authorize, createKeyPolicy, type KeyKind, presentedKey } from './auth.js';
 import { answerBetaTrick } from './beta-tricks.js';
 import { createPromptCache } from './cache.js';
+import { CLAUDE_CODE_PATH, createClaudeCodeStore } from './claude-code.js';
 import { createExchange, type Exchange } from './exchange.js';
 import { createFaultBook, directiveFault, sendStatusFault } from './faults.js';
 import { handleCountTokens, handleMessages, isStreamFault, type MessagesDeps } from './messages.js';
@@ -115,6 +116,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
   );
   const admin = createAdminStore(now);
   const spendLimits = createSpendLimitStore(now);
+  const claudeCode = createClaudeCodeStore();
   const deps: MessagesDeps = {
     cache: createPromptCache(now),
     chunkTokens: Math.max(1, options.streamChunkTokens ?? 1),
@@ -201,6 +203,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
       }
       case 'admin':
         if (path === SPEND_LIMITS_PATH) return spendLimits.handle(ex, method, query, body);
+        if (path === CLAUDE_CODE_PATH && method === 'GET') return claudeCode.handle(ex, query);
         return admin.handle(ex, method, path, query, body);
       case 'org-me':
         ex.settle(200, 'complete');
@@ -281,9 +284,11 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
       limits: () => spendLimits.limits(),
       writes: () => spendLimits.writes,
     },
+    claudeCode: { add: (record) => claudeCode.add(record) },
     reset() {
       admin.reset();
       spendLimits.reset();
+      claudeCode.reset();
       served.length = 0;
       faults.clear();
       deps.cache.clear();

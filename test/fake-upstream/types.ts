@@ -112,6 +112,8 @@ export interface FakeUpstream {
   admin: FakeAdminHandle;
   /** The spend-limits beta's state: its limits, the count of changing writes, its own "no access" switch. */
   spendLimits: FakeSpendLimitHandle;
+  /** Seeds the Claude Code analytics report (`usage_report/claude_code`), one record per actor and day. */
+  claudeCode: { add(record: FakeClaudeCodeRecord): void };
   /** Clears served records, queued/default faults, prompt-cache state, revocations and admin state. */
   reset(): void;
   /** Resolves once `served` holds at least `count` records (rejects after timeoutMs, default 2000). */
@@ -182,4 +184,26 @@ export interface FakeSpendLimitHandle {
   limits(): FakeSpendLimit[];
   /** Upserts that changed something (a POST matching the stored limit is not counted). */
   writes(): number;
+}
+
+/** One actor's day in the Claude Code analytics report (claude-code.ts). */
+export interface FakeClaudeCodeRecord {
+  /** The UTC day, `YYYY-MM-DDT00:00:00Z`. */
+  date: string;
+  actor: { type: 'user_actor'; email_address: string } | { type: 'api_actor'; api_key_name: string };
+  organization_id: string;
+  customer_type: 'api' | 'subscription';
+  terminal_type: string;
+  core_metrics: {
+    num_sessions: number;
+    lines_of_code: { added: number; removed: number };
+    commits_by_claude_code: number;
+    pull_requests_by_claude_code: number;
+  };
+  tool_actions: Record<string, { accepted: number; rejected: number }>;
+  model_breakdown: Array<{
+    model: string;
+    tokens: { input: number; output: number; cache_read: number; cache_creation: number };
+    estimated_cost: { currency: 'USD'; amount: number };
+  }>;
 }

@@ -7,6 +7,7 @@ import { oneOf } from '../../lib/validate.js';
 import type { Io } from '../io.js';
 import { printJson, printLines, printTable } from '../output.js';
 import { withServices } from '../runtime.js';
+import { claudeCodeCommand } from './anthropic-claude-code.js';
 import { addWorkspaceMapping, limitsCommand } from './anthropic-limits.js';
 import { addRetirementCommands } from './anthropic-retire.js';
 
@@ -17,6 +18,7 @@ export function anthropicCommand(io: Io): Command {
   cmd.addCommand(workspacesCommand(io));
   cmd.addCommand(keysCommand(io));
   cmd.addCommand(limitsCommand(io));
+  cmd.addCommand(claudeCodeCommand(io));
   return cmd;
 }
 
