@@ -1,6 +1,9 @@
 // Composition of the domain services over one opened installation (used by the CLI and the server).
 
 import { createAnthropicAdminService } from './anthropic-admin/admin.service.js';
+import { createClaudeCodeService } from './anthropic-admin/claude-code.service.js';
+import { createKeyRetirementService } from './anthropic-admin/key-retirement.service.js';
+import { createSpendLimitService } from './anthropic-admin/spend-limits.service.js';
 import { createAnthropicSyncService } from './anthropic-admin/sync.service.js';
 import { createAuditService } from './audit/audit.service.js';
 import { createInviteService } from './auth/invite.service.js';
@@ -49,6 +52,8 @@ export function createServices(installation: Installation, config: Config, clock
     upstream,
     prices: createPriceBook(config.pricing),
   });
+  const keyRetirements = createKeyRetirementService(ctx, { credentials, upstream });
+  const claudeCode = createClaudeCodeService(ctx, { credentials, upstream });
   const keys = createKeyService(ctx, { users, credentials, modelsAllowed: config.claude.models_allowed });
   const audit = createAuditService({
     db: installation.db,
@@ -64,6 +69,7 @@ export function createServices(installation: Installation, config: Config, clock
     orgId: installation.orgId,
     orgCapMicro: config.claude.max_monthly_spend_micro,
   });
+  const spendLimits = createSpendLimitService(ctx, { credentials, upstream, budgets, teams });
   const sessions = createSessionStore(installation, {
     idleMs: config.auth.session_idle_minutes * 60_000,
     maxMs: config.auth.session_max_hours * 3_600_000,
@@ -95,6 +101,9 @@ export function createServices(installation: Installation, config: Config, clock
     credentials,
     anthropicAdmin,
     anthropicSync,
+    spendLimits,
+    keyRetirements,
+    claudeCode,
     keys,
     audit,
     profiles,

@@ -8,7 +8,7 @@ import { chooseAdminCredential, credentialsByHint } from './admin-key.js';
 import { type AdminClient, createAdminClient, type ListApiKeysFilter } from './client.js';
 import type { RetryPolicy } from './retry.js';
 import type { ApiKey, Workspace } from './schemas.js';
-import { createTransport } from './transport.js';
+import { type AdminTransport, createTransport } from './transport.js';
 
 export interface AdminServiceDeps {
   readonly credentials: Pick<CredentialService, 'list' | 'reveal'>;
@@ -21,20 +21,23 @@ export interface ApiKeyWithMatch extends ApiKey {
   readonly tollgate_credential: string | null;
 }
 
+/** A transport carrying the org's admin key, opened from the vault for one operation. */
+export async function openAdminTransport(deps: AdminServiceDeps): Promise<AdminTransport> {
+  const chosen = chooseAdminCredential(await deps.credentials.list({ provider: 'anthropic-admin' }));
+  if (chosen === null) throw noAdminCredential();
+  const adminKey = await deps.credentials.reveal(chosen.id);
+  if (looksLikeInferenceKey(adminKey)) throw wrongKeyType();
+  return createTransport({
+    baseUrl: deps.upstream.baseUrl,
+    adminKey,
+    timeoutMs: deps.upstream.timeoutMs,
+    ...(deps.retry ? { retry: deps.retry } : {}),
+  });
+}
+
 export function createAnthropicAdminService(ctx: ServiceContext, deps: AdminServiceDeps) {
   async function client(): Promise<AdminClient> {
-    const chosen = chooseAdminCredential(await deps.credentials.list({ provider: 'anthropic-admin' }));
-    if (chosen === null) throw noAdminCredential();
-    const adminKey = await deps.credentials.reveal(chosen.id);
-    if (looksLikeInferenceKey(adminKey)) throw wrongKeyType();
-    return createAdminClient(
-      createTransport({
-        baseUrl: deps.upstream.baseUrl,
-        adminKey,
-        timeoutMs: deps.upstream.timeoutMs,
-        ...(deps.retry ? { retry: deps.retry } : {}),
-      }),
-    );
+    return createAdminClient(await openAdminTransport(deps));
   }
 
   async function withMatches(keys: readonly ApiKey[]): Promise<ApiKeyWithMatch[]> {

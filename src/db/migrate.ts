@@ -18,6 +18,7 @@ import { dailyUsageMigration } from './migrations/0013-daily-usage.js';
 import { dailyUsageOrderMigration } from './migrations/0014-daily-usage-order.js';
 import { alertsMigration } from './migrations/0015-alerts.js';
 import { anthropicReportsMigration } from './migrations/0016-anthropic-reports.js';
+import { anthropicMappingMigration } from './migrations/0017-anthropic-mapping.js';
 
 export function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
@@ -37,6 +38,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0014-daily-usage-order': dailyUsageOrderMigration(dialect),
     '0015-alerts': alertsMigration(dialect),
     '0016-anthropic-reports': anthropicReportsMigration(dialect),
+    '0017-anthropic-mapping': anthropicMappingMigration(dialect),
   };
 }
 

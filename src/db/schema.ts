@@ -20,6 +20,8 @@ export interface TeamTable {
   created_at: Millis;
   /** null = preferred (the default). */
   byok: ByokPolicy | null;
+  /** The Anthropic workspace (`wrkspc_…`) whose spend limit mirrors the team's monthly budget; null = none. */
+  anthropic_workspace_id: string | null;
 }
 
 export type UserRole = 'admin' | 'member' | 'service';
@@ -107,6 +109,24 @@ export interface GatewayKeyTable {
 
 export type BudgetScope = 'key' | 'user' | 'team' | 'org';
 export type BudgetPeriod = 'day' | 'month' | 'total';
+
+export type KeyRetirementState = 'pending' | 'done' | 'no_match';
+
+/** An old Anthropic key to disable through the Admin API when a rotation's grace ends (`rotate --retire`). */
+export interface KeyRetirementTable {
+  id: string;
+  credential_id: string;
+  credential_name: string;
+  old_hint: string;
+  created_at: Millis;
+  due_at: Millis;
+  state: KeyRetirementState;
+  attempts: number;
+  next_attempt_at: Millis;
+  anthropic_key_id: string | null;
+  last_error: string | null;
+  done_at: Millis | null;
+}
 
 export interface BudgetTable {
   scope_type: BudgetScope;
@@ -362,6 +382,7 @@ export interface Database {
   key_profiles: KeyProfileTable;
   sessions: SessionTable;
   invites: InviteTable;
+  key_retirements: KeyRetirementTable;
 }
 
 export type TeamRow = Selectable<TeamTable>;
@@ -372,6 +393,7 @@ export type CredentialUpdate = Updateable<CredentialTable>;
 export type GatewayKeyRow = Selectable<GatewayKeyTable>;
 export type NewGatewayKey = Insertable<GatewayKeyTable>;
 export type BudgetRow = Selectable<BudgetTable>;
+export type KeyRetirementRow = Selectable<KeyRetirementTable>;
 export type AuditRow = Selectable<AuditLogTable>;
 export type ChangeRow = Selectable<ChangeLogTable>;
 export type UsageRecordRow = Selectable<UsageRecordTable>;

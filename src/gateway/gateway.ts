@@ -108,7 +108,20 @@ export function createGateway(
   });
 
   // Previous secrets kept for a rotation's grace period are destroyed once it ends.
-  const credentialsService = createServices(ctx.installation, config, ctx.clock).credentials;
+  const services = createServices(ctx.installation, config, ctx.clock);
+  const credentialsService = services.credentials;
+  // Old Anthropic keys of `credential rotate --retire` are disabled through the Admin API when the grace
+  // ends: one run at a time, off the sweep's path (it may wait on Anthropic); failures are recorded
+  // on the row and retried later.
+  let retiring: Promise<unknown> | null = null;
+  const retireOldKeys = () => {
+    retiring ??= services.keyRetirements
+      .runDue({ actor: 'system:rotation' })
+      .catch(() => [])
+      .finally(() => {
+        retiring = null;
+      });
+  };
   let sweeper: NodeJS.Timeout | null = null;
   const prometheus = createPrometheus({
     store: metrics,
@@ -124,6 +137,7 @@ export function createGateway(
     const now = ctx.clock();
     deps.limiter.forgetIdle(now);
     deps.budgets.forgetIdle(now);
+    retireOldKeys();
     return credentialsService.retireDue({ actor: 'system:rotation' }).catch(() => []);
   };
 
@@ -158,6 +172,7 @@ export function createGateway(
     refresh: () => poller.pollNow(),
     async close(): Promise<void> {
       if (sweeper) clearInterval(sweeper);
+      await retiring;
       await poller.stop();
       await credentials.settled();
       await ledger.close();

@@ -17,6 +17,7 @@ export const ID_PREFIXES = [
   'ses',
   'inv',
   'alr',
+  'ret',
 ] as const;
 export type IdPrefix = (typeof ID_PREFIXES)[number];
 

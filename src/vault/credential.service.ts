@@ -261,12 +261,19 @@ export function createCredentialService(
     secret: string,
     validateFirst: boolean,
     graceMs: number | null = null,
+    options: { retire?: boolean } = {},
   ): Promise<CredentialView> {
     const cred = await get(nameOrId);
     if (cred.retired_from !== null)
       throw new AppError(
         'invalid_input',
         `${cred.name} is a retiring previous secret; rotate ${cred.name.replace(/\.previous$/, '')} instead`,
+      );
+    const retire = options.retire === true;
+    if (retire && cred.provider !== 'anthropic')
+      throw new AppError(
+        'invalid_input',
+        `--retire disables the old key through Anthropic's Admin API: only anthropic credentials (${cred.name} is ${cred.provider})`,
       );
     await validate(cred.provider, secret, validateFirst);
     const sealed = seal(master, binding(cred.id), Buffer.from(secret, 'utf8'));
@@ -313,10 +320,32 @@ export function createCredentialService(
         })
         .where('id', '=', cred.id)
         .execute();
+      if (retire) {
+        // The old key's hint (Anthropic's partial_key_hint format) is what finds it at Anthropic later.
+        const due = u.now + (graceMs ?? 0);
+        await u.tx
+          .insertInto('key_retirements')
+          .values({
+            id: newId('ret'),
+            credential_id: cred.id,
+            credential_name: cred.name,
+            old_hint: cred.hint,
+            created_at: u.now,
+            due_at: due,
+            state: 'pending',
+            attempts: 0,
+            next_attempt_at: due,
+            anthropic_key_id: null,
+            last_error: null,
+            done_at: null,
+          })
+          .execute();
+      }
       await u.audit('credential.rotate', 'credential', cred.id, {
         name: cred.name,
         validated: validateFirst,
         grace_ms: graceMs,
+        retire,
       });
       await u.changed('credential', cred.id);
     });

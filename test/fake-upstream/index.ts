@@ -19,12 +19,14 @@ import { createAdminStore } from './admin.js';
 import { authorize, createKeyPolicy, type KeyKind, presentedKey } from './auth.js';
 import { answerBetaTrick } from './beta-tricks.js';
 import { createPromptCache } from './cache.js';
+import { CLAUDE_CODE_PATH, createClaudeCodeStore } from './claude-code.js';
 import { createExchange, type Exchange } from './exchange.js';
 import { createFaultBook, directiveFault, sendStatusFault } from './faults.js';
 import { handleCountTokens, handleMessages, isStreamFault, type MessagesDeps } from './messages.js';
 import { listModels, resolveModel } from './models.js';
 import { parseDirectives } from './prompt.js';
 import { createReportStore } from './reports.js';
+import { createSpendLimitStore, SPEND_LIMITS_PATH } from './spend-limits.js';
 import type { FakeUpstream, FakeUpstreamOptions, Fault, ServedRecord } from './types.js';
 import { errorBody, sendError, sendJson } from './wire.js';
 
@@ -116,6 +118,8 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
   );
   const admin = createAdminStore(now);
   const reports = createReportStore(served, () => admin.apiKeys(), now);
+  const spendLimits = createSpendLimitStore(now);
+  const claudeCode = createClaudeCodeStore();
   const deps: MessagesDeps = {
     cache: createPromptCache(now),
     chunkTokens: Math.max(1, options.streamChunkTokens ?? 1),
@@ -202,6 +206,8 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
       }
       case 'admin':
         if (reports.handle(ex, path)) return;
+        if (path === SPEND_LIMITS_PATH) return spendLimits.handle(ex, method, query, body);
+        if (path === CLAUDE_CODE_PATH && method === 'GET') return claudeCode.handle(ex, query);
         return admin.handle(ex, method, path, query, body);
       case 'org-me':
         ex.settle(200, 'complete');
@@ -280,9 +286,18 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
       setMaxBuckets: (buckets) => reports.setMaxBuckets(buckets),
       setLagMs: (ms) => reports.setLagMs(ms),
     },
+    spendLimits: {
+      setNoAccess: (on) => spendLimits.setNoAccess(on),
+      setMaxPageSize: (size) => spendLimits.setMaxPageSize(size),
+      limits: () => spendLimits.limits(),
+      writes: () => spendLimits.writes,
+    },
+    claudeCode: { add: (record) => claudeCode.add(record) },
     reset() {
       admin.reset();
       reports.reset();
+      spendLimits.reset();
+      claudeCode.reset();
       served.length = 0;
       faults.clear();
       deps.cache.clear();

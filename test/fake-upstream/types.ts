@@ -112,6 +112,10 @@ export interface FakeUpstream {
   admin: FakeAdminHandle;
   /** The usage and cost reports (reports.ts): page size in buckets, and how far they lag. */
   reports: FakeReportsHandle;
+  /** The spend-limits beta's state: its limits, the count of changing writes, its own "no access" switch. */
+  spendLimits: FakeSpendLimitHandle;
+  /** Seeds the Claude Code analytics report (`usage_report/claude_code`), one record per actor and day. */
+  claudeCode: { add(record: FakeClaudeCodeRecord): void };
   /** Clears served records, queued/default faults, prompt-cache state, revocations and admin state. */
   reset(): void;
   /** Resolves once `served` holds at least `count` records (rejects after timeoutMs, default 2000). */
@@ -166,4 +170,49 @@ export interface FakeReportsHandle {
   setMaxBuckets(buckets: number): void;
   /** Requests newer than `now - ms` are left out of the reports (the real ones lag). */
   setLagMs(ms: number): void;
+}
+
+/** A spend limit of the Admin API's spend-limits beta (spend-limits.ts). */
+export interface FakeSpendLimit {
+  type: 'spend_limit';
+  id: string;
+  /** Integer cents as a decimal string; null = an explicit "no limit". */
+  amount: string | null;
+  currency: 'USD';
+  period: 'daily' | 'weekly' | 'monthly';
+  scope: { type: 'organization' } | { type: 'workspace'; workspace_id: string };
+  is_enabled: boolean;
+  created_at: string;
+}
+
+export interface FakeSpendLimitHandle {
+  /** While on, spend-limit calls answer 403 permission_error (no early access); other calls work. */
+  setNoAccess(on: boolean): void;
+  /** Caps every spend-limit list page at `size` items. */
+  setMaxPageSize(size: number): void;
+  limits(): FakeSpendLimit[];
+  /** Upserts that changed something (a POST matching the stored limit is not counted). */
+  writes(): number;
+}
+
+/** One actor's day in the Claude Code analytics report (claude-code.ts). */
+export interface FakeClaudeCodeRecord {
+  /** The UTC day, `YYYY-MM-DDT00:00:00Z`. */
+  date: string;
+  actor: { type: 'user_actor'; email_address: string } | { type: 'api_actor'; api_key_name: string };
+  organization_id: string;
+  customer_type: 'api' | 'subscription';
+  terminal_type: string;
+  core_metrics: {
+    num_sessions: number;
+    lines_of_code: { added: number; removed: number };
+    commits_by_claude_code: number;
+    pull_requests_by_claude_code: number;
+  };
+  tool_actions: Record<string, { accepted: number; rejected: number }>;
+  model_breakdown: Array<{
+    model: string;
+    tokens: { input: number; output: number; cache_read: number; cache_creation: number };
+    estimated_cost: { currency: 'USD'; amount: number };
+  }>;
 }

@@ -209,6 +209,10 @@ export const credentialOps = [
       secret: secretInput,
       grace: durationInput.optional(),
       validate: validateInput,
+      retire: z
+        .boolean()
+        .optional()
+        .meta({ description: "disable the old key through Anthropic's Admin API once the grace ends" }),
     }),
     response: credentialSchema.extend({
       grace_until: timeOutput.nullable().meta({ description: 'when the previous secret is destroyed' }),
@@ -221,6 +225,7 @@ export const credentialOps = [
         body.secret,
         body.validate ?? true,
         grace,
+        { retire: body.retire === true },
       );
       return { ...credentialJson(view), grace_until: grace === null ? null : iso(ctx.now() + grace) };
     },

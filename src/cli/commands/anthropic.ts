@@ -7,6 +7,9 @@ import { oneOf } from '../../lib/validate.js';
 import type { Io } from '../io.js';
 import { printJson, printLines, printTable } from '../output.js';
 import { withServices } from '../runtime.js';
+import { claudeCodeCommand } from './anthropic-claude-code.js';
+import { addWorkspaceMapping, limitsCommand } from './anthropic-limits.js';
+import { addRetirementCommands } from './anthropic-retire.js';
 import { addSyncCommand } from './anthropic-sync.js';
 
 export function anthropicCommand(io: Io): Command {
@@ -16,6 +19,8 @@ export function anthropicCommand(io: Io): Command {
   cmd.addCommand(workspacesCommand(io));
   cmd.addCommand(keysCommand(io));
   addSyncCommand(io, cmd);
+  cmd.addCommand(limitsCommand(io));
+  cmd.addCommand(claudeCodeCommand(io));
   return cmd;
 }
 
@@ -58,6 +63,7 @@ function workspacesCommand(io: Io): Command {
       });
     });
 
+  addWorkspaceMapping(cmd, io);
   return cmd;
 }
 
@@ -104,6 +110,7 @@ function keysCommand(io: Io): Command {
       });
     });
 
+  addRetirementCommands(cmd, io);
   return cmd;
 }
 

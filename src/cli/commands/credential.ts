@@ -129,10 +129,11 @@ export function credentialCommand(io: Io): Command {
     .option('--from-file <path>')
     .option('--no-validate', 'store without checking the new key with Anthropic')
     .option('--grace <duration>', 'keep the previous secret usable (as a failover) for this long, e.g. 24h')
+    .option('--retire', "disable the old key through Anthropic's Admin API once the grace ends")
     .action(
       async (
         name: string,
-        opts: { fromEnv?: string; fromFile?: string; validate: boolean; grace?: string },
+        opts: { fromEnv?: string; fromFile?: string; validate: boolean; grace?: string; retire?: boolean },
         command: Command,
       ) => {
         if (opts.grace) parseDuration(opts.grace, '--grace');
@@ -144,7 +145,12 @@ export function credentialCommand(io: Io): Command {
             op('credentials.rotate'),
             {
               params: { credential: name },
-              body: { secret, validate: opts.validate, ...(opts.grace ? { grace: opts.grace } : {}) },
+              body: {
+                secret,
+                validate: opts.validate,
+                ...(opts.grace ? { grace: opts.grace } : {}),
+                ...(opts.retire ? { retire: true } : {}),
+              },
             },
           );
           if (json) return printJson(io, view);
@@ -153,6 +159,12 @@ export function credentialCommand(io: Io): Command {
             view.grace_until
               ? `The previous secret stays usable as ${view.name}.previous (failover only) until ${short(view.grace_until)}, then it is destroyed.`
               : 'The previous secret is no longer used.',
+            ...(opts.retire
+              ? [
+                  `The old key will be disabled at Anthropic ${view.grace_until ? 'when the grace ends' : 'at the next retirement run'} ` +
+                    '(by `tollgate serve`, or now with `tollgate anthropic keys retire-due`).',
+                ]
+              : []),
           ]);
         });
       },
