@@ -117,7 +117,11 @@ export function createGateway(
   const retireOldKeys = () => {
     retiring ??= services.keyRetirements
       .runDue({ actor: 'system:rotation' })
-      .catch(() => [])
+      .catch((err: unknown) => {
+        // A key's own failure is recorded on its row; this is the run itself failing (e.g. the database).
+        logger.warn({ err }, 'retiring old Anthropic keys failed; the next sweep tries again');
+        return [];
+      })
       .finally(() => {
         retiring = null;
       });
