@@ -13,7 +13,7 @@ import { ageDays, keyAges } from '../vault/status.service.js';
 
 const DAY_MS = 86_400_000;
 
-import { type SumRow, sumUsage, type UsageSums } from './usage.repo.js';
+import { addSums, type SumRow, sumUsage, type UsageSums, zeroSums } from './usage.repo.js';
 
 type Sums = UsageSums;
 
@@ -84,7 +84,7 @@ export async function buildOverview(deps: OverviewDeps, now: number): Promise<Ov
     deps.credentials(),
   ]);
   const byUser = foldBy(byKeyUser, 'user');
-  const totals = emptySums();
+  const totals = zeroSums();
   for (const row of byKeyUser) addSums(totals, row);
 
   const models = new Map<string | null, number[]>();
@@ -178,30 +178,10 @@ function dayIndex(starts: readonly number[], at: number): number {
   return lo;
 }
 
-function emptySums(): Sums {
-  return {
-    requests: 0,
-    errors: 0,
-    input_tokens: 0,
-    output_tokens: 0,
-    cache_write_5m_tokens: 0,
-    cache_write_1h_tokens: 0,
-    cache_read_tokens: 0,
-    web_search_requests: 0,
-    cost_micro: 0,
-    saved_micro: 0,
-    estimated: 0,
-  };
-}
-
 function sumsOf(row: SumRow): Sums {
-  const out = emptySums();
+  const out = zeroSums();
   addSums(out, row);
   return out;
-}
-
-function addSums(into: Sums, row: Sums): void {
-  for (const k of Object.keys(into) as Array<keyof Sums>) into[k] += row[k];
 }
 
 /** The rows summed per value of one of their dimensions. */

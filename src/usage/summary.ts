@@ -8,7 +8,7 @@ import type { LiveFigures } from '../budgets/budget-status.js';
 import { periodStart } from '../budgets/periods.js';
 import type { Db } from '../db/connect.js';
 import { type BudgetLine, budgetLines } from './overview.js';
-import { type SumRow, sumUsage, type UsageSums } from './usage.repo.js';
+import { addSums, type SumRow, sumUsage, type UsageSums, zeroSums } from './usage.repo.js';
 
 export interface SummaryDeps {
   readonly db: Db;
@@ -48,8 +48,8 @@ export async function buildSummary(deps: SummaryDeps, now: number): Promise<Summ
     sumUsage(deps.db, { since, until, groupBy: ['user', 'model'], timeZone: deps.timeZone }),
     deps.budgets(),
   ]);
-  const totals = zero();
-  for (const r of rows) add(totals, r);
+  const totals = zeroSums();
+  for (const r of rows) addSums(totals, r);
   const users = fold(rows, 'user');
   const names = await deps.userNames(users.map(([id]) => id).filter((id): id is string => id !== null));
   const budgets = await budgetLines(deps, entries.filter((b) => SCOPES.has(b.scope)).sort(byScope), now);
@@ -70,33 +70,13 @@ function fold(rows: readonly SumRow[], dim: 'user' | 'model'): Array<[string | n
     const id = r[dim] ?? null;
     let into = out.get(id);
     if (!into) {
-      into = zero();
+      into = zeroSums();
       out.set(id, into);
     }
-    add(into, r);
+    addSums(into, r);
   }
   return [...out.entries()].sort(
     ([a, x], [b, y]) =>
       y.cost_micro - x.cost_micro || y.requests - x.requests || String(a).localeCompare(String(b)),
   );
-}
-
-function zero(): UsageSums {
-  return {
-    requests: 0,
-    errors: 0,
-    input_tokens: 0,
-    output_tokens: 0,
-    cache_write_5m_tokens: 0,
-    cache_write_1h_tokens: 0,
-    cache_read_tokens: 0,
-    web_search_requests: 0,
-    cost_micro: 0,
-    saved_micro: 0,
-    estimated: 0,
-  };
-}
-
-function add(into: UsageSums, row: UsageSums): void {
-  for (const k of Object.keys(into) as Array<keyof UsageSums>) into[k] += row[k];
 }

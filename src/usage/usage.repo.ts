@@ -316,16 +316,22 @@ function foldDays(
     while (i + 1 < starts.length && (starts[i + 1] ?? 0) <= at) i++;
     const start = starts[i] ?? at;
     if (current === null || current.start !== start) {
-      current = { start, sums: { ...zeroSums() } };
+      current = { start, sums: zeroSums() };
       days.push({ day: dayLabel(start, timeZone), sums: current.sums });
     }
-    for (const c of ROLLUP_SUMS) current.sums[c] += b[c];
+    addSums(current.sums, b);
   }
   return days;
 }
 
-function zeroSums(): UsageSums {
+/** Every sum at zero. */
+export function zeroSums(): UsageSums {
   return Object.fromEntries(ROLLUP_SUMS.map((c) => [c, 0])) as UsageSums;
+}
+
+/** Adds `row`'s sums into `into`. */
+export function addSums(into: UsageSums, row: UsageSums): void {
+  for (const c of ROLLUP_SUMS) into[c] += row[c];
 }
 
 /** The order the ledger query gave: by id, null first on SQLite and last on PostgreSQL. */
@@ -336,7 +342,8 @@ function compareIds(a: string | null, b: string | null, nullsFirst: boolean): nu
   return a < b ? -1 : 1;
 }
 
-function usageRow(group: string | null, s: UsageSums): UsageRow {
+/** One row of `usage --json`: the sums under their public names. */
+export function usageRow(group: string | null, s: UsageSums): UsageRow {
   return {
     group,
     requests: s.requests,

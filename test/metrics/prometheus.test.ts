@@ -23,6 +23,8 @@ describe('GET /metrics', () => {
   const secrets: string[] = [metricsToken];
   let text = '';
   let samples: Sample[] = [];
+  /** A user's gateway key: a credential of another kind, refused as the metrics bearer. */
+  let userKey = '';
 
   const scrape = (token: string | null) =>
     fetch(`${h.url}/metrics`, token === null ? {} : { headers: { authorization: `Bearer ${token}` } });
@@ -41,6 +43,7 @@ describe('GET /metrics', () => {
     const carol = await h.key({ user: 'carol', team: 'data' });
     const dave = await h.key({ user: 'dave', team: null });
     secrets.push(alice, bob, carol, dave);
+    userKey = alice;
 
     await h.client(alice).messages.create(SMALL);
     const stream = await h.client(alice).messages.create({ ...SMALL, stream: true });
@@ -178,6 +181,7 @@ describe('GET /metrics', () => {
     expect((await scrape(null)).status).toBe(401);
     expect((await scrape(`${metricsToken}x`)).status).toBe(401);
     expect((await scrape(h.adminToken)).status).toBe(401);
+    expect((await scrape(userKey)).status).toBe(401);
     const ok = await scrape(metricsToken);
     expect(ok.status).toBe(200);
     expect(await ok.text()).toContain(PROM.requests);

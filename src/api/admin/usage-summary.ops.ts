@@ -4,7 +4,7 @@
 import { z } from 'zod/v4';
 import { formatUsd } from '../../lib/money.js';
 import { buildSummary } from '../../usage/summary.js';
-import type { UsageSums } from '../../usage/usage.repo.js';
+import { type UsageSums, usageRow } from '../../usage/usage.repo.js';
 import { defineOp } from '../operation.js';
 import { usdOut, usdOutput } from '../schemas.js';
 
@@ -61,21 +61,8 @@ export const usageSummarySchema = z.object({
 });
 
 function sumsJson(s: UsageSums) {
-  return {
-    requests: s.requests,
-    errors: s.errors,
-    input_tokens: s.input_tokens,
-    output_tokens: s.output_tokens,
-    cache_write_5m_tokens: s.cache_write_5m_tokens,
-    cache_write_1h_tokens: s.cache_write_1h_tokens,
-    cache_read_tokens: s.cache_read_tokens,
-    web_search_requests: s.web_search_requests,
-    cost_micro_usd: s.cost_micro,
-    cost_usd: formatUsd(s.cost_micro),
-    saved_micro_usd: s.saved_micro,
-    saved_usd: formatUsd(s.saved_micro),
-    estimated_requests: s.estimated,
-  };
+  const { group: _group, ...row } = usageRow(null, s);
+  return { ...row, saved_usd: formatUsd(s.saved_micro) };
 }
 
 export const usageSummaryOps = [
