@@ -19,6 +19,7 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   rate_limited: 429,
   upstream_unreachable: 502,
   upstream_error: 502,
+  redis_unavailable: 503,
   audit_broken: 500,
   internal: 500,
 };

@@ -17,6 +17,7 @@ export const ERROR_CODES = [
   'rate_limited', // the caller made too many attempts (e.g. self-service credential checks); retry later
   'upstream_unreachable', // upstream could not be reached or timed out
   'upstream_error', // upstream answered with an unexpected status
+  'redis_unavailable', // the shared Redis (TOLLGATE_REDIS_URL) cannot be reached or does not answer in time
   'audit_broken', // the audit chain does not verify
   'not_initialised', // the home directory has no Tollgate installation
   'internal', // a bug or an unexpected environment failure
@@ -64,6 +65,7 @@ export const EXIT_STATUS: Readonly<Record<ErrorCode, number>> = {
   rate_limited: 1,
   upstream_unreachable: 1,
   upstream_error: 1,
+  redis_unavailable: 1,
   decryption_failed: 3,
   audit_broken: 3,
   internal: 70,

@@ -1,0 +1,63 @@
+// Opens the Redis (or Valkey) connection named by `redis.url` / TOLLGATE_REDIS_URL. ioredis is loaded on
+// first use, so installations without Redis never pay for it. Every command is bounded: a connection
+// that cannot be made or a command that gets no answer fails within the timeouts below instead of
+// queueing without end (offline queueing is off, so a command sent while disconnected fails at once).
+import { createRequire } from 'node:module';
+import type { Redis, RedisOptions } from 'ioredis';
+import { AppError } from '../lib/errors.js';
+
+const require = createRequire(import.meta.url);
+
+export type { Redis };
+
+/** How long a connection attempt and a single command may take. */
+export const REDIS_CONNECT_TIMEOUT_MS = 2_000;
+export const REDIS_COMMAND_TIMEOUT_MS = 1_000;
+
+export interface RedisConnectOptions {
+  /** A name shown by `CLIENT LIST` (e.g. `tollgate-serve`). */
+  readonly name?: string;
+  /** Subscriber connections must not time out idle commands. */
+  readonly subscriber?: boolean;
+}
+
+/** Connects and waits until the server answers PING; throws AppError('redis_unavailable') otherwise. */
+export async function connectRedis(url: string, options: RedisConnectOptions = {}): Promise<Redis> {
+  const { Redis: RedisClient } = require('ioredis') as typeof import('ioredis');
+  const settings: RedisOptions = {
+    connectionName: options.name ?? 'tollgate',
+    connectTimeout: REDIS_CONNECT_TIMEOUT_MS,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    lazyConnect: true,
+    // Reconnect forever with a capped backoff: Redis coming back must heal without a restart.
+    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2_000),
+  };
+  if (!options.subscriber) settings.commandTimeout = REDIS_COMMAND_TIMEOUT_MS;
+  const client = new RedisClient(url, settings);
+  // Errors surface through the commands that fail; an unhandled 'error' event must not crash serve.
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.ping();
+  } catch (error) {
+    client.disconnect();
+    throw new AppError('redis_unavailable', `Redis at ${redactUrl(url)} did not answer: ${reason(error)}`);
+  }
+  return client;
+}
+
+/** The URL without its password, for messages. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return 'the configured URL';
+  }
+}
+
+function reason(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
