@@ -46,3 +46,42 @@ export function fetchClaudeCodeDay(call: AdminTransport, day: string): Promise<C
     return tokenStep(answer);
   }, DEFAULT_MAX_PAGES);
 }
+
+/** One record as stored (`anthropic_claude_code`): tool actions summed, the estimate in micro-USD. */
+export interface ClaudeCodeSnapshot {
+  readonly day: string;
+  readonly actor: string;
+  readonly actor_kind: 'user' | 'api_key';
+  readonly sessions: number;
+  readonly lines_added: number;
+  readonly lines_removed: number;
+  readonly commits: number;
+  readonly pull_requests: number;
+  readonly tool_accepted: number;
+  readonly tool_rejected: number;
+  readonly estimated_micro: number;
+}
+
+/** The stored form of one record (pure). Anthropic's estimate is in cents (× 10,000 = micro-USD). */
+export function claudeCodeSnapshot(day: string, record: ClaudeCodeRecord): ClaudeCodeSnapshot {
+  const tools = Object.values(record.tool_actions);
+  const user = record.actor.type === 'user_actor';
+  return {
+    day,
+    actor:
+      record.actor.type === 'user_actor'
+        ? record.actor.email_address.toLowerCase()
+        : record.actor.api_key_name,
+    actor_kind: user ? 'user' : 'api_key',
+    sessions: record.core_metrics.num_sessions,
+    lines_added: record.core_metrics.lines_of_code.added,
+    lines_removed: record.core_metrics.lines_of_code.removed,
+    commits: record.core_metrics.commits_by_claude_code,
+    pull_requests: record.core_metrics.pull_requests_by_claude_code,
+    tool_accepted: tools.reduce((n, t) => n + t.accepted, 0),
+    tool_rejected: tools.reduce((n, t) => n + t.rejected, 0),
+    estimated_micro: Math.round(
+      record.model_breakdown.reduce((n, m) => n + m.estimated_cost.amount, 0) * 10_000,
+    ),
+  };
+}

@@ -359,7 +359,34 @@ export interface AnthropicCostReportTable {
   currency: string;
 }
 
+/** An Anthropic API key as `anthropic sync` last listed it (no secret: the hint only). */
+export interface AnthropicApiKeyTable {
+  id: string;
+  name: string;
+  partial_key_hint: string | null;
+  workspace_id: string | null;
+  status: string;
+  listed_at: Millis;
+}
+
+/** One UTC day × actor of Anthropic's Claude Code analytics, as imported. */
+export interface AnthropicClaudeCodeTable {
+  day: string;
+  actor: string;
+  actor_kind: 'user' | 'api_key';
+  sessions: number;
+  lines_added: number;
+  lines_removed: number;
+  commits: number;
+  pull_requests: number;
+  tool_accepted: number;
+  tool_rejected: number;
+  estimated_micro: number;
+}
+
 export interface Database {
+  anthropic_api_keys: AnthropicApiKeyTable;
+  anthropic_claude_code: AnthropicClaudeCodeTable;
   anthropic_usage_report: AnthropicUsageReportTable;
   anthropic_cost_report: AnthropicCostReportTable;
   alerts: AlertTable;

@@ -101,6 +101,17 @@ const fresh = {
   },
 };
 
+/** The org's Anthropic admin key, added once (the anthropic.* operations call the fake's Admin API). */
+async function adminKey(w: World): Promise<void> {
+  if ((await w.h.services.credentials.list({ provider: 'anthropic-admin' })).length > 0) return;
+  await w.h.services.credentials.add(w.h.admin, {
+    name: 'org-admin',
+    provider: 'anthropic-admin',
+    secret: `sk-ant-admin01-test-matrix-${'y'.repeat(40)}AD`,
+    validate: false,
+  });
+}
+
 const anthropicSecret = (w: World) => `sk-ant-api03-test-matrix-${w.unique('s')}-${'x'.repeat(40)}AA`;
 
 export const ADMIN_FIXTURES: Record<string, AdminFixture> = {
@@ -173,6 +184,20 @@ export const ADMIN_FIXTURES: Record<string, AdminFixture> = {
   'usage.summary': async () => ({}),
   'audit.list': async () => ({ query: { limit: '3' } }),
   'audit.verify': async () => ({ body: {} }),
+  'anthropic.reconciliation': async () => ({}),
+  'anthropic.sync': async (w) => {
+    await adminKey(w);
+    return { body: {} };
+  },
+  'anthropic.claude_code': async () => ({ query: { since: '2026-11-01' } }),
+  'anthropic.limits': async (w) => {
+    await adminKey(w);
+    return {};
+  },
+  'anthropic.limits.sync': async (w) => {
+    await adminKey(w);
+    return { body: {} };
+  },
 };
 
 export interface MeFixture {

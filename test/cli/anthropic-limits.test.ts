@@ -217,7 +217,7 @@ describe('anthropic limits', () => {
     expect((await post('50000')).status).toBe(200);
   });
 
-  it('needs an admin key and says so (local only with --server)', async () => {
+  it('needs an admin key and says so (with --server, it asks that server)', async () => {
     const other = await tempHome({ TOLLGATE_UPSTREAM_URL: fake.url });
     try {
       await other.run(['init']);
@@ -228,7 +228,8 @@ describe('anthropic limits', () => {
       await other.cleanup();
     }
     const remote = await cli.run(['--server', 'http://127.0.0.1:9', 'anthropic', 'limits', 'sync']);
-    expect(remote.code).toBe(2);
+    expect(remote.code).toBe(1);
+    expect(remote.stderr).not.toContain('local database only');
     expect((await cli.run(['anthropic', 'limits', 'show'])).code).toBe(0);
   });
 

@@ -134,7 +134,7 @@ describe.each(targets)('tollgate anthropic sync on $name', (target) => {
     });
     const empty = await sync();
     expect(empty.rows).toEqual([]);
-    expect(empty.imported).toEqual({ usage_rows: 0, cost_rows: 0 });
+    expect(empty.imported).toEqual({ usage_rows: 0, cost_rows: 0, claude_code_rows: 0 });
   });
 
   it('refuses unreadable dates and an empty range, beside a range that works', async () => {
@@ -359,7 +359,11 @@ describe.each(targets)('tollgate anthropic sync on $name', (target) => {
       JSON.parse(audit.stdout) as Array<{ action: string; details: Record<string, unknown> }>
     ).filter((e) => e.action === 'anthropic.sync');
     expect(entries.length).toBeGreaterThan(0);
-    expect(Object.keys(entries[0]?.details ?? {}).sort()).toEqual(['cost_rows', 'usage_rows']);
+    expect(Object.keys(entries[0]?.details ?? {}).sort()).toEqual([
+      'claude_code_rows',
+      'cost_rows',
+      'usage_rows',
+    ]);
     for (const secret of [ORG_KEY, CONSOLE_KEY, STRAY_KEY, ADMIN_KEY]) {
       expect(table.stdout + audit.stdout).not.toContain(secret);
     }

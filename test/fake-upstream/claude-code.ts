@@ -9,12 +9,15 @@ export const CLAUDE_CODE_PATH = '/v1/organizations/usage_report/claude_code';
 
 export interface ClaudeCodeStore {
   add(record: FakeClaudeCodeRecord): void;
+  /** Answer 403 permission_error, as for an organisation without Claude Code analytics. */
+  setNoAccess(on: boolean): void;
   handle(ex: Exchange, query: Record<string, string>): void;
   reset(): void;
 }
 
 export function createClaudeCodeStore(): ClaudeCodeStore {
   let records: FakeClaudeCodeRecord[] = [];
+  let noAccess = false;
 
   function fail(ex: Exchange, message: string) {
     ex.settle(400, 'error');
@@ -25,7 +28,19 @@ export function createClaudeCodeStore(): ClaudeCodeStore {
     add(record) {
       records.push(structuredClone(record));
     },
+    setNoAccess(on) {
+      noAccess = on;
+    },
     handle(ex, query) {
+      if (noAccess) {
+        ex.settle(403, 'error');
+        return sendError(
+          ex.res,
+          403,
+          'Your organization does not have access to the Claude Code analytics report.',
+          ex.requestId,
+        );
+      }
       const day = query.starting_at;
       if (
         day === undefined ||
@@ -52,6 +67,7 @@ export function createClaudeCodeStore(): ClaudeCodeStore {
     },
     reset() {
       records = [];
+      noAccess = false;
     },
   };
 }

@@ -292,7 +292,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
       limits: () => spendLimits.limits(),
       writes: () => spendLimits.writes,
     },
-    claudeCode: { add: (record) => claudeCode.add(record) },
+    claudeCode: { add: (record) => claudeCode.add(record), setNoAccess: (on) => claudeCode.setNoAccess(on) },
     reset() {
       admin.reset();
       reports.reset();

@@ -115,7 +115,7 @@ export interface FakeUpstream {
   /** The spend-limits beta's state: its limits, the count of changing writes, its own "no access" switch. */
   spendLimits: FakeSpendLimitHandle;
   /** Seeds the Claude Code analytics report (`usage_report/claude_code`), one record per actor and day. */
-  claudeCode: { add(record: FakeClaudeCodeRecord): void };
+  claudeCode: { add(record: FakeClaudeCodeRecord): void; setNoAccess(on: boolean): void };
   /** Clears served records, queued/default faults, prompt-cache state, revocations and admin state. */
   reset(): void;
   /** Resolves once `served` holds at least `count` records (rejects after timeoutMs, default 2000). */

@@ -4,6 +4,7 @@ import { z } from 'zod/v4';
 import { VERSION } from '../../version.js';
 import { defineOp, type Operation } from '../operation.js';
 import { adminTokenOps } from './admin-tokens.ops.js';
+import { anthropicOps } from './anthropic.ops.js';
 import { auditOps } from './audit.ops.js';
 import { budgetOps } from './budgets.ops.js';
 import { credentialOps } from './credentials.ops.js';
@@ -52,4 +53,5 @@ export const ADMIN_OPS: readonly Operation[] = [
   ...usageOps,
   ...usageSummaryOps,
   ...auditOps,
+  ...anthropicOps,
 ];

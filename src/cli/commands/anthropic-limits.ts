@@ -1,11 +1,20 @@
 // `tollgate anthropic limits show|sync` (Tollgate's org cap and mapped teams' monthly budgets mirrored
 // to Anthropic's spend limits, a beta) and `tollgate anthropic workspaces map|unmap` (team ↔ workspace).
 import { Command } from 'commander';
-import type { LimitRow } from '../../anthropic-admin/spend-limit-plan.js';
+import type { z } from 'zod/v4';
+import {
+  anthropicOps,
+  type LimitJson,
+  type limitsSchema,
+  type limitsSyncSchema,
+} from '../../api/admin/anthropic.ops.js';
+import { opById } from '../../api/admin/lookup.js';
 import { formatUsdFixed } from '../../lib/money.js';
 import type { Io } from '../io.js';
 import { printJson, printLines, printTable } from '../output.js';
-import { withServices } from '../runtime.js';
+import { withApi, withServices } from '../runtime.js';
+
+const op = opById(anthropicOps);
 
 export function limitsCommand(io: Io): Command {
   const cmd = new Command('limits').description(
@@ -16,9 +25,9 @@ export function limitsCommand(io: Io): Command {
     .command('show')
     .description("Anthropic's monthly spend limits beside what Tollgate would set")
     .action(async (_opts: unknown, command: Command) => {
-      await withServices(io, command, async ({ services, json }) => {
-        const rows = await services.spendLimits.show();
-        if (json) return printJson(io, rows.map(limitJson));
+      await withApi(io, command, async ({ client, json }) => {
+        const rows = (await client.call<z.output<typeof limitsSchema>>(op('anthropic.limits'))).limits;
+        if (json) return printJson(io, rows);
         printTable(
           io,
           ['scope', 'team', 'anthropic', 'tollgate', 'difference', 'sync would'],
@@ -31,10 +40,12 @@ export function limitsCommand(io: Io): Command {
     .command('sync')
     .description('set the Anthropic spend limits that differ from Tollgate (rounded down to the cent)')
     .action(async (_opts: unknown, command: Command) => {
-      await withServices(io, command, async ({ services, json, actor }) => {
-        const rows = await services.spendLimits.sync(actor);
-        const changed = rows.filter((r) => r.action === 'create' || r.action === 'update');
-        if (json) return printJson(io, { changed: changed.map(limitJson), limits: rows.map(limitJson) });
+      await withApi(io, command, async ({ client, json }) => {
+        const result = await client.call<z.output<typeof limitsSyncSchema>>(op('anthropic.limits.sync'), {
+          body: {},
+        });
+        const changed = result.changed;
+        if (json) return printJson(io, result);
         if (changed.length === 0) {
           return printLines(io, ["Nothing to change: Anthropic's spend limits match Tollgate's."]);
         }
@@ -42,8 +53,8 @@ export function limitsCommand(io: Io): Command {
           io,
           changed.map(
             (r) =>
-              `Set the monthly spend limit of ${scopeLabel(r)} to ${cents(r.wanted)}` +
-              (r.current === undefined ? ' (none before).' : ` (was ${cents(r.current)}).`),
+              `Set the monthly spend limit of ${scopeLabel(r)} to ${cents(r.tollgate_amount_cents)}` +
+              (r.anthropic_limit_set ? ` (was ${cents(r.anthropic_amount_cents)}).` : ' (none before).'),
           ),
         );
       });
@@ -94,7 +105,7 @@ export function addWorkspaceMapping(workspaces: Command, io: Io): void {
     });
 }
 
-function scopeLabel(row: LimitRow): string {
+function scopeLabel(row: LimitJson): string {
   if (row.scope.type === 'organization') return 'the organisation';
   return `workspace ${row.scope.workspace_id}${row.team === null ? '' : ` (team ${row.team})`}`;
 }
@@ -106,11 +117,11 @@ function cents(amount: string | null | undefined): string {
   return `$${formatUsdFixed(Number(amount) * 10_000, 2)}`;
 }
 
-function limitRow(row: LimitRow): string[] {
+function limitRow(row: LimitJson): string[] {
   const difference =
-    row.differenceCents === null
+    row.difference_cents === null
       ? '—'
-      : `${row.differenceCents > 0 ? '+' : row.differenceCents < 0 ? '-' : ''}${cents(String(Math.abs(row.differenceCents)))}`;
+      : `${row.difference_cents > 0 ? '+' : row.difference_cents < 0 ? '-' : ''}${cents(String(Math.abs(row.difference_cents)))}`;
   const action = {
     create: 'set',
     update: 'update',
@@ -120,22 +131,9 @@ function limitRow(row: LimitRow): string[] {
   return [
     row.scope.type === 'organization' ? 'organization' : `workspace ${row.scope.workspace_id}`,
     row.team ?? '—',
-    cents(row.current),
-    row.wanted === null ? '—' : cents(row.wanted),
+    row.anthropic_limit_set ? cents(row.anthropic_amount_cents) : '—',
+    row.tollgate_amount_cents === null ? '—' : cents(row.tollgate_amount_cents),
     difference,
     action,
   ];
-}
-
-function limitJson(row: LimitRow) {
-  return {
-    scope: row.scope,
-    team: row.team,
-    anthropic_amount_cents: row.current ?? null,
-    anthropic_limit_set: row.current !== undefined,
-    anthropic_limit_id: row.currentId,
-    tollgate_amount_cents: row.wanted,
-    difference_cents: row.differenceCents,
-    action: row.action,
-  };
 }
