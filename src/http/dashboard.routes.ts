@@ -21,7 +21,15 @@ export const DASHBOARD_CSP = [
   "base-uri 'none'",
 ].join('; ');
 
-export const ADMIN_PAGES = ['/', '/users', '/keys', '/credentials', '/usage', '/audit'] as const;
+export const ADMIN_PAGES = [
+  '/',
+  '/users',
+  '/keys',
+  '/credentials',
+  '/usage',
+  '/audit',
+  '/anthropic',
+] as const;
 export const MEMBER_PAGES = ['/settings'] as const;
 export const PUBLIC_PAGES = ['/login', '/invite/:token'] as const;
 

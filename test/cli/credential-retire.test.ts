@@ -173,6 +173,24 @@ describe('credential rotate --retire', () => {
     expect(row?.lastError).toContain("Anthropic's Admin API answered 529");
     const table = await cli.run(['anthropic', 'keys', 'retirements']);
     expect(table.stdout).toMatch(/flaky.*pending/);
+
+    // `tollgate status` lists what is still open (pending, no match); a done retirement is not listed.
+    const report = await cli.run(['status', '--json']);
+    const open = (JSON.parse(report.stdout) as { key_retirements: Array<Record<string, unknown>> })
+      .key_retirements;
+    expect(open.map((r) => [r.credential, r.state]).sort()).toEqual([
+      ['flaky', 'pending'],
+      ['stray', 'no_match'],
+    ]);
+    expect(open.find((r) => r.credential === 'flaky')).toMatchObject({
+      attempts: 1,
+      old_hint: hint(FLAKY_OLD),
+    });
+    const text = await cli.run(['status']);
+    expect(text.stdout).toContain('Old Anthropic keys to disable after a rotation');
+    expect(text.stdout).toMatch(/credential flaky: old key .*1 failed attempt/);
+    expect(text.stdout).toMatch(/credential stray: old key .*NO MATCH/);
+    expect(text.stdout).not.toMatch(/credential main: old key/);
   });
 
   it('refuses --retire for a credential that is not an Anthropic key (an anthropic one is the control above)', async () => {

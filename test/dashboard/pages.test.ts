@@ -35,6 +35,7 @@ const ADMIN_PAGES = [
   ['credentials', '/credentials'],
   ['usage', '/usage'],
   ['audit', '/audit'],
+  ['anthropic', '/anthropic'],
 ] as const;
 /** Pages that list the hostile objects, so the literal name must be visible there. */
 const LISTS_HOSTILE = ['/users', '/keys', '/credentials'];

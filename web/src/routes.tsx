@@ -2,6 +2,7 @@
 // (src/http/dashboard.routes.ts keeps the same list); the shell's script renders the page.
 import type { JSX } from 'preact';
 import type { Session } from './api.js';
+import { AnthropicPage } from './pages/anthropic.js';
 import { AuditPage } from './pages/audit.js';
 import { CredentialsPage } from './pages/credentials.js';
 import { InvitePage } from './pages/invite.js';
@@ -54,6 +55,7 @@ const ROUTES: readonly RouteDef[] = [
   { pattern: /^\/credentials$/, keys: [], public: false, admin: true, render: signedIn(CredentialsPage) },
   { pattern: /^\/usage$/, keys: [], public: false, admin: true, render: signedIn(UsagePage) },
   { pattern: /^\/audit$/, keys: [], public: false, admin: true, render: signedIn(AuditPage) },
+  { pattern: /^\/anthropic$/, keys: [], public: false, admin: true, render: signedIn(AnthropicPage) },
   { pattern: /^\/settings$/, keys: [], public: false, admin: false, render: signedIn(SettingsPage) },
 ];
 

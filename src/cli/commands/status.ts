@@ -1,6 +1,7 @@
 // `tollgate status`: checks every credential with a free upstream call and lists what is due for rotation.
 import { Command } from 'commander';
 import { type AlertLog, alertLog } from '../../alerts/alert.repo.js';
+import type { RetirementView } from '../../anthropic-admin/key-retirement.service.js';
 import { systemClock } from '../../lib/clock.js';
 import { AppError, type ErrorCode } from '../../lib/errors.js';
 import {
@@ -38,9 +39,17 @@ export function statusCommand(io: Io): Command {
         );
         const keysDue = keyAges(await services.keys.list(), now, maxAgeDays);
         const alerts = await alertLog(installation.db.kysely, config.alerts.webhook_url !== null);
-        if (json) printJson(io, { credentials, keys_due: keysDue, alerts });
+        const retirements = openRetirements(await services.keyRetirements.list());
+        if (json)
+          printJson(io, {
+            credentials,
+            keys_due: keysDue,
+            alerts,
+            key_retirements: retirements.map(retirementJson),
+          });
         else {
           printReport(io, credentials, keysDue, maxAgeDays);
+          printRetirements(io, retirements, now);
           printAlerts(io, alerts);
         }
         const failing = credentials.filter((c) => c.check !== 'ACTIVE' && c.check !== 'SKIPPED');
@@ -107,6 +116,41 @@ function printReport(
     '',
     'This report is read-only: stored credential statuses were not changed. ' +
       'Use `tollgate credential rotate NAME` or `tollgate credential disable NAME` to act on it.',
+  ]);
+}
+
+/** Old Anthropic keys still to be disabled after a `credential rotate --retire`, and those no key matched. */
+function openRetirements(all: readonly RetirementView[]): RetirementView[] {
+  return all.filter((r) => r.state !== 'done');
+}
+
+function retirementJson(r: RetirementView) {
+  return {
+    credential: r.credential,
+    old_hint: r.oldHint,
+    state: r.state,
+    due_at: new Date(r.dueAt).toISOString(),
+    attempts: r.attempts,
+    next_attempt_at: r.nextAttemptAt === null ? null : new Date(r.nextAttemptAt).toISOString(),
+    last_error: r.lastError,
+  };
+}
+
+function printRetirements(io: Io, open: readonly RetirementView[], now: number): void {
+  if (open.length === 0) return;
+  const line = (r: RetirementView) => {
+    const key = `  credential ${r.credential}: old key ${r.oldHint}`;
+    if (r.state === 'no_match')
+      return `${key}: NO MATCH at Anthropic (disable it by hand: tollgate anthropic keys list)`;
+    const when = r.dueAt > now ? `due ${new Date(r.dueAt).toISOString()}` : 'due now';
+    return r.attempts === 0
+      ? `${key}: ${when}`
+      : `${key}: ${when}, ${r.attempts} failed attempt(s)${r.lastError ? ` (${r.lastError})` : ''}, next ${new Date(r.nextAttemptAt ?? now).toISOString()}`;
+  };
+  printLines(io, [
+    '',
+    'Old Anthropic keys to disable after a rotation (credential rotate --retire):',
+    ...open.map(line),
   ]);
 }
 

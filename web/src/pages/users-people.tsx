@@ -4,8 +4,9 @@
 import type { TargetedSubmitEvent } from 'preact';
 import { useState } from 'preact/hooks';
 import { call } from '../api.js';
-import { count } from '../format.js';
+import { count, usd } from '../format.js';
 import { ConfirmButton, ErrorNote, Field, messageOf, Notice, Table } from '../ui/kit.js';
+import { type Activity, acceptRate } from './anthropic.js';
 import type { Budget, Team, User } from './users-api.js';
 import { BudgetBars, BudgetForm } from './users-budget.js';
 
@@ -27,6 +28,8 @@ export function PeopleSection(props: {
   users: readonly User[];
   teams: readonly Team[];
   budgets: Map<string, Budget[]>;
+  /** Claude Code activity over the last 30 days, by user id (only coders whose email matched). */
+  activity: Map<string, Activity>;
   onChanged: () => void;
   onLink: (link: LoginLink) => void;
 }) {
@@ -94,6 +97,10 @@ export function PeopleSection(props: {
           { label: 'Active keys', numeric: true, cell: (u) => count(u.active_keys) },
           { label: 'Budgets', cell: (u) => <BudgetBars who={u.name} budgets={props.budgets.get(u.id)} /> },
           {
+            label: 'Claude Code, 30 days',
+            cell: (u) => <CoderActivity activity={props.activity.get(u.id)} />,
+          },
+          {
             label: 'Actions',
             cell: (u) => (
               <div class="actions">
@@ -142,6 +149,21 @@ export function PeopleSection(props: {
       <BudgetForm scope="user" targets={props.users} onChanged={props.onChanged} />
       <CreateUser teams={props.teams} onCreated={props.onChanged} />
     </section>
+  );
+}
+
+/** One coder's Claude Code activity (Anthropic's analytics) beside their Tollgate spend. */
+function CoderActivity(props: { activity: Activity | undefined }) {
+  const a = props.activity;
+  if (!a) return <span class="muted">none imported</span>;
+  return (
+    <span class="activity">
+      {count(a.sessions)} sessions · +{count(a.lines_added)} −{count(a.lines_removed)} lines ·{' '}
+      {count(a.commits)} commits · {acceptRate(a)} accepted
+      <div class="muted">
+        Anthropic's estimate {usd(a.estimated_micro_usd)}; Tollgate {usd(a.tollgate_micro_usd)}
+      </div>
+    </span>
   );
 }
 

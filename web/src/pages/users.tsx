@@ -2,20 +2,26 @@
 // admin does to them — create, set budgets, disable/enable, remove, invite. Everything goes through
 // /admin/v1 (teams, users, budgets, login-link), the ops the CLI uses.
 import { useState } from 'preact/hooks';
+import { get } from '../api.js';
 import { when } from '../format.js';
 import type { SignedInProps } from '../routes.js';
 import { CopyField, ErrorNote, Loading, Page, useLoad } from '../ui/kit.js';
+import type { Activity } from './anthropic.js';
 import { type Budget, budgetsById, listAll, type Team, type User } from './users-api.js';
 import { type LoginLink, PeopleSection } from './users-people.js';
 import { TeamsSection } from './users-teams.js';
 
 async function loadAll() {
-  const [teams, users, budgets] = await Promise.all([
+  const [teams, users, budgets, claudeCode] = await Promise.all([
     listAll<Team>('/admin/v1/teams'),
     listAll<User>('/admin/v1/users'),
     listAll<Budget>('/admin/v1/budgets'),
+    get<{ actors: Activity[] }>('/admin/v1/anthropic/claude-code'),
   ]);
-  return { teams, users, budgets };
+  // Each coder's Claude Code activity (imported by `anthropic sync`), by the user their email matches.
+  const activity = new Map<string, Activity>();
+  for (const a of claudeCode.actors) if (a.user_id !== null) activity.set(a.user_id, a);
+  return { teams, users, budgets, activity };
 }
 
 export function UsersPage(_props: SignedInProps) {
@@ -54,6 +60,7 @@ export function UsersPage(_props: SignedInProps) {
             users={data.users}
             teams={data.teams}
             budgets={budgetsById(data.budgets, 'user')}
+            activity={data.activity}
             onChanged={loaded.reload}
             onLink={setLink}
           />

@@ -16,6 +16,7 @@ export const NAV: readonly NavItem[] = [
   { href: '/credentials', label: 'Credentials', admin: true },
   { href: '/usage', label: 'Usage', admin: true },
   { href: '/audit', label: 'Audit log', admin: true },
+  { href: '/anthropic', label: 'Anthropic', admin: true },
   { href: '/settings', label: 'My settings', admin: false },
 ];
 
