@@ -209,6 +209,7 @@ async function seedAndMeasure(
     name: `dashboard-${db}`,
     home: homeDir,
     dbFile: join(homeDir, 'tollgate.db'),
+    databaseUrl: env.TOLLGATE_DATABASE_URL ?? null,
     env,
     keyId: '',
     key: '',

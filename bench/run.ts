@@ -132,6 +132,7 @@ async function main(argv: readonly string[]): Promise<number> {
   } catch (error) {
     ctx.problem(`run aborted: ${error instanceof Error ? error.message : String(error)}`);
   } finally {
+    await ctx.stopShared().catch((error: unknown) => ctx.problem(`shared: cleanup failed: ${String(error)}`));
     await stopAll();
   }
   const metricsLine: string[] = [];

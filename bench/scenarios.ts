@@ -107,6 +107,36 @@ function basic(body: BodyKind, connections: number): Scenario {
   };
 }
 
+/**
+ * Issue 17: one Tollgate on PostgreSQL + Redis (budgets and rate limits in Redis, the ledger in
+ * PostgreSQL) beside the SQLite one and the proxy, same load, same rounds; Redis's and PostgreSQL's
+ * CPU per request are read too.
+ */
+function shared(body: BodyKind, connections: number): Scenario {
+  const what = body === 'small' ? 'non-streaming small request' : 'streaming, 200 text deltas';
+  return {
+    name: `shared-${body}-c${connections}`,
+    title: () =>
+      `${what}, ${connections} connection${connections === 1 ? '' : 's'}: Tollgate on SQLite and on PostgreSQL + Redis`,
+    body,
+    connections,
+    paths: () => 4,
+    load: true,
+    setupS: () => 10,
+    async run(ctx, m) {
+      const sqlite = await ctx.mainTollgate();
+      const onShared = await ctx.sharedTollgate();
+      await m.phase([
+        fakeTarget(ctx, 'static', ctx.fakeKeyFile),
+        proxyTarget(ctx, 'static', ctx.fakeKeyFile),
+        tollgateTarget('tollgate (SQLite)', sqlite, 'static'),
+        { ...tollgateTarget('tollgate (PostgreSQL + Redis)', onShared, 'static'), services: true },
+      ]);
+      return null;
+    },
+  };
+}
+
 /** 1 vs N keys: the load spread over N keys (wrk picks the next key for every request). */
 const keysScenario: Scenario = {
   name: 'keys-10k',
@@ -208,6 +238,9 @@ export const SCENARIOS: readonly Scenario[] = [
   keysScenario,
   ledgerScenario,
   dashboardScenario,
+  shared('small', 1),
+  shared('small', 64),
+  shared('stream', 64),
 ];
 
 export async function runScenario(ctx: BenchContext, s: Scenario): Promise<ScenarioResult> {

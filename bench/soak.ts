@@ -78,7 +78,7 @@ export async function runSoak(ctx: BenchContext, m: Machine, command: string): P
   await verifyPath(tollgate.url, tollgate.home.key);
   log('  tollgate: verified (200 JSON, 200 SSE ending in message_stop)');
 
-  const before = countUsageRows(tollgate.home.dbFile);
+  const before = countUsageRows(tollgate.home);
   const sampler = sampleRss(tollgate.managed.pid, opts.sampleMs, (s) =>
     log(`  ${clock(s.tMs)}  RSS ${s.mb.toFixed(1)} MB`),
   );
@@ -106,7 +106,7 @@ export async function runSoak(ctx: BenchContext, m: Machine, command: string): P
   const t = trend(rss.samples, opts.durationMs);
   let rowsAdded: number | null = null;
   if (result) {
-    rowsAdded = countUsageRows(tollgate.home.dbFile) - before;
+    rowsAdded = countUsageRows(tollgate.home) - before;
     if (rowsAdded < result.ok)
       ctx.problem(`only ${rowsAdded} usage rows were added for ${result.ok} 2xx answers`);
     const bad =

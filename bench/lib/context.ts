@@ -2,9 +2,11 @@
 // fake upstream and pass-through proxy, the main Tollgate (started on first use) and the problems found.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { createPgSchema, dashboardPgUrl, type PgSchema, pgUnreachable } from './dashboard-db.js';
 import { type MetricsSide, startMetricsSide } from './metrics-side.js';
 import type { Options } from './options.js';
 import { type Managed, startLogged, stop, waitForListening } from './procs.js';
+import { redisUnreachable } from './redis.js';
 import { type BodyKind, writeBodies } from './requests.js';
 import { createHome, serve, type TollgateHome } from './tollgate.js';
 import { BENCH_DIST, log, ROOT } from './util.js';
@@ -39,6 +41,7 @@ export class BenchContext {
   /** With --metrics: a second Tollgate like the main one, with its metrics on (OTLP push, scraped). */
   private monitored: TollgateServer | null = null;
   private counter = 0;
+  private shared: { server: TollgateServer; schema: PgSchema } | null = null;
 
   constructor(
     readonly opts: Options,
@@ -114,10 +117,11 @@ export class BenchContext {
     name: string,
     prepare?: (home: TollgateHome) => Promise<void>,
     metrics = false,
+    shared: { databaseUrl: string; redisUrl: string | null } | null = null,
   ): Promise<TollgateServer> {
     const dir = this.file(`tollgate-${name}-${++this.counter}`);
     const started = Date.now();
-    const home = await createHome(dir, name, this.fakeUrl());
+    const home = await createHome(dir, name, this.fakeUrl(), shared);
     log(`  ${label}: installation ready in ${((Date.now() - started) / 1000).toFixed(1)} s (${home.home})`);
     if (prepare) await prepare(home);
     return this.serveHome(label, home, metrics);
@@ -153,5 +157,33 @@ export class BenchContext {
     for (const server of [this.main, this.monitored]) if (server) await stop(server.managed);
     this.main = null;
     this.monitored = null;
+  }
+
+  /**
+   * A Tollgate on PostgreSQL (a throw-away schema) and Redis (its own database, emptied first), shared
+   * by the shared-* scenarios; the schema is dropped by `stopAll` unless --keep.
+   */
+  async sharedTollgate(): Promise<TollgateServer> {
+    if (this.shared && !this.shared.server.managed.exit) return this.shared.server;
+    const base = dashboardPgUrl();
+    const down = await pgUnreachable(base);
+    if (down) throw new Error(down);
+    const redis = await redisUnreachable(this.opts.redisUrl);
+    if (redis) throw new Error(redis);
+    const schema = await createPgSchema(base);
+    const server = await this.startTollgate('tollgate (PostgreSQL + Redis)', 'shared', undefined, false, {
+      databaseUrl: schema.url,
+      redisUrl: this.opts.redisUrl,
+    });
+    this.shared = { server, schema };
+    return server;
+  }
+
+  async stopShared(): Promise<void> {
+    if (!this.shared) return;
+    await stop(this.shared.server.managed);
+    if (this.opts.keep) log(`  shared: schema ${this.shared.schema.name} kept (--keep)`);
+    else await this.shared.schema.drop();
+    this.shared = null;
   }
 }

@@ -7,6 +7,7 @@ import { logTail } from './procs.js';
 import type { Latency, PathKind, Row } from './report.js';
 import { type BodyKind, verifyPath } from './requests.js';
 import { type RssSummary, sampleRss } from './rss.js';
+import { type ServiceName, servicesCpu } from './services-cpu.js';
 import { countUsageRows, governanceProblems, usageStatuses } from './tollgate.js';
 import { log, median, round } from './util.js';
 import { runWrk, type WrkResult } from './wrk.js';
@@ -23,6 +24,8 @@ export interface Target {
   readonly verifyKey: string;
   /** Runs once after verification, before the first measurement (e.g. touching every key). */
   readonly prepare?: () => Promise<void>;
+  /** Also read the CPU of PostgreSQL and Redis per request (a Tollgate on the shared services). */
+  readonly services?: boolean;
 }
 
 export interface ScenarioShape {
@@ -38,6 +41,7 @@ interface RoundResult {
   readonly rss: RssSummary;
   /** CPU time of the process under test during the measured run ÷ requests completed, in µs. */
   readonly cpuUsPerReq: number | null;
+  readonly servicesUsPerReq: Record<ServiceName, number | null> | null;
   readonly usage: { rowsAdded: number; ok2xx: number } | null;
 }
 
@@ -105,7 +109,7 @@ export class Measurements {
       keysFile: t.keysFile,
       bodyFiles: [this.ctx.bodies[this.scenario.body]],
     };
-    const db = t.tollgate?.home.dbFile ?? null;
+    const db = t.tollgate?.home ?? null;
     const before = db ? countUsageRows(db) : 0;
     const since = Date.now();
     let warmOk = 0;
@@ -122,6 +126,7 @@ export class Measurements {
     const load1 = loadavg()[0] ?? Number.NaN;
     const sampler = sampleRss(t.server.managed.pid, 250);
     const cpuBefore = cpuSeconds(t.server.managed.pid);
+    const servicesBefore = t.services ? servicesCpu() : null;
     let wrk: WrkResult;
     let rss: RssSummary;
     try {
@@ -130,6 +135,18 @@ export class Measurements {
       rss = sampler.stop();
     }
     const cpuAfter = cpuSeconds(t.server.managed.pid);
+    const servicesAfter = t.services ? servicesCpu() : null;
+    const perRequest = (before: number | null, after: number | null) =>
+      before === null || after === null || wrk.requests === 0
+        ? null
+        : ((after - before) * 1e6) / wrk.requests;
+    const servicesUsPerReq =
+      servicesBefore && servicesAfter
+        ? {
+            redis: perRequest(servicesBefore.redis, servicesAfter.redis),
+            postgres: perRequest(servicesBefore.postgres, servicesAfter.postgres),
+          }
+        : null;
     const cpuUsPerReq =
       cpuBefore === null || cpuAfter === null || wrk.requests === 0
         ? null
@@ -163,9 +180,9 @@ export class Measurements {
       this.ctx.problem(`${this.scenario.name} / ${t.label} FAILED REQUESTS: ${details.join('\n')}`);
     }
     log(
-      `  ${this.scenario.name} / ${t.label}: ${Math.round(wrk.reqPerSec)} req/s, p50 ${wrk.latencyMs.p50.toFixed(2)} ms, p99 ${wrk.latencyMs.p99.toFixed(2)} ms, RSS peak ${rss.peakMb?.toFixed(0) ?? '?'} MB, CPU ${cpuUsPerReq?.toFixed(0) ?? '?'} µs/req${bad > 0 ? `, ${bad} FAILED` : ''}`,
+      `  ${this.scenario.name} / ${t.label}: ${Math.round(wrk.reqPerSec)} req/s, p50 ${wrk.latencyMs.p50.toFixed(2)} ms, p99 ${wrk.latencyMs.p99.toFixed(2)} ms, RSS peak ${rss.peakMb?.toFixed(0) ?? '?'} MB, CPU ${cpuUsPerReq?.toFixed(0) ?? '?'} µs/req${servicesUsPerReq ? ` (+ Redis ${servicesUsPerReq.redis?.toFixed(0) ?? '?'}, PostgreSQL ${servicesUsPerReq.postgres?.toFixed(0) ?? '?'} µs/req)` : ''}${bad > 0 ? `, ${bad} FAILED` : ''}`,
     );
-    return { load1, wrk, rss, cpuUsPerReq, usage };
+    return { load1, wrk, rss, cpuUsPerReq, servicesUsPerReq, usage };
   }
 
   rows(): Row[] {
@@ -202,6 +219,12 @@ export class Measurements {
         rssPeakMb: peaks.length === 0 ? null : round(Math.max(...peaks), 1),
         rssEndMb: nullableRound(list.at(-1)?.rss.endMb ?? null),
         cpuUsPerReq: medianOrNull(list.map((r) => r.cpuUsPerReq)),
+        servicesUsPerReq: t.services
+          ? {
+              redis: medianOrNull(list.map((r) => r.servicesUsPerReq?.redis ?? null)),
+              postgres: medianOrNull(list.map((r) => r.servicesUsPerReq?.postgres ?? null)),
+            }
+          : null,
         non2xx: list.reduce((n, r) => n + r.wrk.non2xx, 0),
         socketErrors: list.reduce((n, r) => n + socketErrors(r.wrk), 0),
         vsProxy: null,

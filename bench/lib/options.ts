@@ -24,6 +24,8 @@ export interface Options {
   readonly nodeArgs: readonly string[];
   /** A twin Tollgate path with its OTLP push (to a stub in the runner, every 1 s) and /metrics scraped every 1 s. */
   readonly metrics: boolean;
+  /** The Redis of the shared-* scenarios (a database of its own, emptied before each start). */
+  readonly redisUrl: string;
   readonly list: boolean;
   readonly help: boolean;
 }
@@ -50,6 +52,9 @@ export const USAGE = `Usage: npm run bench -- [options]          (npm run bench:
   --metrics           small/stream scenarios add a path "tollgate + metrics": a twin Tollgate with
                       claude.otel_endpoint at a collector stub in the runner (1 s interval) and
                       GET /metrics scraped every second, measured in the same rounds
+  --redis-url URL     Redis of the shared-* scenarios (default redis://127.0.0.1:6379/15, emptied
+                      before use; their PostgreSQL is the dashboard's: TOLLGATE_TEST_DATABASE_URL or
+                      postgres://127.0.0.1:5432/test, in a throw-away schema)
   --list              list the scenarios and exit
   -h, --help          this help
 `;
@@ -92,6 +97,7 @@ export function parseOptions(argv: readonly string[]): Options {
       profile: { type: 'string' },
       'node-args': { type: 'string' },
       metrics: { type: 'boolean', default: false },
+      'redis-url': { type: 'string' },
       list: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -120,6 +126,7 @@ export function parseOptions(argv: readonly string[]): Options {
     profile: values.profile ?? null,
     nodeArgs: (values['node-args'] ?? '').split(' ').filter(Boolean),
     metrics: values.metrics ?? false,
+    redisUrl: values['redis-url'] ?? 'redis://127.0.0.1:6379/15',
     list: values.list ?? false,
     help: values.help ?? false,
   };

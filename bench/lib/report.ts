@@ -42,6 +42,8 @@ export interface Row {
   readonly rssEndMb: number | null;
   /** Median over rounds: CPU time of the server process per completed request, µs. */
   readonly cpuUsPerReq: number | null;
+  /** For a Tollgate on PostgreSQL + Redis: those services' CPU per request, µs (median over rounds). */
+  readonly servicesUsPerReq: { readonly redis: number | null; readonly postgres: number | null } | null;
   readonly non2xx: number;
   /** wrk connect + read + write errors and timeouts. */
   readonly socketErrors: number;
@@ -168,6 +170,20 @@ export function renderTable(results: readonly ScenarioResult[]): string {
           v?.cpuRatio ? `${v.cpuRatio.toFixed(2)}×` : '-',
           bad === 0 ? '0' : `${r.non2xx}/${r.socketErrors} !!`,
         ]),
+      );
+    }
+  }
+  const services = results.flatMap((s) =>
+    s.rows.filter((r) => r.servicesUsPerReq).map((r) => ({ scenario: s.name, row: r })),
+  );
+  if (services.length > 0) {
+    out.push('');
+    out.push("CPU of the shared services per request (µs, beside the Tollgate process's own in the table):");
+    for (const { scenario, row } of services) {
+      const u = row.servicesUsPerReq;
+      const f = (v: number | null | undefined) => (v === null || v === undefined ? '?' : v.toFixed(0));
+      out.push(
+        `  ${scenario} / ${row.path}: tollgate ${f(row.cpuUsPerReq)}, redis ${f(u?.redis)}, postgres ${f(u?.postgres)}`,
       );
     }
   }

@@ -1,5 +1,7 @@
 // Tollgate under test: an installation set up through the real CLI (`node bin/tollgate.js …`), served
-// by `node bin/tollgate.js serve` in a process of its own, and read back (usage rows) from its SQLite file.
+// by `node bin/tollgate.js serve` in a process of its own, and read back (usage rows) from its database:
+// the SQLite file, or PostgreSQL through psql for an installation on a shared database.
+import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -15,6 +17,8 @@ export interface TollgateHome {
   readonly name: string;
   readonly home: string;
   readonly dbFile: string;
+  /** PostgreSQL (TOLLGATE_DATABASE_URL) when the installation is on a shared database, else null. */
+  readonly databaseUrl: string | null;
   readonly env: NodeJS.ProcessEnv;
   readonly keyId: string;
   readonly key: string;
@@ -53,10 +57,19 @@ async function cli(env: NodeJS.ProcessEnv, args: readonly string[], input?: stri
  * (TOLLGATE_CLAUDE_MAX_MONTHLY_SPEND_USD, set for every process), an org credential for the fake and
  * a key with rate limits high enough never to bind — so every check runs and none refuses.
  */
-export async function createHome(dir: string, name: string, upstreamUrl: string): Promise<TollgateHome> {
+export async function createHome(
+  dir: string,
+  name: string,
+  upstreamUrl: string,
+  shared: { databaseUrl: string; redisUrl: string | null } | null = null,
+): Promise<TollgateHome> {
   mkdirSync(dir, { recursive: true });
   const home = join(dir, 'home');
   const env = tollgateEnv(home, upstreamUrl);
+  if (shared) {
+    env.TOLLGATE_DATABASE_URL = shared.databaseUrl;
+    if (shared.redisUrl) env.TOLLGATE_REDIS_URL = shared.redisUrl;
+  }
   await cli(env, ['init']);
   await cli(env, ['team', 'add', 'bench', '--monthly-budget', BUDGET_USD]);
   await cli(env, ['user', 'add', 'bench', '--team', 'bench', '--monthly-budget', BUDGET_USD]);
@@ -85,7 +98,15 @@ export async function createHome(dir: string, name: string, upstreamUrl: string)
   if (!isRecord(issued) || typeof issued.key !== 'string' || typeof issued.id !== 'string') {
     throw new Error('tollgate key issue --json printed no key');
   }
-  return { name, home, dbFile: join(home, 'tollgate.db'), env, keyId: issued.id, key: issued.key };
+  return {
+    name,
+    home,
+    dbFile: join(home, 'tollgate.db'),
+    databaseUrl: shared?.databaseUrl ?? null,
+    env,
+    keyId: issued.id,
+    key: issued.key,
+  };
 }
 
 export interface Served {
@@ -126,46 +147,57 @@ function openRead(dbFile: string): Database.Database {
   return new Database(dbFile, { readonly: true, fileMustExist: true });
 }
 
-export function countUsageRows(dbFile: string): number {
-  const db = openRead(dbFile);
+/** Rows of a read-only query (no parameters) on the installation's database, as records of strings. */
+function query(t: TollgateHome, text: string): Array<Record<string, string>> {
+  if (t.databaseUrl !== null) {
+    // psql prints one row per line, fields tab-separated; the URL names a trust-auth test server.
+    // libpq does not read `+` as a space in a URL, so the schema's `options` go through PGOPTIONS.
+    const url = new URL(t.databaseUrl);
+    const options = url.searchParams.get('options');
+    url.searchParams.delete('options');
+    const out = execFileSync('psql', [url.toString(), '-X', '-q', '-t', '-A', '-F', '\t', '-c', text], {
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { ...process.env, ...(options ? { PGOPTIONS: options } : {}) },
+    });
+    const names = [...text.matchAll(/\bas (\w+)/gi)].map((m) => m[1] ?? '');
+    return out
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => Object.fromEntries(line.split('\t').map((v, i) => [names[i] ?? String(i), v])));
+  }
+  const db = openRead(t.dbFile);
   try {
-    const row: unknown = db.prepare('select count(*) as n from usage_records').get();
-    return isRecord(row) && typeof row.n === 'number' ? row.n : Number.NaN;
+    return (db.prepare(text).all() as Array<Record<string, unknown>>).map((r) =>
+      Object.fromEntries(Object.entries(r).map(([k, v]) => [k, String(v)])),
+    );
   } finally {
     db.close();
   }
+}
+
+export function countUsageRows(t: TollgateHome): number {
+  return Number(query(t, 'select count(*) as n from usage_records')[0]?.n ?? Number.NaN);
 }
 
 /** Usage rows by HTTP status (non-200 rows mean Tollgate recorded failures). */
-export function usageStatuses(dbFile: string, sinceMs: number): Map<number, number> {
-  const db = openRead(dbFile);
-  try {
-    const rows: unknown[] = db
-      .prepare('select status, count(*) as n from usage_records where at >= ? group by status')
-      .all(sinceMs);
-    const out = new Map<number, number>();
-    for (const r of rows)
-      if (isRecord(r) && typeof r.status === 'number' && typeof r.n === 'number') out.set(r.status, r.n);
-    return out;
-  } finally {
-    db.close();
-  }
+export function usageStatuses(t: TollgateHome, sinceMs: number): Map<number, number> {
+  const since = Math.floor(sinceMs);
+  const rows = query(
+    t,
+    `select status as status, count(*) as n from usage_records where at >= ${since} group by status`,
+  );
+  return new Map(rows.map((r) => [Number(r.status), Number(r.n)]));
 }
 
-/** Confirms the governance the bench claims is on: month budgets on key, user and team (the org cap is config). */
+/** The governance every measured request must pass: monthly budgets on the key, user and team. */
 export function governanceProblems(t: TollgateHome): string[] {
-  const db = openRead(t.dbFile);
-  try {
-    const rows: unknown[] = db
-      .prepare("select scope_type, count(*) as n from budgets where period = 'month' group by scope_type")
-      .all();
-    const scopes = new Set(rows.filter(isRecord).map((r) => r.scope_type));
-    return ['key', 'user', 'team']
-      .filter((s) => !scopes.has(s))
-      .map((s) => `no monthly budget on scope ${s}`);
-  } finally {
-    db.close();
-  }
+  const rows = query(
+    t,
+    "select scope_type as scope_type, count(*) as n from budgets where period = 'month' group by scope_type",
+  );
+  const scopes = new Set(rows.map((r) => r.scope_type));
+  return ['key', 'user', 'team'].filter((s) => !scopes.has(s)).map((s) => `no monthly budget on scope ${s}`);
 }
 
 /** Issues `count` more keys to user bench through the compiled services (bench/seed/keys.ts). */
