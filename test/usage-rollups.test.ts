@@ -317,7 +317,19 @@ describe.each(targets)('usage rollups on $name', (target) => {
           const cut = split % (batches.length + 1);
           await write(createLedger(db, 'org_test'), batches.slice(0, cut));
           await ensureDailyRollups(db, zoneA);
-          await write(createLedger(db, 'org_test', { timeZone: zoneA }), batches.slice(cut));
+          // Rows per statement 7: on PostgreSQL a larger batch takes the multi-statement transaction
+          // instead of the one-statement write (both paths must write the same rows).
+          await write(createLedger(db, 'org_test', { timeZone: zoneA, chunk: 7 }), batches.slice(cut));
+          const orgSpend = await db.kysely
+            .selectFrom('spend')
+            .select(sql<string | number | null>`sum(spent_micro)`.as('n'))
+            .where('scope_type', '=', 'org')
+            .executeTakeFirst();
+          const charged = await db.kysely
+            .selectFrom('usage_records')
+            .select(sql<string | number | null>`sum(cost_micro)`.as('n'))
+            .executeTakeFirst();
+          expect(Number(orgSpend?.n ?? 0)).toBe(Number(charged?.n ?? 0));
 
           const raw = (
             await sql<Record<string, unknown>>`select ${sql.raw(SUMS)} from usage_records

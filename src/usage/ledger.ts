@@ -2,6 +2,7 @@
 // (or during the same event-loop turn) goes into the next transaction together — no timers. Each
 // append resolves only when its transaction has committed, so callers can hold the last byte of a
 // response until its record is durable (SQLite WAL: it survives kill -9 of the process).
+import { sql } from 'kysely';
 import type { Db } from '../db/connect.js';
 import type { UsageRecordTable } from '../db/schema.js';
 import { type Tx, writeTransaction } from '../db/tx.js';
@@ -99,6 +100,7 @@ export function createLedger(db: Db, orgId: string, options: LedgerOptions = {})
         dayOf,
       );
       if (fast) fast.write(batch);
+      else if (fitsOneStatement(batch)) await writeOneStatement(batch);
       else await writeTransaction(db, (tx) => writeBatch(tx, batch));
       committed += pending.length;
       const ms = performance.now() - began;
@@ -110,22 +112,81 @@ export function createLedger(db: Db, orgId: string, options: LedgerOptions = {})
     }
   }
 
+  function fitsOneStatement(batch: LedgerBatch): boolean {
+    return (
+      batch.records.length <= chunk &&
+      batch.spend.length <= chunk &&
+      batch.rollups.length > 0 &&
+      batch.rollups.length <= chunk &&
+      batch.daily.length > 0 &&
+      batch.daily.length <= chunk
+    );
+  }
+
+  /**
+   * PostgreSQL: a batch that fits one statement per table is written as ONE statement — data-modifying
+   * CTEs — so a commit is one round trip (an implicit transaction: all or nothing) instead of BEGIN,
+   * four INSERTs and COMMIT. Same rows, same upserts, same lock order as writeBatch (records, rollups,
+   * daily, spend; rows sorted within a table), so instances on one database never deadlock.
+   */
+  async function writeOneStatement(batch: LedgerBatch): Promise<void> {
+    const rollups = [...batch.rollups].sort(compareRollupKeys);
+    const daily = [...batch.daily].sort(compareDailyKeys);
+    const q = db.kysely
+      .with('r', (w) => w.insertInto('usage_records').values(batch.records))
+      .with('u', (w) =>
+        w
+          .insertInto('usage_rollups')
+          .values(rollups)
+          .onConflict((oc) =>
+            oc
+              .columns(['bucket', 'key_id', 'model', 'credential_id', 'user_id', 'team_id'])
+              .doUpdateSet((eb) =>
+                Object.fromEntries(
+                  ROLLUP_SUMS.map((c) => [c, eb(`usage_rollups.${c}`, '+', eb.ref(`excluded.${c}`))]),
+                ),
+              ),
+          ),
+      )
+      .with('d', (w) =>
+        w
+          .insertInto('usage_daily')
+          .values(daily)
+          .onConflict((oc) =>
+            oc
+              .columns(['day', 'team_id', 'user_id', 'key_id', 'model', 'credential_id'])
+              .doUpdateSet((eb) =>
+                Object.fromEntries(
+                  ROLLUP_SUMS.map((c) => [c, eb(`usage_daily.${c}`, '+', eb.ref(`excluded.${c}`))]),
+                ),
+              ),
+          ),
+      );
+    const one = sql<number>`1`.as('one');
+    if (batch.spend.length === 0) {
+      await q.selectNoFrom(one).execute();
+      return;
+    }
+    await q
+      .with('s', (w) =>
+        w
+          .insertInto('spend')
+          .values([...batch.spend].sort(compareSpendKeys))
+          .onConflict((oc) =>
+            oc.columns(['scope_type', 'scope_id', 'period', 'period_start']).doUpdateSet((eb) => ({
+              spent_micro: eb('spend.spent_micro', '+', eb.ref('excluded.spent_micro')),
+            })),
+          ),
+      )
+      .selectNoFrom(one)
+      .execute();
+  }
+
   async function writeBatch(tx: Tx, batch: LedgerBatch): Promise<void> {
     for (let i = 0; i < batch.records.length; i += chunk) {
       await tx
         .insertInto('usage_records')
         .values(batch.records.slice(i, i + chunk))
-        .execute();
-    }
-    for (let i = 0; i < batch.spend.length; i += chunk) {
-      await tx
-        .insertInto('spend')
-        .values(batch.spend.slice(i, i + chunk))
-        .onConflict((oc) =>
-          oc.columns(['scope_type', 'scope_id', 'period', 'period_start']).doUpdateSet((eb) => ({
-            spent_micro: eb('spend.spent_micro', '+', eb.ref('excluded.spent_micro')),
-          })),
-        )
         .execute();
     }
     // Sorted by key, so two instances upserting the same rows take their locks in the same order.
@@ -161,6 +222,19 @@ export function createLedger(db: Db, orgId: string, options: LedgerOptions = {})
         )
         .execute();
     }
+    // Spend last, in both write paths: every instance takes its row locks table by table in one order.
+    const spend = [...batch.spend].sort(compareSpendKeys);
+    for (let i = 0; i < spend.length; i += chunk) {
+      await tx
+        .insertInto('spend')
+        .values(spend.slice(i, i + chunk))
+        .onConflict((oc) =>
+          oc.columns(['scope_type', 'scope_id', 'period', 'period_start']).doUpdateSet((eb) => ({
+            spent_micro: eb('spend.spent_micro', '+', eb.ref('excluded.spent_micro')),
+          })),
+        )
+        .execute();
+    }
   }
 
   /** Waits until everything appended so far is committed. */
@@ -192,6 +266,14 @@ export type Ledger = ReturnType<typeof createLedger>;
 function compareRollupKeys(a: RollupDelta, b: RollupDelta): number {
   if (a.bucket !== b.bucket) return a.bucket - b.bucket;
   return compareIdColumns(a, b, ROLLUP_ID_ORDER);
+}
+
+/** Spend rows in their primary key's order (scope, id, period, start): one lock order for every instance. */
+function compareSpendKeys(a: SpendDelta, b: SpendDelta): number {
+  if (a.scope_type !== b.scope_type) return a.scope_type < b.scope_type ? -1 : 1;
+  if (a.scope_id !== b.scope_id) return a.scope_id < b.scope_id ? -1 : 1;
+  if (a.period !== b.period) return a.period < b.period ? -1 : 1;
+  return a.period_start - b.period_start;
 }
 
 function compareDailyKeys(a: DailyDelta, b: DailyDelta): number {
