@@ -3,6 +3,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createPgSchema, dashboardPgUrl, type PgSchema, pgUnreachable } from './dashboard-db.js';
+import { waitIdle } from './cpu.js';
 import { type MetricsSide, startMetricsSide } from './metrics-side.js';
 import type { Options } from './options.js';
 import { type Managed, startLogged, stop, waitForListening } from './procs.js';
@@ -81,6 +82,9 @@ export class BenchContext {
     );
     const url = await waitForListening(managed, 15_000);
     log(`  ${label} listening on ${url} (pid ${managed.pid})`);
+    // Work a server does after it listens (compressing the dashboard's assets) must not be measured.
+    const settled = await waitIdle(managed.pid);
+    log(`  ${label}: idle after ${(settled / 1000).toFixed(1)} s`);
     return { label, managed, url };
   }
 
@@ -133,6 +137,9 @@ export class BenchContext {
     const served = side ? { ...home, env: { ...home.env, ...side.env } } : home;
     const { managed, url } = await serve(served, logFile, [...this.opts.nodeArgs, ...this.profileArgs()]);
     log(`  ${label} listening on ${url} (pid ${managed.pid})`);
+    // Work a server does after it listens (compressing the dashboard's assets) must not be measured.
+    const settled = await waitIdle(managed.pid);
+    log(`  ${label}: idle after ${(settled / 1000).toFixed(1)} s`);
     side?.scrape(url, managed);
     const keyFile = join(home.home, '..', 'key.txt');
     writeFileSync(keyFile, `${home.key}\n`);

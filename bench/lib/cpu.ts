@@ -29,3 +29,20 @@ export function cpuSeconds(pid: number): number | null {
     return null;
   }
 }
+
+/**
+ * Waits until `pid` uses under 2% of a core over half a second (or 20 s pass); answers the wait in ms.
+ * A server still busy with start-up work would otherwise charge it to the first measured run.
+ */
+export async function waitIdle(pid: number, limitMs = 20_000): Promise<number> {
+  const started = Date.now();
+  let last = cpuSeconds(pid);
+  while (Date.now() - started < limitMs) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const now = cpuSeconds(pid);
+    if (now === null || last === null) return Date.now() - started;
+    if (now - last < 0.01) return Date.now() - started;
+    last = now;
+  }
+  return Date.now() - started;
+}
