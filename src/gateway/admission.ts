@@ -10,7 +10,7 @@ import type { KeyScope } from '../keys/key-policy.js';
 import { formatUsd } from '../lib/money.js';
 import type { CostBound } from '../pricing/cost.js';
 import { bareModelId, type ModelPrice, type PriceBook } from '../pricing/models.js';
-import type { RateLimiter, Ticket } from '../ratelimit/limiter.js';
+import type { RateLimiter, Ticket } from '../ratelimit/rate-limiter.js';
 import { type GatewayError, invalidRequest, permission, UNAUTHENTICATED } from './anthropic-errors.js';
 import type { CandidateQuery, CredentialPool, UpstreamCredential } from './credential-pool.js';
 import { type ParsedBody, parseJsonObject, parseScanned, scanBody } from './json-body.js';
@@ -146,7 +146,9 @@ export async function admitMessage(
   headers: IncomingHttpHeaders,
   now: number,
 ): Promise<Result<Admitted>> {
-  const request = deps.limiter.admitRequest(caller.key.id, caller.key, now);
+  // A promise only when a shared store (Redis) was asked: the in-process path does not wait a turn.
+  const asked = deps.limiter.admitRequest(caller.key.id, caller.key, now);
+  const request = asked instanceof Promise ? await asked : asked;
   if (!request.ok) return refuse(rateRefusal(request));
   let result: Result<Admitted> | null = null;
   try {
@@ -244,13 +246,14 @@ async function admitBody(
   }
 
   // 7. token rate limits (input charged at a rough estimate, output at max_tokens; both corrected later)
-  const tokens = deps.limiter.admitTokens(
+  const charged = deps.limiter.admitTokens(
     ticket,
     key,
     now,
     Math.ceil(bound.inputTokensUpperBound / 4),
     maxTokens,
   );
+  const tokens = charged instanceof Promise ? await charged : charged;
   if (tokens !== null) return refuse(rateRefusal(tokens));
 
   // 8. budgets: the worst case is reserved on every scope at once, or the request is refused.

@@ -16,6 +16,8 @@ import { createLogger, type Logger } from '../observability/logger.js';
 import { DEFAULT_DOCUMENT_TOKEN_ALLOWANCE, DEFAULT_IMAGE_TOKEN_ALLOWANCE } from '../pricing/input-bound.js';
 import { bareModelId, createPriceBook } from '../pricing/models.js';
 import { createRateLimiter } from '../ratelimit/limiter.js';
+import { createRedisRateLimiter } from '../ratelimit/redis-limiter.js';
+import { connectRedis } from '../redis/connect.js';
 import { createServices } from '../services.js';
 import { createLedger } from '../usage/ledger.js';
 import { VERSION } from '../version.js';
@@ -28,6 +30,9 @@ import { createUpstream } from './upstream.js';
 export const CONFIRM_INTERVAL_MS = 60_000;
 /** …and each validation call gives up after this long (nothing is marked then). */
 const CONFIRM_TIMEOUT_MS = 10_000;
+
+/** A shared in-flight slot outlives the longest request by this much before it expires (see below). */
+const SLOT_MARGIN_MS = 60_000;
 
 /** Web searches reserved (and injected as max_uses) for a web search tool that sets no limit. */
 export const DEFAULT_WEB_SEARCH_MAX_USES = 5;
@@ -70,11 +75,24 @@ export function createGateway(
     loadSpend(db.kysely, scope, id, period, start),
   );
   const allowed = config.claude.models_allowed;
+  // Retries stop starting after this long; an attempt started just before may then run timeout_ms.
+  const retryCapMs = Math.min(config.upstream.timeout_ms, 30_000);
+  // With Redis, rate limits are shared by every instance; without it they live in this process.
+  const redisUrl = config.redis.url;
+  const sharedLimiter =
+    redisUrl === null
+      ? null
+      : createRedisRateLimiter({
+          connect: () => connectRedis(redisUrl, { name: 'tollgate-ratelimit' }),
+          prefix: config.redis.key_prefix,
+          slotTtlMs: config.upstream.timeout_ms + retryCapMs + SLOT_MARGIN_MS,
+          onError: (err) => logger.warn({ err }, 'shared rate limits: Redis failed a step'),
+        });
   const deps: MessagesDeps = {
     keys,
     credentials,
     prices: createPriceBook(config.pricing),
-    limiter: createRateLimiter(),
+    limiter: sharedLimiter ?? createRateLimiter(),
     budgets,
     ledger,
     clock: ctx.clock,
@@ -93,7 +111,7 @@ export function createGateway(
       upstream,
       policy: {
         maxRetries: config.upstream.max_retries,
-        budgetMs: Math.min(config.upstream.timeout_ms, 30_000),
+        budgetMs: retryCapMs,
         backoffMs: 200,
       },
       onUnauthorized: credentials.suspect,
@@ -157,6 +175,8 @@ export function createGateway(
     },
     alerts,
     async start(): Promise<void> {
+      // Redis not answering at start: the start fails (redis_unavailable) rather than serve unlimited.
+      await sharedLimiter?.start();
       await poller.start();
       // The OpenTelemetry SDK is loaded only when an endpoint is configured.
       if (config.claude.otel_endpoint !== null) {
@@ -184,6 +204,7 @@ export function createGateway(
       await otlp?.close();
       await alerts.close();
       await upstream.close();
+      await sharedLimiter?.close();
     },
   };
 }

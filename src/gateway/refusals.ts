@@ -1,7 +1,7 @@
 // Rate-limit and budget refusals, worded and headed so clients (and the official SDK) do the right thing.
 import type { BudgetRefusal } from '../budgets/budget-book.js';
 import { formatUsd } from '../lib/money.js';
-import type { AdmitResult } from '../ratelimit/limiter.js';
+import type { RateRefusal } from '../ratelimit/rate-limiter.js';
 import type { GatewayError } from './anthropic-errors.js';
 import type { SubjectInfo } from './key-cache.js';
 
@@ -12,8 +12,22 @@ const LIMIT_NAMES = {
   concurrency: 'concurrent requests',
 } as const;
 
+/**
+ * Shared rate limits that cannot be checked (Redis unreachable): refused, not waved through — a 503 the
+ * SDK retries after a second.
+ */
+const RATE_LIMITS_UNAVAILABLE: GatewayError = {
+  status: 503,
+  type: 'api_error',
+  message:
+    'rate limits cannot be checked: the shared Redis (redis.url) is unreachable; the request was not sent, retry shortly',
+  headers: { 'retry-after': '1' },
+  details: { error_code: 'redis_unavailable' },
+};
+
 /** A gateway rate limit: 429 with retry-after, so the SDK waits and retries. */
-export function rateRefusal(result: Extract<AdmitResult, { ok: false }>): GatewayError {
+export function rateRefusal(result: RateRefusal): GatewayError {
+  if (result.kind === 'unavailable') return RATE_LIMITS_UNAVAILABLE;
   return {
     status: 429,
     type: 'rate_limit_error',
