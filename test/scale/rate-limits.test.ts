@@ -6,13 +6,9 @@
 import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiDeps } from '../../src/api/api-deps.js';
-import type { Config } from '../../src/config/load.js';
-import { createGateway } from '../../src/gateway/gateway.js';
-import { buildServer } from '../../src/http/server.js';
-import { createLogger } from '../../src/observability/logger.js';
 import { connectRedis } from '../../src/redis/connect.js';
 import { type Harness, startHarness } from '../helpers/gateway.js';
+import { call, type Instance, type Outcome, startInstance } from '../helpers/gateway-instances.js';
 import { dropPrefix, REDIS_URL, testPrefix } from '../helpers/redis-keys.js';
 
 const PARAMS = {
@@ -20,56 +16,6 @@ const PARAMS = {
   max_tokens: 20,
   messages: [{ role: 'user' as const, content: 'hi' }],
 };
-
-interface Instance {
-  url: string;
-  close(): Promise<void>;
-}
-
-/** Another gateway over the harness's installation, with a gateway (and Redis connection) of its own. */
-async function startInstance(h: Harness, config: Config = h.config): Promise<Instance> {
-  const logger = createLogger('silent');
-  const clock = Date.now;
-  const gateway = createGateway({ installation: h.installation, clock }, config);
-  await gateway.start();
-  const app = await buildServer({
-    installation: h.installation,
-    logger,
-    bodyLimit: config.server.body_limit_bytes,
-    trustProxy: false,
-    version: 'test',
-    gateway,
-    enroll: { installation: h.installation, config, clock },
-    api: createApiDeps(h.installation, config, clock, gateway, logger),
-  });
-  const url = await app.listen({ host: '127.0.0.1', port: 0 });
-  return {
-    url,
-    async close() {
-      await app.close();
-      await gateway.close();
-    },
-  };
-}
-
-interface Outcome {
-  status: number;
-  headers: Headers;
-}
-
-/** One Messages call through the SDK (no retries): its status and headers, answered or refused. */
-async function call(url: string, key: string, params = PARAMS): Promise<Outcome> {
-  const client = new Anthropic({ apiKey: key, baseURL: url, maxRetries: 0, timeout: 20_000 });
-  try {
-    const { response } = await client.messages.create(params).withResponse();
-    return { status: response.status, headers: response.headers };
-  } catch (error) {
-    if (error instanceof Anthropic.APIError && error.status !== undefined && error.headers) {
-      return { status: error.status, headers: error.headers as Headers };
-    }
-    throw error;
-  }
-}
 
 /** 30 requests at once, spread round-robin over the instances. */
 function burst(urls: readonly string[], key: string, n = 30): Promise<Outcome[]> {
