@@ -5,7 +5,13 @@
 // budgets. Every refusal is returned (not thrown) as a GatewayError; every refusal or exception after
 // the request slot was taken releases its concurrency slot exactly once (the request still counts).
 import type { IncomingHttpHeaders } from 'node:http';
-import { type BudgetBook, type Reservation, type ScopeLimits, scopeLimits } from '../budgets/budget-book.js';
+import {
+  type Budgets,
+  type Reservation,
+  type ScopeLimits,
+  type SharedReserveResult,
+  scopeLimits,
+} from '../budgets/budget-book.js';
 import type { KeyScope } from '../keys/key-policy.js';
 import { formatUsd } from '../lib/money.js';
 import type { CostBound } from '../pricing/cost.js';
@@ -15,7 +21,7 @@ import { type GatewayError, invalidRequest, permission, UNAUTHENTICATED } from '
 import type { CandidateQuery, CredentialPool, UpstreamCredential } from './credential-pool.js';
 import { type ParsedBody, parseJsonObject, parseScanned, scanBody } from './json-body.js';
 import type { KeyCache, KeyEntry, SubjectInfo } from './key-cache.js';
-import { budgetRefusal, rateRefusal } from './refusals.js';
+import { budgetRefusal, budgetsUnavailable, rateRefusal } from './refusals.js';
 import { boundForwarded, boundRequest, forwardedBody, type RequestBound } from './request-bound.js';
 
 export interface AdmissionPolicy {
@@ -33,7 +39,7 @@ export interface AdmissionDeps {
   readonly credentials: CredentialPool;
   readonly prices: PriceBook;
   readonly limiter: RateLimiter;
-  readonly budgets: BudgetBook;
+  readonly budgets: Budgets;
   readonly policy: AdmissionPolicy;
   /** server.json_max_depth: bodies nested deeper are refused unparsed. */
   readonly maxJsonDepth: number;
@@ -260,8 +266,13 @@ async function admitBody(
   const scopes = budgetScopes(caller, deps.policy);
   const loading = deps.budgets.prepare(scopes, now);
   if (loading) await loading;
-  const reserved = deps.budgets.reserve(scopes, worst, now);
-  if (!reserved.ok) return refuse(budgetRefusal(reserved.refusal, key.owner));
+  // The shared book (Redis) answers a promise; the in-process one answers at once (nothing awaited).
+  const reserving = deps.budgets.reserve(scopes, worst, now);
+  const reserved: SharedReserveResult = reserving instanceof Promise ? await reserving : reserving;
+  if (!reserved.ok)
+    return refuse(
+      reserved.refusal === null ? budgetsUnavailable(reserved) : budgetRefusal(reserved.refusal, key.owner),
+    );
   let forwardedBytes = raw;
   if (bounded.forwarded !== body) {
     if (large) await nextTurn();

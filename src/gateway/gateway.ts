@@ -1,13 +1,20 @@
 // The gateway's composition: caches, limiters, budget book, ledger, upstream pool and change poller,
 // built once per process from the installation and the configuration.
 
+import { hostname } from 'node:os';
 import { credentialInvalidAlert } from '../alerts/alert-text.js';
 import { type AlertOptions, createAlerts } from '../alerts/alerts.js';
-import { createBudgetBook } from '../budgets/budget-book.js';
+import { type Budgets, createBudgetBook, type SpendLoader } from '../budgets/budget-book.js';
+import {
+  createRedisBudgetBook,
+  type RedisBudgetBook,
+  reservationTtlMs,
+} from '../budgets/redis-budget-book.js';
 import { loadSpend } from '../budgets/spend.js';
 import { createChangePoller } from '../changes/poller.js';
 import type { Config } from '../config/load.js';
 import type { ServiceContext } from '../install/context.js';
+import { listLiveInstances } from '../install/serve-lease.js';
 import { sequentialIds } from '../lib/ids.js';
 import { type OtlpPush, startOtlpPush } from '../metrics/otlp.js';
 import { createPrometheus } from '../metrics/prometheus.js';
@@ -70,22 +77,34 @@ export function createGateway(
       if (commit.spend.length > 0) alerts.noteSpend(commit.spend);
     },
   });
-  // The book loads a scope's settled spend the first time it is used (see budgets/spend.ts).
-  const budgets = createBudgetBook((scope, id, period, start) =>
-    loadSpend(db.kysely, scope, id, period, start),
-  );
-  const allowed = config.claude.models_allowed;
-  // Retries stop starting after this long; an attempt started just before may then run timeout_ms.
-  const retryCapMs = Math.min(config.upstream.timeout_ms, 30_000);
-  // With Redis, rate limits are shared by every instance; without it they live in this process.
+  // The book loads a scope's settled spend the first time it is used (see budgets/spend.ts). With
+  // redis.url set, the counters are shared by every instance (budgets/redis-budget-book.ts).
+  const loader: SpendLoader = (scope, id, period, start) => loadSpend(db.kysely, scope, id, period, start);
+  const retryBudgetMs = Math.min(config.upstream.timeout_ms, 30_000);
   const redisUrl = config.redis.url;
+  const shared: RedisBudgetBook | null =
+    redisUrl === null
+      ? null
+      : createRedisBudgetBook(() => connectRedis(redisUrl, { name: 'tollgate-budgets' }), loader, {
+          prefix: 'tollgate:budget:',
+          ttlMs: reservationTtlMs(config.upstream.timeout_ms, retryBudgetMs),
+          renewMs: Math.min(
+            5_000,
+            Math.floor(reservationTtlMs(config.upstream.timeout_ms, retryBudgetMs) / 3),
+          ),
+          onError: (what, err) => logger.warn({ err }, `${what} failed (Redis unreachable?)`),
+        });
+  const budgets: Budgets = shared ?? createBudgetBook(loader);
+  const allowed = config.claude.models_allowed;
+  // With Redis, rate limits are shared by every instance; without it they live in this process. A slot
+  // outlives the longest request: an attempt started just before the retry budget ends runs timeout_ms.
   const sharedLimiter =
     redisUrl === null
       ? null
       : createRedisRateLimiter({
           connect: () => connectRedis(redisUrl, { name: 'tollgate-ratelimit' }),
           prefix: config.redis.key_prefix,
-          slotTtlMs: config.upstream.timeout_ms + retryCapMs + SLOT_MARGIN_MS,
+          slotTtlMs: config.upstream.timeout_ms + retryBudgetMs + SLOT_MARGIN_MS,
           onError: (err) => logger.warn({ err }, 'shared rate limits: Redis failed a step'),
         });
   const deps: MessagesDeps = {
@@ -111,7 +130,7 @@ export function createGateway(
       upstream,
       policy: {
         maxRetries: config.upstream.max_retries,
-        budgetMs: retryCapMs,
+        budgetMs: retryBudgetMs,
         backoffMs: 200,
       },
       onUnauthorized: credentials.suspect,
@@ -177,6 +196,13 @@ export function createGateway(
     async start(): Promise<void> {
       // Redis not answering at start: the start fails (redis_unavailable) rather than serve unlimited.
       await sharedLimiter?.start();
+      if (shared) {
+        // Another live instance may have requests in flight: a missing epoch is then waited out.
+        const others = (await listLiveInstances(db, ctx.clock)).filter(
+          (i) => i.pid !== process.pid || i.host !== hostname(),
+        );
+        await shared.start(others.length > 0);
+      }
       await poller.start();
       // The OpenTelemetry SDK is loaded only when an endpoint is configured.
       if (config.claude.otel_endpoint !== null) {
@@ -200,6 +226,7 @@ export function createGateway(
       await poller.stop();
       await credentials.settled();
       await ledger.close();
+      await shared?.close();
       // One last export with every committed record, bounded in time.
       await otlp?.close();
       await alerts.close();

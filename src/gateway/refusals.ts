@@ -1,5 +1,5 @@
 // Rate-limit and budget refusals, worded and headed so clients (and the official SDK) do the right thing.
-import type { BudgetRefusal } from '../budgets/budget-book.js';
+import type { BudgetRefusal, BudgetsUnavailable } from '../budgets/budget-book.js';
 import { formatUsd } from '../lib/money.js';
 import type { RateRefusal } from '../ratelimit/rate-limiter.js';
 import type { GatewayError } from './anthropic-errors.js';
@@ -61,5 +61,19 @@ export function budgetRefusal(r: BudgetRefusal, viewer: SubjectInfo): GatewayErr
     message: `the ${period} budget of ${r.label}${figures}; ${resets}`,
     headers: { 'x-should-retry': 'false' },
     details: { error_code: 'enforced_spend_limit_reached', scope: r.scope, period: r.period },
+  };
+}
+
+/**
+ * Budgets cannot be checked (the shared store is unreachable or rebuilding): 503, failing closed —
+ * nothing is forwarded that no budget could stop.
+ */
+export function budgetsUnavailable(u: BudgetsUnavailable): GatewayError {
+  return {
+    status: 503,
+    type: 'api_error',
+    message: u.message,
+    headers: u.retryAfterS === null ? {} : { 'retry-after': String(u.retryAfterS) },
+    details: { error_code: 'budgets_unavailable' },
   };
 }
