@@ -10,6 +10,7 @@
 //   stops renewing, and its slots expire after `slotTtlMs` (the longest a request can run, plus a margin).
 // - Redis unreachable: every admission that needs it is refused (`unavailable`: the gateway answers 503),
 //   never waved through. A finish retries a few times, then leaves the slot to its expiry.
+import { randomBytes } from 'node:crypto';
 import type { Redis } from '../redis/connect.js';
 import { EXACT_RPM_MAX } from './limiter.js';
 import {
@@ -74,7 +75,8 @@ const ERROR_REPORT_MS = 10_000;
 export function createRedisRateLimiter(options: RedisLimiterOptions) {
   const callerTime = options.time === 'caller';
   const retryDelays = options.finishRetryMs ?? [200, 1_000];
-  const instance = Math.random().toString(36).slice(2, 10);
+  // Ticket ids are unique across instances: a random instance id, then a counter.
+  const instance = randomBytes(6).toString('base64url');
   let sequence = 0;
   let redis: Redis | null = null;
   let renewer: NodeJS.Timeout | null = null;
