@@ -71,6 +71,21 @@ describe.skipIf(!REDIS_URL)('shared rate limiter (Redis)', () => {
     expect((await l.admitRequest(newKey(), limits, t0 + 60_001)).ok).toBe(true);
   });
 
+  it('a lowered RPM limit counts the admissions already in the window', async () => {
+    const { l } = await limiter();
+    const key = newKey();
+    for (const dt of [0, 10_000, 20_000, 30_000]) {
+      expect((await l.admitRequest(key, { ...none, rpm: 5 }, t0 + dt)).ok).toBe(true);
+    }
+    // Four in the window, limit now 2: the next fits once three have left (t0+20 s's at t0+80 s).
+    expect(await l.admitRequest(key, { ...none, rpm: 2 }, t0 + 40_000)).toMatchObject({
+      ok: false,
+      retryAfterS: 40,
+    });
+    expect((await l.admitRequest(key, { ...none, rpm: 2 }, t0 + 79_999)).ok).toBe(false);
+    expect((await l.admitRequest(key, { ...none, rpm: 2 }, t0 + 80_000)).ok).toBe(true);
+  });
+
   it('above the exact maximum, counts requests in 5 s slices: never more than N in 60 s', async () => {
     const { l } = await limiter();
     const key = newKey();
