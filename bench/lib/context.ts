@@ -2,8 +2,8 @@
 // fake upstream and pass-through proxy, the main Tollgate (started on first use) and the problems found.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { createPgSchema, dashboardPgUrl, type PgSchema, pgUnreachable } from './dashboard-db.js';
 import { waitIdle } from './cpu.js';
+import { createPgSchema, dashboardPgUrl, type PgSchema, pgUnreachable } from './dashboard-db.js';
 import { type MetricsSide, startMetricsSide } from './metrics-side.js';
 import type { Options } from './options.js';
 import { type Managed, startLogged, stop, waitForListening } from './procs.js';

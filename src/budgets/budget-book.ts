@@ -72,6 +72,46 @@ export type ReserveResult =
   | { ok: true; reservation: Reservation; remainingMicro: number | null }
   | { ok: false; refusal: BudgetRefusal };
 
+/** Why budgets cannot be checked now (the shared store unreachable, or rebuilding): a 503. */
+export interface BudgetsUnavailable {
+  readonly ok: false;
+  readonly refusal: null;
+  readonly message: string;
+  /** When to retry (rebuilding), or null. */
+  readonly retryAfterS: number | null;
+}
+
+/** What the shared book (budgets/redis-budget-book.ts) answers. */
+export type SharedReserveResult = ReserveResult | BudgetsUnavailable;
+
+/**
+ * What the gateway needs of a budget book: this in-process one (SQLite, or no Redis) or the shared one
+ * in Redis, whose reserve answers a promise.
+ */
+export interface Budgets {
+  prepare(list: readonly ScopeLimits[], now: number): Promise<void> | null;
+  reserve(
+    list: readonly ScopeLimits[],
+    amount: number,
+    now: number,
+  ): ReserveResult | Promise<SharedReserveResult>;
+  settle(reservation: Reservation, actual: number): void;
+  release(reservation: Reservation): void;
+  snapshot(
+    scope: BudgetScope,
+    id: string,
+    period: BudgetPeriod,
+    now: number,
+  ): { spent: number; reserved: number };
+  current(
+    scope: BudgetScope,
+    id: string,
+    period: BudgetPeriod,
+    now: number,
+  ): { spent: number; reserved: number } | null;
+  forgetIdle(now: number): number;
+}
+
 /** Reads settled spend of one counter from durable storage. */
 export type SpendLoader = (
   scope: BudgetScope,

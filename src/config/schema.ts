@@ -105,6 +105,12 @@ const redisSection = z
     })
       .default('')
       .transform(emptyToNull),
+    /** Prefix of every Redis key Tollgate writes; instances that share limits share it. */
+    key_prefix: z
+      .string()
+      .max(100)
+      .regex(/^[\x21-\x7e]*$/, 'printable ASCII without spaces')
+      .default('tollgate:'),
   })
   .strict();
 

@@ -20,6 +20,7 @@ import { alertsMigration } from './migrations/0015-alerts.js';
 import { anthropicReportsMigration } from './migrations/0016-anthropic-reports.js';
 import { anthropicMappingMigration } from './migrations/0017-anthropic-mapping.js';
 import { anthropicSnapshotsMigration } from './migrations/0018-anthropic-snapshots.js';
+import { serveInstancesMigration } from './migrations/0019-serve-instances.js';
 
 export function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
@@ -41,6 +42,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0016-anthropic-reports': anthropicReportsMigration(dialect),
     '0017-anthropic-mapping': anthropicMappingMigration(dialect),
     '0018-anthropic-snapshots': anthropicSnapshotsMigration(dialect),
+    '0019-serve-instances': serveInstancesMigration(dialect),
   };
 }
 

@@ -5,17 +5,23 @@
 // budgets. Every refusal is returned (not thrown) as a GatewayError; every refusal or exception after
 // the request slot was taken releases its concurrency slot exactly once (the request still counts).
 import type { IncomingHttpHeaders } from 'node:http';
-import { type BudgetBook, type Reservation, type ScopeLimits, scopeLimits } from '../budgets/budget-book.js';
+import {
+  type Budgets,
+  type Reservation,
+  type ScopeLimits,
+  type SharedReserveResult,
+  scopeLimits,
+} from '../budgets/budget-book.js';
 import type { KeyScope } from '../keys/key-policy.js';
 import { formatUsd } from '../lib/money.js';
 import type { CostBound } from '../pricing/cost.js';
 import { bareModelId, type ModelPrice, type PriceBook } from '../pricing/models.js';
-import type { RateLimiter, Ticket } from '../ratelimit/limiter.js';
+import type { RateLimiter, Ticket } from '../ratelimit/rate-limiter.js';
 import { type GatewayError, invalidRequest, permission, UNAUTHENTICATED } from './anthropic-errors.js';
 import type { CandidateQuery, CredentialPool, UpstreamCredential } from './credential-pool.js';
 import { type ParsedBody, parseJsonObject, parseScanned, scanBody } from './json-body.js';
 import type { KeyCache, KeyEntry, SubjectInfo } from './key-cache.js';
-import { budgetRefusal, rateRefusal } from './refusals.js';
+import { budgetRefusal, budgetsUnavailable, rateRefusal } from './refusals.js';
 import { boundForwarded, boundRequest, forwardedBody, type RequestBound } from './request-bound.js';
 
 export interface AdmissionPolicy {
@@ -33,7 +39,7 @@ export interface AdmissionDeps {
   readonly credentials: CredentialPool;
   readonly prices: PriceBook;
   readonly limiter: RateLimiter;
-  readonly budgets: BudgetBook;
+  readonly budgets: Budgets;
   readonly policy: AdmissionPolicy;
   /** server.json_max_depth: bodies nested deeper are refused unparsed. */
   readonly maxJsonDepth: number;
@@ -146,7 +152,9 @@ export async function admitMessage(
   headers: IncomingHttpHeaders,
   now: number,
 ): Promise<Result<Admitted>> {
-  const request = deps.limiter.admitRequest(caller.key.id, caller.key, now);
+  // A promise only when a shared store (Redis) was asked: the in-process path does not wait a turn.
+  const asked = deps.limiter.admitRequest(caller.key.id, caller.key, now);
+  const request = asked instanceof Promise ? await asked : asked;
   if (!request.ok) return refuse(rateRefusal(request));
   let result: Result<Admitted> | null = null;
   try {
@@ -244,21 +252,27 @@ async function admitBody(
   }
 
   // 7. token rate limits (input charged at a rough estimate, output at max_tokens; both corrected later)
-  const tokens = deps.limiter.admitTokens(
+  const charged = deps.limiter.admitTokens(
     ticket,
     key,
     now,
     Math.ceil(bound.inputTokensUpperBound / 4),
     maxTokens,
   );
+  const tokens = charged instanceof Promise ? await charged : charged;
   if (tokens !== null) return refuse(rateRefusal(tokens));
 
   // 8. budgets: the worst case is reserved on every scope at once, or the request is refused.
   const scopes = budgetScopes(caller, deps.policy);
   const loading = deps.budgets.prepare(scopes, now);
   if (loading) await loading;
-  const reserved = deps.budgets.reserve(scopes, worst, now);
-  if (!reserved.ok) return refuse(budgetRefusal(reserved.refusal, key.owner));
+  // The shared book (Redis) answers a promise; the in-process one answers at once (nothing awaited).
+  const reserving = deps.budgets.reserve(scopes, worst, now);
+  const reserved: SharedReserveResult = reserving instanceof Promise ? await reserving : reserving;
+  if (!reserved.ok)
+    return refuse(
+      reserved.refusal === null ? budgetsUnavailable(reserved) : budgetRefusal(reserved.refusal, key.owner),
+    );
   let forwardedBytes = raw;
   if (bounded.forwarded !== body) {
     if (large) await nextTurn();

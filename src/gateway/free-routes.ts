@@ -29,7 +29,8 @@ export async function handleCountTokens(deps: MessagesDeps, req: GatewayRequest)
   const auth = await authenticate(deps, req.headers, now, 'inference');
   if (!auth.ok) return refuse(deps, req, 'count_tokens', started, null, auth.error);
   const subject = auth.value.subject;
-  const admitted = deps.limiter.admitRequest(auth.value.key.id, auth.value.key, now);
+  const asked = deps.limiter.admitRequest(auth.value.key.id, auth.value.key, now);
+  const admitted = asked instanceof Promise ? await asked : asked;
   if (!admitted.ok) return refuse(deps, req, 'count_tokens', started, subject, rateRefusal(admitted));
   let model: string | null = null;
   const upstream = { ms: 0 };
@@ -106,7 +107,8 @@ export async function handleModels(
   const auth = await authenticate(deps, req.headers, now, 'inference');
   if (!auth.ok) return refuse(deps, req, 'models', started, null, auth.error);
   const subject = auth.value.subject;
-  const admitted = deps.limiter.admitRequest(auth.value.key.id, auth.value.key, now);
+  const asked = deps.limiter.admitRequest(auth.value.key.id, auth.value.key, now);
+  const admitted = asked instanceof Promise ? await asked : asked;
   if (!admitted.ok) return refuse(deps, req, 'models', started, subject, rateRefusal(admitted));
   let forwarded = false;
   const upstream = { ms: 0 };

@@ -1,13 +1,20 @@
 // The gateway's composition: caches, limiters, budget book, ledger, upstream pool and change poller,
 // built once per process from the installation and the configuration.
 
+import { hostname } from 'node:os';
 import { credentialInvalidAlert } from '../alerts/alert-text.js';
 import { type AlertOptions, createAlerts } from '../alerts/alerts.js';
-import { createBudgetBook } from '../budgets/budget-book.js';
+import { type Budgets, createBudgetBook, type SpendLoader } from '../budgets/budget-book.js';
+import {
+  createRedisBudgetBook,
+  type RedisBudgetBook,
+  reservationTtlMs,
+} from '../budgets/redis-budget-book.js';
 import { loadSpend } from '../budgets/spend.js';
 import { createChangePoller } from '../changes/poller.js';
 import type { Config } from '../config/load.js';
 import type { ServiceContext } from '../install/context.js';
+import { listLiveInstances } from '../install/serve-lease.js';
 import { sequentialIds } from '../lib/ids.js';
 import { type OtlpPush, startOtlpPush } from '../metrics/otlp.js';
 import { createPrometheus } from '../metrics/prometheus.js';
@@ -16,6 +23,8 @@ import { createLogger, type Logger } from '../observability/logger.js';
 import { DEFAULT_DOCUMENT_TOKEN_ALLOWANCE, DEFAULT_IMAGE_TOKEN_ALLOWANCE } from '../pricing/input-bound.js';
 import { bareModelId, createPriceBook } from '../pricing/models.js';
 import { createRateLimiter } from '../ratelimit/limiter.js';
+import { createRedisRateLimiter } from '../ratelimit/redis-limiter.js';
+import { connectRedis } from '../redis/connect.js';
 import { createServices } from '../services.js';
 import { createLedger } from '../usage/ledger.js';
 import { VERSION } from '../version.js';
@@ -28,6 +37,9 @@ import { createUpstream } from './upstream.js';
 export const CONFIRM_INTERVAL_MS = 60_000;
 /** …and each validation call gives up after this long (nothing is marked then). */
 const CONFIRM_TIMEOUT_MS = 10_000;
+
+/** A shared in-flight slot outlives the longest request by this much before it expires (see below). */
+const SLOT_MARGIN_MS = 60_000;
 
 /** Web searches reserved (and injected as max_uses) for a web search tool that sets no limit. */
 export const DEFAULT_WEB_SEARCH_MAX_USES = 5;
@@ -65,16 +77,41 @@ export function createGateway(
       if (commit.spend.length > 0) alerts.noteSpend(commit.spend);
     },
   });
-  // The book loads a scope's settled spend the first time it is used (see budgets/spend.ts).
-  const budgets = createBudgetBook((scope, id, period, start) =>
-    loadSpend(db.kysely, scope, id, period, start),
-  );
+  // The book loads a scope's settled spend the first time it is used (see budgets/spend.ts). With
+  // redis.url set, the counters are shared by every instance (budgets/redis-budget-book.ts).
+  const loader: SpendLoader = (scope, id, period, start) => loadSpend(db.kysely, scope, id, period, start);
+  const retryBudgetMs = Math.min(config.upstream.timeout_ms, 30_000);
+  const redisUrl = config.redis.url;
+  const shared: RedisBudgetBook | null =
+    redisUrl === null
+      ? null
+      : createRedisBudgetBook(() => connectRedis(redisUrl, { name: 'tollgate-budgets' }), loader, {
+          prefix: 'tollgate:budget:',
+          ttlMs: reservationTtlMs(config.upstream.timeout_ms, retryBudgetMs),
+          renewMs: Math.min(
+            5_000,
+            Math.floor(reservationTtlMs(config.upstream.timeout_ms, retryBudgetMs) / 3),
+          ),
+          onError: (what, err) => logger.warn({ err }, `${what} failed (Redis unreachable?)`),
+        });
+  const budgets: Budgets = shared ?? createBudgetBook(loader);
   const allowed = config.claude.models_allowed;
+  // With Redis, rate limits are shared by every instance; without it they live in this process. A slot
+  // outlives the longest request: an attempt started just before the retry budget ends runs timeout_ms.
+  const sharedLimiter =
+    redisUrl === null
+      ? null
+      : createRedisRateLimiter({
+          connect: () => connectRedis(redisUrl, { name: 'tollgate-ratelimit' }),
+          prefix: config.redis.key_prefix,
+          slotTtlMs: config.upstream.timeout_ms + retryBudgetMs + SLOT_MARGIN_MS,
+          onError: (err) => logger.warn({ err }, 'shared rate limits: Redis failed a step'),
+        });
   const deps: MessagesDeps = {
     keys,
     credentials,
     prices: createPriceBook(config.pricing),
-    limiter: createRateLimiter(),
+    limiter: sharedLimiter ?? createRateLimiter(),
     budgets,
     ledger,
     clock: ctx.clock,
@@ -93,7 +130,7 @@ export function createGateway(
       upstream,
       policy: {
         maxRetries: config.upstream.max_retries,
-        budgetMs: Math.min(config.upstream.timeout_ms, 30_000),
+        budgetMs: retryBudgetMs,
         backoffMs: 200,
       },
       onUnauthorized: credentials.suspect,
@@ -157,6 +194,15 @@ export function createGateway(
     },
     alerts,
     async start(): Promise<void> {
+      // Redis not answering at start: the start fails (redis_unavailable) rather than serve unlimited.
+      await sharedLimiter?.start();
+      if (shared) {
+        // Another live instance may have requests in flight: a missing epoch is then waited out.
+        const others = (await listLiveInstances(db, ctx.clock)).filter(
+          (i) => i.pid !== process.pid || i.host !== hostname(),
+        );
+        await shared.start(others.length > 0);
+      }
       await poller.start();
       // The OpenTelemetry SDK is loaded only when an endpoint is configured.
       if (config.claude.otel_endpoint !== null) {
@@ -180,10 +226,12 @@ export function createGateway(
       await poller.stop();
       await credentials.settled();
       await ledger.close();
+      await shared?.close();
       // One last export with every committed record, bounded in time.
       await otlp?.close();
       await alerts.close();
       await upstream.close();
+      await sharedLimiter?.close();
     },
   };
 }

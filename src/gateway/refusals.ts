@@ -1,7 +1,7 @@
 // Rate-limit and budget refusals, worded and headed so clients (and the official SDK) do the right thing.
-import type { BudgetRefusal } from '../budgets/budget-book.js';
+import type { BudgetRefusal, BudgetsUnavailable } from '../budgets/budget-book.js';
 import { formatUsd } from '../lib/money.js';
-import type { AdmitResult } from '../ratelimit/limiter.js';
+import type { RateRefusal } from '../ratelimit/rate-limiter.js';
 import type { GatewayError } from './anthropic-errors.js';
 import type { SubjectInfo } from './key-cache.js';
 
@@ -12,8 +12,22 @@ const LIMIT_NAMES = {
   concurrency: 'concurrent requests',
 } as const;
 
+/**
+ * Shared rate limits that cannot be checked (Redis unreachable): refused, not waved through — a 503 the
+ * SDK retries after a second.
+ */
+const RATE_LIMITS_UNAVAILABLE: GatewayError = {
+  status: 503,
+  type: 'api_error',
+  message:
+    'rate limits cannot be checked: the shared Redis (redis.url) is unreachable; the request was not sent, retry shortly',
+  headers: { 'retry-after': '1' },
+  details: { error_code: 'redis_unavailable' },
+};
+
 /** A gateway rate limit: 429 with retry-after, so the SDK waits and retries. */
-export function rateRefusal(result: Extract<AdmitResult, { ok: false }>): GatewayError {
+export function rateRefusal(result: RateRefusal): GatewayError {
+  if (result.kind === 'unavailable') return RATE_LIMITS_UNAVAILABLE;
   return {
     status: 429,
     type: 'rate_limit_error',
@@ -47,5 +61,19 @@ export function budgetRefusal(r: BudgetRefusal, viewer: SubjectInfo): GatewayErr
     message: `the ${period} budget of ${r.label}${figures}; ${resets}`,
     headers: { 'x-should-retry': 'false' },
     details: { error_code: 'enforced_spend_limit_reached', scope: r.scope, period: r.period },
+  };
+}
+
+/**
+ * Budgets cannot be checked (the shared store is unreachable or rebuilding): 503, failing closed —
+ * nothing is forwarded that no budget could stop.
+ */
+export function budgetsUnavailable(u: BudgetsUnavailable): GatewayError {
+  return {
+    status: 503,
+    type: 'api_error',
+    message: u.message,
+    headers: u.retryAfterS === null ? {} : { 'retry-after': String(u.retryAfterS) },
+    details: { error_code: 'budgets_unavailable' },
   };
 }

@@ -1,7 +1,7 @@
 // GET /metrics: the store's totals in Prometheus text format (prom-client), read when scraped, plus
 // gauges computed at scrape time (budget utilisation, ledger queue). Nothing here runs per request.
 import { Counter, Gauge, Histogram, type MetricValueWithName, Registry } from 'prom-client';
-import type { BudgetBook } from '../budgets/budget-book.js';
+import type { Budgets } from '../budgets/budget-book.js';
 import type { BudgetPeriod } from '../db/schema.js';
 import { NONE, PROM, TOKEN_KINDS } from './names.js';
 import { type CounterFamily, type HistogramSeries, type MetricsStore, USAGE } from './store.js';
@@ -9,7 +9,7 @@ import { type CounterFamily, type HistogramSeries, type MetricsStore, USAGE } fr
 export interface PrometheusSources {
   readonly store: MetricsStore;
   readonly ledger: () => { queued: number; committed: number };
-  readonly budgets: BudgetBook;
+  readonly budgets: Budgets;
   readonly orgId: string;
   readonly clock: () => number;
 }

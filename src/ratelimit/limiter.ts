@@ -6,38 +6,33 @@
 // ticket; `admitTokens` (after the body is parsed and bounded) charges the token lanes. A request
 // refused after its slot was taken still counts as a request (a flood of bad requests gets no more
 // work than the limit allows); `finish` releases its concurrency slot.
+import {
+  type AdmitResult,
+  type Ticket as BaseTicket,
+  type RateHeaders,
+  type RateLimits,
+  type RateRefusal,
+  requestHeaders,
+  tokenHeaders,
+} from './rate-limiter.js';
 import { INPUT, OUTPUT, REQUESTS, SLICE_MS, SLICES, SlicedMinutes, WINDOW_MS } from './sliced-minutes.js';
-export interface RateLimits {
-  readonly rpm: number | null;
-  readonly inputTpm: number | null;
-  readonly outputTpm: number | null;
-  readonly concurrency: number | null;
-}
 
-export type LimitKind = 'requests' | 'input-tokens' | 'output-tokens' | 'concurrency';
+export type {
+  AdmitResult,
+  LimitKind,
+  RateHeaders,
+  RateLimiter,
+  RateLimits,
+  RateRefusal,
+} from './rate-limiter.js';
 
-/** `anthropic-ratelimit-*` headers: a fresh object per call, owned (and extended) by the caller. */
-export interface RateHeaders {
-  [name: string]: string;
-}
-
-export interface RateRefusal {
-  ok: false;
-  kind: LimitKind;
-  retryAfterS: number;
-  headers: RateHeaders;
-}
-
-export type AdmitResult = { ok: true; ticket: Ticket; headers: RateHeaders } | RateRefusal;
-
-export interface Ticket {
+export interface Ticket extends BaseTicket {
   readonly state: KeyState;
   /** Whether the token lanes were charged (their limit applied): set by `admitTokens`. */
   input: boolean;
   output: boolean;
   inputCharged: number;
   outputCharged: number;
-  done: boolean;
 }
 
 /**
@@ -97,6 +92,7 @@ interface KeyState {
 
 const NO_MINUTE = -1;
 
+/** The in-process limiter (one instance; no shared store). */
 export function createRateLimiter() {
   const states = new Map<string, KeyState>();
   const minutes = new SlicedMinutes();
@@ -138,7 +134,7 @@ export function createRateLimiter() {
    * and when to retry. Needs nothing of the body: it runs before the body is parsed. The ticket must
    * be `finish`ed exactly once, whatever happens next.
    */
-  function admitRequest(keyId: string, limits: RateLimits, now: number): AdmitResult {
+  function admitRequest(keyId: string, limits: RateLimits, now: number): AdmitResult<Ticket> {
     const state = stateOf(keyId, limits.rpm);
     state.lastSlice = Math.floor(now / SLICE_MS);
     if (limits.concurrency !== null && state.inFlight >= limits.concurrency) {
@@ -235,7 +231,7 @@ export function createRateLimiter() {
     now: number,
     inputEstimate: number,
     outputReserve: number,
-  ): AdmitResult {
+  ): AdmitResult<Ticket> {
     const admitted = admitRequest(keyId, limits, now);
     if (!admitted.ok) return admitted;
     const refused = admitTokens(admitted.ticket, limits, now, inputEstimate, outputReserve);
@@ -277,33 +273,4 @@ export function createRateLimiter() {
   return { admitRequest, admitTokens, admit, finish, forgetIdle, size: () => states.size };
 }
 
-/** RFC 3339 at whole seconds; remembered per second since every admitted request asks. */
-function resetTime(at: number): string {
-  const second = Math.ceil(at / 1000);
-  if (second !== lastResetSecond) {
-    lastResetSecond = second;
-    lastResetText = new Date(second * 1000).toISOString().replace('.000Z', 'Z');
-  }
-  return lastResetText;
-}
-
-let lastResetSecond = -1;
-let lastResetText = '';
-
-function requestHeaders(limit: number, remaining: number, resetAt: number): RateHeaders {
-  return {
-    'anthropic-ratelimit-requests-limit': String(limit),
-    'anthropic-ratelimit-requests-remaining': String(Math.max(0, remaining)),
-    'anthropic-ratelimit-requests-reset': resetTime(resetAt),
-  };
-}
-
-function tokenHeaders(kind: 'input' | 'output', limit: number, used: number, resetAt: number): RateHeaders {
-  return {
-    [`anthropic-ratelimit-${kind}-tokens-limit`]: String(limit),
-    [`anthropic-ratelimit-${kind}-tokens-remaining`]: String(Math.max(0, Math.floor(limit - used))),
-    [`anthropic-ratelimit-${kind}-tokens-reset`]: resetTime(resetAt),
-  };
-}
-
-export type RateLimiter = ReturnType<typeof createRateLimiter>;
+export type MemoryRateLimiter = ReturnType<typeof createRateLimiter>;

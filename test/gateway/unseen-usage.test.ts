@@ -255,7 +255,7 @@ describe('every path settles the reservation and finishes the rate-limit ticket 
     const reserve = budgets.reserve;
     budgets.reserve = (...args) => {
       const result = reserve(...args);
-      if (result.ok) counts.reserved++;
+      if (!(result instanceof Promise) && result.ok) counts.reserved++;
       return result;
     };
     const settle = budgets.settle;

@@ -199,9 +199,8 @@ export function AnthropicPage(_props: SignedInProps) {
                 ? 'Never synced: run Sync now (or `tollgate anthropic sync`).'
                 : `Last sync ${when(data.last_sync_at)}.`}{' '}
               UTC days from {data.since.slice(0, 10)} up to {data.until.slice(0, 16).replace('T', ' ')} UTC:{' '}
-              {count(data.rows.length)} rows,{' '}
-              {drifting === 0 ? 'none flagged' : `${count(drifting)} flagged`}. Cost report total{' '}
-              {usd(data.cost_report_micro_usd)}; Anthropic's usage priced by Tollgate{' '}
+              {count(data.rows.length)} rows, {drifting === 0 ? 'none flagged' : `${count(drifting)} flagged`}
+              . Cost report total {usd(data.cost_report_micro_usd)}; Anthropic's usage priced by Tollgate{' '}
               {usd(data.priced_usage_micro_usd)}.
             </p>
             <Table

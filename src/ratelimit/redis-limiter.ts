@@ -1,0 +1,314 @@
+// Per-key rate limits shared by every instance through Redis (or Valkey): the same limits, headers and
+// refusals as the in-process limiter (limiter.ts), each step one atomic script (redis-scripts.ts).
+//
+// - Requests per minute: exact up to EXACT_RPM_MAX (a ZSET of the admissions of the last 60 s, so at
+//   most N in any rolling 60 s); above it the sliced minute (5 s slices, a slot frees at most 5 s late).
+// - Input and output tokens per minute: sliced minutes, charged at the request's bound and corrected at
+//   finish to the actual figures.
+// - Concurrency: one ZSET member per request in flight, scored by when it expires. `finish` removes it
+//   (ZREM: a second finish finds nothing). An instance renews its own open slots; one killed with -9
+//   stops renewing, and its slots expire after `slotTtlMs` (the longest a request can run, plus a margin).
+// - Redis unreachable: every admission that needs it is refused (`unavailable`: the gateway answers 503),
+//   never waved through. A finish retries a few times, then leaves the slot to its expiry.
+import { randomBytes } from 'node:crypto';
+import type { Redis } from '../redis/connect.js';
+import { EXACT_RPM_MAX } from './limiter.js';
+import {
+  type AdmitResult,
+  type RateLimiter,
+  type RateLimits,
+  type RateRefusal,
+  requestHeaders,
+  type Ticket,
+  tokenHeaders,
+  UNAVAILABLE,
+} from './rate-limiter.js';
+import { ADMIT_REQUEST, ADMIT_TOKENS, FINISH, RENEW, script } from './redis-scripts.js';
+import { WINDOW_MS } from './sliced-minutes.js';
+
+export interface RedisLimiterOptions {
+  /** Opens the connection (called by `start`; see redis/connect.ts for its bounds). */
+  readonly connect: () => Promise<Redis>;
+  /** Prefix of every key (e.g. `tollgate:`); instances sharing limits share it. */
+  readonly prefix: string;
+  /** How long an in-flight slot lives unless its instance renews it. */
+  readonly slotTtlMs: number;
+  /**
+   * Whose clock places requests in the windows: `server` (Redis's TIME: one clock for every instance, so
+   * skew between instances changes nothing) or `caller` (the `now` each call passes: tests).
+   */
+  readonly time?: 'server' | 'caller';
+  /** Told (at most every 10 s) when Redis fails a step. */
+  readonly onError?: (error: unknown) => void;
+  /** Delays between a finish's attempts (default 200 ms, 1 s: three attempts). */
+  readonly finishRetryMs?: readonly number[];
+}
+
+export interface RedisTicket extends Ticket {
+  readonly keyId: string;
+  /** Unique across instances: the ZSET member of the request (and of its slot). */
+  readonly id: string;
+  slot: boolean;
+  /** Tokens charged per lane at admission; -1 when the lane was not charged. */
+  inputCharged: number;
+  outputCharged: number;
+  /** The slice (Redis time / 5 s) the tokens were charged in; -1 when none. */
+  slice: number;
+}
+
+interface KeyNames {
+  readonly requests: string;
+  readonly requestsSliced: string;
+  readonly inFlight: string;
+  readonly input: string;
+  readonly output: string;
+}
+
+const admitRequestScript = script(ADMIT_REQUEST);
+const admitTokensScript = script(ADMIT_TOKENS);
+const finishScript = script(FINISH);
+const renewScript = script(RENEW);
+const NAMES_MAX = 10_000;
+const RENEW_BATCH = 500;
+const ERROR_REPORT_MS = 10_000;
+
+export function createRedisRateLimiter(options: RedisLimiterOptions) {
+  const callerTime = options.time === 'caller';
+  const retryDelays = options.finishRetryMs ?? [200, 1_000];
+  // Ticket ids are unique across instances: a random instance id, then a counter.
+  const instance = randomBytes(6).toString('base64url');
+  let sequence = 0;
+  let redis: Redis | null = null;
+  let renewer: NodeJS.Timeout | null = null;
+  let lastReport = Number.NEGATIVE_INFINITY;
+  /** Tickets holding a slot: renewed while this instance lives. */
+  const open = new Set<RedisTicket>();
+  const finishing = new Set<Promise<void>>();
+  const names = new Map<string, KeyNames>();
+
+  function namesOf(keyId: string): KeyNames {
+    let n = names.get(keyId);
+    if (!n) {
+      // One hash tag per key: every key of one gateway key lands in one cluster slot.
+      const base = `${options.prefix}rl:{${keyId}}:`;
+      n = {
+        requests: `${base}req`,
+        requestsSliced: `${base}req5s`,
+        inFlight: `${base}flight`,
+        input: `${base}in`,
+        output: `${base}out`,
+      };
+      if (names.size >= NAMES_MAX) names.clear();
+      names.set(keyId, n);
+    }
+    return n;
+  }
+
+  function failed(error: unknown): void {
+    const now = Date.now();
+    if (now - lastReport < ERROR_REPORT_MS) return;
+    lastReport = now;
+    options.onError?.(error);
+  }
+
+  const timeArg = (now: number): number | string => (callerTime ? now : '');
+
+  function admitRequest(keyId: string, limits: RateLimits, now: number): AdmitResult | Promise<AdmitResult> {
+    const ticket: RedisTicket = {
+      keyId,
+      id: `${instance}:${++sequence}`,
+      done: false,
+      slot: false,
+      inputCharged: -1,
+      outputCharged: -1,
+      slice: -1,
+    };
+    // Nothing to count: no round trip.
+    if (limits.rpm === null && limits.concurrency === null) return { ok: true, ticket, headers: {} };
+    const client = redis;
+    if (client === null) return UNAVAILABLE;
+    const n = namesOf(keyId);
+    return admitRequestScript
+      .run(
+        client,
+        [n.requests, n.inFlight, n.requestsSliced],
+        [
+          timeArg(now),
+          limits.rpm ?? '',
+          limits.concurrency ?? '',
+          ticket.id,
+          options.slotTtlMs,
+          EXACT_RPM_MAX,
+        ],
+      )
+      .then((reply): AdmitResult => {
+        const r = integers(reply);
+        const at = r[1] as number;
+        if (r[0] === 2) return { ok: false, kind: 'concurrency', retryAfterS: 1, headers: {} };
+        if (r[0] === 3) {
+          const retryAt = r[2] as number;
+          return {
+            ok: false,
+            kind: 'requests',
+            retryAfterS: Math.max(1, Math.ceil((retryAt - at) / 1000)),
+            headers: requestHeaders(limits.rpm ?? 0, 0, retryAt),
+          };
+        }
+        if (r[3] === 1) {
+          ticket.slot = true;
+          open.add(ticket);
+        }
+        const headers = limits.rpm === null ? {} : requestHeaders(limits.rpm, r[2] as number, at + WINDOW_MS);
+        return { ok: true, ticket, headers };
+      })
+      .catch((error: unknown) => {
+        failed(error);
+        return UNAVAILABLE;
+      });
+  }
+
+  function admitTokens(
+    t: Ticket,
+    limits: RateLimits,
+    now: number,
+    inputEstimate: number,
+    outputReserve: number,
+  ): RateRefusal | null | Promise<RateRefusal | null> {
+    if (limits.inputTpm === null && limits.outputTpm === null) return null;
+    const ticket = t as RedisTicket;
+    const client = redis;
+    if (client === null) return UNAVAILABLE;
+    const n = namesOf(ticket.keyId);
+    const input = Math.ceil(inputEstimate);
+    const output = Math.ceil(outputReserve);
+    return admitTokensScript
+      .run(
+        client,
+        [n.input, n.output],
+        [timeArg(now), limits.inputTpm ?? '', limits.outputTpm ?? '', input, output],
+      )
+      .then((reply): RateRefusal | null => {
+        const r = integers(reply);
+        const at = r[1] as number;
+        if (r[0] === 0) {
+          ticket.slice = r[2] as number;
+          if (limits.inputTpm !== null) ticket.inputCharged = input;
+          if (limits.outputTpm !== null) ticket.outputCharged = output;
+          return null;
+        }
+        const lane = r[0] === 1 ? 'input' : 'output';
+        const limit = (lane === 'input' ? limits.inputTpm : limits.outputTpm) ?? 0;
+        const retryAfterS = r[3] as number;
+        return {
+          ok: false,
+          kind: lane === 'input' ? 'input-tokens' : 'output-tokens',
+          retryAfterS,
+          headers: tokenHeaders(lane, limit, r[2] as number, at + retryAfterS * 1000),
+        };
+      })
+      .catch((error: unknown) => {
+        failed(error);
+        return UNAVAILABLE;
+      });
+  }
+
+  function finish(t: Ticket, now: number, actualInput: number, actualOutput: number): void {
+    const ticket = t as RedisTicket;
+    if (ticket.done) return;
+    ticket.done = true;
+    open.delete(ticket);
+    if (!ticket.slot && ticket.slice < 0) return;
+    const n = namesOf(ticket.keyId);
+    const keys = [n.inFlight, n.input, n.output];
+    const args = [
+      timeArg(now),
+      ticket.id,
+      ticket.inputCharged < 0 ? '' : Math.ceil(actualInput) - ticket.inputCharged,
+      ticket.outputCharged < 0 ? '' : Math.ceil(actualOutput) - ticket.outputCharged,
+      ticket.slice < 0 ? '' : ticket.slice,
+    ];
+    // Off the request path: never awaited by it, never throwing into it.
+    const done: Promise<void> = finishWithRetries(keys, args).finally(() => finishing.delete(done));
+    finishing.add(done);
+  }
+
+  async function finishWithRetries(keys: string[], args: (string | number)[]): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        if (redis === null) throw new Error('the rate-limit store is closed');
+        await finishScript.run(redis, keys, args);
+        return;
+      } catch (error) {
+        const delay = retryDelays[attempt];
+        if (delay === undefined) {
+          // Given up: the slot expires on its own; a token correction is lost (the charge stands).
+          failed(error);
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, delay).unref());
+      }
+    }
+  }
+
+  /** Pushes back the expiry of this instance's open slots: it is alive, their requests still run. */
+  async function renew(): Promise<void> {
+    const client = redis;
+    if (client === null || open.size === 0) return;
+    const tickets = [...open];
+    for (let i = 0; i < tickets.length; i += RENEW_BATCH) {
+      const batch = tickets.slice(i, i + RENEW_BATCH);
+      const keys = batch.map((t) => namesOf(t.keyId).inFlight);
+      const ids = batch.map((t) => t.id);
+      await renewScript.run(client, keys, [timeArg(Date.now()), options.slotTtlMs, ...ids]);
+    }
+  }
+
+  return {
+    admitRequest,
+    admitTokens,
+    finish,
+    forgetIdle(): number {
+      // Redis expires idle keys itself; only the key-name cache is dropped (rebuilt on use).
+      names.clear();
+      return 0;
+    },
+    /** Connects (throws AppError('redis_unavailable') when Redis does not answer) and starts renewing. */
+    async start(): Promise<void> {
+      redis = await options.connect();
+      renewer = setInterval(
+        () => {
+          renew().catch(failed);
+        },
+        Math.max(1_000, Math.floor(options.slotTtlMs / 3)),
+      );
+      renewer.unref();
+    },
+    /** Finishes pending finishes (bounded by their retries), stops renewing, closes the connection. */
+    async close(): Promise<void> {
+      if (renewer) clearInterval(renewer);
+      renewer = null;
+      await settled();
+      const client = redis;
+      redis = null;
+      await client?.quit().catch(() => client.disconnect());
+    },
+    settled,
+    /** Slots this instance holds (tests, metrics). */
+    openSlots: () => open.size,
+    renew,
+  } satisfies RateLimiter & Record<string, unknown>;
+
+  async function settled(): Promise<void> {
+    while (finishing.size > 0) await Promise.all(finishing);
+  }
+}
+
+export type RedisRateLimiter = ReturnType<typeof createRedisRateLimiter>;
+
+/** A script's reply: an array of integers, or the store answered something unexpected. */
+function integers(reply: unknown): number[] {
+  if (!Array.isArray(reply) || !reply.every((v) => typeof v === 'number')) {
+    throw new Error('unexpected reply from the rate-limit script');
+  }
+  return reply as number[];
+}
