@@ -5,7 +5,7 @@ import type { ServiceContext } from '../install/context.js';
 import { AppError } from '../lib/errors.js';
 import { sumUsage } from '../usage/usage.repo.js';
 import { type AdminServiceDeps, openAdminTransport } from './admin.service.js';
-import { type ClaudeCodeRecord, fetchClaudeCodeDay } from './claude-code.client.js';
+import { type ClaudeCodeRecord, claudeCodeSnapshot, fetchClaudeCodeDay } from './claude-code.client.js';
 import { DAY_MS, parseDate } from './sync-range.js';
 
 export interface ClaudeCodeRow {
@@ -41,19 +41,19 @@ export function claudeCodeRow(
   record: ClaudeCodeRecord,
   user: { name: string; spentMicro: number } | null,
 ): ClaudeCodeRow {
-  const tools = Object.values(record.tool_actions);
+  const r = claudeCodeSnapshot(record.date.slice(0, 10), record);
   return {
     actor:
       record.actor.type === 'user_actor'
         ? record.actor.email_address
         : `api key ${record.actor.api_key_name}`,
-    sessions: record.core_metrics.num_sessions,
-    linesAdded: record.core_metrics.lines_of_code.added,
-    linesRemoved: record.core_metrics.lines_of_code.removed,
-    commits: record.core_metrics.commits_by_claude_code,
-    pullRequests: record.core_metrics.pull_requests_by_claude_code,
-    toolAccepted: tools.reduce((n, t) => n + t.accepted, 0),
-    toolRejected: tools.reduce((n, t) => n + t.rejected, 0),
+    sessions: r.sessions,
+    linesAdded: r.lines_added,
+    linesRemoved: r.lines_removed,
+    commits: r.commits,
+    pullRequests: r.pull_requests,
+    toolAccepted: r.tool_accepted,
+    toolRejected: r.tool_rejected,
     estimatedCostCents: record.model_breakdown.reduce((n, m) => n + m.estimated_cost.amount, 0),
     tollgateUser: user?.name ?? null,
     tollgateMicroUsd: user?.spentMicro ?? null,

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { type Harness, startHarness } from '../helpers/gateway.js';
@@ -102,16 +103,16 @@ describe.each(targets)('on $name', (target) => {
         messages: [{ role: 'user', content: 'hello [[fake output_tokens=20]]' }],
       });
       // A request sent around Tollgate on a key that is no Tollgate credential.
-      const stray = await fetch(`${h.fake.url}/v1/messages`, {
-        method: 'POST',
-        headers: {
-          'x-api-key': STRAY_KEY,
-          'anthropic-version': '2023-06-01',
-          'content-type': 'application/json',
-        },
-        body: JSON.stringify({ model: MODEL, max_tokens: 50, messages: [{ role: 'user', content: 'hi' }] }),
+      const stray = await new Anthropic({
+        apiKey: STRAY_KEY,
+        baseURL: h.fake.url,
+        maxRetries: 0,
+      }).messages.create({
+        model: MODEL,
+        max_tokens: 50,
+        messages: [{ role: 'user', content: 'hi' }],
       });
-      expect(stray.status).toBe(200);
+      expect(stray.usage.input_tokens).toBeGreaterThan(0);
 
       const range = { since: today(), until: tomorrow() };
       const synced = await h.api('POST', '/admin/v1/anthropic/sync', { body: range });

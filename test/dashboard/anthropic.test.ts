@@ -3,6 +3,7 @@
 // API gives), Claude Code activity per coder, the spend limits checked and mirrored after a confirmation;
 // and the users page shows a coder's Claude Code activity on their row (a coder without any is the control).
 import { randomBytes } from 'node:crypto';
+import Anthropic from '@anthropic-ai/sdk';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -52,16 +53,16 @@ describe.skipIf(!hasChromium)('the Anthropic page in Chromium', () => {
       max_tokens: 100,
       messages: [{ role: 'user', content: 'hello [[fake output_tokens=30]]' }],
     });
-    const around = await fetch(`${h.fake.url}/v1/messages`, {
-      method: 'POST',
-      headers: {
-        'x-api-key': STRAY_KEY,
-        'anthropic-version': '2023-06-01',
-        'content-type': 'application/json',
-      },
-      body: JSON.stringify({ model: MODEL, max_tokens: 50, messages: [{ role: 'user', content: 'hi' }] }),
+    const around = await new Anthropic({
+      apiKey: STRAY_KEY,
+      baseURL: h.fake.url,
+      maxRetries: 0,
+    }).messages.create({
+      model: MODEL,
+      max_tokens: 50,
+      messages: [{ role: 'user', content: 'hi' }],
     });
-    expect(around.status).toBe(200);
+    expect(around.usage.input_tokens).toBeGreaterThan(0);
     h.fake.claudeCode.add({
       date: `${today()}T00:00:00Z`,
       actor: { type: 'user_actor', email_address: 'bob@example.com' },
