@@ -14,7 +14,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
-import { type Db, openDatabase } from '../../src/db/connect.js';
+import type { Db } from '../../src/db/connect.js';
 import { initInstallation } from '../../src/install/installation.js';
 import { worstCaseMicro } from '../../src/pricing/cost.js';
 import { inputTokenUpperBound } from '../../src/pricing/input-bound.js';
