@@ -207,6 +207,23 @@ describe.skipIf(!REDIS_URL)('the shared budget book (Redis)', () => {
     await beside.close();
   });
 
+  it('fails closed when a counter must be loaded and the database does not answer', async () => {
+    let down = true;
+    const shared = await book(async () => {
+      if (down) throw new Error('connect ECONNREFUSED');
+      return 0;
+    });
+    const refused = await shared.reserve(scopes({ key: 1000 }), 100, now);
+    expect(refused).toMatchObject({ ok: false, refusal: null });
+    if (!refused.ok && refused.refusal === null)
+      expect(refused.message).toMatch(/could not be read from the database \(connect ECONNREFUSED\)/);
+    down = false;
+    expect(await shared.reserve(scopes({ key: 1000 }), 100, now)).toMatchObject({
+      ok: true,
+      remainingMicro: 900,
+    });
+  });
+
   it('fails closed when Redis is unreachable, and gives a settlement up after bounded retries', async () => {
     const gone = await connect();
     const errors: string[] = [];

@@ -191,12 +191,16 @@ export function createRedisBudgetBook(
           retryAfterS: waitS,
         };
       }
-      try {
-        if (r[0] === 'E') {
-          // Redis lost its data (or is new): requests admitted before may still run, so wait them out.
+      if (r[0] === 'E') {
+        // Redis lost its data (or is new): requests admitted before may still run, so wait them out.
+        try {
           await startEpoch(quarantineMs);
-          continue;
+        } catch (error) {
+          return unavailable(error);
         }
+        continue;
+      }
+      try {
         // 'L': counters this Redis does not hold yet, loaded from the ledger's settled spend.
         await Promise.all(
           r.slice(1).map(async (at) => {
@@ -207,7 +211,12 @@ export function createRedisBudgetBook(
           }),
         );
       } catch (error) {
-        return unavailable(error);
+        return {
+          ok: false,
+          refusal: null,
+          message: `budgets cannot be checked: the spend of a budget could not be read from the database (${error instanceof Error ? error.message : String(error)})`,
+          retryAfterS: null,
+        };
       }
     }
     return unavailable(new Error('the reservation did not settle after loading its counters'));
