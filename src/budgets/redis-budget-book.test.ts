@@ -163,6 +163,23 @@ describe.skipIf(!REDIS_URL)('the shared budget book (Redis)', () => {
     expect(await redis.zcard(`${prefix}deadlines`)).toBe(0);
   });
 
+  it('renews every open reservation, in batches, so none is released while its instance lives', async () => {
+    const prefix = `t:${randomBytes(4).toString('hex')}:`;
+    const live = await book(noSpend, { prefix, ttlMs: 1_500 });
+    const s = scopes({});
+    const open = await Promise.all(Array.from({ length: 1_200 }, () => live.reserve(s, 1, now)));
+    expect(open.every((r) => r.ok)).toBe(true);
+    for (let i = 0; i < 4; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(await live.renew()).toEqual({ vanished: 0, swept: 0 });
+    }
+    expect(await counter(prefix, 'org', 'org_1', 'total', 0)).toEqual({ spent: 0, reserved: 1_200 });
+    // Control: unrenewed, they expire and are swept.
+    await new Promise((resolve) => setTimeout(resolve, 1_600));
+    await live.reserve(s, 1, now);
+    expect((await counter(prefix, 'org', 'org_1', 'total', 0)).reserved).toBeLessThan(1_200);
+  });
+
   it('after Redis lost its data, admits nothing until requests admitted before are over, then rebuilds from the ledger', async () => {
     const prefix = `t:${randomBytes(4).toString('hex')}:`;
     let ledger = 500; // settled spend of the user's day, as the ledger has it

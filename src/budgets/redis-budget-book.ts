@@ -269,22 +269,21 @@ export function createRedisBudgetBook(
 
   /** Pushes the deadlines of this instance's open reservations forward; sweeps expired ones. */
   async function renew(): Promise<{ vanished: number; swept: number }> {
-    const ids = [...open].map((r) => r.id);
+    const list = [...open];
     let vanished = 0;
     let swept = 0;
-    for (let from = 0; from === 0 || from < ids.length; from += RENEW_BATCH) {
+    for (let from = 0; from === 0 || from < list.length; from += RENEW_BATCH) {
+      // Built right before it is sent: a reservation settled meanwhile is left out (its settlement went
+      // first on this connection and deleted it, which must not read as vanished with Redis's data).
+      const ids = list
+        .slice(from, from + RENEW_BATCH)
+        .filter((r) => !r.settled)
+        .map((r) => r.id);
       const reply = (await run(
         redis(),
         SCRIPTS.renew,
         [epochKey, deadlinesKey],
-        [
-          prefix,
-          ttlMs,
-          graceMs,
-          quarantineMs,
-          randomBytes(6).toString('hex'),
-          ...ids.slice(from, from + RENEW_BATCH),
-        ],
+        [prefix, ttlMs, graceMs, quarantineMs, randomBytes(6).toString('hex'), ...ids],
       )) as [number, number];
       vanished += Number(reply[0]);
       swept += Number(reply[1]);
