@@ -291,6 +291,10 @@ describe.skipIf(!PG_URL || !REDIS_URL)('three instances on PostgreSQL + Redis', 
         .messages.create(HANGING)
         .catch(() => null),
     );
+    // All eight admitted (reserved) before the load starts.
+    const admittedBy = Date.now() + 10_000;
+    while ((await orgReserved()) < 8 * worstCase(HANGING) && Date.now() < admittedBy)
+      await new Promise((resolve) => setTimeout(resolve, 50));
     const acknowledged: string[] = [];
     const load = Array.from({ length: 90 }, async (_, i) => {
       await new Promise((resolve) => setTimeout(resolve, (i % 30) * 15));
