@@ -85,12 +85,20 @@ async function run(
   }
 }
 
-const unavailable = (error: unknown): BudgetsUnavailable => ({
+// The cause is logged (onError), never echoed to the client: 5xx details stay inside.
+const UNREACHABLE: BudgetsUnavailable = {
   ok: false,
   refusal: null,
-  message: `budgets cannot be checked: the shared budget store (Redis) is unreachable (${error instanceof Error ? error.message : String(error)}); no request is admitted until it answers`,
+  message:
+    'budgets cannot be checked: the shared budget store (Redis) is unreachable; no request is admitted until it answers',
   retryAfterS: null,
-});
+};
+const LEDGER_DOWN: BudgetsUnavailable = {
+  ok: false,
+  refusal: null,
+  message: 'budgets cannot be checked: the spend of a budget could not be read from the database',
+  retryAfterS: null,
+};
 
 /**
  * `source`: a connection, or how to open one at start (the book then owns and closes it). Before start
@@ -120,6 +128,10 @@ export function createRedisBudgetBook(
   const open = new Set<SharedReservation>();
   /** Settlements still being retried (Redis unreachable). */
   let retrying = 0;
+  const unavailable = (error: unknown): BudgetsUnavailable => {
+    options.onError?.('checking budgets in Redis', error);
+    return UNREACHABLE;
+  };
 
   /** The counter keys of a scope list at `now` (one string per scope × period). */
   function keysOf(list: readonly ScopeLimits[], now: number): string[] {
@@ -211,12 +223,8 @@ export function createRedisBudgetBook(
           }),
         );
       } catch (error) {
-        return {
-          ok: false,
-          refusal: null,
-          message: `budgets cannot be checked: the spend of a budget could not be read from the database (${error instanceof Error ? error.message : String(error)})`,
-          retryAfterS: null,
-        };
+        options.onError?.('loading budget spend from the database', error);
+        return LEDGER_DOWN;
       }
     }
     return unavailable(new Error('the reservation did not settle after loading its counters'));
