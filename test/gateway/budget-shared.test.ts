@@ -96,6 +96,8 @@ describe.skipIf(!REDIS_URL)('the gateway with budgets in Redis', () => {
     expect(error.message).toMatch(
       /budgets cannot be checked: the shared budget store \(Redis\) is unreachable/,
     );
+    // The cause (address, error) goes to the log, never to the client.
+    expect(error.message).not.toMatch(/127\.0\.0\.1|ECONN|closed/i);
     expect(error.error).toMatchObject({
       type: 'error',
       error: { type: 'api_error', details: { error_code: 'budgets_unavailable' } },
