@@ -163,6 +163,23 @@ describe.skipIf(!REDIS_URL)('the shared budget book (Redis)', () => {
     expect(await redis.zcard(`${prefix}deadlines`)).toBe(0);
   });
 
+  it('renews every open reservation, in batches, so none is released while its instance lives', async () => {
+    const prefix = `t:${randomBytes(4).toString('hex')}:`;
+    const live = await book(noSpend, { prefix, ttlMs: 1_500 });
+    const s = scopes({});
+    const open = await Promise.all(Array.from({ length: 1_200 }, () => live.reserve(s, 1, now)));
+    expect(open.every((r) => r.ok)).toBe(true);
+    for (let i = 0; i < 4; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(await live.renew()).toEqual({ vanished: 0, swept: 0 });
+    }
+    expect(await counter(prefix, 'org', 'org_1', 'total', 0)).toEqual({ spent: 0, reserved: 1_200 });
+    // Control: unrenewed, they expire and are swept.
+    await new Promise((resolve) => setTimeout(resolve, 1_600));
+    await live.reserve(s, 1, now);
+    expect((await counter(prefix, 'org', 'org_1', 'total', 0)).reserved).toBeLessThan(1_200);
+  });
+
   it('after Redis lost its data, admits nothing until requests admitted before are over, then rebuilds from the ledger', async () => {
     const prefix = `t:${randomBytes(4).toString('hex')}:`;
     let ledger = 500; // settled spend of the user's day, as the ledger has it
@@ -207,6 +224,23 @@ describe.skipIf(!REDIS_URL)('the shared budget book (Redis)', () => {
     await beside.close();
   });
 
+  it('fails closed when a counter must be loaded and the database does not answer', async () => {
+    let down = true;
+    const shared = await book(async () => {
+      if (down) throw new Error('connect ECONNREFUSED');
+      return 0;
+    });
+    const refused = await shared.reserve(scopes({ key: 1000 }), 100, now);
+    expect(refused).toMatchObject({ ok: false, refusal: null });
+    if (!refused.ok && refused.refusal === null)
+      expect(refused.message).toMatch(/could not be read from the database$/);
+    down = false;
+    expect(await shared.reserve(scopes({ key: 1000 }), 100, now)).toMatchObject({
+      ok: true,
+      remainingMicro: 900,
+    });
+  });
+
   it('fails closed when Redis is unreachable, and gives a settlement up after bounded retries', async () => {
     const gone = await connect();
     const errors: string[] = [];
@@ -226,7 +260,8 @@ describe.skipIf(!REDIS_URL)('the shared budget book (Redis)', () => {
     if (!refused.ok && refused.refusal === null) expect(refused.message).toMatch(/Redis\) is unreachable/);
     shared.settle(r.reservation, 50);
     await shared.close();
-    expect(errors).toEqual(['settling a budget reservation']);
+    // Causes are told to the log, not the client.
+    expect(errors).toEqual(['checking budgets in Redis', 'settling a budget reservation']);
   });
 
   it('never admits beyond a limit with reservers on several connections at once (property)', async () => {

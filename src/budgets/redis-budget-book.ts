@@ -85,12 +85,20 @@ async function run(
   }
 }
 
-const unavailable = (error: unknown): BudgetsUnavailable => ({
+// The cause is logged (onError), never echoed to the client: 5xx details stay inside.
+const UNREACHABLE: BudgetsUnavailable = {
   ok: false,
   refusal: null,
-  message: `budgets cannot be checked: the shared budget store (Redis) is unreachable (${error instanceof Error ? error.message : String(error)}); no request is admitted until it answers`,
+  message:
+    'budgets cannot be checked: the shared budget store (Redis) is unreachable; no request is admitted until it answers',
   retryAfterS: null,
-});
+};
+const LEDGER_DOWN: BudgetsUnavailable = {
+  ok: false,
+  refusal: null,
+  message: 'budgets cannot be checked: the spend of a budget could not be read from the database',
+  retryAfterS: null,
+};
 
 /**
  * `source`: a connection, or how to open one at start (the book then owns and closes it). Before start
@@ -120,6 +128,10 @@ export function createRedisBudgetBook(
   const open = new Set<SharedReservation>();
   /** Settlements still being retried (Redis unreachable). */
   let retrying = 0;
+  const unavailable = (error: unknown): BudgetsUnavailable => {
+    options.onError?.('checking budgets in Redis', error);
+    return UNREACHABLE;
+  };
 
   /** The counter keys of a scope list at `now` (one string per scope × period). */
   function keysOf(list: readonly ScopeLimits[], now: number): string[] {
@@ -191,12 +203,16 @@ export function createRedisBudgetBook(
           retryAfterS: waitS,
         };
       }
-      try {
-        if (r[0] === 'E') {
-          // Redis lost its data (or is new): requests admitted before may still run, so wait them out.
+      if (r[0] === 'E') {
+        // Redis lost its data (or is new): requests admitted before may still run, so wait them out.
+        try {
           await startEpoch(quarantineMs);
-          continue;
+        } catch (error) {
+          return unavailable(error);
         }
+        continue;
+      }
+      try {
         // 'L': counters this Redis does not hold yet, loaded from the ledger's settled spend.
         await Promise.all(
           r.slice(1).map(async (at) => {
@@ -207,7 +223,8 @@ export function createRedisBudgetBook(
           }),
         );
       } catch (error) {
-        return unavailable(error);
+        options.onError?.('loading budget spend from the database', error);
+        return LEDGER_DOWN;
       }
     }
     return unavailable(new Error('the reservation did not settle after loading its counters'));
@@ -260,22 +277,21 @@ export function createRedisBudgetBook(
 
   /** Pushes the deadlines of this instance's open reservations forward; sweeps expired ones. */
   async function renew(): Promise<{ vanished: number; swept: number }> {
-    const ids = [...open].map((r) => r.id);
+    const list = [...open];
     let vanished = 0;
     let swept = 0;
-    for (let from = 0; from === 0 || from < ids.length; from += RENEW_BATCH) {
+    for (let from = 0; from === 0 || from < list.length; from += RENEW_BATCH) {
+      // Built right before it is sent: a reservation settled meanwhile is left out (its settlement went
+      // first on this connection and deleted it, which must not read as vanished with Redis's data).
+      const ids = list
+        .slice(from, from + RENEW_BATCH)
+        .filter((r) => !r.settled)
+        .map((r) => r.id);
       const reply = (await run(
         redis(),
         SCRIPTS.renew,
         [epochKey, deadlinesKey],
-        [
-          prefix,
-          ttlMs,
-          graceMs,
-          quarantineMs,
-          randomBytes(6).toString('hex'),
-          ...ids.slice(from, from + RENEW_BATCH),
-        ],
+        [prefix, ttlMs, graceMs, quarantineMs, randomBytes(6).toString('hex'), ...ids],
       )) as [number, number];
       vanished += Number(reply[0]);
       swept += Number(reply[1]);

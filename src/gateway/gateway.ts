@@ -82,6 +82,7 @@ export function createGateway(
   const loader: SpendLoader = (scope, id, period, start) => loadSpend(db.kysely, scope, id, period, start);
   const retryBudgetMs = Math.min(config.upstream.timeout_ms, 30_000);
   const redisUrl = config.redis.url;
+  const lastLogged = new Map<string, number>();
   const shared: RedisBudgetBook | null =
     redisUrl === null
       ? null
@@ -92,7 +93,13 @@ export function createGateway(
             5_000,
             Math.floor(reservationTtlMs(config.upstream.timeout_ms, retryBudgetMs) / 3),
           ),
-          onError: (what, err) => logger.warn({ err }, `${what} failed (Redis unreachable?)`),
+          onError: (what, err) => {
+            // At most one line per cause every 10 s: a Redis outage refuses every request.
+            const at = Date.now();
+            if ((lastLogged.get(what) ?? 0) > at - 10_000) return;
+            lastLogged.set(what, at);
+            logger.warn({ err }, `${what} failed`);
+          },
         });
   const budgets: Budgets = shared ?? createBudgetBook(loader);
   const allowed = config.claude.models_allowed;
