@@ -19,6 +19,7 @@ import { dailyUsageOrderMigration } from './migrations/0014-daily-usage-order.js
 import { alertsMigration } from './migrations/0015-alerts.js';
 import { anthropicReportsMigration } from './migrations/0016-anthropic-reports.js';
 import { anthropicMappingMigration } from './migrations/0017-anthropic-mapping.js';
+import { serveInstancesMigration } from './migrations/0018-serve-instances.js';
 
 export function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
@@ -39,6 +40,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0015-alerts': alertsMigration(dialect),
     '0016-anthropic-reports': anthropicReportsMigration(dialect),
     '0017-anthropic-mapping': anthropicMappingMigration(dialect),
+    '0018-serve-instances': serveInstancesMigration(dialect),
   };
 }
 

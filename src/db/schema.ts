@@ -260,6 +260,20 @@ export interface ServeLeaseTable {
   heartbeat_at: Millis | null;
 }
 
+/** A serving process (see install/serve-lease.ts). */
+export interface ServeInstanceTable {
+  instance_id: string;
+  host: string;
+  pid: number;
+  pid_start: string | null;
+  /** 1: serves beside others through Redis; 0: alone. */
+  shared: number;
+  started_at: Millis;
+  /** Last heartbeat by the database's clock (PostgreSQL), and by the instance's own clock. */
+  heartbeat_at: Millis;
+  own_heartbeat_at: Millis;
+}
+
 /** A personal admin API token (`tga_…`) of an admin user; only its keyed hash is kept. */
 export interface AdminTokenTable {
   id: string;
@@ -378,6 +392,7 @@ export interface Database {
   change_log: ChangeLogTable;
   enrollment_codes: EnrollmentCodeTable;
   serve_lease: ServeLeaseTable;
+  serve_instances: ServeInstanceTable;
   admin_tokens: AdminTokenTable;
   key_profiles: KeyProfileTable;
   sessions: SessionTable;

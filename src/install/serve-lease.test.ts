@@ -10,6 +10,7 @@ import {
   acquireServeLease,
   type HeldLease,
   type LeaseEnv,
+  listLiveInstances,
   processAlive,
   processIdentity,
   readServeLease,
@@ -219,5 +220,126 @@ describe.skipIf(!pgUrl)('the serve lease on PostgreSQL keeps time by the databas
     await expect(take(hostEnv('host-b', 202, 60_000, true))).rejects.toThrow(/another Tollgate server/);
     // Control: timed by its own clock, the same host sees the live holder's heartbeat as a minute old.
     await expect(take(hostEnv('host-b', 202, 60_000, false))).resolves.toBeDefined();
+  });
+});
+
+describe('several servers: shared on PostgreSQL with Redis, alone otherwise', () => {
+  let db: Db;
+  let drop: () => Promise<void>;
+  const held: HeldLease[] = [];
+  const alive = new Set<number>();
+  const now = Date.UTC(2026, 0, 5, 12);
+  const env = (host: string, pid: number, skewMs = 0): LeaseEnv => ({
+    clock: () => now + skewMs,
+    host,
+    pid,
+    pidStart: `start-${pid}`,
+    isAlive: (p) => alive.has(p),
+    databaseClock: true,
+  });
+  const take = async (host: string, pid: number, shared: boolean, skewMs = 0) => {
+    alive.add(pid);
+    const lease = await acquireServeLease(db, env(host, pid, skewMs), () => {}, 3_600_000, shared);
+    held.push(lease);
+    return lease;
+  };
+  afterEach(async () => {
+    for (const lease of held.splice(0)) await lease.release();
+    await db.close();
+    await drop();
+  });
+
+  describe('on SQLite', () => {
+    beforeEach(async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'tollgate-lease-'));
+      drop = () => rm(dir, { recursive: true, force: true });
+      db = openDatabase({ kind: 'sqlite', path: join(dir, 'db.sqlite') });
+      await migrateToLatest(db);
+    });
+
+    it('serves one instance even when Redis is configured, and says to use PostgreSQL and Redis', async () => {
+      const first = await take('host-a', 11, true);
+      expect(first.shared).toBe(false);
+      const refused = acquireServeLease(db, env('host-b', 12), () => {}, 3_600_000, true);
+      await expect(refused).rejects.toMatchObject({ code: 'conflict' });
+      await expect(refused).rejects.toThrow(
+        /SQLite serves one instance; to run several, use PostgreSQL and Redis/,
+      );
+      // Positive control: once the first is released, the second serves.
+      await first.release();
+      await expect(take('host-b', 12, true)).resolves.toBeDefined();
+    });
+  });
+
+  describe.skipIf(!pgUrl)('on PostgreSQL', () => {
+    beforeEach(async () => {
+      const schema = await createPgSchema(pgUrl ?? '');
+      drop = schema.drop;
+      db = openDatabase({ kind: 'postgres', url: schema.url });
+      await migrateToLatest(db);
+      alive.clear();
+    });
+
+    it('lets several servers with Redis serve together and lists them with their clocks', async () => {
+      const a = await take('host-a', 21, true, 0);
+      const b = await take('host-b', 22, true, 1_500);
+      const c = await take('host-c', 23, true, -700);
+      expect([a.shared, b.shared, c.shared]).toEqual([true, true, true]);
+      // No lease row is taken: a shared server does not serve alone.
+      expect((await readServeLease(db))?.holder).toBeNull();
+      const listed = await listLiveInstances(db, () => now);
+      expect(listed.map((i) => i.instanceId).sort()).toEqual(
+        [a.instanceId, b.instanceId, c.instanceId].sort(),
+      );
+      const byHost = new Map(listed.map((i) => [i.host, i]));
+      expect(byHost.get('host-b')).toMatchObject({ pid: 22, shared: true });
+      // Stamped by the database's clock (real time), and by each instance's own (now + skew).
+      expect(Math.abs((byHost.get('host-a')?.heartbeatAt ?? 0) - Date.now())).toBeLessThan(5_000);
+      expect(byHost.get('host-b')?.ownHeartbeatAt).toBe(now + 1_500);
+      expect(byHost.get('host-c')?.ownHeartbeatAt).toBe(now - 700);
+      // A released instance is no longer listed.
+      await b.release();
+      expect((await listLiveInstances(db, () => now)).map((i) => i.host).sort()).toEqual([
+        'host-a',
+        'host-c',
+      ]);
+    });
+
+    it('refuses a server without Redis beside a shared one, and a shared one beside a server without Redis', async () => {
+      // A second server without Redis beside one without Redis: refused, saying to set TOLLGATE_REDIS_URL.
+      const alone = await take('host-a', 31, false);
+      expect(alone.shared).toBe(false);
+      const second = acquireServeLease(db, env('host-b', 32), () => {}, 3_600_000, false);
+      await expect(second).rejects.toThrow(/set TOLLGATE_REDIS_URL \(redis\.url\) on every one of them/);
+      // A shared server beside it: refused too (the one without Redis keeps budgets in its process).
+      const beside = acquireServeLease(db, env('host-b', 32), () => {}, 3_600_000, true);
+      await expect(beside).rejects.toThrow(/That server runs without Redis/);
+      await alone.release();
+      // Positive control: with the server alone gone, shared servers start; then one without Redis is refused.
+      await take('host-b', 32, true);
+      await take('host-c', 33, true);
+      const late = acquireServeLease(db, env('host-d', 34), () => {}, 3_600_000, false);
+      await expect(late).rejects.toMatchObject({ code: 'conflict' });
+      await expect(late).rejects.toThrow(/It shares them through Redis.*\n.*\n.*set TOLLGATE_REDIS_URL/);
+    });
+
+    it('a shared instance killed on the same host no longer blocks a server without Redis', async () => {
+      await take('host-a', 41, true);
+      await expect(acquireServeLease(db, env('host-a', 42), () => {}, 3_600_000, false)).rejects.toThrow(
+        /kill -TERM 41\)/,
+      );
+      alive.delete(41); // kill -9
+      await expect(take('host-a', 42, false)).resolves.toMatchObject({ shared: false });
+    });
+
+    it('a shared server stops when a server without Redis took the database (its heartbeat had stalled)', async () => {
+      const lost: string[] = [];
+      alive.add(51);
+      const lease = await acquireServeLease(db, env('host-a', 51), (r) => lost.push(r), 20, true);
+      held.push(lease);
+      await db.kysely.updateTable('serve_lease').set({ holder: 'other', heartbeat_at: Date.now() }).execute();
+      await waitFor(async () => lost.length > 0);
+      expect(lost[0]).toMatch(/a server without Redis took this database/);
+    });
   });
 });

@@ -1,13 +1,14 @@
-// One server per database, until several instances can share budgets and rate limits (both live in
-// the serving process: a second server on the same database would multiply every limit). The server
-// takes a lease — one row: holder instance, host name, pid, start — in one transaction at start,
-// heartbeats it, and releases it on a clean shutdown. It is a lease, not a lock a crash leaves behind:
-//   - a lease whose holder stopped heartbeating for STALE_MS is free;
-//   - on the same host, a lease whose process is gone (no such pid, or the pid now belongs to a process
+// Who may serve a database. A server without Redis keeps budgets and rate limits in its process, so
+// a second server beside it would multiply every limit: it serves alone. On PostgreSQL with Redis
+// (redis.url) budgets and rate limits are shared, so several servers may serve one database. Every
+// server registers as an instance (one row: host, pid, start, heartbeat by the database's clock and by
+// its own), and a server serving alone also takes the lease — one row — in the same transaction:
+//   - a lease or instance whose holder stopped heartbeating for STALE_MS is free;
+//   - on the same host, one whose process is gone (no such pid, or the pid now belongs to a process
 //     started at another time) is free at once, so a server restarted after `kill -9` starts at once;
 //   - a server that finds its lease taken (its heartbeat stalled and another server took over), or that
 //     cannot renew it for STALE_MS, stops serving rather than serve beside the new holder.
-// CLI commands never take the lease: they work beside a running server.
+// CLI commands never take the lease: they work beside running servers.
 import { randomBytes } from 'node:crypto';
 import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -47,6 +48,8 @@ const DB_NOW_MS = sql<number>`(extract(epoch from clock_timestamp()) * 1000)::bi
 
 export interface HeldLease {
   readonly instanceId: string;
+  /** Serving beside other instances (PostgreSQL with Redis), or alone. */
+  readonly shared: boolean;
   /** Stops the heartbeat and frees the lease (if still ours). */
   release(): Promise<void>;
 }
@@ -127,39 +130,70 @@ interface LeaseRow {
   heartbeat_at: number | null;
 }
 
-/** Why the lease is not free, for the refusal; null when it may be taken. */
-function heldBy(row: LeaseRow, env: LeaseEnv, now: number): string | null {
-  if (row.holder === null || row.heartbeat_at === null) return null;
+/** Whether a holder's row still stands for a live server (heartbeat fresh, and its process alive on this host). */
+function live(row: LeaseRow, env: LeaseEnv, now: number): boolean {
+  if (row.holder === null || row.heartbeat_at === null) return false;
+  if (now - Number(row.heartbeat_at) >= STALE_MS) return false;
+  return !(row.host === env.host && row.pid !== null && !env.isAlive(Number(row.pid), row.pid_start));
+}
+
+/** How to run several servers on this kind of database (the last word of every refusal). */
+function severalServers(dialect: Db['dialect']): string {
+  return dialect === 'sqlite'
+    ? 'SQLite serves one instance; to run several, use PostgreSQL and Redis (TOLLGATE_DATABASE_URL and TOLLGATE_REDIS_URL on every server).'
+    : 'To run several servers on this PostgreSQL database, set TOLLGATE_REDIS_URL (redis.url) on every one of them: budgets and rate limits are then shared through Redis.';
+}
+
+/** Why the database is not free for this server, for the refusal; null when it may serve. */
+function heldBy(
+  row: LeaseRow,
+  env: LeaseEnv,
+  now: number,
+  dialect: Db['dialect'],
+  shared: boolean,
+): string | null {
+  if (!live(row, env, now)) return null;
   const age = now - Number(row.heartbeat_at);
-  if (age >= STALE_MS) return null;
   const sameHost = row.host === env.host;
-  if (sameHost && row.pid !== null && !env.isAlive(Number(row.pid), row.pid_start)) return null;
   const since = row.started_at === null ? 'an unknown time' : new Date(Number(row.started_at)).toISOString();
   const waitS = Math.ceil((STALE_MS - age) / 1000);
+  const stop = sameHost
+    ? `Stop that server first (kill -TERM ${row.pid ?? '<pid>'}), then start this one.`
+    : `Stop that server first (kill -TERM ${row.pid ?? '<pid>'} on ${row.host ?? 'its host'}); if it crashed, its lease is free in ${waitS} s: start again then.`;
   return [
     `another Tollgate server is serving this database: pid ${row.pid ?? '?'} on host ${row.host ?? '?'}, since ${since} (last heartbeat ${Math.max(0, Math.round(age / 1000))} s ago).`,
-    'Budgets and rate limits are kept by the serving process, so a second server would multiply every limit; one server per database until scale-out exists.',
-    sameHost
-      ? `Stop that server first (kill -TERM ${row.pid ?? '<pid>'}), then start this one.`
-      : `Stop that server first (kill -TERM ${row.pid ?? '<pid>'} on ${row.host ?? 'its host'}); if it crashed, its lease is free in ${waitS} s: start again then.`,
+    shared
+      ? 'That server runs without Redis: it keeps budgets and rate limits in its process, so no other server may serve beside it.'
+      : 'A server without Redis keeps budgets and rate limits in its process, so a second server would multiply every limit.',
+    shared ? `${stop} Give it the same TOLLGATE_REDIS_URL to serve beside others.` : stop,
+    severalServers(dialect),
     'CLI commands do not need the lease and keep working beside it.',
   ].join('\n');
 }
 
+/** Instance rows not heartbeated for this long are deleted when a server starts (the table stays small). */
+export const FORGET_INSTANCE_MS = 3_600_000;
+
 /**
- * Takes the lease in one transaction, or throws AppError('conflict') saying who holds it and what to
- * do. `onLost` is called (once) if the lease is later found taken by another server or cannot be
- * renewed for STALE_MS: the caller must stop serving.
+ * Takes the database for this server in one transaction, or throws AppError('conflict') saying who
+ * serves it and what to configure. `shared` (PostgreSQL with Redis) lets it serve beside other shared
+ * servers; otherwise it serves alone and takes the lease. `onLost` is called (once) if the server must
+ * stop: its lease was taken by another server, a server serving alone started beside it, or it could not
+ * renew its rows for STALE_MS.
  */
 export async function acquireServeLease(
   db: Db,
   env: LeaseEnv,
   onLost: (reason: string) => void,
   heartbeatMs = HEARTBEAT_MS,
+  sharedWanted = false,
 ): Promise<HeldLease> {
   const instanceId = randomBytes(12).toString('hex');
   const byDatabase = env.databaseClock === true && db.dialect === 'postgres';
+  // SQLite serves one instance whatever the configuration says.
+  const shared = sharedWanted && db.dialect === 'postgres';
   await writeTransaction(db, async (tx) => {
+    // The lease row is locked by every starting server (shared or not): starts are serialised.
     const locked =
       db.dialect === 'postgres'
         ? await sql<LeaseRow>`select holder, host, pid, pid_start, started_at, heartbeat_at
@@ -171,9 +205,40 @@ export async function acquireServeLease(
       ? Number((await sql<{ now: string | number }>`select ${DB_NOW_MS} as now`.execute(tx)).rows[0]?.now)
       : env.clock();
     if (row) {
-      const refusal = heldBy(row, env, now);
+      const refusal = heldBy(row, env, now, db.dialect, shared);
       if (refusal !== null) throw new AppError('conflict', refusal);
     }
+    const instances = await tx
+      .selectFrom('serve_instances')
+      .select(['instance_id', 'host', 'pid', 'pid_start', 'started_at', 'heartbeat_at', 'shared'])
+      .execute();
+    for (const other of instances) {
+      // A shared server may serve beside other shared ones; anyone else is refused beside a live one.
+      if (shared && Number(other.shared) === 1) continue;
+      const asLease: LeaseRow = {
+        holder: other.instance_id,
+        host: other.host,
+        pid: other.pid,
+        pid_start: other.pid_start,
+        started_at: other.started_at,
+        heartbeat_at: other.heartbeat_at,
+      };
+      if (!live(asLease, env, now)) continue;
+      const refusal = heldBy(asLease, env, now, db.dialect, shared) ?? '';
+      throw new AppError(
+        'conflict',
+        Number(other.shared) === 1
+          ? refusal.replace(
+              'A server without Redis keeps',
+              'It shares them through Redis, but a server without Redis keeps',
+            )
+          : refusal,
+      );
+    }
+    await tx
+      .deleteFrom('serve_instances')
+      .where('heartbeat_at', '<', now - FORGET_INSTANCE_MS)
+      .execute();
     const values = {
       holder: instanceId,
       host: env.host,
@@ -182,12 +247,27 @@ export async function acquireServeLease(
       started_at: now,
       heartbeat_at: now,
     };
-    if (row) await tx.updateTable('serve_lease').set(values).where('id', '=', 1).execute();
-    else
-      await tx
-        .insertInto('serve_lease')
-        .values({ id: 1, ...values })
-        .execute();
+    if (!shared) {
+      if (row) await tx.updateTable('serve_lease').set(values).where('id', '=', 1).execute();
+      else
+        await tx
+          .insertInto('serve_lease')
+          .values({ id: 1, ...values })
+          .execute();
+    }
+    await tx
+      .insertInto('serve_instances')
+      .values({
+        instance_id: instanceId,
+        host: env.host,
+        pid: env.pid,
+        pid_start: env.pidStart,
+        shared: shared ? 1 : 0,
+        started_at: now,
+        heartbeat_at: now,
+        own_heartbeat_at: env.clock(),
+      })
+      .execute();
   });
 
   let lastRenewed = env.clock();
@@ -199,18 +279,39 @@ export async function acquireServeLease(
     clearInterval(timer);
     onLost(reason);
   };
+  /** Renews this server's rows; the reason it must stop, or null. */
+  const renew = async (now: number): Promise<string | null> => {
+    const instance = await db.kysely
+      .updateTable('serve_instances')
+      .set({ heartbeat_at: byDatabase ? DB_NOW_MS : now, own_heartbeat_at: now })
+      .where('instance_id', '=', instanceId)
+      .executeTakeFirst();
+    if (shared) {
+      if (Number(instance.numUpdatedRows) === 0)
+        return 'this server’s instance row was removed (its heartbeat had stalled)';
+      // A server serving alone took the database (every shared server's heartbeat had stalled).
+      const lease = await readServeLease(db);
+      if (lease?.holder != null)
+        return 'a server without Redis took this database (this server’s heartbeat had stalled)';
+      return null;
+    }
+    const result = await db.kysely
+      .updateTable('serve_lease')
+      .set({ heartbeat_at: byDatabase ? DB_NOW_MS : now })
+      .where('id', '=', 1)
+      .where('holder', '=', instanceId)
+      .executeTakeFirst();
+    if (Number(result.numUpdatedRows) === 0)
+      return 'another server took over this database’s lease (this server’s heartbeat had stalled)';
+    return null;
+  };
   const beat = async () => {
     if (lost || beating) return;
     const now = env.clock();
     try {
-      const result = await db.kysely
-        .updateTable('serve_lease')
-        .set({ heartbeat_at: byDatabase ? DB_NOW_MS : now })
-        .where('id', '=', 1)
-        .where('holder', '=', instanceId)
-        .executeTakeFirst();
-      if (Number(result.numUpdatedRows) === 0) {
-        lose('another server took over this database’s lease (this server’s heartbeat had stalled)');
+      const reason = await renew(now);
+      if (reason !== null) {
+        lose(reason);
         return;
       }
       lastRenewed = now;
@@ -230,11 +331,14 @@ export async function acquireServeLease(
 
   return {
     instanceId,
+    shared,
     async release() {
       clearInterval(timer);
       if (beating) await beating;
       if (lost) return;
       lost = true;
+      await db.kysely.deleteFrom('serve_instances').where('instance_id', '=', instanceId).execute();
+      if (shared) return;
       await db.kysely
         .updateTable('serve_lease')
         .set({ holder: null, heartbeat_at: null })
@@ -243,6 +347,49 @@ export async function acquireServeLease(
         .execute();
     },
   };
+}
+
+/** A live serving instance, for `tollgate doctor` (clock skew between instances) and `status`. */
+export interface LiveInstance {
+  readonly instanceId: string;
+  readonly host: string;
+  readonly pid: number;
+  readonly shared: boolean;
+  readonly startedAt: number;
+  /** Its last heartbeat by the database's clock (PostgreSQL; on SQLite its own clock)… */
+  readonly heartbeatAt: number;
+  /** …and by its own clock at the same moment: the difference is its clock's skew (± a write's time). */
+  readonly ownHeartbeatAt: number;
+  readonly skewMs: number;
+}
+
+/**
+ * The instances whose heartbeat is younger than STALE_MS by the database's clock (PostgreSQL) or by
+ * `clock` (SQLite), oldest first.
+ */
+export async function listLiveInstances(db: Db, clock: Clock): Promise<LiveInstance[]> {
+  const now =
+    db.dialect === 'postgres'
+      ? Number(
+          (await sql<{ now: string | number }>`select ${DB_NOW_MS} as now`.execute(db.kysely)).rows[0]?.now,
+        )
+      : clock();
+  const rows = await db.kysely
+    .selectFrom('serve_instances')
+    .selectAll()
+    .where('heartbeat_at', '>', now - STALE_MS)
+    .orderBy('started_at')
+    .execute();
+  return rows.map((r) => ({
+    instanceId: r.instance_id,
+    host: r.host,
+    pid: Number(r.pid),
+    shared: Number(r.shared) === 1,
+    startedAt: Number(r.started_at),
+    heartbeatAt: Number(r.heartbeat_at),
+    ownHeartbeatAt: Number(r.own_heartbeat_at),
+    skewMs: Number(r.own_heartbeat_at) - Number(r.heartbeat_at),
+  }));
 }
 
 /** The lease as stored (for `status` and tests). */

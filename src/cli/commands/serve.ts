@@ -12,7 +12,7 @@ import {
   isInitialised,
   openInstallation,
 } from '../../install/installation.js';
-import { acquireServeLease, systemLeaseEnv } from '../../install/serve-lease.js';
+import { acquireServeLease, HEARTBEAT_MS, systemLeaseEnv } from '../../install/serve-lease.js';
 import { systemClock } from '../../lib/clock.js';
 import { AppError } from '../../lib/errors.js';
 import { parsePositiveInt } from '../../lib/validate.js';
@@ -49,13 +49,20 @@ export function serveCommand(io: Io): Command {
         },
       });
       const installation = await openOrCreate(io, config);
-      // One server per database: refuse (exit non-zero, saying who serves it) before anything starts.
+      // Several servers per database only on PostgreSQL with Redis (budgets and rate limits shared);
+      // otherwise one: refuse (exit non-zero, saying who serves it and what to set) before anything starts.
       let lostReason: string | null = null;
       let onLost: () => void = () => {};
-      const lease = await acquireServeLease(installation.db, systemLeaseEnv(systemClock), (reason) => {
-        lostReason = reason;
-        onLost();
-      }).catch(async (error: unknown) => {
+      const lease = await acquireServeLease(
+        installation.db,
+        systemLeaseEnv(systemClock),
+        (reason) => {
+          lostReason = reason;
+          onLost();
+        },
+        HEARTBEAT_MS,
+        config.redis.url !== null,
+      ).catch(async (error: unknown) => {
         await installation.close();
         throw error;
       });
