@@ -3,7 +3,7 @@
 // server then reads the feed (the truth), so a lost, duplicated or forged message costs at most one
 // poll interval or one extra query, never a wrong cache. Pub/sub is at-most-once: while a subscriber
 // is disconnected it misses messages, which is why the poller keeps running underneath.
-import { connectRedis, type Redis } from '../redis/connect.js';
+import { connectRedis, REDIS_CONNECT_TIMEOUT_MS, type Redis } from '../redis/connect.js';
 
 /** One channel per installation: several installations may share a Redis server (pub/sub ignores db numbers). */
 export function changeChannel(orgId: string): string {
@@ -45,7 +45,8 @@ export function createChangePublisher(url: string, channel: string): ChangePubli
         );
         return;
       }
-    } while (again && !closed);
+      // Also after close(): an announcement asked for before it still follows its commit.
+    } while (again);
   }
 
   return {
@@ -88,8 +89,9 @@ export interface SubscribeOptions {
   readonly maxRetryMs?: number;
 }
 
-/** How long a SUBSCRIBE may take (subscriber connections have no command timeout of their own). */
+/** How long a SUBSCRIBE, and a connection with its first PING, may take. */
 const SUBSCRIBE_TIMEOUT_MS = 2_000;
+const CONNECT_TIMEOUT_MS = REDIS_CONNECT_TIMEOUT_MS + SUBSCRIBE_TIMEOUT_MS;
 
 /**
  * Subscribes to `channel` and calls `wake` on each message, and once more each time the subscription
@@ -118,9 +120,15 @@ export function subscribeChanges(
 
   async function attempt(): Promise<void> {
     let redis: Redis;
+    // A subscriber connection has no command timeout of its own: its first PING is bounded here.
+    const connecting = connectRedis(url, { name: 'tollgate-subscribe', subscriber: true });
     try {
-      redis = await connectRedis(url, { name: 'tollgate-subscribe', subscriber: true });
+      redis = await withTimeout(connecting, CONNECT_TIMEOUT_MS);
     } catch {
+      connecting.then(
+        (late) => late.disconnect(),
+        () => {},
+      );
       return scheduleRetry();
     }
     if (isClosed()) {
