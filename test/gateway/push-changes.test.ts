@@ -1,13 +1,15 @@
 // Changes reach every instance within 1 s: three gateways on one PostgreSQL schema and one Redis, a
 // key revoked, a user removed, a budget changed, a credential rotated and `credential use`, written by
 // one instance's services or by the CLI beside them. Measured per instance from the moment the write
-// returned to the first request that shows the change. Three set-ups:
+// returned to the first request that shows the change. The set-ups:
 //   - as deployed: push (Redis pub/sub) plus the 250 ms poll;
-//   - push alone (the poll set to a minute), so only the push can explain the result; then Redis cut
-//     (a negative control: the same probe does not see a change within 1.5 s) and brought back;
-//   - Redis unreachable from the start: the 250 ms poll alone, still within 1 s.
+//   - push alone (the poll set to a minute), so only the push can explain the result; then the push
+//     connections cut (a negative control: the same probe does not see a change within 1.5 s) and back;
+//   - push down (subscribers and announcements cut off, Redis serving everything else): the poll alone;
+//   - Redis unreachable altogether: revocations and removed users by the poll alone.
 // Each change has a positive control: before it, the probe shows the old state on every instance; after
-// it, an untouched key still works everywhere.
+// it, an untouched key still works everywhere. Redis sits behind a relay (test/helpers/tcp-proxy.ts)
+// that cuts the connections a test names.
 import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
@@ -236,8 +238,7 @@ describe.skipIf(!PG_URL || !REDIS_URL)('changes reach every instance within 1 s 
     let set: Instances;
     let proxy: TcpProxy;
     beforeAll(async () => {
-      const redis = new URL(REDIS_URL as string);
-      proxy = await startTcpProxy(redis.hostname, Number(redis.port || 6379));
+      proxy = await redisProxy();
       ({ schema, set } = await setUp('pushonly', `redis://127.0.0.1:${proxy.port}`, 60_000));
       await waitForPush(set, 'subscribed');
     });
@@ -252,61 +253,50 @@ describe.skipIf(!PG_URL || !REDIS_URL)('changes reach every instance within 1 s 
       console.info('push alone, written by the CLI (worst of 3 instances, ms):', measured);
     });
 
-    it('Redis cut: a revocation is not seen within 1.5 s (control); Redis back: it is applied, and push works again', async () => {
+    it('push cut: a revocation is not seen within 1.5 s (control); push back: it is applied, and push works again', async () => {
       const s = (set.list[0] as Instances['list'][number]).services;
       await s.users.add(admin, { name: 'cut', team: null, monthlyBudgetMicro: null });
       const first = await s.keys.issue(admin, { user: 'cut', policy: {}, credential: null });
       const second = await s.keys.issue(admin, { user: 'cut', policy: {}, credential: null });
-      // Every instance has applied the issues (a key loaded while a change is applied is not cached)…
-      for (const instance of set.list) await instance.gateway.refresh();
-      await new Promise((r) => setTimeout(r, 100));
-      // …and holds both keys in its cache, as it would under traffic.
-      for (let round = 0; round < 2; round++)
-        for (const instance of set.list) {
-          expect(await outcome(instance.client(first.key))).toBe('ok');
-          expect(await outcome(instance.client(second.key))).toBe('ok');
-        }
-      await proxy.down();
+      await cacheEverywhere(set, [first.key, second.key]);
+      proxy.block(PUSH_CONNECTIONS);
       await waitForPush(set, 'down');
       // The write itself succeeds although its announcement cannot be sent.
       await cliWriter(set).revokeKey(first.id);
       const unseen = await reach(
         set,
-        async (i) => (await outcome(set.list[i]?.client(first.key) as Anthropic)) === 'refused',
+        async (i) => (await outcome(on(set, i).client(first.key))) === 'refused',
         1500,
       );
       expect(unseen).toEqual([null, null, null]);
 
       // Back: each instance reads the feed when its subscription is re-established.
-      await proxy.up();
+      proxy.unblock();
       await waitForPush(set, 'subscribed');
       const caughtUp = await reach(
         set,
-        async (i) => (await outcome(set.list[i]?.client(first.key) as Anthropic)) === 'refused',
+        async (i) => (await outcome(on(set, i).client(first.key))) === 'refused',
       );
       expect(caughtUp.every((t) => t !== null && t <= BOUND_MS)).toBe(true);
       await cliWriter(set).revokeKey(second.id);
       const measured: Record<string, number> = {};
       expectWithinBound(
-        await reach(
-          set,
-          async (i) => (await outcome(set.list[i]?.client(second.key) as Anthropic)) === 'refused',
-        ),
-        'key revoked after Redis came back',
+        await reach(set, async (i) => (await outcome(on(set, i).client(second.key))) === 'refused'),
+        'key revoked after the push came back',
         measured,
       );
     });
   });
 
-  describe('push down: Redis unreachable from the start, the 250 ms poll alone', () => {
+  describe('push down (subscribers and announcements cut off; Redis serves the rest): the 250 ms poll alone', () => {
     let schema: PgSchema;
     let set: Instances;
     let proxy: TcpProxy;
     beforeAll(async () => {
-      const redis = new URL(REDIS_URL as string);
-      proxy = await startTcpProxy(redis.hostname, Number(redis.port || 6379));
-      await proxy.down();
+      proxy = await redisProxy();
       ({ schema, set } = await setUp('pushdown', `redis://127.0.0.1:${proxy.port}`));
+      await waitForPush(set, 'subscribed');
+      proxy.block(PUSH_CONNECTIONS);
       await waitForPush(set, 'down');
     });
     afterAll(async () => {
@@ -317,8 +307,72 @@ describe.skipIf(!PG_URL || !REDIS_URL)('changes reach every instance within 1 s 
 
     it('written by the CLI (whose announcements fail): every change reaches all three within 1 s', async () => {
       const measured = await exerciseChanges(set, cliWriter(set), 'down');
-      console.info('poll alone, Redis unreachable (worst of 3 instances, ms):', measured);
+      console.info('poll alone, push cut off (worst of 3 instances, ms):', measured);
       expect(set.list.map((i) => i.gateway.pushState())).toEqual(['down', 'down', 'down']);
     });
   });
+
+  describe('Redis unreachable altogether: the 250 ms poll alone', () => {
+    let schema: PgSchema;
+    let set: Instances;
+    let proxy: TcpProxy;
+    beforeAll(async () => {
+      proxy = await redisProxy();
+      ({ schema, set } = await setUp('noredis', `redis://127.0.0.1:${proxy.port}`));
+      await waitForPush(set, 'subscribed');
+    });
+    afterAll(async () => {
+      await set?.close();
+      await schema?.drop();
+      await proxy?.close();
+    });
+
+    it('a revoked key and a removed user are refused by all three within 1 s; an untouched key still works', async () => {
+      const s = (set.list[0] as Instances['list'][number]).services;
+      await s.users.add(admin, { name: 'stays', team: null, monthlyBudgetMicro: null });
+      await s.users.add(admin, { name: 'goes', team: null, monthlyBudgetMicro: null });
+      const control = await s.keys.issue(admin, { user: 'stays', policy: {}, credential: null });
+      const revoked = await s.keys.issue(admin, { user: 'stays', policy: {}, credential: null });
+      const removed = await s.keys.issue(admin, { user: 'goes', policy: {}, credential: null });
+      await cacheEverywhere(set, [control.key, revoked.key, removed.key]);
+      await proxy.down();
+      await waitForPush(set, 'down');
+      const measured: Record<string, number> = {};
+      await cliWriter(set).revokeKey(revoked.id);
+      expectWithinBound(
+        await reach(set, async (i) => (await outcome(on(set, i).client(revoked.key))) === 'refused'),
+        'key revoked',
+        measured,
+      );
+      await cliWriter(set).removeUser('goes');
+      expectWithinBound(
+        await reach(set, async (i) => (await outcome(on(set, i).client(removed.key))) === 'refused'),
+        'user removed',
+        measured,
+      );
+      for (let i = 0; i < set.list.length; i++)
+        expect(await outcome(on(set, i).client(control.key))).toBe('ok');
+      console.info('poll alone, Redis unreachable (worst of 3 instances, ms):', measured);
+    });
+  });
 });
+
+/** The Redis connections that carry pushed changes (connection names set by src/changes/push.ts). */
+const PUSH_CONNECTIONS = /tollgate-(subscribe|publish)/;
+
+async function redisProxy(): Promise<TcpProxy> {
+  const redis = new URL(REDIS_URL as string);
+  return startTcpProxy(redis.hostname, Number(redis.port || 6379));
+}
+
+const on = (set: Instances, i: number) => set.list[i] as Instances['list'][number];
+
+/** Every instance has applied the changes so far and holds `keys` in its cache, as under traffic. */
+async function cacheEverywhere(set: Instances, keys: string[]): Promise<void> {
+  // A key loaded while a change is being applied is not cached: apply them all first.
+  for (const instance of set.list) await instance.gateway.refresh();
+  await new Promise((r) => setTimeout(r, 100));
+  for (let round = 0; round < 2; round++)
+    for (const instance of set.list)
+      for (const key of keys) expect(await outcome(instance.client(key))).toBe('ok');
+}

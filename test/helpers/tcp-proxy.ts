@@ -1,6 +1,7 @@
 // A TCP relay on a fixed local port in front of a real server (Redis), which a test can take down —
 // every connection cut, new ones refused, as when the server becomes unreachable — and bring back up
-// on the same port.
+// on the same port; or cut only the connections whose client sent a given text (e.g. the connection
+// name a Redis client sets with CLIENT SETNAME), while the others keep working.
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 
 export interface TcpProxy {
@@ -8,28 +9,42 @@ export interface TcpProxy {
   readonly port: number;
   down(): Promise<void>;
   up(): Promise<void>;
+  /** Cuts, now and from now on, every connection whose client has sent text matching `pattern`. */
+  block(pattern: RegExp): void;
+  unblock(): void;
   close(): Promise<void>;
 }
 
+/** How much of what a client sends is kept to match `block` patterns against (its first commands). */
+const HEAD_BYTES = 4096;
+
 export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
-  const sockets = new Set<Socket>();
+  const links = new Set<{ client: Socket; upstream: Socket; head: string }>();
   let server: Server | null = null;
   let port = 0;
+  let blocked: RegExp | null = null;
+
+  const cut = (link: { client: Socket; upstream: Socket }) => {
+    link.client.destroy();
+    link.upstream.destroy();
+  };
 
   const listen = async (): Promise<void> => {
     const s = createServer((client) => {
       const upstream = createConnection({ host: targetHost, port: targetPort });
-      sockets.add(client);
-      sockets.add(upstream);
-      const cut = () => {
-        client.destroy();
-        upstream.destroy();
-        sockets.delete(client);
-        sockets.delete(upstream);
+      const link = { client, upstream, head: '' };
+      links.add(link);
+      const end = () => {
+        cut(link);
+        links.delete(link);
       };
-      client.on('error', cut).on('close', cut);
-      upstream.on('error', cut).on('close', cut);
-      client.pipe(upstream);
+      client.on('error', end).on('close', end);
+      upstream.on('error', end).on('close', end);
+      client.on('data', (chunk: Buffer) => {
+        if (link.head.length < HEAD_BYTES) link.head += chunk.toString('latin1').slice(0, HEAD_BYTES);
+        if (blocked?.test(link.head)) return end();
+        upstream.write(chunk);
+      });
       upstream.pipe(client);
     });
     await new Promise<void>((done, fail) => {
@@ -43,8 +58,8 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
   const down = async (): Promise<void> => {
     const s = server;
     server = null;
-    for (const socket of sockets) socket.destroy();
-    sockets.clear();
+    for (const link of links) cut(link);
+    links.clear();
     if (s) await new Promise<void>((done) => s.close(() => done()));
   };
 
@@ -55,6 +70,13 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     },
     down,
     up: () => (server ? Promise.resolve() : listen()),
+    block(pattern) {
+      blocked = pattern;
+      for (const link of links) if (pattern.test(link.head)) cut(link);
+    },
+    unblock() {
+      blocked = null;
+    },
     close: down,
   };
 }
