@@ -20,11 +20,12 @@ export interface Check {
 
 /**
  * Clock skew bounds. Revocation and other changes do not depend on clocks (they travel through the
- * change feed), but key expiry, budget periods, rate-limit minutes and session expiry are read from each
- * instance's clock. Above 1 s — the bound Tollgate promises for a change to reach every instance — a
- * clock makes expiry less exact than revocation: a warning. Above 5 s a clock is not synchronised at all
- * (NTP keeps hosts within milliseconds), an expired key works 5 s longer on that instance and a
- * per-minute limit's windows drift apart by a twelfth of a minute: a failure.
+ * change feed), but key and session expiry and each usage record's time — and so the day or month, the
+ * budget period, a request counts in — are read from each instance's clock. Above 1 s, the bound
+ * Tollgate promises for a change to reach every instance, a clock makes expiry less exact than
+ * revocation: a warning. Above 5 s a clock is not synchronised at all (NTP keeps hosts within
+ * milliseconds): an expired key works 5 s longer on that instance and requests of a month's last 5 s
+ * count in the next: a failure.
  */
 export const CLOCK_WARN_MS = 1_000;
 export const CLOCK_FAIL_MS = 5_000;
