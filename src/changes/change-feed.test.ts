@@ -60,8 +60,16 @@ describe.skipIf(!PG_URL)('feed rows on PostgreSQL become visible in seq order', 
     expect(Number(rows[0]?.seq)).toBeLessThan(Number(rows[1]?.seq));
   });
 
+  it("a bulk change writes all its rows, in order, past one statement's size", async () => {
+    const [{ seq: before } = { seq: 0 }] = (await changesSince(db.kysely, 0, 100_000)).slice(-1);
+    const many = Array.from({ length: 2500 }, (_, i) => row(`bulk-${i}`));
+    await writeTransaction(db, (tx) => recordChanges(tx, 'postgres', many));
+    const seen = await changesSince(db.kysely, Number(before), 5000);
+    expect(seen.map((r) => r.target_id)).toEqual(many.map((r) => r.target_id));
+  });
+
   it('control: a plain insert beside an open writer commits first with a higher seq (the skip it prevents)', async () => {
-    const [{ seq: before } = { seq: 0 }] = (await changesSince(db.kysely, 0)).slice(-1);
+    const [{ seq: before } = { seq: 0 }] = (await changesSince(db.kysely, 0, 100_000)).slice(-1);
     const first = holdOpen('c', (tx) => recordChanges(tx, 'postgres', [row('c')]));
     await first.written;
     await db.kysely.insertInto('change_log').values(row('d')).execute();

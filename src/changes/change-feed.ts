@@ -8,6 +8,7 @@ export type ChangeKind = 'key' | 'user' | 'team' | 'credential' | 'budget' | 'or
 
 /** Arbitrary, fixed: the transaction lock that orders feed rows on PostgreSQL (see recordChanges). */
 const FEED_LOCK = 0x746f6c6c; // "toll"
+const FEED_SLICE = 1000;
 
 /**
  * Appends feed rows; call last in the write transaction. Readers keep only the highest seq they
@@ -24,7 +25,12 @@ export async function recordChanges(
 ): Promise<void> {
   if (rows.length === 0) return;
   if (dialect === 'postgres') await sql`select pg_advisory_xact_lock(${FEED_LOCK})`.execute(tx);
-  await tx.insertInto('change_log').values(rows).execute();
+  // In slices: a bulk change (a team's thousands of keys) stays under PostgreSQL's 65,535 parameters.
+  for (let i = 0; i < rows.length; i += FEED_SLICE)
+    await tx
+      .insertInto('change_log')
+      .values(rows.slice(i, i + FEED_SLICE))
+      .execute();
 }
 
 /** Changes after `afterSeq`, oldest first, at most `limit`. */
