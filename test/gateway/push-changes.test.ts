@@ -20,6 +20,9 @@ import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 
 const REDIS_URL = process.env.TOLLGATE_TEST_REDIS_URL;
 const BOUND_MS = 1000;
+/** Three instances with their migrations, on a machine shared with the rest of the suite. */
+const SETUP_MS = 120_000;
+const TEST_MS = 60_000;
 const PARAMS = {
   model: 'claude-haiku-4-5',
   max_tokens: 20,
@@ -221,16 +224,20 @@ describe.skipIf(!PG_URL || !REDIS_URL)('changes reach every instance within 1 s 
     beforeAll(async () => {
       ({ schema, set } = await setUp('deployed', REDIS_URL));
       await waitForPush(set, 'subscribed');
-    });
+    }, SETUP_MS);
     afterAll(async () => {
       await set?.close();
       await schema?.drop();
     });
 
-    it('written through one instance: every change reaches all three within 1 s', async () => {
-      const measured = await exerciseChanges(set, servicesWriter(set), 'svc');
-      console.info('push + poll, written by an instance (worst of 3 instances, ms):', measured);
-    });
+    it(
+      'written through one instance: every change reaches all three within 1 s',
+      async () => {
+        const measured = await exerciseChanges(set, servicesWriter(set), 'svc');
+        console.info('push + poll, written by an instance (worst of 3 instances, ms):', measured);
+      },
+      TEST_MS,
+    );
   });
 
   describe('push alone (poll once a minute)', () => {
@@ -241,51 +248,59 @@ describe.skipIf(!PG_URL || !REDIS_URL)('changes reach every instance within 1 s 
       proxy = await redisProxy();
       ({ schema, set } = await setUp('pushonly', `redis://127.0.0.1:${proxy.port}`, 60_000));
       await waitForPush(set, 'subscribed');
-    });
+    }, SETUP_MS);
     afterAll(async () => {
       await set?.close();
       await schema?.drop();
       await proxy?.close();
     });
 
-    it('written by the CLI beside the servers: every change reaches all three within 1 s', async () => {
-      const measured = await exerciseChanges(set, cliWriter(set), 'cli');
-      console.info('push alone, written by the CLI (worst of 3 instances, ms):', measured);
-    });
+    it(
+      'written by the CLI beside the servers: every change reaches all three within 1 s',
+      async () => {
+        const measured = await exerciseChanges(set, cliWriter(set), 'cli');
+        console.info('push alone, written by the CLI (worst of 3 instances, ms):', measured);
+      },
+      TEST_MS,
+    );
 
-    it('push cut: a revocation is not seen within 1.5 s (control); push back: it is applied, and push works again', async () => {
-      const s = (set.list[0] as Instances['list'][number]).services;
-      await s.users.add(admin, { name: 'cut', team: null, monthlyBudgetMicro: null });
-      const first = await s.keys.issue(admin, { user: 'cut', policy: {}, credential: null });
-      const second = await s.keys.issue(admin, { user: 'cut', policy: {}, credential: null });
-      await cacheEverywhere(set, [first.key, second.key]);
-      proxy.block(PUSH_CONNECTIONS);
-      await waitForPush(set, 'down');
-      // The write itself succeeds although its announcement cannot be sent.
-      await cliWriter(set).revokeKey(first.id);
-      const unseen = await reach(
-        set,
-        async (i) => (await outcome(on(set, i).client(first.key))) === 'refused',
-        1500,
-      );
-      expect(unseen).toEqual([null, null, null]);
+    it(
+      'push cut: a revocation is not seen within 1.5 s (control); push back: it is applied, and push works again',
+      async () => {
+        const s = (set.list[0] as Instances['list'][number]).services;
+        await s.users.add(admin, { name: 'cut', team: null, monthlyBudgetMicro: null });
+        const first = await s.keys.issue(admin, { user: 'cut', policy: {}, credential: null });
+        const second = await s.keys.issue(admin, { user: 'cut', policy: {}, credential: null });
+        await cacheEverywhere(set, [first.key, second.key]);
+        proxy.block(PUSH_CONNECTIONS);
+        await waitForPush(set, 'down');
+        // The write itself succeeds although its announcement cannot be sent.
+        await cliWriter(set).revokeKey(first.id);
+        const unseen = await reach(
+          set,
+          async (i) => (await outcome(on(set, i).client(first.key))) === 'refused',
+          1500,
+        );
+        expect(unseen).toEqual([null, null, null]);
 
-      // Back: each instance reads the feed when its subscription is re-established.
-      proxy.unblock();
-      await waitForPush(set, 'subscribed');
-      const caughtUp = await reach(
-        set,
-        async (i) => (await outcome(on(set, i).client(first.key))) === 'refused',
-      );
-      expect(caughtUp.every((t) => t !== null && t <= BOUND_MS)).toBe(true);
-      await cliWriter(set).revokeKey(second.id);
-      const measured: Record<string, number> = {};
-      expectWithinBound(
-        await reach(set, async (i) => (await outcome(on(set, i).client(second.key))) === 'refused'),
-        'key revoked after the push came back',
-        measured,
-      );
-    });
+        // Back: each instance reads the feed when its subscription is re-established.
+        proxy.unblock();
+        await waitForPush(set, 'subscribed');
+        const caughtUp = await reach(
+          set,
+          async (i) => (await outcome(on(set, i).client(first.key))) === 'refused',
+        );
+        expect(caughtUp.every((t) => t !== null && t <= BOUND_MS)).toBe(true);
+        await cliWriter(set).revokeKey(second.id);
+        const measured: Record<string, number> = {};
+        expectWithinBound(
+          await reach(set, async (i) => (await outcome(on(set, i).client(second.key))) === 'refused'),
+          'key revoked after the push came back',
+          measured,
+        );
+      },
+      TEST_MS,
+    );
   });
 
   describe('push down (subscribers and announcements cut off; Redis serves the rest): the 250 ms poll alone', () => {
@@ -298,18 +313,22 @@ describe.skipIf(!PG_URL || !REDIS_URL)('changes reach every instance within 1 s 
       await waitForPush(set, 'subscribed');
       proxy.block(PUSH_CONNECTIONS);
       await waitForPush(set, 'down');
-    });
+    }, SETUP_MS);
     afterAll(async () => {
       await set?.close();
       await schema?.drop();
       await proxy?.close();
     });
 
-    it('written by the CLI (whose announcements fail): every change reaches all three within 1 s', async () => {
-      const measured = await exerciseChanges(set, cliWriter(set), 'down');
-      console.info('poll alone, push cut off (worst of 3 instances, ms):', measured);
-      expect(set.list.map((i) => i.gateway.pushState())).toEqual(['down', 'down', 'down']);
-    });
+    it(
+      'written by the CLI (whose announcements fail): every change reaches all three within 1 s',
+      async () => {
+        const measured = await exerciseChanges(set, cliWriter(set), 'down');
+        console.info('poll alone, push cut off (worst of 3 instances, ms):', measured);
+        expect(set.list.map((i) => i.gateway.pushState())).toEqual(['down', 'down', 'down']);
+      },
+      TEST_MS,
+    );
   });
 
   describe('Redis unreachable altogether: the 250 ms poll alone', () => {
@@ -320,40 +339,44 @@ describe.skipIf(!PG_URL || !REDIS_URL)('changes reach every instance within 1 s 
       proxy = await redisProxy();
       ({ schema, set } = await setUp('noredis', `redis://127.0.0.1:${proxy.port}`));
       await waitForPush(set, 'subscribed');
-    });
+    }, SETUP_MS);
     afterAll(async () => {
       await set?.close();
       await schema?.drop();
       await proxy?.close();
     });
 
-    it('a revoked key and a removed user are refused by all three within 1 s; an untouched key still works', async () => {
-      const s = (set.list[0] as Instances['list'][number]).services;
-      await s.users.add(admin, { name: 'stays', team: null, monthlyBudgetMicro: null });
-      await s.users.add(admin, { name: 'goes', team: null, monthlyBudgetMicro: null });
-      const control = await s.keys.issue(admin, { user: 'stays', policy: {}, credential: null });
-      const revoked = await s.keys.issue(admin, { user: 'stays', policy: {}, credential: null });
-      const removed = await s.keys.issue(admin, { user: 'goes', policy: {}, credential: null });
-      await cacheEverywhere(set, [control.key, revoked.key, removed.key]);
-      await proxy.down();
-      await waitForPush(set, 'down');
-      const measured: Record<string, number> = {};
-      await cliWriter(set).revokeKey(revoked.id);
-      expectWithinBound(
-        await reach(set, async (i) => (await outcome(on(set, i).client(revoked.key))) === 'refused'),
-        'key revoked',
-        measured,
-      );
-      await cliWriter(set).removeUser('goes');
-      expectWithinBound(
-        await reach(set, async (i) => (await outcome(on(set, i).client(removed.key))) === 'refused'),
-        'user removed',
-        measured,
-      );
-      for (let i = 0; i < set.list.length; i++)
-        expect(await outcome(on(set, i).client(control.key))).toBe('ok');
-      console.info('poll alone, Redis unreachable (worst of 3 instances, ms):', measured);
-    });
+    it(
+      'a revoked key and a removed user are refused by all three within 1 s; an untouched key still works',
+      async () => {
+        const s = (set.list[0] as Instances['list'][number]).services;
+        await s.users.add(admin, { name: 'stays', team: null, monthlyBudgetMicro: null });
+        await s.users.add(admin, { name: 'goes', team: null, monthlyBudgetMicro: null });
+        const control = await s.keys.issue(admin, { user: 'stays', policy: {}, credential: null });
+        const revoked = await s.keys.issue(admin, { user: 'stays', policy: {}, credential: null });
+        const removed = await s.keys.issue(admin, { user: 'goes', policy: {}, credential: null });
+        await cacheEverywhere(set, [control.key, revoked.key, removed.key]);
+        await proxy.down();
+        await waitForPush(set, 'down');
+        const measured: Record<string, number> = {};
+        await cliWriter(set).revokeKey(revoked.id);
+        expectWithinBound(
+          await reach(set, async (i) => (await outcome(on(set, i).client(revoked.key))) === 'refused'),
+          'key revoked',
+          measured,
+        );
+        await cliWriter(set).removeUser('goes');
+        expectWithinBound(
+          await reach(set, async (i) => (await outcome(on(set, i).client(removed.key))) === 'refused'),
+          'user removed',
+          measured,
+        );
+        for (let i = 0; i < set.list.length; i++)
+          expect(await outcome(on(set, i).client(control.key))).toBe('ok');
+        console.info('poll alone, Redis unreachable (worst of 3 instances, ms):', measured);
+      },
+      TEST_MS,
+    );
   });
 });
 
