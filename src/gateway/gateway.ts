@@ -124,7 +124,7 @@ export function createGateway(
   );
   // With Redis, every instance is woken as soon as any instance or CLI command commits a change.
   let push: ChangeSubscription | null = null;
-  const redisUrl = config.redis.url;
+  const pushUrl = config.redis.url;
 
   // Previous secrets kept for a rotation's grace period are destroyed once it ends.
   const services = createServices(ctx.installation, config, ctx.clock);
@@ -177,8 +177,8 @@ export function createGateway(
     alerts,
     async start(): Promise<void> {
       await poller.start();
-      if (redisUrl !== null)
-        push = subscribeChanges(redisUrl, changeChannel(orgId), poller.wake, {
+      if (pushUrl !== null)
+        push = subscribeChanges(pushUrl, changeChannel(orgId), poller.wake, {
           onState: (state) => {
             if (state === 'subscribed') logger.info('change push subscribed: changes apply at once');
             else if (state === 'down')
