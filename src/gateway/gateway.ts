@@ -11,7 +11,8 @@ import {
   reservationTtlMs,
 } from '../budgets/redis-budget-book.js';
 import { loadSpend } from '../budgets/spend.js';
-import { createChangePoller } from '../changes/poller.js';
+import { CHANGE_POLL_MS, createChangePoller } from '../changes/poller.js';
+import { type ChangeSubscription, changeChannel, subscribeChanges } from '../changes/push.js';
 import type { Config } from '../config/load.js';
 import type { ServiceContext } from '../install/context.js';
 import { listLiveInstances } from '../install/serve-lease.js';
@@ -47,7 +48,12 @@ export const DEFAULT_WEB_SEARCH_MAX_USES = 5;
 export function createGateway(
   ctx: ServiceContext,
   config: Config,
-  options: { logger?: Logger; alerts?: AlertOptions } = {},
+  options: {
+    logger?: Logger;
+    alerts?: AlertOptions;
+    /** The change feed's fallback poll (default CHANGE_POLL_MS); the push channel wakes it sooner. */
+    changePollMs?: number;
+  } = {},
 ) {
   const { db, pepper, orgId } = ctx.installation;
   const logger = options.logger ?? createLogger('silent');
@@ -144,12 +150,25 @@ export function createGateway(
       scrubTable: credentials.scrubTable,
     },
   };
-  const poller = createChangePoller(db, (kinds) => {
-    if (kinds.has('key') || kinds.has('user') || kinds.has('team') || kinds.has('budget') || kinds.has('org'))
-      keys.invalidate();
-    if (kinds.has('credential')) credentials.invalidate();
-    alerts.changed(kinds);
-  });
+  const poller = createChangePoller(
+    db,
+    (kinds) => {
+      if (
+        kinds.has('key') ||
+        kinds.has('user') ||
+        kinds.has('team') ||
+        kinds.has('budget') ||
+        kinds.has('org')
+      )
+        keys.invalidate();
+      if (kinds.has('credential')) credentials.invalidate();
+      alerts.changed(kinds);
+    },
+    options.changePollMs ?? CHANGE_POLL_MS,
+  );
+  // With Redis, every instance is woken as soon as any instance or CLI command commits a change.
+  let push: ChangeSubscription | null = null;
+  const pushUrl = config.redis.url;
 
   // Previous secrets kept for a rotation's grace period are destroyed once it ends.
   const services = createServices(ctx.installation, config, ctx.clock);
@@ -211,6 +230,14 @@ export function createGateway(
         await shared.start(others.length > 0);
       }
       await poller.start();
+      if (pushUrl !== null)
+        push = subscribeChanges(pushUrl, changeChannel(orgId), poller.wake, {
+          onState: (state) => {
+            if (state === 'subscribed') logger.info('change push subscribed: changes apply at once');
+            else if (state === 'down')
+              logger.warn('change push down (Redis unreachable): changes apply by polling the feed');
+          },
+        });
       // The OpenTelemetry SDK is loaded only when an endpoint is configured.
       if (config.claude.otel_endpoint !== null) {
         otlp = await startOtlpPush(metrics, {
@@ -227,9 +254,12 @@ export function createGateway(
     },
     /** Applies pending changes now (tests; the poller does it every 250 ms). */
     refresh: () => poller.pollNow(),
+    /** The push channel: 'off' without Redis, else whether this instance is subscribed. */
+    pushState: () => push?.state() ?? 'off',
     async close(): Promise<void> {
       if (sweeper) clearInterval(sweeper);
       await retiring;
+      await push?.close();
       await poller.stop();
       await credentials.settled();
       await ledger.close();

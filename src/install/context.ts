@@ -1,6 +1,6 @@
 // What every service needs: the installation, a clock and the actor on whose behalf it acts.
 import { appendAudit, headOf } from '../audit/audit.repo.js';
-import { type ChangeKind, recordChange } from '../changes/change-feed.js';
+import { type ChangeKind, recordChanges } from '../changes/change-feed.js';
 import type { AuditRow } from '../db/schema.js';
 import type { Tx } from '../db/tx.js';
 import { writeTransaction } from '../db/tx.js';
@@ -29,7 +29,9 @@ export interface ChangeUnit {
 /**
  * Runs one state change in a write transaction together with its audit entry and its change-feed
  * rows, so the audit log and running servers never miss a change that committed. Once it has
- * committed, the new chain head goes to the audit witness (if configured): never a head that rolled back.
+ * committed, the new chain head goes to the audit witness (if configured): never a head that rolled back;
+ * and the other instances are told to read the feed (never from inside the transaction, which could
+ * still roll back or not yet be visible to them).
  */
 export async function change<T>(
   ctx: ServiceContext,
@@ -38,10 +40,13 @@ export async function change<T>(
 ): Promise<T> {
   const { db, anchorKey, witness } = ctx.installation;
   const last: { head: AuditRow | null } = { head: null };
-  const result = await writeTransaction(db, (tx) => {
+  let changed = 0;
+  const result = await writeTransaction(db, async (tx) => {
     const now = ctx.clock();
     last.head = null;
-    return fn({
+    // Feed rows are written last, in one statement (see recordChanges for why on PostgreSQL).
+    const rows: Array<{ kind: ChangeKind; target_id: string; at: number }> = [];
+    const value = await fn({
       tx,
       now,
       audit: async (action, targetType, targetId, details) => {
@@ -54,9 +59,15 @@ export async function change<T>(
           at: now,
         });
       },
-      changed: (kind, targetId) => recordChange(tx, kind, targetId, now),
+      changed: async (kind, targetId) => {
+        rows.push({ kind, target_id: targetId, at: now });
+      },
     });
+    await recordChanges(tx, db.dialect, rows);
+    changed = rows.length;
+    return value;
   });
   if (witness && last.head) await witness.record(headOf(last.head, anchorKey));
+  if (changed > 0) ctx.installation.changes?.publish();
   return result;
 }

@@ -7,6 +7,7 @@ import { mkdir, readdir } from 'node:fs/promises';
 import { appendAudit, currentAnchor, headOf, upgradeLegacyAnchor } from '../audit/audit.repo.js';
 import { anchorMacValid, installationAnchorKey } from '../audit/chain.js';
 import { type AuditWitness, createWitness } from '../audit/witness.js';
+import { type ChangePublisher, changeChannel, createChangePublisher } from '../changes/push.js';
 import { open, type SealedSecret, seal } from '../crypto/envelope.js';
 import { hashGatewayKey, newAdminToken } from '../crypto/gateway-key.js';
 import {
@@ -32,6 +33,8 @@ export interface InstallationConfig {
   readonly masterKey: MasterKeySources;
   /** `audit.witness_path`: the file outside the database that receives each committed chain head. */
   readonly audit?: { readonly witness_path: string | null };
+  /** `redis.url`: where committed changes are announced to every instance (src/changes/push.ts). */
+  readonly redis?: { readonly url: string | null };
 }
 
 export interface OpenOptions {
@@ -49,6 +52,8 @@ export interface Installation {
   readonly orgId: string;
   /** Writer of the audit witness file; null when `audit.witness_path` is not set. */
   readonly witness: AuditWitness | null;
+  /** Announces committed changes to the other instances; absent without Redis (they poll). */
+  readonly changes?: ChangePublisher;
   close(): Promise<void>;
 }
 
@@ -197,7 +202,22 @@ function installationOf(
   const path = cfg.audit?.witness_path ?? null;
   const witness =
     path === null ? null : createWitness(path, orgId, options.onWitnessError ?? logWitnessError);
-  return { db, master, pepper, anchorKey, orgId, witness, close: () => db.close() };
+  const url = cfg.redis?.url ?? null;
+  if (url === null) return { db, master, pepper, anchorKey, orgId, witness, close: () => db.close() };
+  const changes = createChangePublisher(url, changeChannel(orgId));
+  return {
+    db,
+    master,
+    pepper,
+    anchorKey,
+    orgId,
+    witness,
+    changes,
+    close: async () => {
+      await changes.close();
+      await db.close();
+    },
+  };
 }
 
 /** The default report of a failed witness write: one structured error line on stderr. */

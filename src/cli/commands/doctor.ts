@@ -1,4 +1,5 @@
-// `tollgate doctor`: check config, home, master key, database, audit chain and upstream reachability.
+// `tollgate doctor`: check config, home, master key, database, audit chain, upstream reachability and,
+// for several instances, Redis, the live instances and their clocks (doctor-instances.ts).
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { Command } from 'commander';
@@ -12,16 +13,13 @@ import { createServices } from '../../services.js';
 import type { Io } from '../io.js';
 import { printJson, printLines } from '../output.js';
 import { commandEnv } from '../runtime.js';
-
-interface Check {
-  check: string;
-  ok: boolean;
-  detail: string;
-}
+import { type Check, multiInstanceChecks } from './doctor-instances.js';
 
 export function doctorCommand(io: Io): Command {
   return new Command('doctor')
-    .description('validate config, database, master key, audit log and upstream reachability')
+    .description(
+      'validate config, database, master key, audit log, upstream reachability, Redis, live instances and clocks',
+    )
     .action(async (_opts: unknown, command: Command) => {
       const env = await commandEnv(io, command);
       const checks = await runChecks(env.config);
@@ -29,7 +27,7 @@ export function doctorCommand(io: Io): Command {
       else
         printLines(
           io,
-          checks.map((c) => `${c.ok ? '✓' : '✗'} ${c.check.padEnd(12)} ${c.detail}`),
+          checks.map((c) => `${c.ok ? (c.warning ? '!' : '✓') : '✗'} ${c.check.padEnd(12)} ${c.detail}`),
         );
       const failed = checks.filter((c) => !c.ok).length;
       if (failed > 0) throw new AppError('invalid_config', `${failed} check(s) failed`);
@@ -79,9 +77,11 @@ async function runChecks(config: Config): Promise<Check[]> {
           ? `${active} active Anthropic credential(s)`
           : 'no Anthropic credential yet: `tollgate credential add NAME --provider anthropic`',
     });
+    checks.push(...(await multiInstanceChecks(config, installation, systemClock)));
   } catch (error) {
     const message = isAppError(error) ? error.message : 'unexpected error';
     checks.push({ check: 'installation', ok: false, detail: message });
+    if (!installation) checks.push(...(await multiInstanceChecks(config, null, systemClock)));
   } finally {
     await installation?.close();
   }
