@@ -25,7 +25,7 @@ import { DEFAULT_DOCUMENT_TOKEN_ALLOWANCE, DEFAULT_IMAGE_TOKEN_ALLOWANCE } from 
 import { bareModelId, createPriceBook } from '../pricing/models.js';
 import { createRateLimiter } from '../ratelimit/limiter.js';
 import { createRedisRateLimiter } from '../ratelimit/redis-limiter.js';
-import { connectRedis } from '../redis/connect.js';
+import { connectRedis, type Redis } from '../redis/connect.js';
 import { createServices } from '../services.js';
 import { createLedger } from '../usage/ledger.js';
 import { VERSION } from '../version.js';
@@ -89,10 +89,20 @@ export function createGateway(
   const retryBudgetMs = Math.min(config.upstream.timeout_ms, 30_000);
   const redisUrl = config.redis.url;
   const lastLogged = new Map<string, number>();
+  // One connection for the budget book and the rate limiter: with auto-pipelining, what a request asks of
+  // both in one turn (a settlement and a finish) leaves in one write — each write is a system call.
+  let redisConnection: Promise<Redis> | null = null;
+  const sharedRedis = (url: string) => () => {
+    redisConnection ??= connectRedis(url, { name: 'tollgate-gateway' }).catch((error: unknown) => {
+      redisConnection = null;
+      throw error;
+    });
+    return redisConnection;
+  };
   const shared: RedisBudgetBook | null =
     redisUrl === null
       ? null
-      : createRedisBudgetBook(() => connectRedis(redisUrl, { name: 'tollgate-budgets' }), loader, {
+      : createRedisBudgetBook(sharedRedis(redisUrl), loader, {
           prefix: 'tollgate:budget:',
           ttlMs: reservationTtlMs(config.upstream.timeout_ms, retryBudgetMs),
           renewMs: Math.min(
@@ -115,7 +125,8 @@ export function createGateway(
     redisUrl === null
       ? null
       : createRedisRateLimiter({
-          connect: () => connectRedis(redisUrl, { name: 'tollgate-ratelimit' }),
+          connect: sharedRedis(redisUrl),
+          closeConnection: false,
           prefix: config.redis.key_prefix,
           slotTtlMs: config.upstream.timeout_ms + retryBudgetMs + SLOT_MARGIN_MS,
           onError: (err) => logger.warn({ err }, 'shared rate limits: Redis failed a step'),
@@ -263,12 +274,13 @@ export function createGateway(
       await poller.stop();
       await credentials.settled();
       await ledger.close();
+      // The limiter first: the budget book closes the connection both use (the limiter leaves it open).
+      await sharedLimiter?.close();
       await shared?.close();
       // One last export with every committed record, bounded in time.
       await otlp?.close();
       await alerts.close();
       await upstream.close();
-      await sharedLimiter?.close();
     },
   };
 }

@@ -31,6 +31,8 @@ export interface RedisLimiterOptions {
   readonly connect: () => Promise<Redis>;
   /** Prefix of every key (e.g. `tollgate:`); instances sharing limits share it. */
   readonly prefix: string;
+  /** Whether `close` closes the connection (default true; false when another user of it closes it). */
+  readonly closeConnection?: boolean;
   /** How long an in-flight slot lives unless its instance renews it. */
   readonly slotTtlMs: number;
   /**
@@ -283,14 +285,14 @@ export function createRedisRateLimiter(options: RedisLimiterOptions) {
       );
       renewer.unref();
     },
-    /** Finishes pending finishes (bounded by their retries), stops renewing, closes the connection. */
+    /** Finishes pending finishes (bounded by their retries), stops renewing, closes the connection (see closeConnection). */
     async close(): Promise<void> {
       if (renewer) clearInterval(renewer);
       renewer = null;
       await settled();
       const client = redis;
       redis = null;
-      await client?.quit().catch(() => client.disconnect());
+      if (options.closeConnection !== false) await client?.quit().catch(() => client.disconnect());
     },
     settled,
     /** Slots this instance holds (tests, metrics). */
