@@ -103,7 +103,7 @@ export function createGateway(
     redisUrl === null
       ? null
       : createRedisBudgetBook(sharedRedis(redisUrl), loader, {
-          prefix: 'tollgate:budget:',
+          prefix: `${config.redis.key_prefix}budget:`,
           ttlMs: reservationTtlMs(config.upstream.timeout_ms, retryBudgetMs),
           renewMs: Math.min(
             5_000,

@@ -53,7 +53,7 @@ const PUBLIC_ROUTES = [
   'HEAD /assets/:name',
 ];
 /** Dashboard pages: the shell for a session, else a redirect (checked below, beside the controls). */
-const ADMIN_PAGES = ['/', '/users', '/keys', '/credentials', '/usage', '/audit'];
+const ADMIN_PAGES = ['/', '/users', '/keys', '/credentials', '/usage', '/audit', '/anthropic'];
 const MEMBER_PAGES = ['/settings'];
 /** Prometheus's scrape, behind its own optional bearer (metrics.token; test/metrics/prometheus.test.ts). */
 const METRICS_ROUTES = ['GET /metrics', 'HEAD /metrics'];
