@@ -6,7 +6,7 @@ import { AppError } from '../lib/errors.js';
 import { sumUsage } from '../usage/usage.repo.js';
 import { type AdminServiceDeps, openAdminTransport } from './admin.service.js';
 import { type ClaudeCodeRecord, claudeCodeSnapshot, fetchClaudeCodeDay } from './claude-code.client.js';
-import { DAY_MS, parseDate } from './sync-range.js';
+import { DAY_MS, syncRange } from './sync-range.js';
 
 export interface ClaudeCodeRow {
   readonly actor: string;
@@ -81,18 +81,9 @@ export interface ClaudeCodeActivity {
   readonly tollgate_micro_usd: number | null;
 }
 
-const ACTIVITY_DAYS = 30;
-
 /** [since, until) of an activity query: whole UTC days; by default the last 30 days up to now. */
 export function activityRange(now: number, since?: string, until?: string): { since: number; until: number } {
-  const end = until === undefined ? now : parseDate('until', until);
-  const start =
-    Math.floor(
-      (since === undefined ? end - (ACTIVITY_DAYS - 1) * DAY_MS : parseDate('since', since)) / DAY_MS,
-    ) * DAY_MS;
-  if (end <= start) throw new AppError('invalid_input', 'until must be after since');
-  if (end - start > 366 * DAY_MS) throw new AppError('invalid_input', 'at most 366 days at once');
-  return { since: start, until: end };
+  return syncRange(now, since, until, { days: 29, lagMs: 0 });
 }
 
 export function createClaudeCodeService(ctx: ServiceContext, deps: AdminServiceDeps) {

@@ -24,10 +24,23 @@ export function parseDate(flag: string, value: string): number {
 export const utcDay = (at: number): string =>
   new Date(Math.floor(at / DAY_MS) * DAY_MS).toISOString().slice(0, 10);
 
-export function syncRange(now: number, since?: string, until?: string): { since: number; until: number } {
-  const end = until === undefined ? now - HOUR_MS : parseDate('--until', until);
+/** How a range is filled in: `days` back from the end by default, the end `lagMs` before now by default. */
+export interface RangeDefaults {
+  readonly days: number;
+  readonly lagMs: number;
+}
+
+const SYNC_DEFAULTS: RangeDefaults = { days: DEFAULT_DAYS, lagMs: HOUR_MS };
+
+export function syncRange(
+  now: number,
+  since?: string,
+  until?: string,
+  defaults: RangeDefaults = SYNC_DEFAULTS,
+): { since: number; until: number } {
+  const end = until === undefined ? now - defaults.lagMs : parseDate('--until', until);
   const start =
-    Math.floor((since === undefined ? end - DEFAULT_DAYS * DAY_MS : parseDate('--since', since)) / DAY_MS) *
+    Math.floor((since === undefined ? end - defaults.days * DAY_MS : parseDate('--since', since)) / DAY_MS) *
     DAY_MS;
   if (end <= start) throw new AppError('invalid_input', '--until must be after --since');
   if (end - start > MAX_DAYS * DAY_MS)
