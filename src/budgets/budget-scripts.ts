@@ -1,29 +1,47 @@
-// The Lua scripts of the shared budget book (budgets/redis-budget-book.ts). Each runs atomically in
+// The Lua of the shared budget book (budgets/redis-budget-book.ts). Each script runs atomically in
 // Redis (or Valkey: plain commands only, no functions, no shebang flags), so a reservation over every
 // scope × period, a settlement and a release are one step across all instances. Time is Redis's own
 // (TIME), so instances whose clocks disagree still agree on when a reservation expires.
 //
+// The steps are Lua functions over their own KEYS and ARGV tables (BUDGET_LUA), so that a script can
+// run a budget step together with another store's step in one round trip (gateway/shared-steps.ts);
+// the scripts below are each one step alone.
+//
 // Keys (P = the prefix):
-//   P epoch              "ID:ADMIT_AFTER_MS" — written when the counters start from the ledger; missing
-//                        means Redis lost its data (restarted empty): nothing is admitted until rebuilt.
-//   P deadlines          sorted set: reservation id → the Redis time (ms) it expires at.
-//   P c:SCOPE:ID:PERIOD:START   hash {s: settled micro-USD, r: reserved micro-USD} of one counter.
-//   P r:RID              hash {a: amount, st: o (open) | x (expired), k: its counter keys, one a line}.
+//   P epoch        "ID:ADMIT_AFTER_MS" — written when the counters start from the ledger; missing means
+//                  Redis lost its data (restarted empty): nothing is admitted until rebuilt.
+//   P deadlines    sorted set: reservation id → the Redis time (ms) it expires at.
+//   P c:SCOPE:ID   hash of one scope's counters, used micro-USD (settled + reserved) per period:
+//                  field `d<start ms>` the day, `m<start ms>` the month, `t` all time. A period's first
+//                  use loads its field from the ledger and drops the scope's earlier fields of that kind.
+//   P r:RID        hash {a: amount, st: o (open) | x (expired), k: "key\tfield" lines it reserved on}.
 
-/** Shared prelude: Redis time in ms, and the release of expired reservations (bounded per call). */
-const PRELUDE = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local function sweep(prefix, deadlines, max, grace)
+/** Redis's clock in ms, and the release of expired reservations (bounded per call). */
+export const BUDGET_LUA = `
+local function redis_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+-- Gives back what a reservation still holds on each of its counters (a counter gone with Redis's data
+-- is not recreated).
+local function give_back(lines, amount)
+  local last, held = nil, false
+  for key, field in string.gmatch(lines, '([^\\t\\n]+)\\t([^\\n]+)') do
+    -- A scope's fields are consecutive: one EXISTS per scope.
+    if key ~= last then
+      last = key
+      held = redis.call('EXISTS', key) == 1
+    end
+    if held then redis.call('HINCRBY', key, field, amount) end
+  end
+end
+local function sweep(prefix, deadlines, now, max, grace)
   local due = redis.call('ZRANGEBYSCORE', deadlines, '-inf', now, 'LIMIT', 0, max)
   for _, id in ipairs(due) do
     local rk = prefix .. 'r:' .. id
     local h = redis.call('HMGET', rk, 'a', 'st', 'k')
     if h[2] == 'o' then
-      local a = tonumber(h[1])
-      for key in string.gmatch(h[3], '[^\\n]+') do
-        if redis.call('EXISTS', key) == 1 then redis.call('HINCRBY', key, 'r', -a) end
-      end
+      give_back(h[3], -tonumber(h[1]))
       -- Kept a while as expired: a late settlement still counts its spend, once.
       redis.call('HSET', rk, 'st', 'x')
       redis.call('PEXPIRE', rk, grace)
@@ -32,80 +50,112 @@ local function sweep(prefix, deadlines, max, grace)
   end
   return #due
 end
-`;
+-- Drops a scope's fields of one kind ('d' or 'm') older than the one just loaded: past periods.
+local function prune(key, kind, start)
+  local fields = redis.call('HKEYS', key)
+  for _, f in ipairs(fields) do
+    if string.sub(f, 1, 1) == kind and tonumber(string.sub(f, 2)) < start then redis.call('HDEL', key, f) end
+  end
+end
 
-/**
- * KEYS: epoch, deadlines, reservation, counter 1..n.
- * ARGV: prefix, reservation id, amount, ttl ms, grace ms, n, then per counter: limit ('' = none),
- * loaded spend ('' = not loaded), ms to keep it (0 = for ever).
- * Returns {'E'} no epoch; {'Q', ms} rebuilding; {'L', i...} counters to load; {'R', i, used} refused at
- * counter i; {'OK', remaining (-1 = unlimited)}.
- */
-export const RESERVE_SCRIPT = `${PRELUDE}
-local ep = redis.call('GET', KEYS[1])
-if not ep then return {'E'} end
-local after = tonumber(string.match(ep, ':(%d+)$')) or 0
-if after > now then return {'Q', after - now} end
-sweep(ARGV[1], KEYS[2], 16, tonumber(ARGV[5]))
-local n = tonumber(ARGV[6])
-local amount = tonumber(ARGV[3])
-local missing = {'L'}
-for i = 1, n do
-  local key = KEYS[3 + i]
-  if redis.call('EXISTS', key) == 0 then
-    local loaded = ARGV[6 + n + i]
-    if loaded == '' then
-      missing[#missing + 1] = i
-    else
-      redis.call('HSET', key, 's', loaded, 'r', 0)
-      local keep = tonumber(ARGV[6 + 2 * n + i])
-      if keep > 0 then redis.call('PEXPIRE', key, keep) end
+-- Checks a reservation. K: epoch, deadlines, reservation, one hash per scope. A: prefix, reservation id,
+-- amount, ttl ms, grace ms, scopes, day start, month start, then per scope its day, month and total
+-- limits ('' = none), then (when loading) per scope its day, month and total spend from the ledger
+-- ('' = not loaded). Returns nil and the remaining amount (-1 = unlimited) when it fits, else the
+-- reply: {'E'} no epoch; {'Q', ms} rebuilding; {'L', i...} counters to load; {'R', i, used} refused at
+-- counter i (i = 3 × (scope - 1) + period, periods day, month, total).
+local function budget_check(K, A)
+  local now = redis_ms()
+  local ep = redis.call('GET', K[1])
+  if not ep then return {'E'} end
+  local after = tonumber(string.match(ep, ':(%d+)$')) or 0
+  if after > now then return {'Q', after - now} end
+  sweep(A[1], K[2], now, 16, tonumber(A[5]))
+  local n = tonumber(A[6])
+  local day, month = A[7], A[8]
+  local fields = {'d' .. day, 'm' .. month, 't'}
+  local loads = 8 + 3 * n
+  local missing = {'L'}
+  local used = {}
+  for i = 1, n do
+    local key = K[3 + i]
+    local v = redis.call('HMGET', key, fields[1], fields[2], fields[3])
+    for p = 1, 3 do
+      local at = 3 * (i - 1) + p
+      local u = v[p]
+      if not u then
+        local loaded = A[loads + at]
+        if loaded == nil or loaded == '' then
+          missing[#missing + 1] = at
+        else
+          redis.call('HSET', key, fields[p], loaded)
+          if p == 1 then prune(key, 'd', tonumber(day)) elseif p == 2 then prune(key, 'm', tonumber(month)) end
+          u = loaded
+        end
+      end
+      used[at] = tonumber(u)
     end
   end
-end
-if #missing > 1 then return missing end
-local remaining = -1
-for i = 1, n do
-  local limit = ARGV[6 + i]
-  if limit ~= '' then
-    local v = redis.call('HMGET', KEYS[3 + i], 's', 'r')
-    local used = tonumber(v[1]) + tonumber(v[2])
-    local left = tonumber(limit) - used - amount
-    if left < 0 then return {'R', i, used} end
-    if remaining < 0 or left < remaining then remaining = left end
+  if #missing > 1 then return missing end
+  local amount = tonumber(A[3])
+  local remaining = -1
+  for at = 1, 3 * n do
+    local limit = A[8 + at]
+    if limit ~= '' then
+      local left = tonumber(limit) - used[at] - amount
+      if left < 0 then return {'R', at, used[at]} end
+      if remaining < 0 or left < remaining then remaining = left end
+    end
   end
+  return nil, remaining
 end
-local keys = {}
-for i = 1, n do
-  redis.call('HINCRBY', KEYS[3 + i], 'r', amount)
-  keys[i] = KEYS[3 + i]
+
+-- Takes the reservation checked by budget_check (same K and A, in the same script run).
+local function budget_commit(K, A)
+  local n = tonumber(A[6])
+  local amount = tonumber(A[3])
+  local fields = {'d' .. A[7], 'm' .. A[8], 't'}
+  local lines = {}
+  for i = 1, n do
+    local key = K[3 + i]
+    for p = 1, 3 do
+      redis.call('HINCRBY', key, fields[p], amount)
+      lines[#lines + 1] = key .. '\\t' .. fields[p]
+    end
+  end
+  redis.call('HSET', K[3], 'a', amount, 'st', 'o', 'k', table.concat(lines, '\\n'))
+  redis.call('ZADD', K[2], redis_ms() + tonumber(A[4]), A[2])
 end
-redis.call('HSET', KEYS[3], 'a', amount, 'st', 'o', 'k', table.concat(keys, '\\n'))
-redis.call('ZADD', KEYS[2], now + tonumber(ARGV[4]), ARGV[2])
+
+-- Settles (or, with 0, releases) one reservation. K: deadlines, reservation; A: id, actual. An open
+-- reservation gives back its amount and adds \`actual\`; an expired one (already given back) adds
+-- \`actual\` only; an unknown one (settled already, or lost with Redis's data — the ledger has it)
+-- changes nothing. Returns 1 open, 2 expired, 0 unknown.
+local function budget_settle(K, A)
+  local h = redis.call('HMGET', K[2], 'a', 'st', 'k')
+  if not h[1] then return 0 end
+  local actual = tonumber(A[2])
+  local delta = actual
+  if h[2] == 'o' then delta = actual - tonumber(h[1]) end
+  if delta ~= 0 then give_back(h[3], delta) end
+  redis.call('ZREM', K[1], A[1])
+  redis.call('DEL', K[2])
+  if h[2] == 'o' then return 1 end
+  return 2
+end
+`;
+
+/** One reservation checked and taken. Returns budget_check's reply, or {'OK', remaining}. */
+export const RESERVE_SCRIPT = `${BUDGET_LUA}
+local refused, remaining = budget_check(KEYS, ARGV)
+if refused then return refused end
+budget_commit(KEYS, ARGV)
 return {'OK', remaining}
 `;
 
-/**
- * Settles (or, with 0, releases) one reservation: KEYS deadlines, reservation, its counters; ARGV id,
- * actual. An open reservation gives back its amount and adds `actual`; an expired one (already given
- * back) adds `actual` only; an unknown one (settled already, or lost with Redis's data — the ledger
- * has it) changes nothing. Returns 1 open, 2 expired, 0 unknown.
- */
-export const SETTLE_SCRIPT = `
-local h = redis.call('HMGET', KEYS[2], 'a', 'st')
-if not h[1] then return 0 end
-local a = tonumber(h[1])
-local actual = tonumber(ARGV[2])
-for i = 3, #KEYS do
-  if redis.call('EXISTS', KEYS[i]) == 1 then
-    if h[2] == 'o' then redis.call('HINCRBY', KEYS[i], 'r', -a) end
-    if actual > 0 then redis.call('HINCRBY', KEYS[i], 's', actual) end
-  end
-end
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('DEL', KEYS[2])
-if h[2] == 'o' then return 1 end
-return 2
+/** One settlement (see budget_settle). */
+export const SETTLE_SCRIPT = `${BUDGET_LUA}
+return budget_settle(KEYS, ARGV)
 `;
 
 /**
@@ -116,7 +166,8 @@ return 2
  * the ledger: the epoch (created if missing) admits nothing before now + quarantine. Returns
  * {vanished, swept}.
  */
-export const RENEW_SCRIPT = `${PRELUDE}
+export const RENEW_SCRIPT = `${BUDGET_LUA}
+local now = redis_ms()
 local ttl = tonumber(ARGV[2])
 local vanished = 0
 for i = 6, #ARGV do
@@ -139,7 +190,7 @@ if vanished > 0 then
     end
   end
 end
-local swept = sweep(ARGV[1], KEYS[2], 64, tonumber(ARGV[3]))
+local swept = sweep(ARGV[1], KEYS[2], now, 64, tonumber(ARGV[3]))
 return {vanished, swept}
 `;
 

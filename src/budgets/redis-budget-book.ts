@@ -5,9 +5,10 @@
 // counts twice. The ledger (PostgreSQL) stays the truth: a counter Redis lacks is loaded from settled
 // spend (SpendLoader) inside the reserving script, and Redis restarted empty is seen by its missing
 // epoch key — nothing is admitted until requests admitted before are over and the counters are rebuilt.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { BudgetPeriod, BudgetScope } from '../db/schema.js';
+import { type Script, script } from '../redis/script.js';
 import {
   type BudgetRefusal,
   type BudgetsUnavailable,
@@ -40,8 +41,6 @@ export interface RedisBookOptions {
 const SETTLE_RETRIES = 8;
 /** Ids renewed per script call (bounded work per call). */
 const RENEW_BATCH = 500;
-/** A counter of an ended day or month is kept this long after its end (late settlements, reports). */
-const COUNTER_KEEP_MS = 2 * 86_400_000;
 
 /**
  * How long a reservation may live unrenewed: the longest an attempt waits for an answer
@@ -55,38 +54,47 @@ export function reservationTtlMs(timeoutMs: number, retryBudgetMs: number, margi
 /** A reservation of the shared book (the in-process fields stay empty). */
 interface SharedReservation extends Reservation {
   readonly id: string;
-  readonly keys: readonly string[];
 }
+
+/**
+ * Another store's step run in the same script as a budget step, so that both cost one round trip
+ * (gateway/shared-steps.ts). The script runs the companion's part on its own KEYS and ARGV, which come
+ * first, then the budget step on the rest. On a reservation the companion's check comes first and
+ * nothing is taken unless both fit: a refusal of the companion's answers {'T', ...its reply}; an
+ * admission answers {'OK', remaining, ...the companion's reply}.
+ */
+export interface Companion {
+  readonly script: Script;
+  readonly keys: readonly string[];
+  readonly args: readonly (string | number)[];
+}
+
+/** The companion's step refused (its reply); no reservation was taken. */
+export interface CompanionRefused {
+  readonly ok: false;
+  readonly refusal: null;
+  readonly companion: readonly number[];
+}
+
+/** A reservation's result, with the companion's reply when it was admitted or refused by it. */
+export type CompanionReserveResult =
+  | { ok: true; reservation: Reservation; remainingMicro: number | null; companion: readonly number[] }
+  | CompanionRefused
+  | Exclude<SharedReserveResult, { ok: true }>;
 
 const NO_COUNTERS: readonly number[] = [];
 
-const sha1 = (s: string) => createHash('sha1').update(s).digest('hex');
 const SCRIPTS = {
-  reserve: { text: RESERVE_SCRIPT, sha: sha1(RESERVE_SCRIPT) },
-  settle: { text: SETTLE_SCRIPT, sha: sha1(SETTLE_SCRIPT) },
-  renew: { text: RENEW_SCRIPT, sha: sha1(RENEW_SCRIPT) },
-  epoch: { text: EPOCH_SCRIPT, sha: sha1(EPOCH_SCRIPT) },
+  reserve: script(RESERVE_SCRIPT),
+  settle: script(SETTLE_SCRIPT),
+  renew: script(RENEW_SCRIPT),
+  epoch: script(EPOCH_SCRIPT),
 } as const;
-
-type Script = (typeof SCRIPTS)[keyof typeof SCRIPTS];
-
-/** EVALSHA, loading the script on NOSCRIPT (a Redis restarted or flushed forgets its scripts). */
-async function run(
-  redis: Redis,
-  script: Script,
-  keys: readonly string[],
-  args: readonly (string | number)[],
-) {
-  try {
-    return await redis.evalsha(script.sha, keys.length, ...keys, ...args);
-  } catch (error) {
-    if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-    return redis.eval(script.text, keys.length, ...keys, ...args);
-  }
-}
+const run = (redis: Redis, s: Script, keys: readonly string[], args: readonly (string | number)[]) =>
+  s.run(redis, keys, args);
 
 // The cause is logged (onError), never echoed to the client: 5xx details stay inside.
-const UNREACHABLE: BudgetsUnavailable = {
+export const UNREACHABLE: BudgetsUnavailable = {
   ok: false,
   refusal: null,
   message:
@@ -133,13 +141,12 @@ export function createRedisBudgetBook(
     return UNREACHABLE;
   };
 
-  /** The counter keys of a scope list at `now` (one string per scope × period). */
-  function keysOf(list: readonly ScopeLimits[], now: number): string[] {
-    const keys = new Array<string>(list.length * PERIODS.length);
-    let n = 0;
-    for (const s of list) {
-      for (const period of PERIODS)
-        keys[n++] = `${prefix}c:${s.scope}:${s.id}:${period}:${periodStart(period, now)}`;
+  /** The counters' hash of each scope (one per scope: its periods are fields, see budget-scripts.ts). */
+  function keysOf(list: readonly ScopeLimits[]): string[] {
+    const keys = new Array<string>(list.length);
+    for (let i = 0; i < list.length; i++) {
+      const s = list[i] as ScopeLimits;
+      keys[i] = `${prefix}c:${s.scope}:${s.id}`;
     }
     return keys;
   }
@@ -150,49 +157,56 @@ export function createRedisBudgetBook(
     );
   }
 
-  async function reserve(
+  /**
+   * Checks and takes a reservation on every scope × period at once. With a companion, the companion's
+   * step runs in the same script, before the reservation and all-or-nothing with it (see Companion).
+   */
+  async function reserveWith(
     list: readonly ScopeLimits[],
     amount: number,
     now: number,
-  ): Promise<SharedReserveResult> {
-    const keys = keysOf(list, now);
-    const n = keys.length;
+    companion?: Companion,
+  ): Promise<CompanionReserveResult> {
+    const n = list.length;
     const id = `${instance}.${(sequence++).toString(36)}`;
-    const args: (string | number)[] = new Array(6 + 3 * n);
+    const args: (string | number)[] = new Array(8 + 3 * n);
     args[0] = prefix;
     args[1] = id;
     args[2] = amount;
     args[3] = ttlMs;
     args[4] = graceMs;
     args[5] = n;
-    let i = 0;
+    args[6] = periodStart('day', now);
+    args[7] = periodStart('month', now);
+    let i = 8;
     for (const s of list) {
-      for (const period of PERIODS) {
-        const limit = s.limits[period];
-        args[6 + i] = limit === undefined ? '' : limit;
-        args[6 + n + i] = '';
-        const end = periodEnd(period, now);
-        // Kept until its period ended (by this instance's clock) and a while after.
-        args[6 + 2 * n + i] = end === null ? 0 : Math.max(end - now, 0) + COUNTER_KEEP_MS;
-        i++;
-      }
+      for (const period of PERIODS) args[i++] = s.limits[period] ?? '';
     }
-    const scriptKeys = [epochKey, deadlinesKey, `${prefix}r:${id}`, ...keys];
+    const scopeKeys = keysOf(list);
+    const keys = [epochKey, deadlinesKey, `${prefix}r:${id}`, ...scopeKeys];
     // At most: one epoch start, one load of missing counters, and the reservation itself.
     for (let round = 0; round < 4; round++) {
       let reply: unknown;
       try {
-        reply = await run(redis(), SCRIPTS.reserve, scriptKeys, args);
+        reply = await (companion
+          ? run(redis(), companion.script, [...companion.keys, ...keys], [...companion.args, ...args])
+          : run(redis(), SCRIPTS.reserve, keys, args));
       } catch (error) {
         return unavailable(error);
       }
       const r = reply as [string, ...number[]];
       if (r[0] === 'OK') {
-        const reservation: SharedReservation = { counters: NO_COUNTERS, amount, settled: false, id, keys };
+        const reservation: SharedReservation = { counters: NO_COUNTERS, amount, settled: false, id };
         open.add(reservation);
         const remaining = Number(r[1]);
-        return { ok: true, reservation, remainingMicro: remaining < 0 ? null : remaining };
+        return {
+          ok: true,
+          reservation,
+          remainingMicro: remaining < 0 ? null : remaining,
+          companion: r.slice(2) as number[],
+        };
       }
+      if (r[0] === 'T') return { ok: false, refusal: null, companion: r.slice(1) as number[] };
       if (r[0] === 'R') return { ok: false, refusal: refusalAt(list, Number(r[1]) - 1, Number(r[2]), now) };
       if (r[0] === 'Q') {
         const waitS = Math.ceil(Number(r[1]) / 1000);
@@ -214,12 +228,14 @@ export function createRedisBudgetBook(
       }
       try {
         // 'L': counters this Redis does not hold yet, loaded from the ledger's settled spend.
+        if (args.length === 8 + 3 * n) args.length = 8 + 6 * n;
+        args.fill('', 8 + 3 * n);
         await Promise.all(
           r.slice(1).map(async (at) => {
             const index = Number(at) - 1;
             const scope = list[Math.floor(index / PERIODS.length)] as ScopeLimits;
             const period = PERIODS[index % PERIODS.length] as BudgetPeriod;
-            args[6 + n + index] = await load(scope.scope, scope.id, period, periodStart(period, now));
+            args[8 + 3 * n + index] = await load(scope.scope, scope.id, period, periodStart(period, now));
           }),
         );
       } catch (error) {
@@ -245,12 +261,15 @@ export function createRedisBudgetBook(
   }
 
   /** Sends one settlement, retrying with backoff while Redis is unreachable; never throws. */
-  async function send(r: SharedReservation, actual: number): Promise<void> {
-    const keys = [deadlinesKey, `${prefix}r:${r.id}`, ...r.keys];
+  async function send(r: SharedReservation, actual: number, companion?: Companion): Promise<void> {
+    const keys = [deadlinesKey, `${prefix}r:${r.id}`];
+    const args = [r.id, actual];
     const retries = options.settleRetries ?? SETTLE_RETRIES;
     for (let attempt = 0; ; attempt++) {
       try {
-        await run(redis(), SCRIPTS.settle, keys, [r.id, actual]);
+        await (companion
+          ? run(redis(), companion.script, [...companion.keys, ...keys], [...companion.args, ...args])
+          : run(redis(), SCRIPTS.settle, keys, args));
         return;
       } catch (error) {
         if (attempt >= retries) {
@@ -263,16 +282,20 @@ export function createRedisBudgetBook(
     }
   }
 
-  /** Converts a reservation into actual spend (releasing the difference). Idempotent. */
-  function settle(reservation: Reservation, actual: number): void {
-    if (reservation.settled) return;
+  /**
+   * Converts a reservation into actual spend (releasing the difference). Idempotent. A companion's step
+   * (another store's finish) runs in the same script; it is not run when the reservation was settled.
+   */
+  function settle(reservation: Reservation, actual: number, companion?: Companion): boolean {
+    if (reservation.settled) return false;
     reservation.settled = true;
     const r = reservation as SharedReservation;
     open.delete(r);
     retrying++;
-    void send(r, actual).finally(() => {
+    void send(r, actual, companion).finally(() => {
       retrying--;
     });
+    return true;
   }
 
   /** Pushes the deadlines of this instance's open reservations forward; sweeps expired ones. */
@@ -305,9 +328,14 @@ export function createRedisBudgetBook(
   return {
     /** Counters load inside reserve (one round trip more, the first time): nothing to prepare. */
     prepare: (_list: readonly ScopeLimits[], _now: number): Promise<void> | null => null,
-    reserve,
+    // Without a companion no reply is a companion's refusal.
+    reserve: (list: readonly ScopeLimits[], amount: number, now: number) =>
+      reserveWith(list, amount, now) as Promise<SharedReserveResult>,
+    reserveWith,
     settle,
-    release: (reservation: Reservation) => settle(reservation, 0),
+    release: (reservation: Reservation) => {
+      settle(reservation, 0);
+    },
     /** The shared figures are in Redis: the API and metrics read the ledger's instead. */
     snapshot: (_scope: BudgetScope, _id: string, _period: BudgetPeriod, _now: number) => ({
       spent: 0,

@@ -16,13 +16,14 @@ import type { KeyScope } from '../keys/key-policy.js';
 import { formatUsd } from '../lib/money.js';
 import type { CostBound } from '../pricing/cost.js';
 import { bareModelId, type ModelPrice, type PriceBook } from '../pricing/models.js';
-import type { RateLimiter, Ticket } from '../ratelimit/rate-limiter.js';
+import type { RateHeaders, RateLimiter, Ticket } from '../ratelimit/rate-limiter.js';
 import { type GatewayError, invalidRequest, permission, UNAUTHENTICATED } from './anthropic-errors.js';
 import type { CandidateQuery, CredentialPool, UpstreamCredential } from './credential-pool.js';
 import { type ParsedBody, parseJsonObject, parseScanned, scanBody } from './json-body.js';
 import type { KeyCache, KeyEntry, SubjectInfo } from './key-cache.js';
 import { budgetRefusal, budgetsUnavailable, rateRefusal } from './refusals.js';
 import { boundForwarded, boundRequest, forwardedBody, type RequestBound } from './request-bound.js';
+import type { SharedSteps } from './shared-steps.js';
 
 export interface AdmissionPolicy {
   /** claude.models_allowed as bare ids; null = every priced model. */
@@ -40,6 +41,8 @@ export interface AdmissionDeps {
   readonly prices: PriceBook;
   readonly limiter: RateLimiter;
   readonly budgets: Budgets;
+  /** With Redis: the token lanes and the budgets asked in one round trip (shared-steps.ts). */
+  readonly sharedSteps?: SharedSteps | null;
   readonly policy: AdmissionPolicy;
   /** server.json_max_depth: bodies nested deeper are refused unparsed. */
   readonly maxJsonDepth: number;
@@ -152,19 +155,33 @@ export async function admitMessage(
   headers: IncomingHttpHeaders,
   now: number,
 ): Promise<Result<Admitted>> {
-  // A promise only when a shared store (Redis) was asked: the in-process path does not wait a turn.
-  const asked = deps.limiter.admitRequest(caller.key.id, caller.key, now);
-  const request = asked instanceof Promise ? await asked : asked;
-  if (!request.ok) return refuse(rateRefusal(request));
+  // With Redis, a small body is parsed and checked before the shared stores are asked, once, for the
+  // request slot, the token lanes and the budgets together: that round trip costs more than the parse.
+  // A large body takes its request slot alone first, so a limited key gets no parsing beyond its limit.
+  const oneTrip = deps.sharedSteps && raw.length <= ONE_TRIP_MAX_BYTES ? deps.sharedSteps : null;
+  let ticket: Ticket;
+  let rateHeaders: RateHeaders | null = null;
+  if (oneTrip) ticket = oneTrip.ticket(caller.key.id);
+  else {
+    // A promise only when a shared store (Redis) was asked: the in-process path does not wait a turn.
+    const asked = deps.limiter.admitRequest(caller.key.id, caller.key, now);
+    const request = asked instanceof Promise ? await asked : asked;
+    if (!request.ok) return refuse(rateRefusal(request));
+    ticket = request.ticket;
+    rateHeaders = request.headers;
+  }
   let result: Result<Admitted> | null = null;
   try {
-    result = await admitBody(deps, caller, raw, headers, now, request.ticket, request.headers);
+    result = await admitBody(deps, caller, raw, headers, now, ticket, rateHeaders);
     return result;
   } finally {
     // Refused or thrown: the slot is released here, once (`finish` ignores a finished ticket).
-    if (result === null || !result.ok) deps.limiter.finish(request.ticket, now, 0, 0);
+    if (result === null || !result.ok) deps.limiter.finish(ticket, now, 0, 0);
   }
 }
+
+/** Bodies up to this size take their request slot with the tokens and budgets (see admitMessage). */
+export const ONE_TRIP_MAX_BYTES = 16 * 1024;
 
 async function admitBody(
   deps: AdmissionDeps,
@@ -173,7 +190,8 @@ async function admitBody(
   headers: IncomingHttpHeaders,
   now: number,
   ticket: Ticket,
-  rateHeaders: Record<string, string>,
+  /** The request step's headers, or null when the request slot is taken below, with the budgets. */
+  requestHeaders: RateHeaders | null,
 ): Promise<Result<Admitted>> {
   const { key, subject } = caller;
   // A large body's steps (scan, parse, patch, bound, re-serialise) each run in their own event-loop turn,
@@ -252,23 +270,40 @@ async function admitBody(
   }
 
   // 7. token rate limits (input charged at a rough estimate, output at max_tokens; both corrected later)
-  const charged = deps.limiter.admitTokens(
-    ticket,
-    key,
-    now,
-    Math.ceil(bound.inputTokensUpperBound / 4),
-    maxTokens,
-  );
-  const tokens = charged instanceof Promise ? await charged : charged;
-  if (tokens !== null) return refuse(rateRefusal(tokens));
-
   // 8. budgets: the worst case is reserved on every scope at once, or the request is refused.
   const scopes = budgetScopes(caller, deps.policy);
-  const loading = deps.budgets.prepare(scopes, now);
-  if (loading) await loading;
-  // The shared book (Redis) answers a promise; the in-process one answers at once (nothing awaited).
-  const reserving = deps.budgets.reserve(scopes, worst, now);
-  const reserved: SharedReserveResult = reserving instanceof Promise ? await reserving : reserving;
+  const inputEstimate = Math.ceil(bound.inputTokensUpperBound / 4);
+  let reserved: SharedReserveResult;
+  let rateHeaders = requestHeaders;
+  if (deps.sharedSteps && rateHeaders === null) {
+    // All three in one script: nothing is taken, charged or reserved unless all fit.
+    const all = await deps.sharedSteps.admit(ticket, key, now, inputEstimate, maxTokens, scopes, worst);
+    if ('kind' in all) return refuse(rateRefusal(all));
+    reserved = all;
+    rateHeaders = all.headers ?? {};
+  } else if (deps.sharedSteps) {
+    // Both in one script: nothing is charged or reserved unless both fit.
+    const both = await deps.sharedSteps.tokensAndBudget(
+      ticket,
+      key,
+      now,
+      inputEstimate,
+      maxTokens,
+      scopes,
+      worst,
+    );
+    if ('kind' in both) return refuse(rateRefusal(both));
+    reserved = both;
+  } else {
+    const charged = deps.limiter.admitTokens(ticket, key, now, inputEstimate, maxTokens);
+    const tokens = charged instanceof Promise ? await charged : charged;
+    if (tokens !== null) return refuse(rateRefusal(tokens));
+    const loading = deps.budgets.prepare(scopes, now);
+    if (loading) await loading;
+    // The shared book (Redis) answers a promise; the in-process one answers at once (nothing awaited).
+    const reserving = deps.budgets.reserve(scopes, worst, now);
+    reserved = reserving instanceof Promise ? await reserving : reserving;
+  }
   if (!reserved.ok)
     return refuse(
       reserved.refusal === null ? budgetsUnavailable(reserved) : budgetRefusal(reserved.refusal, key.owner),
@@ -296,7 +331,8 @@ async function admitBody(
       reservation: reserved.reservation,
       remainingMicro: reserved.remainingMicro,
       ticket,
-      rateHeaders,
+      // Set on every path above (null only until the one-trip step answered).
+      rateHeaders: rateHeaders ?? {},
       candidates,
     },
   };

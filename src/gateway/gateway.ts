@@ -32,6 +32,7 @@ import { VERSION } from '../version.js';
 import { createCredentialPool } from './credential-pool.js';
 import { createKeyCache } from './key-cache.js';
 import type { MessagesDeps } from './messages.js';
+import { createSharedSteps } from './shared-steps.js';
 import { createUpstream } from './upstream.js';
 
 /** A credential an upstream 401 put in doubt is validated at most this often (per secret)… */
@@ -137,6 +138,7 @@ export function createGateway(
     prices: createPriceBook(config.pricing),
     limiter: sharedLimiter ?? createRateLimiter(),
     budgets,
+    sharedSteps: shared && sharedLimiter ? createSharedSteps(sharedLimiter, shared) : null,
     ledger,
     clock: ctx.clock,
     maxJsonDepth: config.server.json_max_depth,

@@ -78,13 +78,20 @@ export async function handleMessages(deps: MessagesDeps, req: GatewayRequest): P
   const finish = (usage: Usage, costed: number) => {
     if (settled) return;
     settled = true;
-    deps.budgets.settle(admitted.reservation, costed);
-    deps.limiter.finish(
-      admitted.ticket,
-      deps.clock(),
-      usage.inputTokens + usage.cacheWrite5mTokens + usage.cacheWrite1hTokens,
-      usage.outputTokens,
-    );
+    const input = usage.inputTokens + usage.cacheWrite5mTokens + usage.cacheWrite1hTokens;
+    if (deps.sharedSteps) {
+      deps.sharedSteps.finish(
+        admitted.reservation,
+        costed,
+        admitted.ticket,
+        deps.clock(),
+        input,
+        usage.outputTokens,
+      );
+    } else {
+      deps.budgets.settle(admitted.reservation, costed);
+      deps.limiter.finish(admitted.ticket, deps.clock(), input, usage.outputTokens);
+    }
   };
   /** The request went to the upstream (it may have been billed) and its own record is not written yet. */
   let unrecorded = false;

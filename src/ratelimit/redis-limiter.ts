@@ -12,9 +12,11 @@
 //   never waved through. A finish retries a few times, then leaves the slot to its expiry.
 import { randomBytes } from 'node:crypto';
 import type { Redis } from '../redis/connect.js';
+import { script } from '../redis/script.js';
 import { EXACT_RPM_MAX } from './limiter.js';
 import {
   type AdmitResult,
+  type RateHeaders,
   type RateLimiter,
   type RateLimits,
   type RateRefusal,
@@ -23,7 +25,7 @@ import {
   tokenHeaders,
   UNAVAILABLE,
 } from './rate-limiter.js';
-import { ADMIT_REQUEST, ADMIT_TOKENS, FINISH, RENEW, script } from './redis-scripts.js';
+import { ADMIT_REQUEST, ADMIT_TOKENS, FINISH, RENEW } from './redis-scripts.js';
 import { WINDOW_MS } from './sliced-minutes.js';
 
 export interface RedisLimiterOptions {
@@ -56,6 +58,28 @@ export interface RedisTicket extends Ticket {
   outputCharged: number;
   /** The slice (Redis time / 5 s) the tokens were charged in; -1 when none. */
   slice: number;
+}
+
+/** The request step, to run alone or in a script with the other steps. */
+export interface RequestStep {
+  readonly keys: readonly string[];
+  readonly args: readonly (string | number)[];
+  admitted(at: number, remaining: number, slot: boolean): RateHeaders;
+  refused(reply: readonly number[]): RateRefusal;
+}
+
+/** The token lanes' step, to run alone or in a script with another store's step. */
+export interface TokensStep {
+  readonly keys: readonly string[];
+  readonly args: readonly (string | number)[];
+  charged(slice: number): void;
+  refused(reply: readonly number[]): RateRefusal;
+}
+
+/** The finish step's keys and arguments (see FINISH). */
+export interface FinishStep {
+  readonly keys: readonly string[];
+  readonly args: readonly (string | number)[];
 }
 
 interface KeyNames {
@@ -115,8 +139,8 @@ export function createRedisRateLimiter(options: RedisLimiterOptions) {
 
   const timeArg = (now: number): number | string => (callerTime ? now : '');
 
-  function admitRequest(keyId: string, limits: RateLimits, now: number): AdmitResult | Promise<AdmitResult> {
-    const ticket: RedisTicket = {
+  function newTicket(keyId: string): RedisTicket {
+    return {
       keyId,
       id: `${instance}:${++sequence}`,
       done: false,
@@ -125,43 +149,62 @@ export function createRedisRateLimiter(options: RedisLimiterOptions) {
       outputCharged: -1,
       slice: -1,
     };
+  }
+
+  /**
+   * The request step (concurrency, requests per minute) for a script of its own (admitRequest) or run
+   * with the other steps in one (gateway/shared-steps.ts). Its keys and arguments are built even when
+   * neither is limited: the script then only reads the time.
+   */
+  function requestStep(t: Ticket, limits: RateLimits, now: number): RequestStep {
+    const ticket = t as RedisTicket;
+    const n = namesOf(ticket.keyId);
+    return {
+      keys: [n.requests, n.inFlight, n.requestsSliced],
+      args: [
+        timeArg(now),
+        limits.rpm ?? '',
+        limits.concurrency ?? '',
+        ticket.id,
+        options.slotTtlMs,
+        EXACT_RPM_MAX,
+      ],
+      /** Admitted at Redis time `at`, `remaining` more this minute; `slot`: a concurrency slot taken. */
+      admitted(at: number, remaining: number, slot: boolean): RateHeaders {
+        if (slot) {
+          ticket.slot = true;
+          open.add(ticket);
+        }
+        return limits.rpm === null ? {} : requestHeaders(limits.rpm, remaining, at + WINDOW_MS);
+      },
+      /** request_check's refusal {2, now} or {3, now, retryAtMs}, as the gateway's refusal. */
+      refused(r: readonly number[]): RateRefusal {
+        if (r[0] === 2) return { ok: false, kind: 'concurrency', retryAfterS: 1, headers: {} };
+        const at = r[1] as number;
+        const retryAt = r[2] as number;
+        return {
+          ok: false,
+          kind: 'requests',
+          retryAfterS: Math.max(1, Math.ceil((retryAt - at) / 1000)),
+          headers: requestHeaders(limits.rpm ?? 0, 0, retryAt),
+        };
+      },
+    };
+  }
+
+  function admitRequest(keyId: string, limits: RateLimits, now: number): AdmitResult | Promise<AdmitResult> {
+    const ticket = newTicket(keyId);
     // Nothing to count: no round trip.
     if (limits.rpm === null && limits.concurrency === null) return { ok: true, ticket, headers: {} };
     const client = redis;
     if (client === null) return UNAVAILABLE;
-    const n = namesOf(keyId);
+    const step = requestStep(ticket, limits, now);
     return admitRequestScript
-      .run(
-        client,
-        [n.requests, n.inFlight, n.requestsSliced],
-        [
-          timeArg(now),
-          limits.rpm ?? '',
-          limits.concurrency ?? '',
-          ticket.id,
-          options.slotTtlMs,
-          EXACT_RPM_MAX,
-        ],
-      )
+      .run(client, step.keys, step.args)
       .then((reply): AdmitResult => {
         const r = integers(reply);
-        const at = r[1] as number;
-        if (r[0] === 2) return { ok: false, kind: 'concurrency', retryAfterS: 1, headers: {} };
-        if (r[0] === 3) {
-          const retryAt = r[2] as number;
-          return {
-            ok: false,
-            kind: 'requests',
-            retryAfterS: Math.max(1, Math.ceil((retryAt - at) / 1000)),
-            headers: requestHeaders(limits.rpm ?? 0, 0, retryAt),
-          };
-        }
-        if (r[3] === 1) {
-          ticket.slot = true;
-          open.add(ticket);
-        }
-        const headers = limits.rpm === null ? {} : requestHeaders(limits.rpm, r[2] as number, at + WINDOW_MS);
-        return { ok: true, ticket, headers };
+        if (r[0] !== 1) return step.refused(r);
+        return { ok: true, ticket, headers: step.admitted(r[1] as number, r[2] as number, r[3] === 1) };
       })
       .catch((error: unknown) => {
         failed(error);
@@ -169,35 +212,36 @@ export function createRedisRateLimiter(options: RedisLimiterOptions) {
       });
   }
 
-  function admitTokens(
+  /**
+   * The token lanes' step for a script of its own (admitTokens) or run together with a budget step
+   * (gateway/shared-steps.ts): null when no lane is limited (nothing to ask), UNAVAILABLE without a
+   * connection, else its keys and arguments and how to read its reply.
+   */
+  function tokensStep(
     t: Ticket,
     limits: RateLimits,
     now: number,
     inputEstimate: number,
     outputReserve: number,
-  ): RateRefusal | null | Promise<RateRefusal | null> {
+  ): TokensStep | RateRefusal | null {
     if (limits.inputTpm === null && limits.outputTpm === null) return null;
+    if (redis === null) return UNAVAILABLE;
     const ticket = t as RedisTicket;
-    const client = redis;
-    if (client === null) return UNAVAILABLE;
     const n = namesOf(ticket.keyId);
     const input = Math.ceil(inputEstimate);
     const output = Math.ceil(outputReserve);
-    return admitTokensScript
-      .run(
-        client,
-        [n.input, n.output],
-        [timeArg(now), limits.inputTpm ?? '', limits.outputTpm ?? '', input, output],
-      )
-      .then((reply): RateRefusal | null => {
-        const r = integers(reply);
+    return {
+      keys: [n.input, n.output],
+      args: [timeArg(now), limits.inputTpm ?? '', limits.outputTpm ?? '', input, output],
+      /** The lanes were charged in `slice` (Redis time / 5 s). */
+      charged(slice: number): void {
+        ticket.slice = slice;
+        if (limits.inputTpm !== null) ticket.inputCharged = input;
+        if (limits.outputTpm !== null) ticket.outputCharged = output;
+      },
+      /** tokens_check's refusal {lane, now, used, retryAfterS}, as the gateway's refusal. */
+      refused(r: readonly number[]): RateRefusal {
         const at = r[1] as number;
-        if (r[0] === 0) {
-          ticket.slice = r[2] as number;
-          if (limits.inputTpm !== null) ticket.inputCharged = input;
-          if (limits.outputTpm !== null) ticket.outputCharged = output;
-          return null;
-        }
         const lane = r[0] === 1 ? 'input' : 'output';
         const limit = (lane === 'input' ? limits.inputTpm : limits.outputTpm) ?? 0;
         const retryAfterS = r[3] as number;
@@ -207,6 +251,26 @@ export function createRedisRateLimiter(options: RedisLimiterOptions) {
           retryAfterS,
           headers: tokenHeaders(lane, limit, r[2] as number, at + retryAfterS * 1000),
         };
+      },
+    };
+  }
+
+  function admitTokens(
+    t: Ticket,
+    limits: RateLimits,
+    now: number,
+    inputEstimate: number,
+    outputReserve: number,
+  ): RateRefusal | null | Promise<RateRefusal | null> {
+    const step = tokensStep(t, limits, now, inputEstimate, outputReserve);
+    if (step === null || !('keys' in step)) return step;
+    return admitTokensScript
+      .run(redis as Redis, step.keys, step.args)
+      .then((reply): RateRefusal | null => {
+        const r = integers(reply);
+        if (r[0] !== 0) return step.refused(r);
+        step.charged(r[2] as number);
+        return null;
       })
       .catch((error: unknown) => {
         failed(error);
@@ -214,27 +278,44 @@ export function createRedisRateLimiter(options: RedisLimiterOptions) {
       });
   }
 
-  function finish(t: Ticket, now: number, actualInput: number, actualOutput: number): void {
+  /**
+   * Marks the ticket finished and answers the finish step's keys and arguments, or null when there is
+   * nothing to send (finished already, or it held no slot and charged no tokens).
+   */
+  function finishStep(t: Ticket, now: number, actualInput: number, actualOutput: number): FinishStep | null {
     const ticket = t as RedisTicket;
-    if (ticket.done) return;
+    if (ticket.done) return null;
     ticket.done = true;
     open.delete(ticket);
-    if (!ticket.slot && ticket.slice < 0) return;
+    if (!ticket.slot && ticket.slice < 0) return null;
     const n = namesOf(ticket.keyId);
-    const keys = [n.inFlight, n.input, n.output];
-    const args = [
-      timeArg(now),
-      ticket.id,
-      ticket.inputCharged < 0 ? '' : Math.ceil(actualInput) - ticket.inputCharged,
-      ticket.outputCharged < 0 ? '' : Math.ceil(actualOutput) - ticket.outputCharged,
-      ticket.slice < 0 ? '' : ticket.slice,
-    ];
-    // Off the request path: never awaited by it, never throwing into it.
-    const done: Promise<void> = finishWithRetries(keys, args).finally(() => finishing.delete(done));
+    return {
+      keys: [n.inFlight, n.input, n.output],
+      args: [
+        timeArg(now),
+        ticket.id,
+        ticket.inputCharged < 0 ? '' : Math.ceil(actualInput) - ticket.inputCharged,
+        ticket.outputCharged < 0 ? '' : Math.ceil(actualOutput) - ticket.outputCharged,
+        ticket.slice < 0 ? '' : ticket.slice,
+      ],
+    };
+  }
+
+  function finish(t: Ticket, now: number, actualInput: number, actualOutput: number): void {
+    const step = finishStep(t, now, actualInput, actualOutput);
+    if (step !== null) sendFinish(step);
+  }
+
+  /** Sends a finish step alone: off the request path, never awaited by it, never throwing into it. */
+  function sendFinish(step: FinishStep): void {
+    const done: Promise<void> = finishWithRetries(step.keys, step.args).finally(() => finishing.delete(done));
     finishing.add(done);
   }
 
-  async function finishWithRetries(keys: string[], args: (string | number)[]): Promise<void> {
+  async function finishWithRetries(
+    keys: readonly string[],
+    args: readonly (string | number)[],
+  ): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
         if (redis === null) throw new Error('the rate-limit store is closed');
@@ -269,6 +350,13 @@ export function createRedisRateLimiter(options: RedisLimiterOptions) {
     admitRequest,
     admitTokens,
     finish,
+    newTicket,
+    requestStep,
+    tokensStep,
+    finishStep,
+    sendFinish,
+    /** Whether the connection is open (the steps need it). */
+    connected: () => redis !== null,
     forgetIdle(): number {
       // Redis expires idle keys itself; only the key-name cache is dropped (rebuilt on use).
       names.clear();

@@ -5,8 +5,6 @@
 // Time: the server's clock (TIME inside the script) unless the caller passes one (ARGV[1] non-empty).
 // One clock for every instance means instances whose own clocks drift apart still agree on every
 // window; tests pass a time to move through minutes without waiting for them.
-import { createHash } from 'node:crypto';
-import type { Redis } from '../redis/connect.js';
 
 /** The window and its 5 s slices, as in process (sliced-minutes.ts). */
 const PRELUDE = `
@@ -45,109 +43,147 @@ end
 `;
 
 /**
- * Step 1: concurrency, then requests per minute. KEYS: requests ZSET (exact window: member per
+ * Step 1 as Lua functions over their own KEYS and ARGV tables (see TOKENS_LUA for why).
+ *
+ * request_check — concurrency, then requests per minute. K: requests ZSET (exact window: member per
  * admission, scored by its time), in-flight ZSET (member per ticket, scored by its expiry), requests
- * HASH (sliced window, above the exact maximum). ARGV: time, rpm, concurrency, ticket id, slot ttl ms,
- * exact maximum. Returns {1, now, remaining, slot} or {2, now} (concurrency) or {3, now, retryAtMs}.
+ * HASH (sliced window, above the exact maximum). A: time, rpm, concurrency, ticket id, slot ttl ms,
+ * exact maximum. Returns nil, now, remaining (-1: no rpm) when the request fits, else the refusal
+ * {2, now} (concurrency) or {3, now, retryAtMs}. request_commit then counts the request and, with
+ * \`slot\`, takes its concurrency slot (same K and A, same run); it answers 1 when a slot was taken.
  */
-export const ADMIT_REQUEST = `${PRELUDE}
-local now = clock(ARGV[1])
-local rpm = tonumber(ARGV[2])
-local concurrency = tonumber(ARGV[3])
-local id = ARGV[4]
-local ttl = tonumber(ARGV[5])
-if concurrency then
-  -- Slots of instances that died without finishing have expired: they no longer count.
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-  if redis.call('ZCARD', KEYS[2]) >= concurrency then return {2, now} end
-end
-local remaining = -1
-if rpm then
+export const REQUEST_LUA = `${PRELUDE}
+local function request_check(K, A)
+  local now = clock(A[1])
+  local rpm = tonumber(A[2])
+  local concurrency = tonumber(A[3])
+  if concurrency then
+    -- Slots of instances that died without finishing have expired: they no longer count.
+    redis.call('ZREMRANGEBYSCORE', K[2], '-inf', now)
+    if redis.call('ZCARD', K[2]) >= concurrency then return {2, now} end
+  end
+  if not rpm then return nil, now, -1 end
   if rpm < 1 then return {3, now, now + WINDOW} end
-  if rpm <= tonumber(ARGV[6]) then
-    redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - WINDOW)
-    local n = redis.call('ZCARD', KEYS[1])
+  if rpm <= tonumber(A[6]) then
+    redis.call('ZREMRANGEBYSCORE', K[1], '-inf', now - WINDOW)
+    local n = redis.call('ZCARD', K[1])
     if n >= rpm then
       -- The admission whose leaving brings the count under the limit (the oldest, unless it was lowered).
-      local oldest = redis.call('ZRANGE', KEYS[1], n - rpm, n - rpm, 'WITHSCORES')
+      local oldest = redis.call('ZRANGE', K[1], n - rpm, n - rpm, 'WITHSCORES')
       return {3, now, tonumber(oldest[2]) + WINDOW}
     end
-    redis.call('ZADD', KEYS[1], now, id)
-    redis.call('PEXPIRE', KEYS[1], WINDOW + 1000)
-    remaining = rpm - n - 1
-  else
-    local slice = math.floor(now / SLICE)
-    local total = used(KEYS[3], slice)
-    if total >= rpm then return {3, now, now + secondsUntil(KEYS[3], now, rpm, 1, total) * 1000} end
-    redis.call('HINCRBY', KEYS[3], slice, 1)
-    redis.call('PEXPIRE', KEYS[3], WINDOW + SLICE + 1000)
-    remaining = rpm - total - 1
+    return nil, now, rpm - n - 1
   end
+  local total = used(K[3], math.floor(now / SLICE))
+  if total >= rpm then return {3, now, now + secondsUntil(K[3], now, rpm, 1, total) * 1000} end
+  return nil, now, rpm - total - 1
 end
-local slot = 0
-if concurrency then
-  redis.call('ZADD', KEYS[2], now + ttl, id)
-  redis.call('PEXPIRE', KEYS[2], ttl)
-  slot = 1
-end
-return {1, now, remaining, slot}
-`;
-
-/**
- * Step 2: input and output tokens per minute (sliced windows). KEYS: input HASH, output HASH. ARGV:
- * time, input limit, output limit, input estimate, output reserve. Returns {0, now, slice} (charged)
- * or {1 | 2, now, used, retryAfterS} (input | output refused; nothing charged).
- */
-export const ADMIT_TOKENS = `${PRELUDE}
-local now = clock(ARGV[1])
-local slice = math.floor(now / SLICE)
-local limits = {tonumber(ARGV[2]), tonumber(ARGV[3])}
-local wants = {tonumber(ARGV[4]), tonumber(ARGV[5])}
-for lane = 1, 2 do
-  local limit = limits[lane]
-  if limit then
-    local total = used(KEYS[lane], slice)
-    -- A single request larger than the whole limit may pass when the window is empty.
-    if total > 0 and total + wants[lane] > limit then
-      return {lane, now, total, secondsUntil(KEYS[lane], now, limit, wants[lane], total)}
+local function request_commit(K, A, now, slot)
+  local rpm = tonumber(A[2])
+  if rpm then
+    if rpm <= tonumber(A[6]) then
+      redis.call('ZADD', K[1], now, A[4])
+      redis.call('PEXPIRE', K[1], WINDOW + 1000)
+    else
+      redis.call('HINCRBY', K[3], math.floor(now / SLICE), 1)
+      redis.call('PEXPIRE', K[3], WINDOW + SLICE + 1000)
     end
   end
-end
-for lane = 1, 2 do
-  if limits[lane] then
-    redis.call('HINCRBY', KEYS[lane], slice, wants[lane])
-    redis.call('PEXPIRE', KEYS[lane], WINDOW + SLICE + 1000)
+  if slot and tonumber(A[3]) then
+    local ttl = tonumber(A[5])
+    redis.call('ZADD', K[2], now + ttl, A[4])
+    redis.call('PEXPIRE', K[2], ttl)
+    return 1
   end
+  return 0
 end
-return {0, now, slice}
+`;
+
+/** Step 1 alone: returns {1, now, remaining, slot} or request_check's refusal. */
+export const ADMIT_REQUEST = `${REQUEST_LUA}
+local refused, now, remaining = request_check(KEYS, ARGV)
+if refused then return refused end
+return {1, now, remaining, request_commit(KEYS, ARGV, now, true)}
 `;
 
 /**
- * Step 3: frees the ticket's slot (ZREM: a second finish finds nothing) and replaces the token charges
- * by the actual figures. A correction lands in the slice that was charged while that slice is still
- * in the window (the net charge is then the actual figure at admission time); after it left, only
- * an excess is added, to the current slice. KEYS: in-flight ZSET, input HASH, output HASH. ARGV: time,
- * ticket id, input delta, output delta, charged slice ('' = lane not charged). Returns 1.
+ * Step 2 and step 3 as Lua functions over their own KEYS and ARGV tables, so that a script can run them
+ * together with a budget step in one round trip (gateway/shared-steps.ts); ADMIT_TOKENS and FINISH run
+ * each alone.
+ *
+ * tokens_check — input and output tokens per minute (sliced windows). K: input HASH, output HASH.
+ * A: time, input limit, output limit, input estimate, output reserve. Returns nil, now, slice when both
+ * lanes fit, else the refusal {1 | 2, now, used, retryAfterS} (input | output). tokens_commit then
+ * charges them (same K and A, same run).
+ *
+ * finish — frees the ticket's slot (ZREM: a second finish finds nothing) and replaces the token
+ * charges by the actual figures. A correction lands in the slice that was charged while that slice is
+ * still in the window (the net charge is then the actual figure at admission time); after it left,
+ * only an excess is added, to the current slice. K: in-flight ZSET, input HASH, output HASH. A: time,
+ * ticket id, input delta, output delta, charged slice ('' = lane not charged).
  */
-export const FINISH = `${PRELUDE}
-local now = clock(ARGV[1])
-redis.call('ZREM', KEYS[1], ARGV[2])
-local charged = tonumber(ARGV[5])
-if charged then
+export const TOKENS_LUA = `
+local function tokens_check(K, A)
+  local now = clock(A[1])
   local slice = math.floor(now / SLICE)
+  local limits = {tonumber(A[2]), tonumber(A[3])}
+  local wants = {tonumber(A[4]), tonumber(A[5])}
   for lane = 1, 2 do
-    local delta = tonumber(ARGV[2 + lane])
-    if delta and delta ~= 0 then
-      local target = nil
-      if charged > slice - SLICES then target = charged elseif delta > 0 then target = slice end
-      if target then
-        redis.call('HINCRBY', KEYS[1 + lane], target, delta)
-        redis.call('PEXPIRE', KEYS[1 + lane], WINDOW + SLICE + 1000)
+    local limit = limits[lane]
+    if limit then
+      local total = used(K[lane], slice)
+      -- A single request larger than the whole limit may pass when the window is empty.
+      if total > 0 and total + wants[lane] > limit then
+        return {lane, now, total, secondsUntil(K[lane], now, limit, wants[lane], total)}
       end
     end
   end
+  return nil, now, slice
 end
-return 1
+local function tokens_commit(K, A, slice)
+  for lane = 1, 2 do
+    if tonumber(A[1 + lane]) then
+      redis.call('HINCRBY', K[lane], slice, tonumber(A[3 + lane]))
+      redis.call('PEXPIRE', K[lane], WINDOW + SLICE + 1000)
+    end
+  end
+end
+local function finish(K, A)
+  local now = clock(A[1])
+  redis.call('ZREM', K[1], A[2])
+  local charged = tonumber(A[5])
+  if charged then
+    local slice = math.floor(now / SLICE)
+    for lane = 1, 2 do
+      local delta = tonumber(A[2 + lane])
+      if delta and delta ~= 0 then
+        local target = nil
+        if charged > slice - SLICES then target = charged elseif delta > 0 then target = slice end
+        if target then
+          redis.call('HINCRBY', K[1 + lane], target, delta)
+          redis.call('PEXPIRE', K[1 + lane], WINDOW + SLICE + 1000)
+        end
+      end
+    end
+  end
+  return 1
+end
+`;
+
+/** The limiter's three steps as functions, for scripts that run them. */
+export const LIMITER_LUA = `${REQUEST_LUA}${TOKENS_LUA}`;
+
+/** Step 2 alone: returns {0, now, slice} (charged) or tokens_check's refusal (nothing charged). */
+export const ADMIT_TOKENS = `${LIMITER_LUA}
+local refused, now, slice = tokens_check(KEYS, ARGV)
+if refused then return refused end
+tokens_commit(KEYS, ARGV, slice)
+return {0, now, slice}
+`;
+
+/** Step 3 alone. Returns 1. */
+export const FINISH = `${LIMITER_LUA}
+return finish(KEYS, ARGV)
 `;
 
 /**
@@ -167,23 +203,3 @@ for i = 1, #KEYS do
 end
 return held
 `;
-
-/** A script run by its SHA1 (EVALSHA), loaded again when the server answers NOSCRIPT (restart, flush). */
-export interface Script {
-  run(redis: Redis, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown>;
-}
-
-export function script(source: string): Script {
-  const sha = createHash('sha1').update(source).digest('hex');
-  return {
-    async run(redis, keys, args) {
-      try {
-        return await redis.evalsha(sha, keys.length, ...keys, ...args);
-      } catch (error) {
-        if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-        await redis.script('LOAD', source);
-        return redis.evalsha(sha, keys.length, ...keys, ...args);
-      }
-    },
-  };
-}

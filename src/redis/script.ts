@@ -1,0 +1,26 @@
+// A Lua script run by its SHA1 (EVALSHA), loaded again when the server answers NOSCRIPT (a Redis
+// restarted or flushed forgets its scripts). Scripts use plain commands only, so Redis 7 and Valkey
+// both run them.
+import { createHash } from 'node:crypto';
+import type { Redis } from './connect.js';
+
+export interface Script {
+  readonly source: string;
+  run(redis: Redis, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown>;
+}
+
+export function script(source: string): Script {
+  const sha = createHash('sha1').update(source).digest('hex');
+  return {
+    source,
+    async run(redis, keys, args) {
+      try {
+        return await redis.evalsha(sha, keys.length, ...keys, ...args);
+      } catch (error) {
+        if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+        await redis.script('LOAD', source);
+        return redis.evalsha(sha, keys.length, ...keys, ...args);
+      }
+    },
+  };
+}
