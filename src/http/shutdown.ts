@@ -122,14 +122,16 @@ function refusing(listener: RequestListener): RequestListener {
   };
 }
 
-/** Whether `promise` settled within `ms`. */
+const settled = () => true;
+
+/** Whether `promise` settled (either way: a failed close must not stop the shutdown) within `ms`. */
 async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<false>((resolve) => {
     timer = setTimeout(() => resolve(false), ms);
   });
   try {
-    return await Promise.race([promise.then(() => true), expired]);
+    return await Promise.race([promise.then(settled, settled), expired]);
   } finally {
     clearTimeout(timer);
   }
