@@ -180,8 +180,16 @@ describe('tollgate serve: graceful shutdown', () => {
       streamToEnd(client, `s${i} [[fake output_tokens=20 fault=slow-stream delay_ms=150]]`, () => started++),
     );
     await until('32 streams open', () => started === 32);
+    // Two connections with a request begun (active, not idle), then an idle keep-alive one (a request
+    // answered, left open). The server accepts and reads connections in order: once the third is
+    // answered, the first two requests have begun on the server's side too.
     const probe = await partialRequest(server.port, 'GET /readyz HTTP/1.1');
     const gatewayProbe = await partialRequest(server.port, 'POST /v1/messages HTTP/1.1');
+    const idle = await partialRequest(server.port, 'GET /healthz HTTP/1.1');
+    idle.socket.write('\r\n');
+    await until('the idle connection to be answered', () => idle.socket.bytesRead > 0);
+    let idleClosedAt = 0;
+    void idle.answer.then(() => (idleClosedAt = Date.now()));
     const signalledAt = Date.now();
     server.child.kill('SIGTERM');
     await until('the drain to begin', () => server.output().includes('Shutting down'));
@@ -207,6 +215,10 @@ describe('tollgate serve: graceful shutdown', () => {
     expect(started).toBe(32);
     const results = await Promise.all(streams);
     const drainedAfter = Date.now() - signalledAt;
+    // The idle connection was closed while the streams still ran.
+    expect(idleClosedAt).toBeGreaterThan(0);
+    expect(idleClosedAt).toBeLessThan(signalledAt + drainedAfter);
+    expect(await idle.answer).toMatch(/^HTTP\/1\.1 200 /);
     expect(results.every((r) => r.stopped)).toBe(true);
     expect(await server.exited).toBe(0);
     // The streams outlived the signal: they were not cut, they finished.
