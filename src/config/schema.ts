@@ -75,6 +75,8 @@ const serverSection = z
     trust_proxy: z.boolean().default(false),
     body_limit_bytes: whole(1).default(32 * 1024 * 1024),
     json_max_depth: whole(1).default(64),
+    /** On SIGTERM/SIGINT, how long requests and streams in flight may run before they are cut. */
+    shutdown_grace_s: whole(0).max(3600).default(30),
   })
   .strict()
   .transform((s) => ({

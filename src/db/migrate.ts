@@ -1,6 +1,7 @@
 // Forward-only migrations, compiled into the program and applied at start.
 import { type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
 import { AppError } from '../lib/errors.js';
+import { VERSION } from '../version.js';
 import type { Db, Dialect } from './connect.js';
 import { initialMigration } from './migrations/0001-initial.js';
 import { usageMigration } from './migrations/0002-usage.js';
@@ -82,8 +83,44 @@ export async function ensureMigrationTables(db: Db): Promise<void> {
   }
 }
 
+/**
+ * Forward only: a database that already went through a migration newer than the newest this program
+ * knows was written by a newer Tollgate, and this one refuses it before anything is written (it would
+ * not understand the schema; downgrading a database is not supported). Read-only.
+ */
+export async function assertNotNewer(
+  db: Db,
+  known: readonly string[] = Object.keys(migrationsFor(db.dialect)),
+): Promise<void> {
+  const exists =
+    db.dialect === 'sqlite'
+      ? sql<{
+          n: number;
+        }>`select count(*) as n from sqlite_master where type = 'table' and name = ${MIGRATION_TABLE}`
+      : sql<{
+          n: number;
+        }>`select count(*)::int as n from information_schema.tables where table_schema = current_schema() and table_name = ${MIGRATION_TABLE}`;
+  if (Number((await exists.execute(db.kysely)).rows[0]?.n ?? 0) === 0) return;
+  const applied = await sql<{ name: string }>`select name from ${sql.table(MIGRATION_TABLE)}`.execute(
+    db.kysely,
+  );
+  const newestKnown = [...known].sort().at(-1) ?? '';
+  const newestApplied =
+    applied.rows
+      .map((r) => r.name)
+      .sort()
+      .at(-1) ?? '';
+  if (newestApplied <= newestKnown) return;
+  throw new AppError(
+    'invalid_config',
+    `the database is at schema migration ${newestApplied}, newer than this Tollgate binary knows (its newest is ${newestKnown}): it was written by a newer Tollgate. Upgrade the binary (this one is ${VERSION}) to the release that wrote it or later; migrations are forward-only. Nothing was changed`,
+    { database_migration: newestApplied, binary_migration: newestKnown },
+  );
+}
+
 /** Applies every pending migration; refuses a database that is newer than this program. */
 export async function migrateToLatest(db: Db): Promise<void> {
+  await assertNotNewer(db);
   await ensureMigrationTables(db);
   const migrator = new Migrator({
     db: db.kysely,

@@ -267,6 +267,8 @@ export function createGateway(
     },
     /** Applies pending changes now (tests; the poller does it every 250 ms). */
     refresh: () => poller.pollNow(),
+    /** Breaks every upstream call in flight (the end of a shutdown's grace; see upstream.cut). */
+    cutUpstream: (): Promise<void> => upstream.cut(),
     /** The push channel: 'off' without Redis, else whether this instance is subscribed. */
     pushState: () => push?.state() ?? 'off',
     async close(): Promise<void> {

@@ -20,9 +20,33 @@ export interface ListenerOptions {
 
 const MODELS_PREFIX = '/v1/models/';
 
-/** Returns a listener that handles the gateway routes and says false for anything else. */
-export function createGatewayListener(gateway: Gateway, logger: Logger, options: ListenerOptions) {
+/** The gateway's node:http listener, and what a graceful shutdown needs to know of it. */
+export interface GatewayListener {
+  /** Handles a gateway route and says true, or says false for anything else. */
+  readonly handle: (req: IncomingMessage, res: ServerResponse) => boolean;
+  /** Gateway requests whose handling (answer, usage record, settlement) has not ended yet. */
+  readonly active: () => number;
+  /** Resolves once no gateway request is being handled (at once when none is). */
+  readonly idle: () => Promise<void>;
+}
+
+/** Returns the listener of the gateway routes (see GatewayListener). */
+export function createGatewayListener(
+  gateway: Gateway,
+  logger: Logger,
+  options: ListenerOptions,
+): GatewayListener {
   const deps = gateway.deps;
+  // Requests being handled, for a graceful shutdown: a count and one shared callback, so a request
+  // costs an increment and a decrement (the promise chain below has the same length as before).
+  let active = 0;
+  let waiters: Array<() => void> = [];
+  const ended = () => {
+    if (--active > 0 || waiters.length === 0) return;
+    const wake = waiters;
+    waiters = [];
+    for (const w of wake) w();
+  };
   const messages: Handler = (req) => handleMessages(deps, req);
   const countTokens: Handler = (req) => handleCountTokens(deps, req);
   const listModels: Handler = (req) => handleModels(deps, req, null);
@@ -51,7 +75,7 @@ export function createGatewayListener(gateway: Gateway, logger: Logger, options:
     return null;
   }
 
-  return (req: IncomingMessage, res: ServerResponse): boolean => {
+  const handle = (req: IncomingMessage, res: ServerResponse): boolean => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const handler = route(req.method, q === -1 ? url : url.slice(0, q));
@@ -75,6 +99,7 @@ export function createGatewayListener(gateway: Gateway, logger: Logger, options:
         );
       });
     }
+    active++;
     readBody(req, options.bodyLimit)
       .then((body) => {
         if (body === null) {
@@ -84,12 +109,19 @@ export function createGatewayListener(gateway: Gateway, logger: Logger, options:
         }
         return handler({ id, headers: req.headers, url, body, res });
       })
-      .catch((error: unknown) => {
+      .then(ended, (error: unknown) => {
         logger.error({ reqId: id, err: error }, 'gateway request failed');
         sendError(res, { status: 500, type: 'api_error', message: 'internal server error' }, id);
         if (!res.writableEnded) res.end();
+        ended();
       });
     return true;
+  };
+
+  return {
+    handle,
+    active: () => active,
+    idle: () => (active === 0 ? Promise.resolve() : new Promise<void>((resolve) => waiters.push(resolve))),
   };
 }
 

@@ -89,7 +89,16 @@ export function createUpstream(options: UpstreamOptions) {
     }
   }
 
-  return { send, close: () => pool.close() };
+  return {
+    send,
+    close: () => (pool.destroyed ? Promise.resolve() : pool.close()),
+    /**
+     * Breaks every upstream call in flight (a graceful shutdown whose grace ended): each fails as a
+     * lost connection, so its handler records what it may have been billed (the reserved worst case,
+     * or a cut stream's bound) and settles. Nothing can be sent afterwards.
+     */
+    cut: () => pool.destroy(),
+  };
 }
 
 export function errorCode(error: unknown): string {

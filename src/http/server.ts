@@ -1,6 +1,6 @@
 // The HTTP server: health endpoints, the admin API (admin token check) and, in later stages, the
 // gateway, the self-service API and the dashboard.
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import Fastify from 'fastify';
 import { sql } from 'kysely';
 import { apiRoutes } from '../api/api.routes.js';
@@ -19,6 +19,7 @@ import { loadDashboardAssets } from './dashboard-assets.js';
 import { type EnrollRoutesDeps, enrollRoutes } from './enroll.routes.js';
 import { errorResponse } from './errors.js';
 import { metricsRoutes } from './metrics.routes.js';
+import type { Lifecycle } from './shutdown.js';
 
 export interface ServerDeps {
   readonly installation: Installation;
@@ -32,6 +33,8 @@ export interface ServerDeps {
   readonly enroll?: EnrollRoutesDeps;
   /** The admin API (/admin/v1) and the self-service API (/api/v1/me). */
   readonly api?: ApiDeps;
+  /** serve's graceful shutdown (http/shutdown.ts): /readyz answers 503 once it began. */
+  readonly lifecycle?: Lifecycle;
 }
 
 export async function buildServer(deps: ServerDeps) {
@@ -45,13 +48,14 @@ export async function buildServer(deps: ServerDeps) {
   const app = Fastify({
     // The gateway routes are answered before Fastify sees them; everything else goes to Fastify.
     serverFactory: (handler) => {
-      const server = createServer(
-        // Large enough that an oversized auth header is answered 401 like any bad key, still bounded.
-        { maxHeaderSize: 96 * 1024 },
-        (req, res) => {
-          if (!gatewayListener?.(req, res)) handler(req, res);
-        },
-      );
+      const listener = gatewayListener
+        ? (req: IncomingMessage, res: ServerResponse) => {
+            if (!gatewayListener.handle(req, res)) handler(req, res);
+          }
+        : handler;
+      // Large enough that an oversized auth header is answered 401 like any bad key, still bounded.
+      const server = createServer({ maxHeaderSize: 96 * 1024 }, listener);
+      deps.lifecycle?.attach(server, listener, gatewayListener);
       // Slow-drip clients cannot hold a connection open forever while sending headers or a body.
       server.requestTimeout = 120_000;
       server.headersTimeout = 60_000;
@@ -110,6 +114,8 @@ export async function buildServer(deps: ServerDeps) {
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
+    if (deps.lifecycle?.draining())
+      return reply.status(503).send({ status: 'unavailable', reason: 'shutting down' });
     try {
       await sql`select 1`.execute(deps.installation.db.kysely);
       return { status: 'ready' };

@@ -6,6 +6,7 @@ import { type Config, loadConfig } from '../../config/load.js';
 import { openConnections } from '../../db/connect.js';
 import { createGateway } from '../../gateway/gateway.js';
 import { buildServer } from '../../http/server.js';
+import { createLifecycle } from '../../http/shutdown.js';
 import {
   type Installation,
   initInstallation,
@@ -16,7 +17,7 @@ import { acquireServeLease, HEARTBEAT_MS, systemLeaseEnv } from '../../install/s
 import { systemClock } from '../../lib/clock.js';
 import { AppError } from '../../lib/errors.js';
 import { parsePositiveInt } from '../../lib/validate.js';
-import { createLogger } from '../../observability/logger.js';
+import { createLogger, type Logger } from '../../observability/logger.js';
 import { ensureDailyRollups } from '../../usage/daily-rollups.js';
 import { startRetentionJob } from '../../usage/retention-job.js';
 import { VERSION } from '../../version.js';
@@ -75,6 +76,7 @@ export function serveCommand(io: Io): Command {
       });
       await openConnections(installation.db, STARTUP_CONNECTIONS);
       const gateway = createGateway({ installation, clock: systemClock }, config, { logger });
+      const lifecycle = createLifecycle();
       let app: Awaited<ReturnType<typeof buildServer>> | null = null;
       let address: string;
       try {
@@ -88,6 +90,7 @@ export function serveCommand(io: Io): Command {
           bodyLimit: config.server.body_limit_bytes,
           trustProxy: config.server.trust_proxy,
           version: VERSION,
+          lifecycle,
         });
         address = await app.listen({ host: config.server.host, port: config.server.port });
       } catch (error) {
@@ -100,16 +103,17 @@ export function serveCommand(io: Io): Command {
       }
       // The signal handlers go in before "listening" is announced: a supervisor that sends SIGTERM as soon
       // as it reads that line (while this process may not have run another statement yet) must get a
-      // clean shutdown, not the default kill.
+      // clean shutdown, not the default kill. The first SIGTERM/SIGINT drains (see http/shutdown.ts); a
+      // second one stops at once.
+      let stopping = false;
       const stopped = new Promise<void>((resolve) => {
         const stop = () => {
-          process.off('SIGTERM', stop);
-          process.off('SIGINT', stop);
+          stopping = true;
           resolve();
         };
         onLost = stop;
-        process.on('SIGTERM', stop);
-        process.on('SIGINT', stop);
+        process.on('SIGTERM', (signal) => (stopping ? exitNow(logger, signal) : stop()));
+        process.on('SIGINT', (signal) => (stopping ? exitNow(logger, signal) : stop()));
         if (lostReason !== null) stop();
       });
       io.stdout.write(
@@ -122,16 +126,35 @@ export function serveCommand(io: Io): Command {
           ? null
           : startRetentionJob({ db: installation.db, retentionDays: days, logger, now: systemClock });
       await stopped;
+      const server = app;
+      const drained = lifecycle.drain({
+        graceMs: config.server.shutdown_grace_s * 1000,
+        logger,
+        close: () => server.close(),
+        cut: () => gateway.cutUpstream(),
+      });
       io.stdout.write(lostReason === null ? 'Shutting down…\n' : `Lease lost (${lostReason}): stopping.\n`);
+      await drained;
       await retention?.close();
-      await app.close();
+      // The ledger's last commits; the rate limiter's and the shared budget book's settlements sent.
       await gateway.close();
+      logger.info('shutdown: usage ledger flushed; budget reservations and rate-limit slots released');
       await lease.release();
       await installation.close();
+      logger.info('shutdown: done');
       logger.flush();
       // Stopped because another server took over: exit non-zero, the message says why.
       if (lostReason !== null) throw new AppError('conflict', `stopped serving: ${lostReason as string}`);
     });
+}
+
+/** A second SIGTERM/SIGINT during the drain: exit at once, 128 + the signal's number (130, 143). */
+function exitNow(logger: Logger, signal: NodeJS.Signals): void {
+  const code = signal === 'SIGINT' ? 130 : 143;
+  logger.warn({ signal }, 'shutdown: second signal; exiting at once (requests in flight are cut unrecorded)');
+  const exit = () => process.exit(code);
+  logger.flush(exit);
+  setTimeout(exit, 200);
 }
 
 async function openOrCreate(io: Io, config: Config): Promise<Installation> {
