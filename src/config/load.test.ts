@@ -66,6 +66,7 @@ describe('loadConfig defaults', () => {
       trust_proxy: false,
       body_limit_bytes: 33_554_432,
       json_max_depth: 64,
+      cors_origins: [],
     });
     expect(config.database).toEqual({ kind: 'sqlite', path: join(cwd, '.tollgate', 'tollgate.db') });
     expect(config.redis.url).toBeNull();

@@ -87,6 +87,8 @@ export function serveCommand(io: Io): Command {
           logger,
           bodyLimit: config.server.body_limit_bytes,
           trustProxy: config.server.trust_proxy,
+          publicUrl: config.server.public_url,
+          corsOrigins: config.server.cors_origins,
           version: VERSION,
         });
         address = await app.listen({ host: config.server.host, port: config.server.port });
