@@ -4,6 +4,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type SessionHttp, sessionOf, sessionPrincipal, usesSessionCookie } from '../auth/session-auth.js';
 import type { Config } from '../config/load.js';
+import { API_BODY_LIMIT } from '../http/limits.js';
 import type { Installation } from '../install/installation.js';
 import type { Clock } from '../lib/clock.js';
 import type { Services } from '../services.js';
@@ -40,6 +41,7 @@ export function mountOperations(app: FastifyInstance, ops: readonly Operation[],
     app.route({
       method: op.method,
       url: fastifyPath(op.path),
+      bodyLimit: API_BODY_LIMIT,
       handler: async (request, reply) => {
         const principal = await authenticate(deps, audience, request);
         const input = parseInput(op, {

@@ -12,10 +12,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod/v4';
 import { parsePart } from '../api/validation.js';
+import { FORM_PAGE_CSP } from '../http/security-headers.js';
 import { AppError, toAppError } from '../lib/errors.js';
 import type { Services } from '../services.js';
 import { clearedSessionCookie, sessionCookie } from './cookies.js';
-import { invitePage, loginPage, PAGE_CSP } from './pages.js';
+import { invitePage, loginPage } from './pages.js';
 import type { ActiveSession, OpenedSession } from './session.store.js';
 import { refuseCrossOrigin, SESSION_ENDED, type SessionHttp, sessionOf } from './session-auth.js';
 import { csrfTokenFor } from './session-secret.js';
@@ -112,7 +113,6 @@ export function authRoutes(deps: AuthRoutesDeps) {
     app.post('/invite/:token', { bodyLimit: BODY_LIMIT }, async (request, reply) => {
       const { token } = request.params as { token: string };
       const form = isForm(request);
-      reply.header('referrer-policy', 'no-referrer');
       try {
         refuseCrossOrigin(http, request.headers);
         const body = parsePart('body', inviteBody, request.body) as z.output<typeof inviteBody>;
@@ -177,14 +177,13 @@ function isForm(request: FastifyRequest): boolean {
   return (request.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
 }
 
-/** An HTML page under the pages' CSP, never cached, never framed. */
+/** An HTML page under the pages' CSP, never cached (never framed, no Referer: the server's hook, hygiene.ts). */
 export function html(reply: FastifyReply, status: number, body: string) {
   return reply
     .status(status)
     .header('content-type', 'text/html; charset=utf-8')
-    .header('content-security-policy', PAGE_CSP)
+    .header('content-security-policy', FORM_PAGE_CSP)
     .header('cache-control', 'no-store')
-    .header('x-frame-options', 'DENY')
     .send(body);
 }
 

@@ -48,7 +48,6 @@ export function oidcRoutes(deps: OidcRoutesDeps) {
     app.get('/auth/oidc/callback', async (request, reply) => {
       // The pending sign-in is single-use: cleared whatever happens next.
       reply.header('set-cookie', pendingCookie(http.cookies, '', 0));
-      reply.header('referrer-policy', 'no-referrer');
       const sealed = pendingCookieOf(http.cookies, request.headers.cookie);
       const pending = sealed === '' ? null : openPending(http.pepper, sealed, deps.clock());
       if (!pending) return page(reply, 403, EXPIRED);

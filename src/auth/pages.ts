@@ -1,9 +1,7 @@
 // What a sign-in form posted without script gets back when it is refused (and what a failed single
 // sign-on shows): plain server-rendered forms, no script, no external resource, under a CSP that
-// allows nothing else. The pages people open are the dashboard's. Every value shown is HTML-escaped.
-
-export const PAGE_CSP =
-  "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+// allows nothing else (FORM_PAGE_CSP, http/security-headers.ts). The pages people open are the
+// dashboard's. Every value shown is HTML-escaped.
 
 function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);

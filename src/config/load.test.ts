@@ -67,6 +67,7 @@ describe('loadConfig defaults', () => {
       body_limit_bytes: 33_554_432,
       json_max_depth: 64,
       shutdown_grace_s: 30,
+      cors_origins: [],
     });
     expect(config.database).toEqual({ kind: 'sqlite', path: join(cwd, '.tollgate', 'tollgate.db') });
     expect(config.redis.url).toBeNull();

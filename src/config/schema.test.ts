@@ -24,6 +24,34 @@ describe('configFileSchema', () => {
   });
 });
 
+describe('server.cors_origins', () => {
+  const parse = (origins: unknown) => configFileSchema.safeParse({ server: { cors_origins: origins } });
+
+  it('accepts exact origins and defaults to none', () => {
+    expect(configFileSchema.parse({}).server.cors_origins).toEqual([]);
+    const ok = parse(['https://app.example.com', 'http://localhost:5173']);
+    expect(ok.success && ok.data.server.cors_origins).toEqual([
+      'https://app.example.com',
+      'http://localhost:5173',
+    ]);
+  });
+
+  it('refuses wildcards, paths, trailing slashes and other schemes', () => {
+    for (const bad of [
+      '*',
+      'https://*.example.com',
+      'https://app.example.com/',
+      'https://a.example/x',
+      'ftp://a.example',
+      'null',
+    ]) {
+      const result = parse([bad]);
+      expect(result.success, bad).toBe(false);
+      expect(result.error?.issues[0]?.message, bad).toMatch(/exact origin/);
+    }
+  });
+});
+
 describe('secret keys', () => {
   it('knows the listed keys and the naming rule', () => {
     expect(isSecretKey(['alerts', 'webhook_url'])).toBe(true);

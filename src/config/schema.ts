@@ -66,6 +66,15 @@ function defaultPublicUrl(host: string, port: number): string {
   return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
+/** One exact origin, as a browser sends it in `Origin`: no path, no trailing slash, no wildcard. */
+const originField = z.string().superRefine((value, ctx) => {
+  const origin = URL.canParse(value) ? new URL(value) : null;
+  // `*` parses as a host character but is no origin a browser sends: a pattern here is a mistake.
+  if (!origin || !HTTP.includes(origin.protocol) || origin.origin !== value || value.includes('*')) {
+    ctx.addIssue({ code: 'custom', message: 'expected an exact origin such as https://app.example.com' });
+  }
+});
+
 const serverSection = z
   .object({
     host: z.string().min(1).default('127.0.0.1'),
@@ -77,6 +86,8 @@ const serverSection = z
     json_max_depth: whole(1).default(64),
     /** On SIGTERM/SIGINT, how long requests and streams in flight may run before they are cut. */
     shutdown_grace_s: whole(0).max(3600).default(30),
+    /** Exact origins (scheme://host[:port]) allowed to call the API from a browser; [] = no CORS at all. */
+    cors_origins: z.array(originField).max(100).default([]),
   })
   .strict()
   .transform((s) => ({

@@ -1,7 +1,7 @@
 // The dashboard's pages and files. Every page URL answers the same small shell, which names the
 // content-hashed script and stylesheet; the script renders the page from the same JSON routes the CLI
 // uses, so a page can never check rights differently from the API. The shell carries no data and no
-// secret; the CSP allows scripts, styles and requests from this origin only.
+// secret; the CSP (security-headers.ts) allows scripts, styles and requests from this origin only.
 //   GET /assets/{name}                              built files, cached for a year
 //   GET /login, /invite/{token}                     sign-in pages (public)
 //   GET /, /users, /keys, /credentials, /usage, /audit   admin pages (members are sent to /settings)
@@ -9,17 +9,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type SessionHttp, sessionOf } from '../auth/session-auth.js';
 import { type DashboardAssets, pickEncoding } from './dashboard-assets.js';
-
-export const DASHBOARD_CSP = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "connect-src 'self'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-  "base-uri 'none'",
-].join('; ');
+import { DASHBOARD_CSP } from './security-headers.js';
 
 export const ADMIN_PAGES = [
   '/',
@@ -87,9 +77,7 @@ function page(reply: FastifyReply, body: string) {
       .header('content-type', 'text/html; charset=utf-8')
       .header('content-security-policy', DASHBOARD_CSP)
       .header('cache-control', 'no-store')
-      .header('x-frame-options', 'DENY')
-      // Invite links carry their token in the path: it must not leave in a Referer.
-      .header('referrer-policy', 'no-referrer')
+      // Never framed, no Referer (invite links carry their token in the path): the server's hook (hygiene.ts).
       .send(body)
   );
 }

@@ -18,6 +18,14 @@ import { dashboardRoutes } from './dashboard.routes.js';
 import { loadDashboardAssets } from './dashboard-assets.js';
 import { type EnrollRoutesDeps, enrollRoutes } from './enroll.routes.js';
 import { errorResponse } from './errors.js';
+import { installHygiene } from './hygiene.js';
+import {
+  applyTimeouts,
+  checkingIntervalMs,
+  DEFAULT_BODY_LIMIT,
+  DEFAULT_TIMEOUTS,
+  type ServerTimeouts,
+} from './limits.js';
 import { metricsRoutes } from './metrics.routes.js';
 import type { Lifecycle } from './shutdown.js';
 
@@ -35,6 +43,12 @@ export interface ServerDeps {
   readonly api?: ApiDeps;
   /** serve's graceful shutdown (http/shutdown.ts): /readyz answers 503 once it began. */
   readonly lifecycle?: Lifecycle;
+  /** server.public_url (HSTS over https only); defaults to plain http, i.e. no HSTS. */
+  readonly publicUrl?: string;
+  /** server.cors_origins; none by default. */
+  readonly corsOrigins?: readonly string[];
+  /** Connection timeouts; the defaults in limits.ts when absent. */
+  readonly timeouts?: ServerTimeouts;
 }
 
 export async function buildServer(deps: ServerDeps) {
@@ -45,6 +59,7 @@ export async function buildServer(deps: ServerDeps) {
         newRequestId: requestIds,
       })
     : null;
+  const timeouts = deps.timeouts ?? DEFAULT_TIMEOUTS;
   const app = Fastify({
     // The gateway routes are answered before Fastify sees them; everything else goes to Fastify.
     serverFactory: (handler) => {
@@ -53,17 +68,20 @@ export async function buildServer(deps: ServerDeps) {
             if (!gatewayListener.handle(req, res)) handler(req, res);
           }
         : handler;
-      // Large enough that an oversized auth header is answered 401 like any bad key, still bounded.
-      const server = createServer({ maxHeaderSize: 96 * 1024 }, listener);
+      const server = createServer(
+        // Large enough that an oversized auth header is answered 401 like any bad key, still bounded.
+        { maxHeaderSize: 96 * 1024, connectionsCheckingInterval: checkingIntervalMs(timeouts) },
+        listener,
+      );
       deps.lifecycle?.attach(server, listener, gatewayListener);
       // Slow-drip clients cannot hold a connection open forever while sending headers or a body.
-      server.requestTimeout = 120_000;
-      server.headersTimeout = 60_000;
+      applyTimeouts(server, timeouts);
       return server;
     },
     // Fastify's own request logs include the query string (which could carry a key); we log our own lines.
     logger: false,
-    bodyLimit: deps.bodyLimit,
+    // The gateway's limit (deps.bodyLimit) is its listener's; routes here take small bodies or set their own.
+    bodyLimit: DEFAULT_BODY_LIMIT,
     trustProxy: deps.trustProxy,
     genReqId: requestIds,
     routerOptions: { maxParamLength: 200 },
@@ -78,7 +96,11 @@ export async function buildServer(deps: ServerDeps) {
 
   app.addHook('onSend', async (request, reply) => {
     reply.header('request-id', request.id);
-    reply.header('x-content-type-options', 'nosniff');
+  });
+  installHygiene(app, {
+    trustProxy: deps.trustProxy,
+    publicUrl: deps.publicUrl ?? 'http:',
+    corsOrigins: deps.corsOrigins ?? [],
   });
 
   app.addHook('onResponse', async (request, reply) => {

@@ -132,6 +132,18 @@ describe.skipIf(why !== 'runs')(`nginx in front of two instances (PostgreSQL + R
     expect(started.out).toContain(`nginx: https://127.0.0.1:${httpsPort}`);
   });
 
+  it('sends HSTS through nginx over HTTPS (X-Forwarded-Proto), never to a direct plain-http request', async () => {
+    const dispatcher = new Agent({ connect: { ca } });
+    const viaNginx = await undiciFetch(`https://127.0.0.1:${httpsPort}/healthz`, { dispatcher });
+    expect(viaNginx.status).toBe(200);
+    expect(viaNginx.headers.get('strict-transport-security')).toBe('max-age=31536000');
+    expect(viaNginx.headers.get('x-frame-options')).toBe('DENY');
+    const direct = await fetch(`http://127.0.0.1:${ports[0]}/healthz`);
+    expect(direct.status).toBe(200);
+    expect(direct.headers.get('strict-transport-security')).toBeNull();
+    await dispatcher.close();
+  });
+
   it('streams through nginx over HTTPS with the official SDK, unbuffered, from both instances', async () => {
     await cli(
       ['credential', 'add', 'org-key', '--provider', 'anthropic'],

@@ -10,6 +10,7 @@ import type { AlertOptions } from '../../src/alerts/alerts.js';
 import { createApiDeps } from '../../src/api/api-deps.js';
 import { type Config, loadConfig } from '../../src/config/load.js';
 import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
+import type { ServerTimeouts } from '../../src/http/limits.js';
 import { buildServer, registeredRoutes } from '../../src/http/server.js';
 import { type Installation, initInstallation } from '../../src/install/installation.js';
 import type { Clock } from '../../src/lib/clock.js';
@@ -70,6 +71,8 @@ export async function startHarness(
     port?: number;
     /** Timeouts and backoff of the alerts (src/alerts). */
     alerts?: AlertOptions;
+    /** The server's connection timeouts (src/http/limits.ts); its defaults when absent. */
+    timeouts?: ServerTimeouts;
   } = {},
 ): Promise<Harness> {
   const fake = await startFakeUpstream(options.fakeOptions);
@@ -100,7 +103,11 @@ export async function startHarness(
     installation,
     logger,
     bodyLimit: config.server.body_limit_bytes,
-    trustProxy: false,
+    // Wired from the config as `tollgate serve` does.
+    trustProxy: config.server.trust_proxy,
+    publicUrl: config.server.public_url,
+    corsOrigins: config.server.cors_origins,
+    ...(options.timeouts === undefined ? {} : { timeouts: options.timeouts }),
     version: 'test',
     gateway,
     enroll: { installation, config, clock },

@@ -89,6 +89,8 @@ export function serveCommand(io: Io): Command {
           logger,
           bodyLimit: config.server.body_limit_bytes,
           trustProxy: config.server.trust_proxy,
+          publicUrl: config.server.public_url,
+          corsOrigins: config.server.cors_origins,
           version: VERSION,
           lifecycle,
         });
