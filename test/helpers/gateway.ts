@@ -70,6 +70,8 @@ export async function startHarness(
     port?: number;
     /** Timeouts and backoff of the alerts (src/alerts). */
     alerts?: AlertOptions;
+    /** The upstream URL the gateway is given, from the fake's (e.g. a name only a proxy resolves). */
+    upstreamUrl?: (fakeUrl: string) => string;
   } = {},
 ): Promise<Harness> {
   const fake = await startFakeUpstream(options.fakeOptions);
@@ -78,7 +80,7 @@ export async function startHarness(
   if (options.yaml !== undefined) await writeFile(configFile, options.yaml);
   const env = {
     TOLLGATE_HOME: join(dir, 'home'),
-    TOLLGATE_UPSTREAM_URL: fake.url,
+    TOLLGATE_UPSTREAM_URL: options.upstreamUrl ? options.upstreamUrl(fake.url) : fake.url,
     ...(options.yaml === undefined ? {} : { TOLLGATE_CONFIG: configFile }),
     ...options.env,
   };
