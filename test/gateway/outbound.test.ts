@@ -3,6 +3,7 @@
 // directly to hosts upstream.no_proxy / NO_PROXY lists. Driven with the official SDK.
 import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startReceiver, until } from '../alerts/receiver.js';
 import { type ConnectProxy, startConnectProxy } from '../helpers/connect-proxy.js';
 import { type Harness, startHarness } from '../helpers/gateway.js';
 import { canaryAnthropicKey } from '../helpers/secrets.js';
@@ -175,6 +176,33 @@ describe('upstream.proxy_url', () => {
       expect(strict.refused).toHaveLength(0);
     } finally {
       await strict.close();
+    }
+  });
+
+  it('alert delivery posts the webhook through the proxy (a credential marked invalid)', async () => {
+    const receiver = await startReceiver();
+    try {
+      const h = await startHarness({
+        fakeOptions: { tls: { key: ca.key, cert: ca.cert } },
+        yaml: `upstream: { proxy_url: "${proxy.url}", ca_file: "${ca.caFile}" }\n`,
+        env: { TOLLGATE_ALERTS_WEBHOOK_URL: receiver.url },
+        upstreamUrl: byName,
+        alerts: { budgetDelayMs: 10, delivery: { backoffMs: 50, maxBackoffMs: 200, pollMs: 200 } },
+      });
+      harness = h;
+      const revoked = await h.orgCredential('org-a');
+      await h.orgCredential('org-b');
+      h.fake.revokeKey(revoked);
+      await message(h.client(await h.key()));
+      await until(
+        'the POST',
+        () => receiver.received.length,
+        (n) => n === 1,
+      );
+      expect(receiver.received[0]?.body).toMatchObject({ kind: 'credential_invalid', name: 'org-a' });
+      expect(proxy.tunnels).toContain(`127.0.0.1:${receiver.port}`);
+    } finally {
+      await receiver.close();
     }
   });
 });
