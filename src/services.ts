@@ -23,6 +23,7 @@ import type { Installation } from './install/installation.js';
 import { createKeyService } from './keys/key.service.js';
 import { createProfileService } from './keys/profile.service.js';
 import type { Clock } from './lib/clock.js';
+import { dispatcherOption, sharedOutbound } from './outbound/outbound.js';
 import { createPriceBook } from './pricing/models.js';
 import { createCredentialService } from './vault/credential.service.js';
 
@@ -35,6 +36,7 @@ export function createServices(installation: Installation, config: Config, clock
   const upstream = {
     baseUrl: config.upstream.anthropic_base_url,
     timeoutMs: config.upstream.validate_timeout_ms,
+    ...dispatcherOption(config.upstream),
   };
   const credentials = createCredentialService(ctx, {
     teams,
@@ -44,6 +46,7 @@ export function createServices(installation: Installation, config: Config, clock
       githubApiUrl: config.integrations.github_api_url,
       linearApiUrl: config.integrations.linear_api_url,
       timeoutMs: config.upstream.validate_timeout_ms,
+      ...dispatcherOption(config.upstream),
     },
   });
   const anthropicAdmin = createAnthropicAdminService(ctx, { credentials, upstream });
@@ -89,7 +92,11 @@ export function createServices(installation: Installation, config: Config, clock
   const oidc = oidcConfig
     ? createOidcService(ctx, {
         config: oidcConfig,
-        client: createOidcClient(oidcConfig, `${config.server.public_url}/auth/oidc/callback`),
+        client: createOidcClient(
+          oidcConfig,
+          `${config.server.public_url}/auth/oidc/callback`,
+          sharedOutbound(config.upstream)?.fetch,
+        ),
         users,
         teams,
         sessions,

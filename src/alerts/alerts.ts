@@ -5,6 +5,7 @@
 import type { ChangeKind } from '../changes/change-feed.js';
 import type { Config } from '../config/load.js';
 import type { ChangeUnit, ServiceContext } from '../install/context.js';
+import { sharedOutbound } from '../outbound/outbound.js';
 import { VERSION } from '../version.js';
 import { checkAges } from './age-watch.js';
 import { raiseAll, raiseIn } from './alert.repo.js';
@@ -35,6 +36,7 @@ export function createAlerts(ctx: ServiceContext, config: Config, options: Alert
       url: config.alerts.webhook_url,
       allowLinkLocal: config.alerts.webhook_allow_link_local,
       userAgent: `Tollgate/${VERSION}`,
+      outbound: sharedOutbound(config.upstream)?.settings ?? null,
       ...options.delivery,
     },
     options.post ?? postWebhook,

@@ -6,6 +6,7 @@
 // a receiver may in that one case see an alert twice (`alert_id` lets it tell).
 import type { Db } from '../db/connect.js';
 import type { Clock } from '../lib/clock.js';
+import type { OutboundSettings } from '../outbound/outbound.js';
 import { claim, dueAlerts, nextDue, type Outcome, recordOutcome } from './alert.repo.js';
 import type { PostWebhook } from './webhook-post.js';
 
@@ -21,6 +22,8 @@ export interface DeliveryOptions {
   /** Longest wait between two looks at the table (other processes' alerts, missed wake-ups). */
   readonly pollMs?: number;
   readonly userAgent: string;
+  /** upstream.proxy_url / no_proxy / ca_file; null or absent = direct, Node's roots. */
+  readonly outbound?: OutboundSettings | null;
 }
 
 const BATCH = 20;
@@ -49,6 +52,7 @@ export function createDelivery(db: Db, clock: Clock, options: DeliveryOptions, p
       timeoutMs,
       allowLinkLocal: options.allowLinkLocal,
       headers: { 'user-agent': options.userAgent, 'x-tollgate-alert-id': row.id },
+      ...(options.outbound ? { outbound: options.outbound } : {}),
     });
     const at = clock();
     const outcome: Outcome = result.ok

@@ -31,6 +31,7 @@ export async function openAdminTransport(deps: AdminServiceDeps): Promise<AdminT
     baseUrl: deps.upstream.baseUrl,
     adminKey,
     timeoutMs: deps.upstream.timeoutMs,
+    ...(deps.upstream.dispatcher ? { dispatcher: deps.upstream.dispatcher } : {}),
     ...(deps.retry ? { retry: deps.retry } : {}),
   });
 }

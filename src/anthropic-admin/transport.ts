@@ -1,7 +1,7 @@
 // One Admin API call over undici: the admin key's headers, a timeout per attempt, bounded retries on
 // 429 / 5xx / connection errors honouring `retry-after`, and the answer checked with zod.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { request } from 'undici';
+import { type Dispatcher, request } from 'undici';
 import type { z } from 'zod';
 import { AppError } from '../lib/errors.js';
 import { adminError } from './admin-errors.js';
@@ -15,6 +15,8 @@ export interface TransportOptions {
   /** The admin key; sent in `x-api-key` only, never logged or put in a message. */
   readonly adminKey: string;
   readonly timeoutMs: number;
+  /** The outbound dispatcher (proxy, extra CA: outbound/outbound.ts); absent = undici's global one. */
+  readonly dispatcher?: Dispatcher;
   readonly retry?: Partial<RetryPolicy>;
   /** Injected so tests of the policy can run without waiting (default: real timers). */
   readonly sleep?: (ms: number) => Promise<unknown>;
@@ -62,6 +64,7 @@ export function createTransport(options: TransportOptions): AdminTransport {
         headersTimeout: options.timeoutMs,
         bodyTimeout: options.timeoutMs,
         signal: AbortSignal.timeout(options.timeoutMs),
+        ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
       });
       const header = response.headers['retry-after'];
       const text = await response.body.text();

@@ -5,6 +5,7 @@
 import type * as Oidc from 'openid-client';
 import type { Config } from '../config/load.js';
 import { AppError } from '../lib/errors.js';
+import type { Outbound } from '../outbound/outbound.js';
 import type { PendingSignIn } from './oidc-pending.js';
 
 const TIMEOUT_S = 10;
@@ -34,7 +35,10 @@ export const PROVIDER_UNREACHABLE = 'the identity provider cannot be reached rig
 /** auth.oidc of the loaded (frozen) config. */
 export type OidcSettings = NonNullable<Config['auth']['oidc']>;
 
-export function createOidcClient(config: OidcSettings, redirectUri: string) {
+/** A fetch for every call to the provider (discovery, tokens, keys, userinfo): the outbound one. */
+export type ProviderFetch = Outbound['fetch'];
+
+export function createOidcClient(config: OidcSettings, redirectUri: string, fetch?: ProviderFetch) {
   let discovered: Promise<Oidc.Configuration> | null = null;
 
   async function configuration(): Promise<Oidc.Configuration> {
@@ -44,6 +48,9 @@ export function createOidcClient(config: OidcSettings, redirectUri: string) {
       const auth = config.client_secret === '' ? oidc.None() : oidc.ClientSecretPost(config.client_secret);
       discovered = oidc.discovery(issuer, config.client_id, undefined, auth, {
         timeout: TIMEOUT_S,
+        // Through upstream.proxy_url / ca_file when set (outbound/outbound.ts); kept for later calls too.
+        // undici's Response is the same class as the global one in another package's types (checked loosely).
+        ...(fetch ? { [oidc.customFetch]: fetch as unknown as Oidc.CustomFetch } : {}),
         // An http issuer is the admin's explicit choice (a test or an internal provider).
         ...(issuer.protocol === 'http:' ? { execute: [oidc.allowInsecureRequests] } : {}),
       });

@@ -5,6 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { ZodIssue } from 'zod';
 import { AppError } from '../lib/errors.js';
+import { checkCaFile } from '../outbound/ca-file.js';
 import type { FileConfig, KeyPath } from './schema.js';
 import {
   CREDENTIAL_URL_KEYS,
@@ -65,6 +66,12 @@ const SPECIFIC_VARIABLES: ReadonlyArray<readonly [string, Path]> = [
   ['TOLLGATE_UPSTREAM_URL', ['upstream', 'anthropic_base_url']],
   ['TOLLGATE_GITHUB_API_URL', ['integrations', 'github_api_url']],
   ['TOLLGATE_LINEAR_API_URL', ['integrations', 'linear_api_url']],
+];
+
+/** The usual variables, below every Tollgate setting (lower case wins over upper case, as in curl). */
+const STANDARD_VARIABLES: ReadonlyArray<readonly [string, Path]> = [
+  ['NO_PROXY', ['upstream', 'no_proxy']],
+  ['no_proxy', ['upstream', 'no_proxy']],
 ];
 
 const REFERENCE = /^(env|file):(.*)$/s;
@@ -128,6 +135,12 @@ export async function loadConfig(input: LoadConfigInput): Promise<Config> {
 
   const parsed = configFileSchema.safeParse(tree);
   if (!parsed.success) reportIssues(parsed.error.issues, tree, report);
+  // A relative ca_file is read against the working directory; a bad one stops the start, naming it.
+  const caFile = parsed.success ? caFilePath(parsed.data.upstream.ca_file, cwd) : null;
+  if (caFile !== null) {
+    const problem = await checkCaFile(caFile);
+    if (problem !== null) report.add(['upstream', 'ca_file'], problem);
+  }
   if (report.lines.length > 0 || !parsed.success) {
     throw new AppError('invalid_config', report.lines.join('\n'), { problems: report.lines });
   }
@@ -147,6 +160,7 @@ export async function loadConfig(input: LoadConfigInput): Promise<Config> {
     database: databaseConfig(parsed.data.database.url, home, cwd),
     // A relative witness path is read against the working directory, like a relative sqlite: path.
     audit: { witness_path: witnessPath(parsed.data.audit.witness_path, cwd) },
+    upstream: { ...parsed.data.upstream, ca_file: caFile },
   };
   return deepFreeze(config);
 }
@@ -276,7 +290,11 @@ async function applyOverrides(tree: Tree, input: LoadConfigInput, report: Report
     (path) => [`TOLLGATE_${path.join('_')}`.toUpperCase(), path] as const,
   );
   // A name in both lists (TOLLGATE_DATABASE_URL) names the same key; it is applied once.
-  for (const [name, path] of new Map<string, KeyPath>([...generic, ...SPECIFIC_VARIABLES])) {
+  for (const [name, path] of new Map<string, KeyPath>([
+    ...STANDARD_VARIABLES,
+    ...generic,
+    ...SPECIFIC_VARIABLES,
+  ])) {
     const raw = input.env[name];
     if (raw === undefined) continue;
     const section = path[0] as string;
@@ -360,6 +378,10 @@ function reportIssues(issues: readonly ZodIssue[], tree: Tree, report: Report): 
       report.add(issue.path, describeIssue(issue, value, report.isSecret(issue.path)));
     }
   }
+}
+
+function caFilePath(path: string | null, cwd: string): string | null {
+  return path === null ? null : resolve(cwd, path);
 }
 
 function witnessPath(path: string | null, cwd: string): string | null {

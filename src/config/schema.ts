@@ -10,7 +10,7 @@ export const SECRET_KEYS: readonly string[] = ['alerts.webhook_url', 'metrics.to
 // Keys added later under these names are secrets too, without having to remember this list.
 const SECRET_KEY_NAME = /(?:_secret|_token|^password)$/;
 /** URL keys that may embed a password: inline only without one, and never echoed in messages. */
-export const CREDENTIAL_URL_KEYS: readonly string[] = ['database.url', 'redis.url'];
+export const CREDENTIAL_URL_KEYS: readonly string[] = ['database.url', 'redis.url', 'upstream.proxy_url'];
 
 export type KeyPath = ReadonlyArray<string | number>;
 
@@ -135,8 +135,34 @@ const upstreamSection = z
     timeout_ms: whole(1).default(600_000),
     max_retries: whole(0).max(10).default(2),
     validate_timeout_ms: whole(1).default(10_000),
+    /**
+     * HTTP proxy for every outbound call (`http://[user:pass@]host:port`); HTTPS destinations are reached
+     * through CONNECT tunnels. "" = connect directly.
+     */
+    proxy_url: z
+      .string()
+      .default('')
+      .superRefine((value, ctx) => {
+        const problem = value === '' ? null : proxyUrlProblem(value);
+        if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .transform(emptyToNull),
+    /** Hosts reached without the proxy (NO_PROXY syntax); the NO_PROXY / no_proxy variables set it too. */
+    no_proxy: z.string().default(''),
+    /** PEM file of CA certificates trusted in addition to Node's defaults; checked (and made absolute) at load. */
+    ca_file: z.string().default('').transform(emptyToNull),
   })
   .strict();
+
+// Never repeats the value: it may carry the proxy's password.
+function proxyUrlProblem(value: string): string | null {
+  if (!URL.canParse(value)) return 'expected http://[user:pass@]host:port';
+  const url = new URL(value);
+  if (url.protocol !== 'http:') return 'expected an http:// proxy URL (HTTPS is tunnelled through it)';
+  if (url.pathname !== '/' || url.search !== '' || url.hash !== '')
+    return 'must not contain a path, query or fragment';
+  return null;
+}
 
 /** Third-party APIs the self-service API validates tokens against (configurable so tests use local fakes). */
 const integrationsSection = z

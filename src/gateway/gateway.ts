@@ -21,6 +21,7 @@ import { type OtlpPush, startOtlpPush } from '../metrics/otlp.js';
 import { createPrometheus } from '../metrics/prometheus.js';
 import { createMetricsStore } from '../metrics/store.js';
 import { createLogger, type Logger } from '../observability/logger.js';
+import { dispatcherOption, sharedOutbound } from '../outbound/outbound.js';
 import { DEFAULT_DOCUMENT_TOKEN_ALLOWANCE, DEFAULT_IMAGE_TOKEN_ALLOWANCE } from '../pricing/input-bound.js';
 import { bareModelId, createPriceBook } from '../pricing/models.js';
 import { createRateLimiter } from '../ratelimit/limiter.js';
@@ -67,6 +68,7 @@ export function createGateway(
     target: {
       baseUrl: config.upstream.anthropic_base_url,
       timeoutMs: Math.min(config.upstream.validate_timeout_ms, CONFIRM_TIMEOUT_MS),
+      ...dispatcherOption(config.upstream),
     },
     intervalMs: CONFIRM_INTERVAL_MS,
     actor: { actor: 'system:gateway' },
@@ -75,6 +77,7 @@ export function createGateway(
   const upstream = createUpstream({
     baseUrl: config.upstream.anthropic_base_url,
     timeoutMs: config.upstream.timeout_ms,
+    outbound: sharedOutbound(config.upstream)?.settings ?? null,
   });
   // Daily usage is cut in the reporting timezone; serve made the table agree (ensureDailyRollups).
   const ledger = createLedger(db, orgId, {

@@ -4,6 +4,8 @@
 import { EventEmitter } from 'node:events';
 import type { Dispatcher } from 'undici';
 import { Pool } from 'undici';
+import type { OutboundSettings } from '../outbound/outbound.js';
+import { createConnector } from '../outbound/tunnel.js';
 
 /**
  * Cancels an upstream request (a client that left). undici takes any EventEmitter with `aborted` as a
@@ -30,6 +32,8 @@ export interface UpstreamOptions {
   readonly baseUrl: string;
   readonly timeoutMs: number;
   readonly connections?: number;
+  /** upstream.proxy_url / ca_file (outbound/outbound.ts); null = plain connections, as before. */
+  readonly outbound?: OutboundSettings | null;
 }
 
 export interface UpstreamRequest {
@@ -56,18 +60,29 @@ const CONNECT_CODES = new Set([
   'EHOSTUNREACH',
   'ENETUNREACH',
   'UND_ERR_CONNECT_TIMEOUT',
+  // The proxy refused or broke the tunnel; the TLS handshake failed its checks: nothing was sent.
+  'EPROXYTUNNEL',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
 export function createUpstream(options: UpstreamOptions) {
   const url = new URL(options.baseUrl);
   const prefix = url.pathname.replace(/\/$/, '');
+  const connectTimeout = Math.min(options.timeoutMs, 10_000);
+  // A proxy or extra CA changes how a connection is opened, never how a request is sent on it.
+  const outbound = options.outbound ?? null;
   const pool = new Pool(url.origin, {
     connections: options.connections ?? 256,
     pipelining: 1,
     headersTimeout: options.timeoutMs,
     bodyTimeout: options.timeoutMs,
-    connect: { timeout: Math.min(options.timeoutMs, 10_000) },
+    connect: outbound === null ? { timeout: connectTimeout } : createConnector(outbound, connectTimeout),
     keepAliveTimeout: 30_000,
   });
 

@@ -1,11 +1,13 @@
 // Checks a secret with Anthropic before it is stored, with a call that costs nothing.
-import { request } from 'undici';
+import { type Dispatcher, request } from 'undici';
 import type { Provider } from '../db/schema.js';
 import { AppError } from '../lib/errors.js';
 
 export interface UpstreamTarget {
   readonly baseUrl: string;
   readonly timeoutMs: number;
+  /** The outbound dispatcher (proxy, extra CA: outbound/outbound.ts); absent = undici's global one. */
+  readonly dispatcher?: Dispatcher;
 }
 
 const ANTHROPIC_VERSION = '2023-06-01';
@@ -76,6 +78,7 @@ export async function probeStatus(
       headersTimeout: target.timeoutMs,
       bodyTimeout: target.timeoutMs,
       signal: AbortSignal.timeout(target.timeoutMs),
+      ...(target.dispatcher ? { dispatcher: target.dispatcher } : {}),
     });
     const header = response.headers['retry-after'];
     await response.body.dump();

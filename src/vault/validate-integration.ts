@@ -1,7 +1,7 @@
 // Checks a GitHub or Linear token before it is stored, with the cheapest call that proves it works:
 // GitHub `GET /user`, Linear's GraphQL `{ viewer { id } }`. The base URLs come from tollgate.yml
 // (`integrations`), so tests point them at local fakes and nothing reaches the internet.
-import { request } from 'undici';
+import { type Dispatcher, request } from 'undici';
 import type { Provider } from '../db/schema.js';
 import { AppError } from '../lib/errors.js';
 
@@ -9,6 +9,8 @@ export interface IntegrationTargets {
   readonly githubApiUrl: string;
   readonly linearApiUrl: string;
   readonly timeoutMs: number;
+  /** The outbound dispatcher (proxy, extra CA: outbound/outbound.ts); absent = undici's global one. */
+  readonly dispatcher?: Dispatcher;
 }
 
 const NAMES = { github: 'GitHub', linear: 'Linear' } as const;
@@ -41,6 +43,7 @@ export async function probeIntegration(
       headersTimeout: targets.timeoutMs,
       bodyTimeout: targets.timeoutMs,
       signal: AbortSignal.timeout(targets.timeoutMs),
+      ...(targets.dispatcher ? { dispatcher: targets.dispatcher } : {}),
     });
     status = response.statusCode;
     // Bounded read: only Linear's answer is inspected, and only for an `errors` member.

@@ -13,6 +13,7 @@
 // Messages answer the head and half the body, then a broken connection.
 
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createAdminStore } from './admin.js';
@@ -254,13 +255,14 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
     sendError(ex.res, status, message, ex.requestId);
   }
 
-  const server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res).catch(() => {
       // A bug in the fake must not hang the client: answer 500 if still possible.
       if (res.headersSent || res.destroyed) res.destroy();
       else sendJson(res, 500, 'req_fake_error', errorBody(500, 'Internal server error', 'req_fake_error'));
     });
-  });
+  };
+  const server = options.tls ? createHttpsServer(options.tls, onRequest) : createServer(onRequest);
   server.keepAliveTimeout = 5_000;
 
   await new Promise<void>((resolve, reject) => {
@@ -270,7 +272,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
   const address = server.address() as AddressInfo;
 
   return {
-    url: `http://${options.host ?? '127.0.0.1'}:${address.port}`,
+    url: `${options.tls ? 'https' : 'http'}://${options.host ?? '127.0.0.1'}:${address.port}`,
     served,
     enqueueFault: (fault, match) => faults.enqueue(fault, match),
     setDefaultFault: (fault) => faults.setDefault(fault),

@@ -23,6 +23,8 @@ export interface FakeUpstreamOptions {
    * allowance used to the full, output at max_tokens, caches written at the dearest TTL. Default false.
    */
   adversarialBilling?: boolean;
+  /** Serve HTTPS with this certificate (PEM) instead of plain HTTP; `url` then starts with https://. */
+  tls?: { key: string; cert: string };
 }
 
 /** A failure to inject; the notes at the top of index.ts give the semantics of each kind. */

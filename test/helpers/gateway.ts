@@ -73,6 +73,8 @@ export async function startHarness(
     alerts?: AlertOptions;
     /** The server's connection timeouts (src/http/limits.ts); its defaults when absent. */
     timeouts?: ServerTimeouts;
+    /** The upstream URL the gateway is given, from the fake's (e.g. a name only a proxy resolves). */
+    upstreamUrl?: (fakeUrl: string) => string;
   } = {},
 ): Promise<Harness> {
   const fake = await startFakeUpstream(options.fakeOptions);
@@ -81,7 +83,7 @@ export async function startHarness(
   if (options.yaml !== undefined) await writeFile(configFile, options.yaml);
   const env = {
     TOLLGATE_HOME: join(dir, 'home'),
-    TOLLGATE_UPSTREAM_URL: fake.url,
+    TOLLGATE_UPSTREAM_URL: options.upstreamUrl ? options.upstreamUrl(fake.url) : fake.url,
     ...(options.yaml === undefined ? {} : { TOLLGATE_CONFIG: configFile }),
     ...options.env,
   };

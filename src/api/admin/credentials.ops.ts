@@ -3,6 +3,7 @@
 import { z } from 'zod/v4';
 import { alertLog } from '../../alerts/alert.repo.js';
 import { AppError } from '../../lib/errors.js';
+import { dispatcherOption } from '../../outbound/outbound.js';
 import {
   type CredentialView,
   ENVIRONMENTS,
@@ -260,6 +261,7 @@ export const credentialOps = [
           upstream: {
             baseUrl: ctx.config.upstream.anthropic_base_url,
             timeoutMs: ctx.config.upstream.validate_timeout_ms,
+            ...dispatcherOption(ctx.config.upstream),
           },
           maxAgeDays,
         },

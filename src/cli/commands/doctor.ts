@@ -9,6 +9,8 @@ import type { Config } from '../../config/load.js';
 import { type Installation, openInstallation } from '../../install/installation.js';
 import { systemClock } from '../../lib/clock.js';
 import { AppError, isAppError } from '../../lib/errors.js';
+import { describeRoute, type Outbound, sharedOutbound } from '../../outbound/outbound.js';
+import { ProxyTunnelError } from '../../outbound/tunnel.js';
 import { createServices } from '../../services.js';
 import type { Io } from '../io.js';
 import { printJson, printLines } from '../output.js';
@@ -140,24 +142,45 @@ async function databaseCheck(installation: Installation, config: Config): Promis
 async function upstreamCheck(config: Config): Promise<Check> {
   const base = config.upstream.anthropic_base_url;
   const started = systemClock();
+  const url = new URL('/v1/models', `${base}/`);
+  // The same connection as the gateway's: through upstream.proxy_url, trusting upstream.ca_file.
+  let outbound: Outbound | null;
   try {
-    const response = await request(new URL('/v1/models', `${base}/`), {
+    outbound = sharedOutbound(config.upstream);
+  } catch (error) {
+    return { check: 'upstream', ok: false, detail: (error as Error).message };
+  }
+  const route = describeRoute(outbound?.settings ?? null, url);
+  try {
+    const response = await request(url, {
       method: 'GET',
       headers: { 'anthropic-version': '2023-06-01' },
       signal: AbortSignal.timeout(config.upstream.validate_timeout_ms),
+      ...(outbound === null ? {} : { dispatcher: outbound.dispatcher }),
     });
     await response.body.dump();
     return {
       check: 'upstream',
       ok: true,
-      detail: `${base} answered ${response.statusCode} in ${systemClock() - started} ms`,
+      detail: `${base} answered ${response.statusCode} in ${systemClock() - started} ms (${route})`,
     };
   } catch (error) {
-    const code = (error as { code?: unknown }).code;
     return {
       check: 'upstream',
       ok: false,
-      detail: `${base} unreachable (${typeof code === 'string' ? code : 'network error'})`,
+      detail: `${base} unreachable (${networkReason(error)}; ${route})`,
     };
   }
+}
+
+/** The error's code; a refused tunnel also says what the proxy answered (e.g. 407). */
+function networkReason(error: unknown): string {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && current; depth++) {
+    if (current instanceof ProxyTunnelError) return `${current.code}: ${current.message}`;
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return 'network error';
 }

@@ -4,6 +4,7 @@ import { type AlertLog, alertLog } from '../../alerts/alert.repo.js';
 import type { RetirementView } from '../../anthropic-admin/key-retirement.service.js';
 import { systemClock } from '../../lib/clock.js';
 import { AppError, type ErrorCode } from '../../lib/errors.js';
+import { dispatcherOption } from '../../outbound/outbound.js';
 import {
   type CheckResult,
   type CredentialStatus,
@@ -32,6 +33,7 @@ export function statusCommand(io: Io): Command {
             upstream: {
               baseUrl: config.upstream.anthropic_base_url,
               timeoutMs: config.upstream.validate_timeout_ms,
+              ...dispatcherOption(config.upstream),
             },
             maxAgeDays,
           },
