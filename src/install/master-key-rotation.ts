@@ -17,9 +17,9 @@
 //    follows at once; with an env-supplied key only when run again with the new key (the operator
 //    has switched every process to it), so the previous key keeps working until then.
 
-import { appendAudit, headOf, rekeyAnchor } from '../audit/audit.repo.js';
-import { installationAnchorKey } from '../audit/chain.js';
-import { createWitness } from '../audit/witness.js';
+import { appendAudit, currentAnchor, headOf, rekeyAnchor } from '../audit/audit.repo.js';
+import { anchorMacValid, installationAnchorKey } from '../audit/chain.js';
+import { type AuditWitness, createWitness } from '../audit/witness.js';
 import { recordChanges } from '../changes/change-feed.js';
 import { open, rewrap, type SealedSecret, seal } from '../crypto/envelope.js';
 import { type KeyRing, keyRing } from '../crypto/key-ring.js';
@@ -191,6 +191,8 @@ async function rotateIn(
 
   const previous = ring.keys.get(state.from.version) ?? null;
   const current = ring.current;
+  // The witness restarts at the re-keyed anchor (again on a resume: a crash may have come first).
+  await restartWitness(db, witness, current, orgId);
   let backupFile: string | null = null;
   if (state.source === 'home-file' && sourceOf(cfg) === 'home-file' && previous !== null) {
     backupFile = await replaceHomeKey(cfg.masterKey.defaultFile, previous, current);
@@ -257,6 +259,18 @@ async function rotateIn(
     completed: completes,
     backupFile,
   };
+}
+
+async function restartWitness(db: Db, witness: AuditWitness | null, current: MasterKey, orgId: string) {
+  if (witness === null) return;
+  const sealed = await readMeta(db, 'pepper');
+  const anchor = await currentAnchor(db);
+  if (sealed === null || anchor === null) return;
+  const pepper = open(current, PEPPER_BINDING, decodeSealed(sealed));
+  const key = anchorKeyOf(current, orgId, pepper);
+  pepper.fill(0);
+  // Only a head that verifies under the new key is witnessed: a forged anchor is never laundered.
+  if (anchorMacValid(key, anchor)) await witness.restart(anchor);
 }
 
 function anchorKeyOf(master: MasterKey, orgId: string, pepper: Buffer): Buffer {
