@@ -165,7 +165,17 @@ describe('master-key rotate with TOLLGATE_MASTER_KEY', () => {
     expect(first.stderr).not.toContain(newKey);
     expect(first.stdout).toContain('Run `tollgate master-key rotate` again with the new key');
 
-    // Not completed: both keys open the installation and every secret.
+    // Not completed: doctor says so; both keys open the installation and every secret.
+    const doctor = async (env: Record<string, string> = {}) =>
+      (await cli.run(['doctor', '--json'], { env })).stdout;
+    const checkOf = (out: string) =>
+      (JSON.parse(out) as Array<{ check: string; warning?: boolean; detail: string }>).find(
+        (c) => c.check === 'master key',
+      );
+    expect(checkOf(await doctor())).toMatchObject({
+      warning: true,
+      detail: expect.stringContaining('with the new key'),
+    });
     expect((await revealAll(cli)).secrets).toEqual(secrets);
     const withNew = await revealAll(cli, { TOLLGATE_MASTER_KEY: newKey });
     expect(withNew.secrets).toEqual(secrets);
@@ -176,6 +186,7 @@ describe('master-key rotate with TOLLGATE_MASTER_KEY', () => {
     });
     expect(done).toMatchObject({ completed: true, from_version: 1, to_version: 2 });
     expect(done.master_key).toBeUndefined();
+    expect(checkOf(await doctor({ TOLLGATE_MASTER_KEY: newKey }))?.warning).toBeUndefined();
     expect((await revealAll(cli, { TOLLGATE_MASTER_KEY: newKey })).secrets).toEqual(secrets);
     const old = await cli.run(['credential', 'list']);
     expect(old.code).not.toBe(0);
