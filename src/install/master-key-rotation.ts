@@ -17,12 +17,12 @@
 //    follows at once; with an env-supplied key only when run again with the new key (the operator
 //    has switched every process to it), so the previous key keeps working until then.
 
-import { appendAudit, currentAnchor, headOf, rekeyAnchor } from '../audit/audit.repo.js';
+import { appendAudit, currentAnchor, headOf, rekeyAnchor, upgradeLegacyAnchor } from '../audit/audit.repo.js';
 import { anchorMacValid, installationAnchorKey } from '../audit/chain.js';
 import { type AuditWitness, createWitness } from '../audit/witness.js';
 import { recordChanges } from '../changes/change-feed.js';
 import { open, rewrap, type SealedSecret, seal } from '../crypto/envelope.js';
-import { type KeyRing, keyRing } from '../crypto/key-ring.js';
+import { type KeyRing, keyRing, openWithRing } from '../crypto/key-ring.js';
 import {
   deriveKey,
   generateMasterKeyText,
@@ -66,6 +66,8 @@ export interface RotateOptions {
   readonly pause?: { readonly at: PausePoint; readonly fn: () => Promise<void> };
   /** Called with the new key when the operator must be given it (env-supplied key), before re-wrapping. */
   readonly onNewKey?: (text: string, state: RotationState) => Promise<void> | void;
+  /** Where a failed audit witness write is reported (the change itself has committed). */
+  readonly onWitnessError?: (message: string) => void;
 }
 
 export interface RotateResult {
@@ -120,8 +122,19 @@ async function rotateIn(
     if (opts.pause && opts.pause.at === point) await opts.pause.fn();
   };
   const witness = cfg.audit?.witness_path
-    ? createWitness(cfg.audit.witness_path, orgId, () => undefined)
+    ? createWitness(cfg.audit.witness_path, orgId, opts.onWitnessError ?? (() => undefined))
     : null;
+  // An anchor still in the legacy format is upgraded first, as opening the installation would.
+  {
+    const pepper = openWithRing(ring, PEPPER_BINDING, decodeSealed(sealedPepper));
+    const legacyKey = deriveKey(ring.current, 'audit-anchor');
+    const anchorKey = installationAnchorKey(legacyKey, orgId, pepper);
+    pepper.fill(0);
+    const anchor = await currentAnchor(db);
+    if (anchor && !anchorMacValid(anchorKey, anchor) && anchorMacValid(legacyKey, anchor)) {
+      await writeTransaction(db, (tx) => upgradeLegacyAnchor(tx, db.dialect, legacyKey, anchorKey));
+    }
+  }
   const audited = async (fn: (tx: Tx, anchorKey: Buffer) => Promise<AuditRow>, anchorKey: Buffer) => {
     const row = await writeTransaction(db, (tx) => fn(tx, anchorKey));
     await witness?.record(headOf(row, anchorKey));
@@ -227,7 +240,11 @@ async function rotateIn(
   await pause('rewrapped');
 
   // With an env-supplied key the rotation completes only when run with the new key.
-  const completes = state.source === 'home-file' || loaded.fingerprint === current.fingerprint;
+  // (A rotation started with the home key file and resumed with an env-supplied key completes only
+  // when that key is the new one, as the home file was not written by this run.)
+  const completes =
+    (state.source === 'home-file' && sourceOf(cfg) === 'home-file') ||
+    loaded.fingerprint === current.fingerprint;
   if (completes) {
     const finished = state;
     const sealedNow = await readMeta(db, 'pepper');

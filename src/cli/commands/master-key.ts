@@ -49,6 +49,7 @@ export function masterKeyCommand(io: Io): Command {
                 },
               },
             }),
+        onWitnessError: (message) => io.stderr.write(`warning: ${message}\n`),
         onNewKey: (text, state) => {
           printedKey = text;
           if (json) return;
