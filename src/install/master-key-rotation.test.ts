@@ -109,6 +109,9 @@ describe.each(targets)('master-key rotation on $name', ({ name }) => {
       owner: { type: 'user', name: 'ann' },
     });
     await services.users.remove(admin, 'ann'); // shreds ann's credential: empty blobs
+    // A process that opened the installation before the rotation and is told nothing about it.
+    const other = await openInstallation(await config());
+    cleanups.push(() => other.close());
     let newKey = '';
     await expect(
       rotateMasterKey(await config(), {
@@ -132,6 +135,10 @@ describe.each(targets)('master-key rotation on $name', ({ name }) => {
         .map((r) => r.key_version)
         .sort();
     expect((await versions()).filter((v) => v === 2)).toHaveLength(4);
+    // It meets records of version 2, learns the new key from the rotation row and opens them all.
+    const otherServices = createServices(other, await config(), systemClock);
+    for (const [n, v] of secrets) expect(await otherServices.credentials.reveal(n)).toBe(v);
+    expect(other.master.version).toBe(2);
     // Resumed with the previous key: re-wraps the rest, prints the key again, does not complete.
     let printed = '';
     const resumed = await rotateMasterKey(await config(), {
