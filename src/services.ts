@@ -60,7 +60,9 @@ export function createServices(installation: Installation, config: Config, clock
   const keys = createKeyService(ctx, { users, credentials, modelsAllowed: config.claude.models_allowed });
   const audit = createAuditService({
     db: installation.db,
-    anchorKey: installation.anchorKey,
+    get anchorKey() {
+      return installation.anchorKey;
+    },
     installationId: installation.orgId,
     witness: installation.witness,
   });

@@ -68,13 +68,9 @@ export function auditAnchorKey(master: MasterKey): Buffer {
   return deriveKey(master, 'audit-anchor');
 }
 
-export function createAuditService({
-  db,
-  anchorKey,
-  installationId = '',
-  witness = null,
-  batchSize = VERIFY_BATCH_SIZE,
-}: AuditServiceDeps): AuditService {
+export function createAuditService(deps: AuditServiceDeps): AuditService {
+  // deps.anchorKey is read at each use: a running server's key changes when it learns a rotation.
+  const { db, installationId = '', witness = null, batchSize = VERIFY_BATCH_SIZE } = deps;
   async function verify(allowMissingWitness: boolean): Promise<AuditVerifyResult> {
     // The witness is read before the database snapshot: every head it holds was committed before
     // it was written, so the later snapshot contains it (the other order would see heads that
@@ -85,7 +81,7 @@ export function createAuditService({
     const chain = await readAuditForVerify(
       db,
       async ({ anchor, pages }) => {
-        const verifier = createChainVerifier(anchor, anchorKey);
+        const verifier = createChainVerifier(anchor, deps.anchorKey);
         // Stop reading at the verdict: a break near the start of a large log costs one page.
         for await (const page of pages) {
           for (const row of page) {
@@ -103,7 +99,7 @@ export function createAuditService({
     if (!witness || !read || (allowMissingWitness && read.kind === 'missing')) {
       return { ...chain, witness: null };
     }
-    const verdict = checkWitness(read, witness.path, installationId, anchorKey, chain.head.seq, (seq) =>
+    const verdict = checkWitness(read, witness.path, installationId, deps.anchorKey, chain.head.seq, (seq) =>
       wanted.get(seq),
     );
     if (!verdict.ok) {
@@ -114,7 +110,7 @@ export function createAuditService({
 
   return {
     async record(tx, entry) {
-      return toAuditEntry(await appendAudit(tx, db.dialect, anchorKey, entry));
+      return toAuditEntry(await appendAudit(tx, db.dialect, deps.anchorKey, entry));
     },
 
     async list(opts = {}) {

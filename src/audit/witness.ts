@@ -41,6 +41,11 @@ export interface AuditWitness {
    * already written is skipped). Never throws: a failure goes to onError and lastError.
    */
   record(head: AuditAnchor): Promise<void>;
+  /**
+   * Replaces the file by this head alone (as a compaction does): a master-key rotation re-MAC'd the
+   * anchor, and lines MAC'd under the previous key would no longer verify. Never throws.
+   */
+  restart(head: AuditAnchor): Promise<void>;
   /** The last write failure's description (error code and path), or null after a success. */
   lastError(): string | null;
 }
@@ -57,7 +62,7 @@ export function createWitness(
 
   async function write(head: AuditAnchor): Promise<void> {
     if (head.seq <= written) return;
-    const line = `${JSON.stringify({ v: 1, installation: installationId, seq: head.seq, hash: head.hash, mac: head.mac })}\n`;
+    const line = lineOf(installationId, head);
     const existed = await stat(path).then(
       () => true,
       () => false,
@@ -76,8 +81,31 @@ export function createWitness(
     written = head.seq;
   }
 
+  const enqueue = (head: AuditAnchor, fn: () => Promise<void>): Promise<void> => {
+    queue = queue.then(
+      () =>
+        fn().then(
+          () => {
+            failure = null;
+          },
+          (error: unknown) => {
+            failure = `audit witness ${path} not written (${errnoCode(error)}); head #${head.seq} is only in the database`;
+            onError(failure);
+          },
+        ),
+      () => undefined,
+    );
+    return queue;
+  };
+
   return {
     path,
+    restart(head) {
+      return enqueue(head, async () => {
+        await compact(path, lineOf(installationId, head));
+        written = head.seq;
+      });
+    },
     record(head) {
       queue = queue.then(
         () =>
@@ -96,6 +124,10 @@ export function createWitness(
     },
     lastError: () => failure,
   };
+}
+
+function lineOf(installationId: string, head: AuditAnchor): string {
+  return `${JSON.stringify({ v: 1, installation: installationId, seq: head.seq, hash: head.hash, mac: head.mac })}\n`;
 }
 
 /** Replaces the file by one holding only `line` (the newest head): temp file, fsync, rename, dir fsync. */

@@ -14,6 +14,7 @@ import { credentialCommand } from './commands/credential.js';
 import { doctorCommand } from './commands/doctor.js';
 import { initCommand } from './commands/init.js';
 import { keyCommand } from './commands/key.js';
+import { masterKeyCommand } from './commands/master-key.js';
 import { profileCommand } from './commands/profile.js';
 import { serveCommand } from './commands/serve.js';
 import { statusCommand } from './commands/status.js';
@@ -63,6 +64,7 @@ export function buildProgram(io: Io): Command {
     claudeCodeCommand,
     adminTokenCommand,
     anthropicCommand,
+    masterKeyCommand,
   ]) {
     program.addCommand(sub(io));
   }

@@ -4,7 +4,6 @@
 // Under `byok: required` only the user's own credentials serve (a pin only if it is one of them).
 // A credential an upstream 401 puts in doubt is checked off the request path with the free validation
 // call, and only a confirmed failure marks it (and only the secret that failed) invalid.
-import { open } from '../crypto/envelope.js';
 import type { ByokPolicy, Environment } from '../db/schema.js';
 import { type Actor, type ChangeUnit, change, type ServiceContext } from '../install/context.js';
 import { probeStatus, type UpstreamTarget } from '../vault/validate-credential.js';
@@ -69,7 +68,7 @@ export interface ConfirmOptions {
 const CHECKS_MAX = 10_000;
 
 export function createCredentialPool(ctx: ServiceContext, confirm: ConfirmOptions) {
-  const { db, master } = ctx.installation;
+  const { db } = ctx.installation;
   let loaded: Promise<Map<string, Loaded>> | null = null;
   /** The loaded credentials once `loaded` has resolved (the synchronous path reads it). */
   let current: Map<string, Loaded> | null = null;
@@ -111,11 +110,13 @@ export function createCredentialPool(ctx: ServiceContext, confirm: ConfirmOption
       .execute();
     const map = new Map<string, Loaded>();
     for (const row of rows) {
-      const secret = open(master, `credentials:${row.id}`, {
-        ciphertext: row.ciphertext,
-        wrappedKey: row.wrapped_key,
-        keyVersion: row.key_version,
-      }).toString('utf8');
+      const secret = (
+        await ctx.installation.openSealed(`credentials:${row.id}`, {
+          ciphertext: row.ciphertext,
+          wrappedKey: row.wrapped_key,
+          keyVersion: row.key_version,
+        })
+      ).toString('utf8');
       map.set(row.id, {
         id: row.id,
         name: row.name,
@@ -236,7 +237,7 @@ export function createCredentialPool(ctx: ServiceContext, confirm: ConfirmOption
         .where('removed_at', 'is', null)
         .execute();
       for (const row of rows) {
-        const plain = open(master, `credentials:${row.id}`, {
+        const plain = await ctx.installation.openSealed(`credentials:${row.id}`, {
           ciphertext: row.ciphertext,
           wrappedKey: row.wrapped_key,
           keyVersion: row.key_version,

@@ -177,6 +177,9 @@ export function createGateway(
         kinds.has('org')
       )
         keys.invalidate();
+      // A master-key rotation announces itself as an 'org' change: learn the new key now, not at the
+      // first record or audit append that needs it (a failed read is retried at that point).
+      if (kinds.has('org')) ctx.installation.refreshKeys().catch(() => false);
       if (kinds.has('credential')) credentials.invalidate();
       alerts.changed(kinds);
     },

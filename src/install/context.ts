@@ -5,6 +5,7 @@ import type { AuditRow } from '../db/schema.js';
 import type { Tx } from '../db/tx.js';
 import { writeTransaction } from '../db/tx.js';
 import type { Clock } from '../lib/clock.js';
+import { AppError, isAppError } from '../lib/errors.js';
 import type { Installation } from './installation.js';
 
 export interface ServiceContext {
@@ -66,6 +67,19 @@ export async function change<T>(
     await recordChanges(tx, db.dialect, rows);
     changed = rows.length;
     return value;
+  }).catch(async (error: unknown) => {
+    // The anchor no longer verifies under this process's key: another process rotated the master
+    // key. The change rolled back (it may have sealed a secret under the previous key); this process
+    // learns the new key, and the caller runs the change again.
+    if (isAppError(error) && error.code === 'audit_broken' && (await ctx.installation.refreshKeys())) {
+      throw new AppError(
+        'conflict',
+        'the master key was rotated while this change ran; nothing was changed, run it again',
+        {},
+        { cause: error },
+      );
+    }
+    throw error;
   });
   if (witness && last.head) await witness.record(headOf(last.head, anchorKey));
   if (changed > 0) ctx.installation.changes?.publish();

@@ -8,8 +8,9 @@ import { appendAudit, currentAnchor, headOf, upgradeLegacyAnchor } from '../audi
 import { anchorMacValid, installationAnchorKey } from '../audit/chain.js';
 import { type AuditWitness, createWitness } from '../audit/witness.js';
 import { type ChangePublisher, changeChannel, createChangePublisher } from '../changes/push.js';
-import { open, type SealedSecret, seal } from '../crypto/envelope.js';
+import { type SealedSecret, seal } from '../crypto/envelope.js';
 import { hashGatewayKey, newAdminToken } from '../crypto/gateway-key.js';
+import { holds, type KeyRing, keyRing, openWithRing } from '../crypto/key-ring.js';
 import {
   createMasterKeyFile,
   deriveKey,
@@ -17,7 +18,6 @@ import {
   type MasterKey,
   type MasterKeySources,
   masterKeyCheck,
-  verifyMasterKeyCheck,
 } from '../crypto/master-key.js';
 import { type DatabaseTarget, type Db, openDatabase } from '../db/connect.js';
 import { migrateToLatest } from '../db/migrate.js';
@@ -25,7 +25,11 @@ import { writeTransaction } from '../db/tx.js';
 import type { Clock } from '../lib/clock.js';
 import { AppError } from '../lib/errors.js';
 import { newId } from '../lib/ids.js';
+import { loadBackupKey, readKeyMeta, resolveKeyRing } from './master-keys.js';
 import { metaTableExists, readMeta, writeMeta } from './meta.repo.js';
+import { decodeSealed, encodeSealed } from './sealed-text.js';
+
+export { decodeSealed, encodeSealed };
 
 export interface InstallationConfig {
   readonly home: string;
@@ -44,11 +48,21 @@ export interface OpenOptions {
 
 export interface Installation {
   readonly db: Db;
+  /** The current master key (seals new secrets); changes when a running process learns a rotation. */
   readonly master: MasterKey;
   /** Server-side pepper of gateway-key and token hashes; random, sealed in the database. */
   readonly pepper: Buffer;
-  /** Key of the audit anchor MAC: derived from the master key, bound to orgId and the pepper. */
+  /** Key of the audit anchor MAC: derived from the current master key, bound to orgId and the pepper. */
   readonly anchorKey: Buffer;
+  /** Every master key this process holds (two during a rotation). */
+  keys(): KeyRing;
+  /**
+   * Opens a sealed secret with the key of the version it names; a version this process does not
+   * hold yet (another process is rotating the master key) makes it learn the new key first.
+   */
+  openSealed(binding: string, sealed: SealedSecret): Promise<Buffer>;
+  /** Re-reads the key rows (and the home key file): true if this process now holds a newer key. */
+  refreshKeys(): Promise<boolean>;
   readonly orgId: string;
   /** Writer of the audit witness file; null when `audit.witness_path` is not set. */
   readonly witness: AuditWitness | null;
@@ -110,7 +124,7 @@ export async function initInstallation(
         { genesis: true },
       );
     });
-    const installation = installationOf(cfg, db, master, pepper, anchorKey, orgId, options);
+    const installation = installationOf(cfg, db, keyRing(master), pepper, orgId, options);
     await installation.witness?.record(headOf(first, anchorKey));
     return { installation, adminToken };
   } catch (error) {
@@ -140,23 +154,19 @@ export async function openInstallation(
   const db = openDatabase(cfg.database);
   try {
     const orgId = await readMeta(db, 'org_id');
-    const check = await readMeta(db, 'master_key_check');
+    const keyMeta = await readKeyMeta(db);
     const sealedPepper = await readMeta(db, 'pepper');
-    if (orgId === null || check === null || sealedPepper === null) {
+    if (orgId === null || keyMeta === null || sealedPepper === null) {
       throw new AppError(
         'not_initialised',
         `the database has no Tollgate installation: run \`tollgate init\` first`,
       );
     }
-    if (!verifyMasterKeyCheck(master, check)) {
-      throw new AppError(
-        'master_key_invalid',
-        'the master key does not belong to this installation; nothing was changed',
-      );
-    }
+    // A wrong key is refused here, before migrations or any write.
+    const ring = await resolveKeyRing(master, keyMeta, previousKeySource(cfg));
     await migrateToLatest(db);
-    const pepper = open(master, PEPPER_BINDING, decodeSealed(sealedPepper));
-    const legacyKey = deriveKey(master, 'audit-anchor');
+    const pepper = openWithRing(ring, PEPPER_BINDING, decodeSealed(sealedPepper));
+    const legacyKey = deriveKey(ring.current, 'audit-anchor');
     const anchorKey = installationAnchorKey(legacyKey, orgId, pepper);
     // Installations from before anchors were bound to their installation: re-MAC a legacy anchor
     // that verifies under the old key (once; a forged or missing anchor is left for verify to report).
@@ -164,11 +174,19 @@ export async function openInstallation(
     if (anchor && !anchorMacValid(anchorKey, anchor) && anchorMacValid(legacyKey, anchor)) {
       await writeTransaction(db, (tx) => upgradeLegacyAnchor(tx, db.dialect, legacyKey, anchorKey));
     }
-    return installationOf(cfg, db, master, pepper, anchorKey, orgId, options);
+    return installationOf(cfg, db, ring, pepper, orgId, options);
   } catch (error) {
     await db.close();
     throw error;
   }
+}
+
+/** Where the previous key of a rotation is found: the home backup file, when the key lives in home. */
+export function previousKeySource(
+  cfg: InstallationConfig,
+): ((version: number) => Promise<MasterKey | null>) | null {
+  if (cfg.masterKey.inline !== undefined || cfg.masterKey.file !== undefined) return null;
+  return (version) => loadBackupKey(cfg.masterKey.defaultFile, version);
 }
 
 /** Whether home or the database already hold an installation (used by `serve` to initialise on first start). */
@@ -193,9 +211,8 @@ export async function isInitialised(cfg: InstallationConfig): Promise<boolean> {
 function installationOf(
   cfg: InstallationConfig,
   db: Db,
-  master: MasterKey,
+  initialRing: KeyRing,
   pepper: Buffer,
-  anchorKey: Buffer,
   orgId: string,
   options: OpenOptions,
 ): Installation {
@@ -203,21 +220,65 @@ function installationOf(
   const witness =
     path === null ? null : createWitness(path, orgId, options.onWitnessError ?? logWitnessError);
   const url = cfg.redis?.url ?? null;
-  if (url === null) return { db, master, pepper, anchorKey, orgId, witness, close: () => db.close() };
-  const changes = createChangePublisher(url, changeChannel(orgId));
+  const changes = url === null ? undefined : createChangePublisher(url, changeChannel(orgId));
+  let ring = initialRing;
+  let anchorKey = installationAnchorKey(deriveKey(ring.current, 'audit-anchor'), orgId, pepper);
+  let refreshing: Promise<boolean> | null = null;
+  const refreshKeys = (): Promise<boolean> => {
+    refreshing ??= learnKeys(cfg, db, ring)
+      .then((next) => {
+        if (next === null || next.current.version <= ring.current.version) return false;
+        ring = next;
+        anchorKey = installationAnchorKey(deriveKey(ring.current, 'audit-anchor'), orgId, pepper);
+        return true;
+      })
+      .finally(() => {
+        refreshing = null;
+      });
+    return refreshing;
+  };
   return {
     db,
-    master,
+    get master() {
+      return ring.current;
+    },
     pepper,
-    anchorKey,
+    get anchorKey() {
+      return anchorKey;
+    },
     orgId,
     witness,
-    changes,
+    ...(changes ? { changes } : {}),
+    keys: () => ring,
+    refreshKeys,
+    openSealed: async (binding, sealed) => {
+      if (!holds(ring, sealed.keyVersion)) await refreshKeys();
+      return openWithRing(ring, binding, sealed);
+    },
     close: async () => {
-      await changes.close();
+      await changes?.close();
       await db.close();
     },
   };
+}
+
+/**
+ * The keys a running process can hold now: from each key it holds (the rotation row gives the new
+ * key to a holder of the previous one), else from the key source read again (the home key file a
+ * rotation replaced). Null when nothing newer is found.
+ */
+async function learnKeys(cfg: InstallationConfig, db: Db, ring: KeyRing): Promise<KeyRing | null> {
+  const meta = await readKeyMeta(db);
+  if (meta === null) return null;
+  const previous = previousKeySource(cfg);
+  const held = [...ring.keys.values()].sort((a, b) => b.version - a.version);
+  for (const key of held) {
+    const found = await resolveKeyRing(key, meta, previous).catch(() => null);
+    if (found !== null) return found;
+  }
+  const reloaded = await loadMasterKey(cfg.masterKey).catch(() => null);
+  if (reloaded === null) return null;
+  return resolveKeyRing(reloaded, meta, previous).catch(() => null);
 }
 
 /** The default report of a failed witness write: one structured error line on stderr. */
@@ -248,21 +309,4 @@ async function assertHomeEmpty(cfg: InstallationConfig): Promise<void> {
 
 function isInside(dir: string, file: string): boolean {
   return file.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
-}
-
-export function encodeSealed(sealed: SealedSecret): string {
-  return JSON.stringify({
-    c: sealed.ciphertext.toString('base64'),
-    w: sealed.wrappedKey.toString('base64'),
-    v: sealed.keyVersion,
-  });
-}
-
-export function decodeSealed(text: string): SealedSecret {
-  const parsed = JSON.parse(text) as { c: string; w: string; v: number };
-  return {
-    ciphertext: Buffer.from(parsed.c, 'base64'),
-    wrappedKey: Buffer.from(parsed.w, 'base64'),
-    keyVersion: parsed.v,
-  };
 }

@@ -1,7 +1,7 @@
 // The credential vault: upstream secrets sealed with envelope encryption, never returned by any listing.
 
 import type { UpdateQueryBuilder, UpdateResult } from 'kysely';
-import { open, seal } from '../crypto/envelope.js';
+import { seal } from '../crypto/envelope.js';
 import type {
   CredentialRow,
   CredentialStatus,
@@ -92,7 +92,6 @@ export function createCredentialService(
   },
 ) {
   const db = ctx.installation.db.kysely;
-  const master = ctx.installation.master;
 
   async function resolveOwner(owner: OwnerRef): Promise<{ type: OwnerType; id: string | null }> {
     if (owner.type === 'org') return { type: 'org', id: null };
@@ -129,7 +128,7 @@ export function createCredentialService(
     await assertNameFree(name);
     await validate(input.provider, input.secret, input.validate);
     const id = newId('cred');
-    const sealed = seal(master, binding(id), Buffer.from(input.secret, 'utf8'));
+    const sealed = seal(ctx.installation.master, binding(id), Buffer.from(input.secret, 'utf8'));
     const hint = credentialHint(input.provider, input.secret);
     const row = await change(ctx, by, async (u) => {
       // Checked again inside the transaction: another process may have taken the name meanwhile.
@@ -276,8 +275,10 @@ export function createCredentialService(
         `--retire disables the old key through Anthropic's Admin API: only anthropic credentials (${cred.name} is ${cred.provider})`,
       );
     await validate(cred.provider, secret, validateFirst);
+    const previous = graceMs ? await ctx.installation.openSealed(binding(cred.id), sealedOf(cred)) : null;
+    // Read after the open: it may have taught this process a rotated master key.
+    const master = ctx.installation.master;
     const sealed = seal(master, binding(cred.id), Buffer.from(secret, 'utf8'));
-    const previous = graceMs ? open(master, binding(cred.id), sealedOf(cred)) : null;
     await change(ctx, by, async (u) => {
       if (previous) {
         const retiringName = `${cred.name}.previous`;
@@ -425,7 +426,7 @@ export function createCredentialService(
   /** Opens a credential's secret for an upstream call. The only place plaintext leaves the vault. */
   async function reveal(id: string): Promise<string> {
     const cred = await get(id);
-    const plain = open(master, binding(cred.id), sealedOf(cred));
+    const plain = await ctx.installation.openSealed(binding(cred.id), sealedOf(cred));
     return plain.toString('utf8');
   }
 

@@ -7,6 +7,7 @@ import { sql } from 'kysely';
 import { request } from 'undici';
 import type { Config } from '../../config/load.js';
 import { type Installation, openInstallation } from '../../install/installation.js';
+import { readKeyMeta } from '../../install/master-keys.js';
 import { systemClock } from '../../lib/clock.js';
 import { AppError, isAppError } from '../../lib/errors.js';
 import { describeRoute, type Outbound, sharedOutbound } from '../../outbound/outbound.js';
@@ -44,11 +45,25 @@ async function runChecks(config: Config): Promise<Check[]> {
   let installation: Installation | null = null;
   try {
     installation = await openInstallation(config);
-    checks.push({
-      check: 'master key',
-      ok: true,
-      detail: `matches this installation (fingerprint ${installation.master.fingerprint})`,
-    });
+    const rotation = (await readKeyMeta(installation.db))?.rotation ?? null;
+    const key = installation.master;
+    checks.push(
+      rotation === null
+        ? {
+            check: 'master key',
+            ok: true,
+            detail: `matches this installation (fingerprint ${key.fingerprint})`,
+          }
+        : {
+            check: 'master key',
+            ok: true,
+            warning: true,
+            detail:
+              `matches this installation (fingerprint ${key.fingerprint}); a rotation from version ${rotation.from.version} ` +
+              `to ${rotation.to.version} is not complete: run \`tollgate master-key rotate\` ` +
+              (rotation.rewrapped ? 'with the new key' : 'to resume it'),
+          },
+    );
     checks.push(await databaseCheck(installation, config));
     const services = createServices(installation, config, systemClock);
     const audit = await services.audit.verify();
