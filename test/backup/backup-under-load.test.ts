@@ -171,6 +171,8 @@ describe('backup of a serving installation', () => {
     await Promise.all(workers);
     expect(backup.stderr).toBe('');
     expect(backup.code).toBe(0);
+    // The server answered requests while the backup ran.
+    expect(during).toBeGreaterThan(0);
 
     const copy = await restored('sqlite', mid());
     expect((await cli(['audit', 'verify'], copy.env)).code).toBe(0);

@@ -202,14 +202,52 @@ describe.each(ENGINES)('restore into %s', (engine) => {
     expect(control.code).toBe(0);
   });
 
+  it('restores a file of an older schema into a brand-new database, then migrates it', async () => {
+    // 0019 only adds the registry of serving instances, which backups leave out: the same rows are a
+    // valid backup of schema 0018.
+    const older = join(source.home, '..', `older-${engine}.tgbak`);
+    await rewriteBackup(plain, older, (h) => ({
+      ...h,
+      migrations: (h.migrations as string[]).filter((m) => m !== '0019-serve-instances'),
+    }));
+    const migrated = await target(engine);
+    const url = migrated.env.TOLLGATE_DATABASE_URL;
+    const db = openDatabase(
+      url ? { kind: 'postgres', url } : { kind: 'sqlite', path: join(migrated.home, 'tollgate.db') },
+    );
+    await migrateToLatest(db);
+    await db.close();
+    const before = await dumpDatabase(migrated);
+    const refused = await migrated.run(['restore', older]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/restore it into a brand-new database/);
+    expect(await dumpDatabase(migrated)).toEqual(before);
+
+    const fresh = await target(engine);
+    const restored = await fresh.run(['restore', older]);
+    expect(restored.stderr).toBe('');
+    expect(restored.code).toBe(0);
+    const dump = await dumpDatabase(fresh);
+    expect(dump.tollgate_migrations?.some((m) => m.includes('0019-serve-instances'))).toBe(true);
+    expect(dump.serve_instances).toEqual([]);
+    expect((await fresh.run(['audit', 'verify'])).code).toBe(0);
+  });
+
   it('leaves the row counts of the restored copy equal to the source', async () => {
     const home = await target(engine);
     expect((await home.run(['restore', plain])).code).toBe(0);
     const src = await dumpDatabase(source);
     const dst = await dumpDatabase(home);
-    for (const table of ['teams', 'users', 'credentials', 'gateway_keys', 'budgets', 'audit_log', 'meta']) {
+    for (const table of ['teams', 'users', 'credentials', 'gateway_keys', 'budgets', 'meta']) {
       expect(dst[table]?.length, table).toBe(src[table]?.length);
     }
+    // The audit chain of the file, continued by one entry that records the restore.
+    const text = await readFile(plain, 'utf8');
+    const trailer = JSON.parse(text.trim().split('\n').at(-1) ?? '{}') as { rows: Record<string, number> };
+    expect(dst.audit_log?.length).toBe((trailer.rows.audit_log ?? 0) + 1);
+    const entries = await home.json<Array<{ action: string }>>(['audit', 'list', '--limit', '1000']);
+    expect(entries.at(-1)?.action).toBe('install.restore');
+    expect(entries.filter((e) => e.action === 'install.restore')).toHaveLength(1);
     // The sealed credential opens under the same key: the restored vault lists it as it was.
     expect(await home.json(['credential', 'list'])).toEqual(await source.json(['credential', 'list']));
   });

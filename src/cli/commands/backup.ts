@@ -5,12 +5,14 @@ import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { alreadyExists, createBackupSink } from '../../backup/backup-file.js';
 import { openBackupSource } from '../../backup/backup-source.js';
-import { restoreBackup } from '../../backup/restore.js';
+import { type RestoreSummary, restoreBackup } from '../../backup/restore.js';
 import { createSealer } from '../../backup/sealed.js';
 import { writeBackup } from '../../backup/snapshot.js';
 import { loadMasterKey } from '../../crypto/master-key.js';
 import { openDatabase } from '../../db/connect.js';
+import { change } from '../../install/context.js';
 import { openInstallation } from '../../install/installation.js';
+import { systemClock } from '../../lib/clock.js';
 import { AppError, isAppError } from '../../lib/errors.js';
 import { checkExportPassphrase } from '../../vault/bundle.js';
 import type { Io } from '../io.js';
@@ -56,6 +58,16 @@ export function backupCommand(io: Io): Command {
         await sink.commit();
         const rows = Object.values(summary.rows).reduce((a, b) => a + b, 0);
         const { header } = summary;
+        // Every sealed secret left in that file: worth a trace though nothing changed (after the
+        // snapshot, so the entry is not in the file itself).
+        await change({ installation, clock: systemClock }, env.actor, (u) =>
+          u.audit('install.backup', 'org', installation.orgId, {
+            engine: header.engine,
+            schema: header.migrations.at(-1) ?? null,
+            rows,
+            encrypted: sealer !== null,
+          }),
+        );
         if (env.json)
           return printJson(io, {
             file,
@@ -94,17 +106,35 @@ export function restoreCommand(io: Io): Command {
       });
       const source = await openBackupSource(file, () => readPassphrase(io, false));
       const db = openDatabase(env.config.database);
+      let restored: RestoreSummary;
       try {
-        const { header, rows } = await restoreBackup(db, master, source);
-        const total = Object.values(rows).reduce((a, b) => a + b, 0);
+        restored = await restoreBackup(db, master, source);
+      } finally {
+        source.sealed?.key.fill(0);
+        await db.close();
+      }
+      const { header, rows } = restored;
+      const total = Object.values(rows).reduce((a, b) => a + b, 0);
+      // Opened as any command opens it (master key check, anchor key from the restored org id and
+      // pepper); the restore is recorded as the next entry of the restored audit chain.
+      const installation = await openInstallation(env.config, {
+        onWitnessError: (message) => io.stderr.write(`warning: ${message}\n`),
+      });
+      try {
+        await change({ installation, clock: systemClock }, env.actor, (u) =>
+          u.audit('install.restore', 'org', installation.orgId, {
+            from_engine: header.engine,
+            taken_at: header.created_at,
+            rows: total,
+          }),
+        );
         if (env.json) return printJson(io, { file, engine: db.dialect, from_engine: header.engine, rows });
         printLines(io, [
           `Restored ${total} rows of ${header.tables.length} tables from ${file} (taken ${header.created_at} on ${header.engine}) into ${db.dialect}.`,
           'Check it with `tollgate audit verify`, then start the server.',
         ]);
       } finally {
-        source.sealed?.key.fill(0);
-        await db.close();
+        await installation.close();
       }
     });
 }
