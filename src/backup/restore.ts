@@ -47,6 +47,9 @@ export async function restoreBackup(
   if (applied.length === 0) await migrateTo(db, header.migrations);
   await checkColumns(db, header);
   const rows = await writeTransaction(db, async (tx) => {
+    // SQLite's BEGIN IMMEDIATE already keeps every other writer out; on PostgreSQL an `init` running
+    // meanwhile waits for this lock and then finds the restored installation.
+    if (db.dialect === 'postgres') await sql`lock table meta in exclusive mode`.execute(tx);
     await assertEmpty(tx, db);
     const inserter = batchInserter(tx);
     const { trailer } = await scanBackup(backupLines(source), {
