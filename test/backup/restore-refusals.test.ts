@@ -74,6 +74,19 @@ describe('the backup file', () => {
   });
 });
 
+describe('the local database only', () => {
+  it('refuses --server for backup and restore (the commands run without it above)', async () => {
+    for (const argv of [
+      ['backup', '--out', 'x.tgbak'],
+      ['restore', plain],
+    ]) {
+      const result = await source.run([...argv, '--server', 'http://127.0.0.1:9']);
+      expect(result.code, argv[0]).toBe(2);
+      expect(result.stderr, argv[0]).toMatch(/works on the local database only/);
+    }
+  });
+});
+
 describe.each(ENGINES)('restore into %s', (engine) => {
   it('restores the good file (control), then refuses a second restore into the now non-empty target', async () => {
     const home = await target(engine);
