@@ -7,6 +7,7 @@ import { refuseSecretsOnArgv } from './argv-guard.js';
 import { adminTokenCommand } from './commands/admin-token.js';
 import { anthropicCommand } from './commands/anthropic.js';
 import { auditCommand } from './commands/audit.js';
+import { backupCommand, restoreCommand } from './commands/backup.js';
 import { budgetCommand } from './commands/budget.js';
 import { claudeCodeCommand } from './commands/claude-code.js';
 import { coderCommand } from './commands/coder.js';
@@ -65,6 +66,8 @@ export function buildProgram(io: Io): Command {
     adminTokenCommand,
     anthropicCommand,
     masterKeyCommand,
+    backupCommand,
+    restoreCommand,
   ]) {
     program.addCommand(sub(io));
   }
