@@ -1,6 +1,7 @@
 // Audit log storage: append inside the caller's write transaction, list, and read a consistent
 // snapshot for verification. Entries reference objects by id; details never carry secrets.
 import { type Kysely, sql } from 'kysely';
+import type { MasterKey } from '../crypto/master-key.js';
 import type { Db, Dialect } from '../db/connect.js';
 import { openDatabase } from '../db/connect.js';
 import type { AuditRow, Database } from '../db/schema.js';
@@ -9,6 +10,7 @@ import { AppError } from '../lib/errors.js';
 import { newId } from '../lib/ids.js';
 import { type AuditAnchor, anchorMac, anchorMacValid, entryHash, GENESIS_HASH } from './chain.js';
 import { type AuditDetails, assertNoSecret, parseDetails, serializeDetails } from './details.js';
+import { sealPersonalDetails } from './person-keys.repo.js';
 
 export interface NewAuditEntry {
   /** Who acted: a user id, `admin-token`, `cli:<name>`, `system`. */
@@ -59,6 +61,8 @@ export interface AppendOptions {
    * Every other append requires the anchor, so a deleted log is never silently restarted.
    */
   readonly genesis?: boolean;
+  /** Seals the action's personal fields under their person's key before hashing (personal.ts). */
+  readonly master?: MasterKey;
 }
 
 /**
@@ -77,7 +81,9 @@ export async function appendAudit(
   assertNoSecret('action', entry.action);
   assertNoSecret('target_type', entry.targetType);
   assertNoSecret('target_id', entry.targetId);
-  const details = serializeDetails(entry.details);
+  const details = serializeDetails(
+    options.master ? await sealPersonalDetails(tx, options.master, entry) : entry.details,
+  );
 
   const anchor = await lockAnchor(tx, dialect, anchorKey, options.genesis === true);
   const fields = {

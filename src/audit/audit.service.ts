@@ -17,6 +17,8 @@ import {
   VERIFY_BATCH_SIZE,
 } from './audit.repo.js';
 import { type ChainBreak, createChainVerifier } from './chain.js';
+import { loadPersonKeys } from './person-keys.repo.js';
+import { revealDetails, sealedSubjects } from './personal.js';
 import { type AuditWitness, checkWitness, readWitness, type WitnessRead } from './witness.js';
 
 export interface AuditServiceDeps {
@@ -27,6 +29,8 @@ export interface AuditServiceDeps {
   readonly installationId?: string;
   /** The witness file writer when `audit.witness_path` is set. */
   readonly witness?: AuditWitness | null;
+  /** Opens personal fields for listings and seals them on record; without it they list as stored. */
+  readonly master?: MasterKey;
   /** Rows per page while verifying (default 5,000). */
   readonly batchSize?: number;
 }
@@ -73,6 +77,7 @@ export function createAuditService({
   anchorKey,
   installationId = '',
   witness = null,
+  master,
   batchSize = VERIFY_BATCH_SIZE,
 }: AuditServiceDeps): AuditService {
   async function verify(allowMissingWitness: boolean): Promise<AuditVerifyResult> {
@@ -114,11 +119,23 @@ export function createAuditService({
 
   return {
     async record(tx, entry) {
-      return toAuditEntry(await appendAudit(tx, db.dialect, anchorKey, entry));
+      return toAuditEntry(await appendAudit(tx, db.dialect, anchorKey, entry, master ? { master } : {}));
     },
 
     async list(opts = {}) {
-      return (await listAudit(db.kysely, opts)).map(toAuditEntry);
+      const entries = (await listAudit(db.kysely, opts)).map(toAuditEntry);
+      if (!master) return entries;
+      // Personal fields are shown opened (or `[purged]`); the stored row and its hash stay sealed.
+      const keys = await loadPersonKeys(
+        db.kysely,
+        master,
+        entries.flatMap((e) => sealedSubjects(e.details)),
+      );
+      try {
+        return entries.map((e) => ({ ...e, details: revealDetails(e.details, keys) }));
+      } finally {
+        for (const key of keys.values()) key?.fill(0);
+      }
     },
 
     verify: () => verify(false),

@@ -38,7 +38,7 @@ export async function change<T>(
   by: Actor,
   fn: (unit: ChangeUnit) => Promise<T>,
 ): Promise<T> {
-  const { db, anchorKey, witness } = ctx.installation;
+  const { db, anchorKey, witness, master } = ctx.installation;
   const last: { head: AuditRow | null } = { head: null };
   let changed = 0;
   const result = await writeTransaction(db, async (tx) => {
@@ -50,14 +50,20 @@ export async function change<T>(
       tx,
       now,
       audit: async (action, targetType, targetId, details) => {
-        last.head = await appendAudit(tx, db.dialect, anchorKey, {
-          actor: by.actor,
-          action,
-          targetType,
-          targetId,
-          details: details ?? {},
-          at: now,
-        });
+        last.head = await appendAudit(
+          tx,
+          db.dialect,
+          anchorKey,
+          {
+            actor: by.actor,
+            action,
+            targetType,
+            targetId,
+            details: details ?? {},
+            at: now,
+          },
+          { master },
+        );
       },
       changed: async (kind, targetId) => {
         rows.push({ kind, target_id: targetId, at: now });
