@@ -8,6 +8,7 @@ import type { AuditRow, Database } from '../db/schema.js';
 import type { Tx } from '../db/tx.js';
 import { AppError } from '../lib/errors.js';
 import { newId } from '../lib/ids.js';
+import { actorForStorage } from './actors.js';
 import { type AuditAnchor, anchorMac, anchorMacValid, entryHash, GENESIS_HASH } from './chain.js';
 import { type AuditDetails, assertNoSecret, parseDetails, serializeDetails } from './details.js';
 import { sealPersonalDetails } from './person-keys.repo.js';
@@ -85,12 +86,13 @@ export async function appendAudit(
     options.master ? await sealPersonalDetails(tx, options.master, entry) : entry.details,
   );
 
+  const actor = options.master ? await actorForStorage(tx, entry.actor, entry.at) : entry.actor;
   const anchor = await lockAnchor(tx, dialect, anchorKey, options.genesis === true);
   const fields = {
     seq: anchor.seq + 1,
     id: newId('aud'),
     at: entry.at,
-    actor: entry.actor,
+    actor,
     action: entry.action,
     target_type: entry.targetType ?? null,
     target_id: entry.targetId ?? null,

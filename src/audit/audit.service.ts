@@ -5,6 +5,7 @@ import { deriveKey } from '../crypto/master-key.js';
 import type { Db } from '../db/connect.js';
 import type { Tx } from '../db/tx.js';
 import { AppError } from '../lib/errors.js';
+import { actorForStorage, actorsForDisplay } from './actors.js';
 import {
   type AuditEntry,
   appendAudit,
@@ -123,8 +124,17 @@ export function createAuditService({
     },
 
     async list(opts = {}) {
-      const entries = (await listAudit(db.kysely, opts)).map(toAuditEntry);
-      if (!master) return entries;
+      if (!master) return (await listAudit(db.kysely, opts)).map(toAuditEntry);
+      // A person named as actor is stored by id (actors.ts): filter by the stored form, show the name.
+      const actor =
+        opts.actor === undefined ? undefined : await actorForStorage(db.kysely, opts.actor, Date.now());
+      const entries = (
+        await listAudit(db.kysely, { ...opts, ...(actor === undefined ? {} : { actor }) })
+      ).map(toAuditEntry);
+      const actors = await actorsForDisplay(
+        db.kysely,
+        entries.map((e) => e.actor),
+      );
       // Personal fields are shown opened (or `[purged]`); the stored row and its hash stay sealed.
       const keys = await loadPersonKeys(
         db.kysely,
@@ -132,7 +142,11 @@ export function createAuditService({
         entries.flatMap((e) => sealedSubjects(e.details)),
       );
       try {
-        return entries.map((e) => ({ ...e, details: revealDetails(e.details, keys) }));
+        return entries.map((e) => ({
+          ...e,
+          actor: actors.get(e.actor) ?? e.actor,
+          details: revealDetails(e.details, keys),
+        }));
       } finally {
         for (const key of keys.values()) key?.fill(0);
       }

@@ -21,6 +21,7 @@ import type { MasterKey } from '../crypto/master-key.js';
 import type { Db } from '../db/connect.js';
 import type { AuditRow, Database } from '../db/schema.js';
 import { type Tx, writeTransaction } from '../db/tx.js';
+import { actorForStorage } from './actors.js';
 import { appendAudit } from './audit.repo.js';
 import { anchorMac, createChainVerifier, entryHash, GENESIS_HASH } from './chain.js';
 import { parseDetails, serializeDetails } from './details.js';
@@ -92,16 +93,18 @@ async function reseal(
       entries++;
       last = { seq: row.seq, hash: row.hash };
       const details = await sealedDetailsOf(tx, master, row, now);
-      if (details !== row.details) resealed++;
-      if (details === row.details && prevNew === row.prev_hash) {
+      const actor = await actorForStorage(tx, row.actor, row.at);
+      const same = details === row.details && actor === row.actor;
+      if (!same) resealed++;
+      if (same && prevNew === row.prev_hash) {
         prevNew = row.hash;
         continue;
       }
       firstChanged ??= row.seq;
-      const hash = entryHash(prevNew, { ...row, details });
+      const hash = entryHash(prevNew, { ...row, actor, details });
       await tx
         .updateTable('audit_log')
-        .set({ details, prev_hash: prevNew, hash })
+        .set({ actor, details, prev_hash: prevNew, hash })
         .where('seq', '=', row.seq)
         .execute();
       prevNew = hash;

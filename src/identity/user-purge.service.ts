@@ -75,6 +75,16 @@ export function createUserPurge(ctx: ServiceContext) {
       await u.tx.deleteFrom('enrollment_codes').where('user_id', '=', user.id).execute();
       const creds = await shredCredentials(u.tx, user.id, pseudonym, u.now);
 
+      // Objects the person made name them as their maker (`admin:<name>`): renamed to the pseudonym.
+      for (const kind of ['user', 'admin', 'enroll']) {
+        for (const table of ['gateway_keys', 'admin_tokens', 'enrollment_codes'] as const) {
+          await u.tx
+            .updateTable(table)
+            .set({ created_by: `${kind}:${pseudonym}` })
+            .where('created_by', '=', `${kind}:${user.name}`)
+            .execute();
+        }
+      }
       if (user.email) {
         await u.tx
           .updateTable('anthropic_claude_code')
