@@ -3,6 +3,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { MasterKey } from '../crypto/master-key.js';
 import { deriveKey } from '../crypto/master-key.js';
 import type { Db } from '../db/connect.js';
+import type { AuditRow } from '../db/schema.js';
 import type { Tx } from '../db/tx.js';
 import { AppError } from '../lib/errors.js';
 import { actorForStorage, actorsForDisplay } from './actors.js';
@@ -18,8 +19,10 @@ import {
   VERIFY_BATCH_SIZE,
 } from './audit.repo.js';
 import { type ChainBreak, createChainVerifier } from './chain.js';
+import { parseDetails } from './details.js';
 import { loadPersonKeys } from './person-keys.repo.js';
 import { revealDetails, sealedSubjects } from './personal.js';
+import { RESEAL_ACTION } from './reseal.js';
 import { type AuditWitness, checkWitness, readWitness, type WitnessRead } from './witness.js';
 
 export interface AuditServiceDeps {
@@ -88,6 +91,7 @@ export function createAuditService({
     const read: WitnessRead | null = witness ? await readWitness(witness.path) : null;
     const wanted = new Map<number, string>();
     if (read?.kind === 'ok') for (const head of read.heads) wanted.set(head.seq, '');
+    const epochs: AuditRow[] = [];
     const chain = await readAuditForVerify(
       db,
       async ({ anchor, pages }) => {
@@ -96,6 +100,7 @@ export function createAuditService({
         for await (const page of pages) {
           for (const row of page) {
             if (wanted.has(row.seq)) wanted.set(row.seq, row.hash);
+            if (row.action === RESEAL_ACTION) epochs.push(row);
             if (!verifier.push(row)) return verifier.finish();
           }
           // Hashing and SQLite reads are synchronous: let a serving process breathe between pages.
@@ -108,6 +113,20 @@ export function createAuditService({
     if (!chain.ok) return chain;
     if (!witness || !read || (allowMissingWitness && read.kind === 'missing')) {
       return { ...chain, witness: null };
+    }
+    // Heads witnessed before a reseal epoch inside its re-hashed range: the old head itself must be the
+    // one the (verified, chained) epoch entry names; heads before it are vouched for by the epoch, which
+    // re-chained only a log that verified at the time (reseal.ts).
+    if (read.kind === 'ok') {
+      for (const epoch of epochs) {
+        const d = parseDetails(epoch.details);
+        const first = Number(d.first_rehashed_seq);
+        const previous = Number(d.previous_head_seq);
+        for (const head of read.heads) {
+          if (head.seq < first || head.seq > previous) continue;
+          wanted.set(head.seq, head.seq === previous ? String(d.previous_head_hash) : head.hash);
+        }
+      }
     }
     const verdict = checkWitness(read, witness.path, installationId, anchorKey, chain.head.seq, (seq) =>
       wanted.get(seq),

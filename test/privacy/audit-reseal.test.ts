@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { appendAudit } from '../../src/audit/audit.repo.js';
+import { appendAudit, headOf } from '../../src/audit/audit.repo.js';
 import { exportAudit } from '../../src/audit/audit-export.js';
 import { exportLines } from '../../src/audit/export-lines.js';
 import { exportProofKey } from '../../src/audit/export-proof.js';
@@ -44,10 +44,20 @@ if (pgUrl)
   });
 
 /** An installation whose log holds entries in the format before 0022 (plaintext names, IP, actor). */
-async function legacyInstallation(env: Record<string, string>): Promise<{ config: Config; ids: string[] }> {
+async function legacyInstallation(
+  env: Record<string, string>,
+  witness = false,
+): Promise<{ config: Config; ids: string[] }> {
   const dir = await mkdtemp(join(tmpdir(), 'tollgate-reseal-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
-  const config = await loadConfig({ env: { TOLLGATE_HOME: join(dir, 'home'), ...env }, cwd: dir });
+  const config = await loadConfig({
+    env: {
+      TOLLGATE_HOME: join(dir, 'home'),
+      ...(witness ? { TOLLGATE_AUDIT_WITNESS_PATH: join(dir, 'witness.log') } : {}),
+      ...env,
+    },
+    cwd: dir,
+  });
   const { installation } = await initInstallation(config, Date.now, 'test');
   try {
     const services = createServices(installation, config, Date.now);
@@ -55,7 +65,7 @@ async function legacyInstallation(env: Record<string, string>): Promise<{ config
     const ada = await services.users.add(by, { name: LEGACY_ADMIN, role: 'admin' });
     const bea = await services.users.add(by, { name: LEGACY_NAME });
     const { db, anchorKey } = installation;
-    await writeTransaction(db, async (tx) => {
+    const last = await writeTransaction(db, async (tx) => {
       await tx.deleteFrom('meta').where('key', '=', SEALED_META_KEY).execute();
       // What the code before 0022 wrote: no master key given, so nothing is sealed or mapped.
       const at = Date.now();
@@ -75,7 +85,7 @@ async function legacyInstallation(env: Record<string, string>): Promise<{ config
         details: { method: 'password', user_id: bea.id, ip: LEGACY_IP },
         at,
       });
-      await appendAudit(tx, db.dialect, anchorKey, {
+      return appendAudit(tx, db.dialect, anchorKey, {
         actor: 'cli:test',
         action: 'team.add',
         targetType: 'team',
@@ -84,6 +94,7 @@ async function legacyInstallation(env: Record<string, string>): Promise<{ config
         at,
       });
     });
+    await installation.witness?.record(headOf(last, anchorKey));
     return { config, ids: [ada.id, bea.id] };
   } finally {
     await installation.close();
@@ -214,5 +225,31 @@ describe.each(targets)('audit reseal epoch on $name', (target) => {
       await again.close();
       cleanups.pop();
     }
+  });
+
+  it('a witness kept before the epoch still verifies after it, and still catches a rewrite', async () => {
+    const { config } = await legacyInstallation(await target.env(), true);
+    const installation = await opened(config);
+    const services = createServices(installation, config, Date.now);
+    const verdict = await services.audit.verify();
+    expect(verdict).toMatchObject({ ok: true, witness: { seq: expect.any(Number) } });
+    // Control: a witnessed head the epoch did not re-hash is still checked against its entry.
+    const first = await installation.db.kysely
+      .selectFrom('audit_log')
+      .select(['seq', 'details'])
+      .where('seq', '=', 1)
+      .executeTakeFirstOrThrow();
+    await installation.db.kysely
+      .updateTable('audit_log')
+      .set({ details: '{"x":1}' })
+      .where('seq', '=', 1)
+      .execute();
+    expect(await services.audit.verify()).toMatchObject({ ok: false });
+    await installation.db.kysely
+      .updateTable('audit_log')
+      .set({ details: first.details })
+      .where('seq', '=', 1)
+      .execute();
+    expect(await services.audit.verify()).toMatchObject({ ok: true });
   });
 });
