@@ -21,8 +21,7 @@ import {
 import { type ChainBreak, createChainVerifier } from './chain.js';
 import { parseDetails } from './details.js';
 import { loadPersonKeys } from './person-keys.repo.js';
-import { revealDetails, sealedSubjects } from './personal.js';
-import { RESEAL_ACTION } from './reseal.js';
+import { RESEAL_ACTION, resealedHeadHash, revealDetails, sealedSubjects } from './personal.js';
 import { type AuditWitness, checkWitness, readWitness, type WitnessRead } from './witness.js';
 
 export interface AuditServiceDeps {
@@ -118,14 +117,10 @@ export function createAuditService({
     // one the (verified, chained) epoch entry names; heads before it are vouched for by the epoch, which
     // re-chained only a log that verified at the time (reseal.ts).
     if (read.kind === 'ok') {
-      for (const epoch of epochs) {
-        const d = parseDetails(epoch.details);
-        const first = Number(d.first_rehashed_seq);
-        const previous = Number(d.previous_head_seq);
-        for (const head of read.heads) {
-          if (head.seq < first || head.seq > previous) continue;
-          wanted.set(head.seq, head.seq === previous ? String(d.previous_head_hash) : head.hash);
-        }
+      const details = epochs.map((e) => parseDetails(e.details));
+      for (const head of read.heads) {
+        const expected = resealedHeadHash(details, head.seq, head.hash);
+        if (expected !== undefined) wanted.set(head.seq, expected);
       }
     }
     const verdict = checkWitness(read, witness.path, installationId, anchorKey, chain.head.seq, (seq) =>

@@ -131,3 +131,26 @@ export function sealedSubjects(details: AuditDetails): string[] {
   }
   return found;
 }
+
+/** The action of the one-time reseal epoch's entry (reseal.ts). */
+export const RESEAL_ACTION = 'audit.reseal';
+
+/**
+ * The hash a head witnessed before a reseal epoch must have, given the epochs' details: inside an
+ * epoch's re-hashed range, the old head itself must be the one the epoch entry names, and earlier heads
+ * in the range are vouched for by the epoch (which re-chained only a log that verified); outside every
+ * range, undefined (the entry's own hash applies).
+ */
+export function resealedHeadHash(
+  epochs: readonly AuditDetails[],
+  seq: number,
+  witnessedHash: string,
+): string | undefined {
+  for (const d of epochs) {
+    const first = Number(d.first_rehashed_seq);
+    const previous = Number(d.previous_head_seq);
+    if (seq < first || seq > previous) continue;
+    return seq === previous ? String(d.previous_head_hash) : witnessedHash;
+  }
+  return undefined;
+}

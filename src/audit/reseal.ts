@@ -26,11 +26,12 @@ import { appendAudit } from './audit.repo.js';
 import { anchorMac, createChainVerifier, entryHash, GENESIS_HASH } from './chain.js';
 import { parseDetails, serializeDetails } from './details.js';
 import { personKeyForWrite } from './person-keys.repo.js';
-import { sealDetails, subjectOf } from './personal.js';
+import { RESEAL_ACTION, sealDetails, subjectOf } from './personal.js';
+
+export { RESEAL_ACTION };
 
 /** meta key set once the log is in the sealed format. */
 export const SEALED_META_KEY = 'audit_personal_sealed';
-export const RESEAL_ACTION = 'audit.reseal';
 const PAGE = 1000;
 
 export type ResealOutcome =

@@ -13,6 +13,7 @@ import { exportLines } from '../../src/audit/export-lines.js';
 import { exportProofKey } from '../../src/audit/export-proof.js';
 import { verifyExport } from '../../src/audit/export-verify.js';
 import { SEALED_META_KEY } from '../../src/audit/reseal.js';
+import { readWitness } from '../../src/audit/witness.js';
 import { type Config, loadConfig } from '../../src/config/load.js';
 import { openDatabase } from '../../src/db/connect.js';
 import { writeTransaction } from '../../src/db/tx.js';
@@ -233,6 +234,23 @@ describe.each(targets)('audit reseal epoch on $name', (target) => {
     const services = createServices(installation, config, Date.now);
     const verdict = await services.audit.verify();
     expect(verdict).toMatchObject({ ok: true, witness: { seq: expect.any(Number) } });
+    // The same offline: an export checked against the witness file's heads (`verify --file --witness`).
+    const read = await readWitness(config.audit.witness_path ?? '');
+    if (read.kind !== 'ok') throw new Error('witness unreadable');
+    expect(read.heads.length).toBeGreaterThan(1);
+    const path = join(config.home, 'audit-witnessed.jsonl');
+    await exportAudit(
+      {
+        db: installation.db,
+        orgId: installation.orgId,
+        anchorKey: installation.anchorKey,
+        proofKey: exportProofKey(installation.master),
+      },
+      path,
+      Date.now(),
+    );
+    const expected = read.heads.map((h) => ({ ...h, source: 'witness' }));
+    expect(await verifyExport(exportLines(path), { expected })).toMatchObject({ ok: true });
     // Control: a witnessed head the epoch did not re-hash is still checked against its entry.
     const first = await installation.db.kysely
       .selectFrom('audit_log')
