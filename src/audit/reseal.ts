@@ -14,7 +14,7 @@
 // After it, `audit verify` and exports check the new chain exactly as before (the hash formula is
 // unchanged: the sealed text is simply what the details hold). A witnessed head between the first
 // re-hashed seq and the old head no longer matches its entry; verify checks such heads through the epoch
-// entry (see resealRanges in audit.service.ts).
+// entry (resealedHeadHash in personal.ts, used by audit verify and verify --file).
 
 import type { Kysely } from 'kysely';
 import type { MasterKey } from '../crypto/master-key.js';
