@@ -18,6 +18,7 @@ import type { Config } from './config/load.js';
 import { createAdminTokenService } from './identity/admin-token.service.js';
 import { createTeamService } from './identity/team.service.js';
 import { createUserService } from './identity/user.service.js';
+import { createUserPurge } from './identity/user-purge.service.js';
 import type { ServiceContext } from './install/context.js';
 import type { Installation } from './install/installation.js';
 import { createKeyService } from './keys/key.service.js';
@@ -65,6 +66,7 @@ export function createServices(installation: Installation, config: Config, clock
     },
     installationId: installation.orgId,
     witness: installation.witness,
+    keys: () => installation.keys(),
   });
   const profiles = createProfileService(ctx, { modelsAllowed: config.claude.models_allowed });
   const adminTokens = createAdminTokenService(ctx);
@@ -107,6 +109,7 @@ export function createServices(installation: Installation, config: Config, clock
   return {
     teams,
     users,
+    userPurge: createUserPurge(ctx),
     credentials,
     anthropicAdmin,
     anthropicSync,

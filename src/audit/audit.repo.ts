@@ -1,14 +1,17 @@
 // Audit log storage: append inside the caller's write transaction, list, and read a consistent
 // snapshot for verification. Entries reference objects by id; details never carry secrets.
 import { type Kysely, sql } from 'kysely';
+import type { KeyRing } from '../crypto/key-ring.js';
 import type { Db, Dialect } from '../db/connect.js';
 import { openDatabase } from '../db/connect.js';
 import type { AuditRow, Database } from '../db/schema.js';
 import type { Tx } from '../db/tx.js';
 import { AppError } from '../lib/errors.js';
 import { newId } from '../lib/ids.js';
+import { actorForStorage } from './actors.js';
 import { type AuditAnchor, anchorMac, anchorMacValid, entryHash, GENESIS_HASH } from './chain.js';
 import { type AuditDetails, assertNoSecret, parseDetails, serializeDetails } from './details.js';
+import { sealPersonalDetails } from './person-keys.repo.js';
 
 export interface NewAuditEntry {
   /** Who acted: a user id, `admin-token`, `cli:<name>`, `system`. */
@@ -59,6 +62,8 @@ export interface AppendOptions {
    * Every other append requires the anchor, so a deleted log is never silently restarted.
    */
   readonly genesis?: boolean;
+  /** Seals the action's personal fields under their person's key before hashing (personal.ts). */
+  readonly keys?: KeyRing;
 }
 
 /**
@@ -77,14 +82,17 @@ export async function appendAudit(
   assertNoSecret('action', entry.action);
   assertNoSecret('target_type', entry.targetType);
   assertNoSecret('target_id', entry.targetId);
-  const details = serializeDetails(entry.details);
+  const details = serializeDetails(
+    options.keys ? await sealPersonalDetails(tx, options.keys, entry) : entry.details,
+  );
 
+  const actor = options.keys ? await actorForStorage(tx, entry.actor, entry.at) : entry.actor;
   const anchor = await lockAnchor(tx, dialect, anchorKey, options.genesis === true);
   const fields = {
     seq: anchor.seq + 1,
     id: newId('aud'),
     at: entry.at,
-    actor: entry.actor,
+    actor,
     action: entry.action,
     target_type: entry.targetType ?? null,
     target_id: entry.targetId ?? null,

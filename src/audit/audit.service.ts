@@ -1,10 +1,13 @@
 // The audit service: record entries inside the caller's transaction, list them, verify the chain.
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import type { KeyRing } from '../crypto/key-ring.js';
 import type { MasterKey } from '../crypto/master-key.js';
 import { deriveKey } from '../crypto/master-key.js';
 import type { Db } from '../db/connect.js';
+import type { AuditRow } from '../db/schema.js';
 import type { Tx } from '../db/tx.js';
 import { AppError } from '../lib/errors.js';
+import { actorForStorage, actorsForDisplay } from './actors.js';
 import {
   type AuditEntry,
   appendAudit,
@@ -17,6 +20,9 @@ import {
   VERIFY_BATCH_SIZE,
 } from './audit.repo.js';
 import { type ChainBreak, createChainVerifier } from './chain.js';
+import { parseDetails } from './details.js';
+import { loadPersonKeys } from './person-keys.repo.js';
+import { RESEAL_ACTION, resealedHeadHash, revealDetails, sealedSubjects } from './personal.js';
 import { type AuditWitness, checkWitness, readWitness, type WitnessRead } from './witness.js';
 
 export interface AuditServiceDeps {
@@ -27,6 +33,11 @@ export interface AuditServiceDeps {
   readonly installationId?: string;
   /** The witness file writer when `audit.witness_path` is set. */
   readonly witness?: AuditWitness | null;
+  /**
+   * The master keys (read at each use): open personal fields for listings and seal them on record;
+   * without them entries list as stored.
+   */
+  readonly keys?: () => KeyRing;
   /** Rows per page while verifying (default 5,000). */
   readonly batchSize?: number;
 }
@@ -69,7 +80,8 @@ export function auditAnchorKey(master: MasterKey): Buffer {
 }
 
 export function createAuditService(deps: AuditServiceDeps): AuditService {
-  // deps.anchorKey is read at each use: a running server's key changes when it learns a rotation.
+  // deps.anchorKey and deps.keys are read at each use: a running server's key changes when it learns a
+  // rotation.
   const { db, installationId = '', witness = null, batchSize = VERIFY_BATCH_SIZE } = deps;
   async function verify(allowMissingWitness: boolean): Promise<AuditVerifyResult> {
     // The witness is read before the database snapshot: every head it holds was committed before
@@ -78,6 +90,7 @@ export function createAuditService(deps: AuditServiceDeps): AuditService {
     const read: WitnessRead | null = witness ? await readWitness(witness.path) : null;
     const wanted = new Map<number, string>();
     if (read?.kind === 'ok') for (const head of read.heads) wanted.set(head.seq, '');
+    const epochs: AuditRow[] = [];
     const chain = await readAuditForVerify(
       db,
       async ({ anchor, pages }) => {
@@ -86,6 +99,7 @@ export function createAuditService(deps: AuditServiceDeps): AuditService {
         for await (const page of pages) {
           for (const row of page) {
             if (wanted.has(row.seq)) wanted.set(row.seq, row.hash);
+            if (row.action === RESEAL_ACTION) epochs.push(row);
             if (!verifier.push(row)) return verifier.finish();
           }
           // Hashing and SQLite reads are synchronous: let a serving process breathe between pages.
@@ -99,6 +113,16 @@ export function createAuditService(deps: AuditServiceDeps): AuditService {
     if (!witness || !read || (allowMissingWitness && read.kind === 'missing')) {
       return { ...chain, witness: null };
     }
+    // Heads witnessed before a reseal epoch inside its re-hashed range: the old head itself must be the
+    // one the (verified, chained) epoch entry names; heads before it are vouched for by the epoch, which
+    // re-chained only a log that verified at the time (reseal.ts).
+    if (read.kind === 'ok') {
+      const details = epochs.map((e) => parseDetails(e.details));
+      for (const head of read.heads) {
+        const expected = resealedHeadHash(details, head.seq, head.hash);
+        if (expected !== undefined) wanted.set(head.seq, expected);
+      }
+    }
     const verdict = checkWitness(read, witness.path, installationId, deps.anchorKey, chain.head.seq, (seq) =>
       wanted.get(seq),
     );
@@ -110,11 +134,38 @@ export function createAuditService(deps: AuditServiceDeps): AuditService {
 
   return {
     async record(tx, entry) {
-      return toAuditEntry(await appendAudit(tx, db.dialect, deps.anchorKey, entry));
+      const keys = deps.keys?.();
+      return toAuditEntry(await appendAudit(tx, db.dialect, deps.anchorKey, entry, keys ? { keys } : {}));
     },
 
     async list(opts = {}) {
-      return (await listAudit(db.kysely, opts)).map(toAuditEntry);
+      const ring = deps.keys?.();
+      if (!ring) return (await listAudit(db.kysely, opts)).map(toAuditEntry);
+      // A person named as actor is stored by id (actors.ts): filter by the stored form, show the name.
+      const actor =
+        opts.actor === undefined ? undefined : await actorForStorage(db.kysely, opts.actor, Date.now());
+      const entries = (
+        await listAudit(db.kysely, { ...opts, ...(actor === undefined ? {} : { actor }) })
+      ).map(toAuditEntry);
+      const actors = await actorsForDisplay(
+        db.kysely,
+        entries.map((e) => e.actor),
+      );
+      // Personal fields are shown opened (or `[purged]`); the stored row and its hash stay sealed.
+      const keys = await loadPersonKeys(
+        db.kysely,
+        ring,
+        entries.flatMap((e) => sealedSubjects(e.details)),
+      );
+      try {
+        return entries.map((e) => ({
+          ...e,
+          actor: actors.get(e.actor) ?? e.actor,
+          details: revealDetails(e.details, keys),
+        }));
+      } finally {
+        for (const key of keys.values()) key?.fill(0);
+      }
     },
 
     verify: () => verify(false),

@@ -5,7 +5,9 @@
 // entry and its line. Pure over an async sequence of lines; the file is read by export-lines.ts.
 import type { AuditRow } from '../db/schema.js';
 import { type BreakReason, createHeadVerifier, type VerifyResult } from './chain.js';
+import { type AuditDetails, parseDetails } from './details.js';
 import { EXPORT_FORMAT, EXPORT_VERSION, type ExportProof, proofMacValid } from './export-proof.js';
+import { RESEAL_ACTION, resealedHeadHash } from './personal.js';
 
 export type ExportBreakReason =
   | BreakReason
@@ -81,6 +83,7 @@ export async function verifyExport(
   const expected = options.expected ?? [];
   const wanted = new Set(expected.map((h) => h.seq));
   const seen = new Map<number, string>();
+  const epochs: AuditDetails[] = [];
   let position = 0;
   let line = 1;
   for (;;) {
@@ -100,6 +103,7 @@ export async function verifyExport(
     }
     position++;
     if (wanted.has(row.seq)) seen.set(row.seq, row.hash);
+    if (row.action === RESEAL_ACTION) epochs.push(parseDetails(row.details));
     if (!verifier.push(row)) break;
   }
   await iterator.return?.();
@@ -121,7 +125,9 @@ export async function verifyExport(
         { ...at, reason: 'witness-ahead', line: null },
         `${head.source}: head #${head.seq} is past the export's head #${verdict.head.seq} (newest entries cut, or an older log)`,
       );
-    if (seen.get(head.seq) !== head.hash)
+    // A head witnessed before a reseal epoch is checked through the epoch's entry (personal.ts).
+    const expectedHash = resealedHeadHash(epochs, head.seq, head.hash) ?? seen.get(head.seq);
+    if (expectedHash !== head.hash)
       return broken(
         verdict.entries,
         { ...at, reason: 'witness-mismatch', line: head.seq + 1 },

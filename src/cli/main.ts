@@ -30,7 +30,7 @@ import { commandPath, globalsOf } from './runtime.js';
  * whose --server names the server to enroll with.
  */
 const REMOTE_CAPABLE =
-  /^(team \S+|user (add|list|show|update|remove|login-link|disable|enable|sessions|logout)|budget \S+|credential (add|list|show|use|enable|disable|remove|rotate)|key \S+|profile \S+|usage|audit (list|verify)|admin-token (issue|list|revoke)|claude-code setup|anthropic (sync|limits show|limits sync))$/;
+  /^(team \S+|user (add|list|show|update|remove|purge|login-link|disable|enable|sessions|logout)|budget \S+|credential (add|list|show|use|enable|disable|remove|rotate)|key \S+|profile \S+|usage|audit (list|verify)|admin-token (issue|list|revoke)|claude-code setup|anthropic (sync|limits show|limits sync))$/;
 
 export function buildProgram(io: Io): Command {
   const program = new Command('tollgate')

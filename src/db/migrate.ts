@@ -22,6 +22,7 @@ import { anthropicReportsMigration } from './migrations/0016-anthropic-reports.j
 import { anthropicMappingMigration } from './migrations/0017-anthropic-mapping.js';
 import { anthropicSnapshotsMigration } from './migrations/0018-anthropic-snapshots.js';
 import { serveInstancesMigration } from './migrations/0019-serve-instances.js';
+import { personKeysMigration } from './migrations/0022-person-keys.js';
 
 export function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
@@ -44,6 +45,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0017-anthropic-mapping': anthropicMappingMigration(dialect),
     '0018-anthropic-snapshots': anthropicSnapshotsMigration(dialect),
     '0019-serve-instances': serveInstancesMigration(dialect),
+    '0022-person-keys': personKeysMigration(dialect),
   };
 }
 

@@ -156,6 +156,16 @@ export interface AuditAnchorTable {
   mac: string;
 }
 
+/** A person's data key (sealed under the master key); a purge empties the blobs and sets shredded_at. */
+export interface PersonKeyTable {
+  subject_id: string;
+  ciphertext: Buffer;
+  wrapped_key: Buffer;
+  key_version: number;
+  created_at: Millis;
+  shredded_at: Millis | null;
+}
+
 export interface ChangeLogTable {
   seq: Generated<number>;
   at: Millis;
@@ -416,6 +426,7 @@ export interface Database {
   budgets: BudgetTable;
   audit_log: AuditLogTable;
   audit_anchor: AuditAnchorTable;
+  person_keys: PersonKeyTable;
   change_log: ChangeLogTable;
   enrollment_codes: EnrollmentCodeTable;
   serve_lease: ServeLeaseTable;

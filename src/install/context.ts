@@ -51,14 +51,20 @@ export async function change<T>(
       tx,
       now,
       audit: async (action, targetType, targetId, details) => {
-        last.head = await appendAudit(tx, db.dialect, anchorKey, {
-          actor: by.actor,
-          action,
-          targetType,
-          targetId,
-          details: details ?? {},
-          at: now,
-        });
+        last.head = await appendAudit(
+          tx,
+          db.dialect,
+          anchorKey,
+          {
+            actor: by.actor,
+            action,
+            targetType,
+            targetId,
+            details: details ?? {},
+            at: now,
+          },
+          { keys: ctx.installation.keys() },
+        );
       },
       changed: async (kind, targetId) => {
         rows.push({ kind, target_id: targetId, at: now });

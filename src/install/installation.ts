@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import { appendAudit, currentAnchor, headOf, upgradeLegacyAnchor } from '../audit/audit.repo.js';
 import { anchorMacValid, installationAnchorKey } from '../audit/chain.js';
+import { markSealedFormat, resealAuditLog } from '../audit/reseal.js';
 import { type AuditWitness, createWitness } from '../audit/witness.js';
 import { type ChangePublisher, changeChannel, createChangePublisher } from '../changes/push.js';
 import { type SealedSecret, seal } from '../crypto/envelope.js';
@@ -116,6 +117,8 @@ export async function initInstallation(
       await writeMeta(tx, 'master_key_version', String(master.version));
       await writeMeta(tx, 'pepper', encodeSealed(seal(master, PEPPER_BINDING, pepper)));
       await writeMeta(tx, 'admin_token_hash', hashGatewayKey(pepper, adminToken));
+      // A new log is in the sealed format from its first entry: no reseal epoch is ever needed.
+      await markSealedFormat(tx, now);
       return appendAudit(
         tx,
         db.dialect,
@@ -174,7 +177,11 @@ export async function openInstallation(
     if (anchor && !anchorMacValid(anchorKey, anchor) && anchorMacValid(legacyKey, anchor)) {
       await writeTransaction(db, (tx) => upgradeLegacyAnchor(tx, db.dialect, legacyKey, anchorKey));
     }
-    return installationOf(cfg, db, ring, pepper, orgId, options);
+    // Logs from before personal fields were sealed: the one-time reseal epoch (audit/reseal.ts).
+    const resealed = await resealAuditLog(db, ring, anchorKey, Date.now());
+    const installation = installationOf(cfg, db, ring, pepper, orgId, options);
+    if (resealed.kind === 'resealed') await installation.witness?.record(headOf(resealed.head, anchorKey));
+    return installation;
   } catch (error) {
     await db.close();
     throw error;

@@ -19,6 +19,7 @@
 
 import { appendAudit, currentAnchor, headOf, rekeyAnchor, upgradeLegacyAnchor } from '../audit/audit.repo.js';
 import { anchorMacValid, installationAnchorKey } from '../audit/chain.js';
+import { personKeyBinding } from '../audit/person-keys.repo.js';
 import { type AuditWitness, createWitness } from '../audit/witness.js';
 import { recordChanges } from '../changes/change-feed.js';
 import { open, rewrap, type SealedSecret, seal } from '../crypto/envelope.js';
@@ -304,9 +305,10 @@ function versions(state: RotationState) {
 }
 
 /**
- * Re-wraps up to `limit` records still under an older version, in the caller's transaction. Each
- * update names the wrapped key it replaces, so a record changed meanwhile (a credential rotated by a
- * running server) is left to the next batch. Shredded records (empty blobs) only get the new version.
+ * Re-wraps up to `limit` records still under an older version — credentials, then the per-person audit
+ * keys (audit/person-keys.repo.ts) — in the caller's transaction. Each update names the wrapped key it
+ * replaces, so a record changed meanwhile (a credential rotated by a running server) is left to the
+ * next batch. Shredded records (empty blobs) only get the new version.
  */
 export async function rewrapBatch(
   tx: Tx,
@@ -314,6 +316,37 @@ export async function rewrapBatch(
   state: RotationState,
   limit: number,
 ): Promise<{ read: number; flipped: number }> {
+  const credentials = await rewrapCredentials(tx, ring, state, limit);
+  if (credentials.read >= limit) return credentials;
+  const people = await rewrapPersonKeys(tx, ring, state, limit - credentials.read);
+  return { read: credentials.read + people.read, flipped: credentials.flipped + people.flipped };
+}
+
+interface WrappedRow {
+  readonly ciphertext: Buffer;
+  readonly wrapped_key: Buffer;
+  readonly key_version: number;
+}
+
+/** The row's data key wrapped under the current key (empty stays empty: shredded). */
+function rewrapped(ring: KeyRing, binding: string, row: WrappedRow): Buffer {
+  if (row.wrapped_key.length === 0) return row.wrapped_key;
+  const old = ring.keys.get(row.key_version);
+  if (old === undefined) {
+    throw new AppError(
+      'decryption_failed',
+      `${binding} is sealed under master key version ${row.key_version}, which this rotation does not hold`,
+    );
+  }
+  const sealed: SealedSecret = {
+    ciphertext: row.ciphertext,
+    wrappedKey: row.wrapped_key,
+    keyVersion: row.key_version,
+  };
+  return rewrap(old, ring.current, binding, sealed).wrappedKey;
+}
+
+async function rewrapCredentials(tx: Tx, ring: KeyRing, state: RotationState, limit: number) {
   const rows = await tx
     .selectFrom('credentials')
     .select(['id', 'ciphertext', 'wrapped_key', 'key_version'])
@@ -321,27 +354,37 @@ export async function rewrapBatch(
     .orderBy('id')
     .limit(limit)
     .execute();
-  const next = ring.current;
   let flipped = 0;
   for (const row of rows) {
-    const old = ring.keys.get(row.key_version);
-    const sealed: SealedSecret = {
-      ciphertext: row.ciphertext,
-      wrappedKey: row.wrapped_key,
-      keyVersion: row.key_version,
-    };
-    let wrappedKey: Buffer;
-    if (row.wrapped_key.length === 0) wrappedKey = row.wrapped_key;
-    else if (old === undefined) {
-      throw new AppError(
-        'decryption_failed',
-        `credential ${row.id} is sealed under master key version ${row.key_version}, which this rotation does not hold`,
-      );
-    } else wrappedKey = rewrap(old, next, `credentials:${row.id}`, sealed).wrappedKey;
     const result = await tx
       .updateTable('credentials')
-      .set({ wrapped_key: wrappedKey, key_version: next.version })
+      .set({ wrapped_key: rewrapped(ring, `credentials:${row.id}`, row), key_version: ring.current.version })
       .where('id', '=', row.id)
+      .where('key_version', '=', row.key_version)
+      .where('wrapped_key', '=', row.wrapped_key)
+      .executeTakeFirst();
+    flipped += Number(result.numUpdatedRows) > 0 ? 1 : 0;
+  }
+  return { read: rows.length, flipped };
+}
+
+async function rewrapPersonKeys(tx: Tx, ring: KeyRing, state: RotationState, limit: number) {
+  const rows = await tx
+    .selectFrom('person_keys')
+    .select(['subject_id', 'ciphertext', 'wrapped_key', 'key_version'])
+    .where('key_version', '!=', state.to.version)
+    .orderBy('subject_id')
+    .limit(limit)
+    .execute();
+  let flipped = 0;
+  for (const row of rows) {
+    const result = await tx
+      .updateTable('person_keys')
+      .set({
+        wrapped_key: rewrapped(ring, personKeyBinding(row.subject_id), row),
+        key_version: ring.current.version,
+      })
+      .where('subject_id', '=', row.subject_id)
       .where('key_version', '=', row.key_version)
       .where('wrapped_key', '=', row.wrapped_key)
       .executeTakeFirst();

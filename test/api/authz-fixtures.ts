@@ -125,6 +125,7 @@ export const ADMIN_FIXTURES: Record<string, AdminFixture> = {
   'users.get': async (w) => ({ params: { user: w.a.name } }),
   'users.update': async (w) => ({ params: { user: w.b.name }, body: { email: 'bob@example.com' } }),
   'users.remove': async (w) => ({ params: { user: await fresh.user(w) } }),
+  'users.purge': async (w) => ({ params: { user: await fresh.user(w) } }),
   'users.loginLink': async (w) => ({ params: { user: await fresh.user(w) } }),
   'users.disable': async (w) => ({ params: { user: await fresh.user(w) }, body: { reason: 'matrix' } }),
   'users.enable': async (w) => {

@@ -51,17 +51,10 @@ export async function startMeFixture(): Promise<MeFixture> {
       return answer;
     },
     async auditRows(action) {
-      const rows = await h.installation.db.kysely
-        .selectFrom('audit_log')
-        .select(['actor', 'details', 'target_id'])
-        .where('action', '=', action)
-        .orderBy('seq')
-        .execute();
-      return rows.map((r) => ({
-        actor: r.actor,
-        target_id: r.target_id,
-        details: typeof r.details === 'string' ? JSON.parse(r.details) : r.details,
-      }));
+      // Through the service, as the API lists them: person actors (stored by id) by name, sealed
+      // personal fields opened.
+      const rows = await h.services.audit.list({ action, limit: 1000 });
+      return rows.map((r) => ({ actor: r.actor, target_id: r.targetId, details: r.details }));
     },
     async close() {
       await h.close();

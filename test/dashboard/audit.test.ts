@@ -24,6 +24,9 @@ describe.skipIf(!hasChromium)('audit log page in Chromium', () => {
     browser = await launchBrowser();
     await h.api('POST', '/admin/v1/teams', { body: { name: 'red' } });
     await h.api('POST', '/admin/v1/users', { body: { name: 'ada', team: 'red' } });
+    // A purged person: their sealed audit fields show as [purged], the others' in the clear.
+    await h.api('POST', '/admin/v1/users', { body: { name: 'pam-purged', team: 'red' } });
+    expect((await h.api('POST', '/admin/v1/users/pam-purged/purge')).status).toBe(200);
   }, 60_000);
   afterAll(async () => {
     await browser?.close();
@@ -41,6 +44,10 @@ describe.skipIf(!hasChromium)('audit log page in Chromium', () => {
     await page.getByLabel('Action', { exact: true }).fill('user.add');
     await page.getByRole('button', { name: 'Filter' }).click();
     await poll(async () => [...new Set(await actions())]).toEqual(['user.add']);
+    const rows = () => page.locator('tbody tr').allTextContents();
+    await poll(async () => (await rows()).some((r) => r.includes('ada'))).toBe(true);
+    expect((await rows()).some((r) => r.includes('[purged]'))).toBe(true);
+    expect((await rows()).some((r) => r.includes('pam-purged'))).toBe(false);
     const api = await h.api('GET', '/admin/v1/audit?action=user.add');
     expect(await page.locator('tbody tr').count()).toBe((api.json.items as unknown[]).length);
 

@@ -64,6 +64,15 @@ export const removedUserSchema = z.object({
   removed_credentials: z.number().int(),
 });
 
+export const purgedUserSchema = z.object({
+  id: z.string(),
+  purged: z.literal(true),
+  pseudonym: z.string().meta({ description: "the name the person's usage and audit records now carry" }),
+  revoked_keys: z.number().int(),
+  shredded_credentials: z.number().int(),
+  ended_sessions: z.number().int(),
+});
+
 const userRef = z.strictObject({ user: refSchema.meta({ description: 'user name or id' }) });
 const emailSchema = z.string().max(254);
 const teamRefSchema = refSchema.meta({ description: 'team name or id' });
@@ -191,6 +200,27 @@ export const userOps = [
         removed: true as const,
         revoked_keys: result.revokedKeys,
         removed_credentials: result.removedCredentials,
+      };
+    },
+  }),
+  defineOp({
+    id: 'users.purge',
+    method: 'POST',
+    path: '/admin/v1/users/{user}/purge',
+    tag: 'users',
+    summary:
+      "Erase a person's personal data (also a removed person's): keys revoked, own credentials shredded, their audit fields unreadable; usage stays under a pseudonym",
+    params: userRef,
+    response: purgedUserSchema,
+    run: async (ctx, { params }) => {
+      const result = await ctx.services.userPurge.purge(ctx.actor, params.user);
+      return {
+        id: result.id,
+        purged: true as const,
+        pseudonym: result.pseudonym,
+        revoked_keys: result.revokedKeys,
+        shredded_credentials: result.shreddedCredentials,
+        ended_sessions: result.endedSessions,
       };
     },
   }),

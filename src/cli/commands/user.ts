@@ -2,7 +2,12 @@
 import { Command } from 'commander';
 import type { z } from 'zod/v4';
 import { opById } from '../../api/admin/lookup.js';
-import { type removedUserSchema, userOps, type userSchema } from '../../api/admin/users.ops.js';
+import {
+  type purgedUserSchema,
+  type removedUserSchema,
+  userOps,
+  type userSchema,
+} from '../../api/admin/users.ops.js';
 import type { UserRole } from '../../db/schema.js';
 import { USER_ROLES } from '../../identity/user.service.js';
 import { oneOf, validateEmail, validateName } from '../../lib/validate.js';
@@ -14,6 +19,7 @@ import { addSignInCommands } from './user-sign-in.js';
 
 type UserJson = z.output<typeof userSchema>;
 type RemovedJson = z.output<typeof removedUserSchema>;
+type PurgedJson = z.output<typeof purgedUserSchema>;
 const op = opById(userOps);
 
 export function userCommand(io: Io): Command {
@@ -154,6 +160,21 @@ export function userCommand(io: Io): Command {
         if (json) return printJson(io, result);
         printLines(io, [
           `Removed user ${result.name}: ${result.revoked_keys} key(s) revoked, ${result.removed_credentials} credential(s) destroyed.`,
+        ]);
+      });
+    });
+
+  cmd
+    .command('purge <name>')
+    .description(
+      "erase a person's personal data (GDPR): name, email, sign-in, sessions, own credentials; usage and audit stay under a pseudonym",
+    )
+    .action(async (name: string, _opts: unknown, command: Command) => {
+      await withApi(io, command, async ({ client, json }) => {
+        const result = await client.call<PurgedJson>(op('users.purge'), { params: { user: name } });
+        if (json) return printJson(io, result);
+        printLines(io, [
+          `Purged ${name}: now ${result.pseudonym} in usage and audit; ${result.revoked_keys} key(s) revoked, ${result.shredded_credentials} credential(s) shredded, ${result.ended_sessions} session(s) deleted.`,
         ]);
       });
     });
