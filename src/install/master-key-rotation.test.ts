@@ -148,7 +148,11 @@ describe.each(targets)('master-key rotation on $name', ({ name }) => {
         printed = t;
       },
     });
-    expect(resumed).toMatchObject({ started: false, completed: false, rewrapped: 4 });
+    // The 4 credentials left, and ann's audit key (her user.add entry's fields are sealed under it).
+    expect(resumed).toMatchObject({ started: false, completed: false, rewrapped: 5 });
+    const people = await installation.db.kysely.selectFrom('person_keys').select('key_version').execute();
+    expect(people.length).toBeGreaterThan(0);
+    expect(new Set(people.map((p) => p.key_version))).toEqual(new Set([2]));
     expect(printed).toBe(newKey);
     expect(new Set(await versions())).toEqual(new Set([2]));
     expect((await readKeyMeta(installation.db))?.rotation?.rewrapped).toBe(true);
@@ -165,6 +169,9 @@ describe.each(targets)('master-key rotation on $name', ({ name }) => {
       const s = createServices(fresh, await config({ TOLLGATE_MASTER_KEY: newKey }), systemClock);
       for (const [n, v] of secrets) expect(await s.credentials.reveal(n)).toBe(v);
       expect(await s.audit.verify()).toMatchObject({ ok: true });
+      // Personal fields sealed before the rotation still open with the new key alone.
+      const added = (await s.audit.list({ action: 'user.add' })).find((e) => e.targetType === 'user');
+      expect(added?.details).toMatchObject({ name: 'ann' });
     } finally {
       await fresh.close();
     }
