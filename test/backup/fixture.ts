@@ -98,3 +98,35 @@ export async function rewriteBackup(
   const sha256 = createHash('sha256').update(body, 'utf8').digest('hex');
   await writeFile(to, `${body}${JSON.stringify({ ...trailer, sha256 })}\n`, { mode: 0o600 });
 }
+
+/**
+ * A copy of a backup without one table (its `{"table": …}` line, its rows, its header and trailer
+ * entries) and without the migration that created it: a valid backup of the schema before it, when
+ * that migration only added the table.
+ */
+export async function withoutTable(
+  from: string,
+  to: string,
+  table: string,
+  migration: string,
+): Promise<void> {
+  const lines = (await readFile(from, 'utf8')).split('\n').filter((l) => l !== '');
+  const trailer = JSON.parse(lines.pop() ?? '{}') as { rows?: Record<string, number> };
+  const header = JSON.parse(lines[0] ?? '{}') as { tables?: { name: string }[]; migrations?: string[] };
+  const kept: string[] = [];
+  let skipping = false;
+  for (const line of lines.slice(1)) {
+    if (line.startsWith('{"table"')) skipping = (JSON.parse(line) as { table: string }).table === table;
+    if (!skipping) kept.push(line);
+  }
+  const edited = {
+    ...header,
+    tables: (header.tables ?? []).filter((t) => t.name !== table),
+    migrations: (header.migrations ?? []).filter((m) => m !== migration),
+  };
+  const rows = { ...trailer.rows };
+  delete rows[table];
+  const body = [JSON.stringify(edited), ...kept].map((l) => `${l}\n`).join('');
+  const sha256 = createHash('sha256').update(body, 'utf8').digest('hex');
+  await writeFile(to, `${body}${JSON.stringify({ ...trailer, rows, sha256 })}\n`, { mode: 0o600 });
+}

@@ -9,7 +9,15 @@ import { migrateToLatest } from '../../src/db/migrate.js';
 import { type FakeUpstream, startFakeUpstream } from '../fake-upstream/index.js';
 import { runCli } from '../helpers/cli.js';
 import { canaryAnthropicKey } from '../helpers/secrets.js';
-import { dumpDatabase, ENGINES, type Engine, type Home, makeHome, rewriteBackup } from './fixture.js';
+import {
+  dumpDatabase,
+  ENGINES,
+  type Engine,
+  type Home,
+  makeHome,
+  rewriteBackup,
+  withoutTable,
+} from './fixture.js';
 
 const PASSPHRASE = 'correct horse battery staple';
 
@@ -216,13 +224,10 @@ describe.each(ENGINES)('restore into %s', (engine) => {
   });
 
   it('restores a file of an older schema into a brand-new database, then migrates it', async () => {
-    // 0019 only adds the registry of serving instances, which backups leave out: the same rows are a
-    // valid backup of schema 0018.
+    // 0022 only adds the per-person audit keys: without that table the rows are a valid backup of the
+    // schema before it (0019).
     const older = join(source.home, '..', `older-${engine}.tgbak`);
-    await rewriteBackup(plain, older, (h) => ({
-      ...h,
-      migrations: (h.migrations as string[]).filter((m) => m !== '0019-serve-instances'),
-    }));
+    await withoutTable(plain, older, 'person_keys', '0022-person-keys');
     const migrated = await target(engine);
     const url = migrated.env.TOLLGATE_DATABASE_URL;
     const db = openDatabase(
@@ -243,6 +248,7 @@ describe.each(ENGINES)('restore into %s', (engine) => {
     const dump = await dumpDatabase(fresh);
     expect(dump.tollgate_migrations?.some((m) => m.includes('0019-serve-instances'))).toBe(true);
     expect(dump.serve_instances).toEqual([]);
+    expect(dump.tollgate_migrations?.some((m) => m.includes('0022-person-keys'))).toBe(true);
     expect((await fresh.run(['audit', 'verify'])).code).toBe(0);
   });
 
