@@ -21,6 +21,11 @@ export interface Db {
    * with prepared statements (the usage ledger). Everything else goes through Kysely.
    */
   readonly sqlite: SQLite.Database | null;
+  /**
+   * PostgreSQL only: runs one statement as a named prepared statement, parsed and planned once per
+   * connection instead of on every call (the usage ledger's one constant statement).
+   */
+  readonly prepared: ((name: string, text: string, values: readonly unknown[]) => Promise<void>) | null;
   close(): Promise<void>;
 }
 
@@ -76,6 +81,7 @@ function openSqlite(path: string): Db {
     dialect: 'sqlite',
     file: inMemory ? null : path,
     sqlite: handle,
+    prepared: null,
     close: () => kysely.destroy(),
   };
 }
@@ -100,7 +106,10 @@ function openPostgres(url: string): Db {
       client.query(PG_SESSION_SETUP).catch(() => {});
     });
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return { kysely, dialect: 'postgres', file: null, sqlite: null, close: () => kysely.destroy() };
+  const prepared = async (name: string, text: string, values: readonly unknown[]): Promise<void> => {
+    await pool.query({ name, text, values: [...values] });
+  };
+  return { kysely, dialect: 'postgres', file: null, sqlite: null, prepared, close: () => kysely.destroy() };
 }
 
 /**

@@ -98,6 +98,10 @@ export function createLedger(db: Db, orgId: string, options: LedgerOptions = {})
         dayOf,
       );
       if (fast) fast.write(batch);
+      // PostgreSQL: one constant statement, prepared once per connection (its parse and plan cost more
+      // than the write of a few rows: ~1 ms of the server's CPU per commit, measured).
+      else if (db.prepared)
+        await db.prepared('tollgate_ledger_write', LEDGER_STATEMENT, ledgerParameters(batch));
       else await db.kysely.executeQuery(CompiledQuery.raw(LEDGER_STATEMENT, ledgerParameters(batch)));
       committed += pending.length;
       const ms = performance.now() - began;
