@@ -107,20 +107,7 @@ export function createWitness(
       });
     },
     record(head) {
-      queue = queue.then(
-        () =>
-          write(head).then(
-            () => {
-              failure = null;
-            },
-            (error: unknown) => {
-              failure = `audit witness ${path} not written (${errnoCode(error)}); head #${head.seq} is only in the database`;
-              onError(failure);
-            },
-          ),
-        () => undefined,
-      );
-      return queue;
+      return enqueue(head, () => write(head));
     },
     lastError: () => failure,
   };

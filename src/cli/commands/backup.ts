@@ -1,6 +1,6 @@
 // `tollgate backup --out FILE` and `tollgate restore FILE`: a consistent snapshot of the local database
 // into a portable, checksummed file, and back into an empty database of either engine.
-import { stat } from 'node:fs/promises';
+
 import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { alreadyExists, createBackupSink } from '../../backup/backup-file.js';
@@ -14,6 +14,7 @@ import { change } from '../../install/context.js';
 import { openInstallation } from '../../install/installation.js';
 import { systemClock } from '../../lib/clock.js';
 import { AppError, isAppError } from '../../lib/errors.js';
+import { fileExists } from '../../lib/file-exists.js';
 import { checkExportPassphrase } from '../../vault/bundle.js';
 import type { Io } from '../io.js';
 import { printJson, printLines } from '../output.js';
@@ -36,7 +37,7 @@ export function backupCommand(io: Io): Command {
     .action(async (opts: { out: string; force?: boolean; encrypt?: boolean }, command: Command) => {
       const file = resolve(io.cwd, opts.out);
       const overwrite = opts.force === true;
-      if (!overwrite && (await exists(file))) throw alreadyExists(file);
+      if (!overwrite && (await fileExists(file))) throw alreadyExists(file);
       const env = await commandEnv(io, command);
       const installation = await openInstallation(env.config, {
         onWitnessError: (message) => io.stderr.write(`warning: ${message}\n`),
@@ -154,14 +155,4 @@ async function readPassphrase(io: Io, confirm: boolean): Promise<string> {
     if (again !== passphrase) throw new AppError('invalid_input', 'the two passphrases do not match');
   }
   return passphrase;
-}
-
-async function exists(file: string): Promise<boolean> {
-  return stat(file).then(
-    () => true,
-    (error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return false;
-      throw new AppError('invalid_input', `cannot access ${file}: ${error.code ?? 'error'}`);
-    },
-  );
 }

@@ -1,10 +1,12 @@
 // `tollgate credential export | import`: every credential in one passphrase-encrypted bundle file.
+
 import { randomBytes } from 'node:crypto';
 import { link, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { systemClock } from '../../lib/clock.js';
 import { AppError, isAppError } from '../../lib/errors.js';
+import { fileExists } from '../../lib/file-exists.js';
 import { syncDirectory } from '../../lib/sync-directory.js';
 import type { BundleEntry } from '../../vault/bundle.js';
 import {
@@ -35,7 +37,7 @@ export function addBundleCommands(cmd: Command, io: Io): void {
     .action(async (opts: { out: string; force?: boolean }, command: Command) => {
       const file = resolve(io.cwd, opts.out);
       const force = opts.force === true;
-      if (!force && (await exists(file))) throw alreadyExists(file);
+      if (!force && (await fileExists(file))) throw alreadyExists(file);
       await withServices(io, command, async (env) => {
         const passphrase = await readPassphrase(io, { confirm: true });
         const entries = await bundleService(env).exportAll(env.actor);
@@ -158,7 +160,7 @@ async function placeWithoutOverwrite(temp: string, file: string): Promise<void> 
     if (code === 'EEXIST') throw alreadyExists(file);
     // Some file systems have no hard links; fall back to check-then-rename there.
     if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'ENOSYS') throw error;
-    if (await exists(file)) throw alreadyExists(file);
+    if (await fileExists(file)) throw alreadyExists(file);
     await rename(temp, file);
     return;
   }
@@ -166,15 +168,6 @@ async function placeWithoutOverwrite(temp: string, file: string): Promise<void> 
 }
 
 // The rename is only durable once the directory entry is; some platforms cannot fsync a directory.
-async function exists(file: string): Promise<boolean> {
-  return stat(file).then(
-    () => true,
-    (error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return false;
-      throw new AppError('invalid_input', `cannot access ${file}: ${error.code ?? 'error'}`);
-    },
-  );
-}
 
 function alreadyExists(file: string): AppError {
   return new AppError('conflict', `${file} already exists; use --force to overwrite it`);
