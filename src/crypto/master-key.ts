@@ -123,16 +123,9 @@ export async function createMasterKeyFile(path: string): Promise<MasterKey> {
   const text = `${generateMasterKeyText()}\n`;
   const master = parseMasterKey(text, path);
   const dir = dirname(path);
-  const temp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  let temp: string | null = null;
   try {
-    // 'wx' + 0600 from the first byte: the key is never readable by others, not even briefly.
-    const handle = await open(temp, 'wx', 0o600);
-    try {
-      await handle.writeFile(text, 'utf8');
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    temp = await writeKeyTemp(path, text);
     // link() fails with EEXIST instead of replacing, unlike rename(): an existing master key is
     // never overwritten (that would make every sealed secret unrecoverable).
     await link(temp, path);
@@ -151,8 +144,24 @@ export async function createMasterKeyFile(path: string): Promise<MasterKey> {
       },
     );
   } finally {
-    await unlink(temp).catch(() => undefined);
+    if (temp !== null) await unlink(temp).catch(() => undefined);
   }
+}
+
+/**
+ * Writes `text` to a new temp file beside `path` and fsyncs it; answers its name. 'wx' + 0600 from the
+ * first byte: a key is never readable by others, not even briefly.
+ */
+export async function writeKeyTemp(path: string, text: string): Promise<string> {
+  const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  const handle = await open(temp, 'wx', 0o600);
+  try {
+    await handle.writeFile(text, 'utf8');
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  return temp;
 }
 
 /** A 32-byte key for one purpose ("audit-anchor", "key-check", …) derived with HKDF-SHA256. */

@@ -7,22 +7,10 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { link, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { loadMasterKey, type MasterKey } from '../crypto/master-key.js';
+import { loadMasterKey, type MasterKey, writeKeyTemp } from '../crypto/master-key.js';
 import { AppError } from '../lib/errors.js';
 import { syncDirectory } from '../lib/sync-directory.js';
 import { backupKeyPath } from './master-keys.js';
-
-async function writeTemp(path: string, text: string): Promise<string> {
-  const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await open(temp, 'wx', 0o600);
-  try {
-    await handle.writeFile(text, 'utf8');
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  return temp;
-}
 
 function keyText(master: MasterKey): string {
   return `${master.key.toString('base64')}\n`;
@@ -53,7 +41,7 @@ export async function replaceHomeKey(
       );
     }
   } else {
-    const temp = await writeTemp(backup, keyText(previous));
+    const temp = await writeKeyTemp(backup, keyText(previous));
     try {
       // link() never replaces an existing file: a backup is written once.
       await link(temp, backup);
@@ -62,7 +50,7 @@ export async function replaceHomeKey(
     }
     await syncDirectory(dir);
   }
-  const temp = await writeTemp(defaultFile, keyText(next));
+  const temp = await writeKeyTemp(defaultFile, keyText(next));
   try {
     await rename(temp, defaultFile);
   } catch (error) {

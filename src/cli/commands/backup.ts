@@ -116,7 +116,7 @@ export function restoreCommand(io: Io): Command {
       }
       const { header, rows } = restored;
       const total = Object.values(rows).reduce((a, b) => a + b, 0);
-      // Opened as any command opens it (master key check, anchor key from the restored org id and
+      // Opened the way every command opens it (master key check, anchor key from the restored org id and
       // pepper); the restore is recorded as the next entry of the restored audit chain.
       const installation = await openInstallation(env.config, {
         onWitnessError: (message) => io.stderr.write(`warning: ${message}\n`),
