@@ -128,7 +128,8 @@ export async function authenticate(
 ): Promise<Result<Caller>> {
   const presented = presentedKey(headers);
   if (!presented) return refuse(UNAUTHENTICATED);
-  const key = deps.keys.peek(presented) ?? (await deps.keys.lookup(presented));
+  const seen = deps.keys.peek(presented);
+  const key = seen !== undefined ? seen : await deps.keys.lookup(presented);
   const usable = key?.status === 'active' && (key.expiresAt === null || key.expiresAt > now);
   if (!key || !usable) return refuse(UNAUTHENTICATED);
   if (!key.scopes.has(scope)) return refuse(permission(`this key does not have the ${scope} scope`));

@@ -2,6 +2,10 @@
 // the feed reports); after that it is found by the string presented, one Map read, so the hot path costs
 // neither a checksum nor an HMAC. The cache holds presented keys in process memory, which already holds
 // the pepper, the master key and the decrypted upstream credentials: it weakens nothing.
+//
+// Keys found and keys not found are remembered alike, in the same Map under the same eviction (oldest
+// first), so a key seen before costs one Map read whether it exists or not: the time of a repeated
+// guess tells nothing, and flooding the cache with guesses evicts both kinds in the order they came.
 
 import { type ScopeLimits, scopeLimits } from '../budgets/budget-book.js';
 import { loadOrgLimits } from '../budgets/org-limits.js';
@@ -57,7 +61,6 @@ export interface KeyEntry {
   readonly owner: SubjectInfo;
 }
 
-const NEGATIVE_CACHE_MAX = 10_000;
 const SHARED_LISTS_MAX = 10_000;
 const DEFAULT_SCOPES = '["inference"]';
 const INFERENCE_ONLY: ReadonlySet<KeyScope> = new Set<KeyScope>(['inference']);
@@ -69,7 +72,10 @@ const ENVIRONMENTS: Readonly<Record<Environment, Environment>> = {
 /** Shared by every key, user and team without budget rows. */
 const NO_LIMITS: Partial<Record<BudgetPeriod, number>> = Object.freeze({});
 const SUBJECT_CACHE_MAX = 50_000;
-/** Keys remembered; past this the cache starts over (each key then costs one HMAC and one query again). */
+/**
+ * Presented keys remembered, found or not; past this the oldest is forgotten (it then costs one HMAC and
+ * one query again).
+ */
 const PRESENTED_CACHE_MAX = 100_000;
 
 /** The org whose budget rows apply to every subject, and claude.max_monthly_spend_usd (null: none). */
@@ -78,18 +84,21 @@ export interface OrgBudget {
   readonly capMicro: number | null;
 }
 
-export function createKeyCache(db: Db, pepper: Buffer, org: OrgBudget) {
-  const byPresented = new Map<string, KeyEntry>();
+export function createKeyCache(db: Db, pepper: Buffer, org: OrgBudget, capacity = PRESENTED_CACHE_MAX) {
+  /** Presented string → its entry, or null for a key that does not exist (or whose owner was removed). */
+  const byPresented = new Map<string, KeyEntry | null>();
   const scopeLists = new Map<string, ReadonlySet<KeyScope>>();
   const models = new Map<string, ReadonlySet<string>>();
   const tools = new Map<string, ReadonlySet<string>>();
-  const unknown = new Set<string>();
   const subjects = new Map<string, SubjectInfo | null>();
   const sharedLimits = new Map<string, Readonly<Partial<Record<BudgetPeriod, number>>>>();
   let generation = 0;
 
-  /** A key already verified, by the exact string presented; no await on the hot path. */
-  function peek(presented: string): KeyEntry | undefined {
+  /**
+   * A key seen before, by the exact string presented: its entry, or null when it does not exist;
+   * undefined when not seen yet (then `lookup`). No await on the hot path.
+   */
+  function peek(presented: string): KeyEntry | null | undefined {
     return byPresented.get(presented);
   }
 
@@ -100,20 +109,18 @@ export function createKeyCache(db: Db, pepper: Buffer, org: OrgBudget) {
   async function lookup(presented: string): Promise<KeyEntry | null> {
     // Shape and checksum first: garbage never costs an HMAC or a query.
     if (!hasValidGatewayKeyShape(presented)) return null;
-    const hash = hashGatewayKey(pepper, presented);
-    if (unknown.has(hash)) return null;
     const started = generation;
-    const entry = await load(hash);
+    const entry = await load(hashGatewayKey(pepper, presented));
     // A change that arrived while loading may have made this entry stale; do not cache it then.
-    if (started === generation) {
-      if (entry) remember(presented, entry);
-      else if (unknown.size < NEGATIVE_CACHE_MAX) unknown.add(hash);
-    }
+    if (started === generation) remember(presented, entry);
     return entry;
   }
 
-  function remember(presented: string, entry: KeyEntry): void {
-    if (byPresented.size >= PRESENTED_CACHE_MAX) byPresented.clear();
+  function remember(presented: string, entry: KeyEntry | null): void {
+    if (byPresented.size >= capacity) {
+      const oldest = byPresented.keys().next();
+      if (!oldest.done) byPresented.delete(oldest.value);
+    }
     byPresented.set(presented, entry);
   }
 
@@ -263,7 +270,6 @@ export function createKeyCache(db: Db, pepper: Buffer, org: OrgBudget) {
     generation++;
     orgRead = null;
     byPresented.clear();
-    unknown.clear();
     subjects.clear();
   }
 
