@@ -2,7 +2,7 @@
 // by bash in a fresh directory, `npx tollgate` being the compiled CLI: the first while a server spawned
 // from it serves traffic, the second after it stopped, into a throw-away PostgreSQL schema.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
@@ -10,37 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeUpstream, startFakeUpstream } from '../fake-upstream/index.js';
 import { runCli } from '../helpers/cli.js';
 import { createPgSchema, PG_URL, type PgSchema } from '../helpers/pg.js';
+import { BIN, readmeBlock, runBlock } from '../helpers/runbook.js';
 import { canaryAnthropicKey } from '../helpers/secrets.js';
 
-const BIN = join(import.meta.dirname, '..', '..', 'bin', 'tollgate.js');
 const PASSPHRASE = 'a long runbook passphrase';
-
-async function block(marker: string): Promise<string> {
-  const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
-  const part =
-    readme.split(`<!-- runbook: ${marker}, run by test/backup/runbook-readme.test.ts -->`)[1] ?? '';
-  const found = /^\s*```sh\n([\s\S]*?)\n```/.exec(part)?.[1];
-  if (found === undefined) throw new Error(`the README runbook block "${marker}" is missing`);
-  return found;
-}
-
-/** Runs a README block with bash; `npx tollgate` is this checkout's compiled CLI. */
-function bash(
-  script: string,
-  cwd: string,
-  env: Record<string, string>,
-): Promise<{ code: number | null; out: string }> {
-  const prelude = `set -euo pipefail\nnpx() { [ "$1" = tollgate ] || exit 90; shift; node "${BIN}" "$@"; }\n`;
-  const child = spawn('bash', ['-c', prelude + script], {
-    cwd,
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, out })));
-}
 
 let fake: FakeUpstream;
 let dir: string;
@@ -106,7 +79,7 @@ const shellEnv = () => ({
 
 describe('the README operations runbook', () => {
   it('backs up while serving and restores the sealed copy, as written', { timeout: 180_000 }, async () => {
-    const run = await bash(await block('back up and restore'), dir, shellEnv());
+    const run = await runBlock(await readmeBlock('back up and restore'), dir, shellEnv());
     expect(run.out).toMatch(/Restored \d+ rows/);
     expect(run.code).toBe(0);
     const restored = { ...env, TOLLGATE_HOME: join(dir, 'restored') };
@@ -126,7 +99,7 @@ describe('the README operations runbook', () => {
       }
       const schema: PgSchema = await createPgSchema(PG_URL ?? '');
       try {
-        const run = await bash(await block('move to PostgreSQL'), dir, {
+        const run = await runBlock(await readmeBlock('move to PostgreSQL'), dir, {
           ...shellEnv(),
           DATABASE_URL: schema.url,
         });
