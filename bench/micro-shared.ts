@@ -34,7 +34,7 @@ const limiter = createRedisRateLimiter({
   closeConnection: false,
   slotTtlMs: 60_000,
 });
-await book.start(false);
+await book.start([]);
 await limiter.start();
 const BIG = 1_000_000_000_000;
 const scopes = [

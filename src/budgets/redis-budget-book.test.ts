@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectRedis } from '../redis/connect.js';
 import { createBudgetBook, type ScopeLimits, type SpendLoader, scopeLimits } from './budget-book.js';
-import { createRedisBudgetBook, type RedisBookOptions } from './redis-budget-book.js';
+import { createRedisBudgetBook, REDIS_START_MARGIN_MS, type RedisBookOptions } from './redis-budget-book.js';
 
 const REDIS_URL = process.env.TOLLGATE_TEST_REDIS_URL;
 /** A database of its own: the rebuild test empties it (FLUSHDB), as a restarted Redis would be. */
@@ -43,7 +43,7 @@ describe.skipIf(!REDIS_URL)('the shared budget book (Redis)', () => {
       renewMs: 3_600_000,
       ...options,
     });
-    await b.start(false);
+    await b.start([]);
     return b;
   };
   /** A counter's used micro-USD: settled plus reserved (-1 when Redis does not hold it). */
@@ -218,16 +218,33 @@ describe.skipIf(!REDIS_URL)('the shared budget book (Redis)', () => {
     await a.close();
   }, 15_000);
 
-  it('starts without waiting on an empty Redis when no other instance is live, and waits when one is', async () => {
-    const prefix = `t:${randomBytes(4).toString('hex')}:`;
-    const alone = createRedisBudgetBook(redis, noSpend, { prefix, ttlMs: 60_000, renewMs: 1_000 });
-    await alone.start(false);
+  it('starts without waiting on an empty Redis unless another live instance started before Redis did', async () => {
+    const fresh = () =>
+      createRedisBudgetBook(redis, noSpend, {
+        prefix: `t:${randomBytes(4).toString('hex')}:`,
+        ttlMs: 60_000,
+        renewMs: 1_000,
+      });
+    const [seconds] = await redis.time();
+    const uptime = Number(/^uptime_in_seconds:(\d+)/m.exec(await redis.info('server'))?.[1]);
+    const redisStartedAt = (Number(seconds) - uptime) * 1000;
+    // Alone, or beside instances started with or after Redis (a fresh deployment): admits at once.
+    const alone = fresh();
+    await alone.start([]);
     expect(await alone.reserve(scopes({}), 1, now)).toMatchObject({ ok: true });
     await alone.close();
-    const other = `t:${randomBytes(4).toString('hex')}:`;
-    const beside = createRedisBudgetBook(redis, noSpend, { prefix: other, ttlMs: 60_000, renewMs: 1_000 });
-    await beside.start(true);
-    expect(await beside.reserve(scopes({}), 1, now)).toMatchObject({ ok: false, refusal: null });
+    const together = fresh();
+    await together.start([redisStartedAt + REDIS_START_MARGIN_MS + 1_000]);
+    expect(await together.reserve(scopes({}), 1, now)).toMatchObject({ ok: true });
+    await together.close();
+    // Beside one that ran before this Redis started (Redis restarted empty under it): waits.
+    const beside = fresh();
+    await beside.start([redisStartedAt - 60_000]);
+    expect(await beside.reserve(scopes({}), 1, now)).toMatchObject({
+      ok: false,
+      refusal: null,
+      message: expect.stringMatching(/lost its data .* retry in \d+ s/),
+    });
     await beside.close();
   });
 
@@ -258,7 +275,7 @@ describe.skipIf(!REDIS_URL)('the shared budget book (Redis)', () => {
       settleRetries: 2,
       onError: (what) => errors.push(what),
     });
-    await shared.start(false);
+    await shared.start([]);
     const r = await shared.reserve(scopes({ key: 1000 }), 100, now);
     if (!r.ok) throw new Error('expected admission');
     gone.disconnect();

@@ -39,6 +39,12 @@ export interface RedisBookOptions {
 
 /** Settlements retried with backoff from 250 ms, doubling, this many times (~1 min in all). */
 const SETTLE_RETRIES = 8;
+/**
+ * Instances that started up to this long after Redis (by Redis's clock; instances' clocks may be off by
+ * as much) are still taken to have started before it.
+ */
+export const REDIS_START_MARGIN_MS = 10_000;
+
 /** Ids renewed per script call (bounded work per call). */
 const RENEW_BATCH = 500;
 
@@ -149,6 +155,26 @@ export function createRedisBudgetBook(
       keys[i] = `${prefix}c:${s.scope}:${s.id}`;
     }
     return keys;
+  }
+
+  /**
+   * Whether another instance may have requests in flight that a missing epoch would forget: one that
+   * started before this Redis did (Redis restarted empty under it). Instances started after Redis —
+   * a fresh deployment, several started together — have admitted nothing without an epoch. Unknown
+   * (INFO refused): assume so.
+   */
+  async function othersMayBeRunning(othersStartedAt: readonly number[]): Promise<boolean> {
+    if (othersStartedAt.length === 0) return false;
+    try {
+      const [info, time] = await Promise.all([redis().info('server'), redis().time()]);
+      const uptime = /^uptime_in_seconds:(\d+)/m.exec(info)?.[1];
+      if (uptime === undefined) return true;
+      const redisStartedAt =
+        Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000) - Number(uptime) * 1000;
+      return othersStartedAt.some((t) => t < redisStartedAt + REDIS_START_MARGIN_MS);
+    } catch {
+      return true;
+    }
   }
 
   async function startEpoch(quarantine: number): Promise<string> {
@@ -345,12 +371,13 @@ export function createRedisBudgetBook(
     forgetIdle: (_now: number) => 0,
     renew,
     /**
-     * Starts the epoch if Redis has none (`othersLive`: other instances may have requests in flight,
-     * so a missing epoch is waited out as after a restart) and the renewal timer.
+     * Starts the epoch if Redis has none and the renewal timer. `othersStartedAt`: when each other live
+     * instance started; one that started before this Redis may have requests in flight that Redis
+     * forgot, so a missing epoch is then waited out as after a restart.
      */
-    async start(othersLive: boolean): Promise<void> {
+    async start(othersStartedAt: readonly number[]): Promise<void> {
       if (client === null && typeof source === 'function') client = await source();
-      await startEpoch(othersLive ? quarantineMs : 0);
+      await startEpoch((await othersMayBeRunning(othersStartedAt)) ? quarantineMs : 0);
       timer = setInterval(() => {
         if (renewing) return;
         renewing = renew()

@@ -246,7 +246,7 @@ export function createGateway(
         const others = (await listLiveInstances(db, ctx.clock)).filter(
           (i) => i.pid !== process.pid || i.host !== hostname(),
         );
-        await shared.start(others.length > 0);
+        await shared.start(others.map((i) => i.startedAt));
       }
       await poller.start();
       if (pushUrl !== null)

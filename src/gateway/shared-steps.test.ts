@@ -36,7 +36,7 @@ describe.skipIf(!REDIS_URL)('the shared steps (Redis)', () => {
       renewMs: 3_600_000,
     });
     await limiter.start();
-    await book.start(false);
+    await book.start([]);
     closers.push(async () => {
       await limiter.close();
       await book.close();
@@ -156,7 +156,7 @@ describe.skipIf(!REDIS_URL)('the shared steps (Redis)', () => {
       settleRetries: 0,
     });
     await limiter.start();
-    await book.start(false);
+    await book.start([]);
     const steps = createSharedSteps(limiter, book);
     expect(
       await steps.admit(steps.ticket('k'), limits({ rpm: 10 }), now, 1, 1, scopes(100_000), 10),
