@@ -9,11 +9,30 @@ export interface Script {
   run(redis: Redis, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown>;
 }
 
+const corked = new WeakSet<Redis>();
+
+/**
+ * Holds this connection's writes until the event loop's next check phase, so the scripts of every
+ * request handled in one turn leave in one write (one system call) instead of one each.
+ */
+function batchWrites(redis: Redis): void {
+  if (corked.has(redis)) return;
+  const stream = redis.stream;
+  if (!stream || typeof stream.cork !== 'function') return;
+  corked.add(redis);
+  stream.cork();
+  setImmediate(() => {
+    corked.delete(redis);
+    stream.uncork();
+  });
+}
+
 export function script(source: string): Script {
   const sha = createHash('sha1').update(source).digest('hex');
   return {
     source,
     async run(redis, keys, args) {
+      batchWrites(redis);
       try {
         return await redis.evalsha(sha, keys.length, ...keys, ...args);
       } catch (error) {
