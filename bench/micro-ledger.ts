@@ -6,41 +6,20 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { openDatabase } from '../src/db/connect.js';
 import { migrateToLatest } from '../src/db/migrate.js';
-import type { UsageRecordTable } from '../src/db/schema.js';
 import { createLedger } from '../src/usage/ledger.js';
+import { benchRecord } from './lib/usage-record.js';
 
 const base = process.argv[2] ?? 'postgres://postgres@127.0.0.1:5432/test';
 const total = Number(process.argv[3] ?? 2_000);
 const schema = `micro_ledger_${randomBytes(4).toString('hex')}`;
 
-function record(i: number): UsageRecordTable {
-  return {
-    id: `req_micro_${i}`,
-    at: Date.now(),
-    endpoint: 'messages',
+function record(i: number) {
+  return benchRecord(`req_micro_${i}`, {
     key_id: 'key_a',
     user_id: 'usr_a',
     team_id: 'team_a',
-    service_user_id: null,
     credential_id: 'cred_a',
-    model: 'claude-haiku-4-5',
-    input_tokens: 10,
-    output_tokens: 5,
-    cache_write_5m_tokens: 0,
-    cache_write_1h_tokens: 0,
-    cache_read_tokens: 0,
-    web_search_requests: 0,
-    cost_micro: 35,
-    saved_micro: 0,
-    latency_ms: 1,
-    status: 200,
-    outcome: 'ok',
-    upstream_request_id: null,
-    stream: 0,
-    partial: 0,
-    estimated: 0,
-    attempts: 1,
-  };
+  });
 }
 
 async function timed(label: string, n: number, step: (i: number) => Promise<unknown>): Promise<void> {

@@ -5,17 +5,20 @@
 //
 // The installation is a real one, made through the CLI in a temporary directory (bench/lib/tollgate.ts),
 // and the parts are the compiled program's own modules (dist/), loaded as `node bin/tollgate.js` would.
+
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { UsageRecordTable } from '../src/db/schema.js';
 import { distFunction as fn } from './lib/dist.js';
 import { createHome } from './lib/tollgate.js';
+import { benchRecord } from './lib/usage-record.js';
 
 interface Gateway {
   deps: {
     budgets: { settle(reservation: unknown, cost: number): void };
     limiter: { finish(ticket: unknown, now: number, input: number, output: number): void };
-    ledger: { append(record: Record<string, unknown>): Promise<void>; close(): Promise<void> };
+    ledger: { append(record: UsageRecordTable): Promise<void>; close(): Promise<void> };
   };
 }
 type Admit = (
@@ -138,33 +141,7 @@ try {
 
   // 4. The ledger: records made durable per second, with `group` appends waiting in the same turn.
   let n = 0;
-  const record = (): Record<string, unknown> => ({
-    id: `req_micro_${n++}`,
-    at: Date.now(),
-    endpoint: 'messages',
-    key_id: home.keyId,
-    user_id: 'usr_micro',
-    team_id: null,
-    service_user_id: null,
-    credential_id: null,
-    model: 'claude-haiku-4-5',
-    input_tokens: 9,
-    output_tokens: 20,
-    cache_write_5m_tokens: 0,
-    cache_write_1h_tokens: 0,
-    cache_read_tokens: 0,
-    web_search_requests: 0,
-    cost_micro: 110,
-    saved_micro: 0,
-    latency_ms: 3,
-    status: 200,
-    outcome: 'ok',
-    upstream_request_id: null,
-    stream: 0,
-    partial: 0,
-    estimated: 0,
-    attempts: 1,
-  });
+  const record = () => benchRecord(`req_micro_${n++}`, { key_id: home.keyId });
   for (const group of [1, 8, 64]) {
     const perRecordUs =
       (await best(Math.max(1, Math.floor(20_000 / group)), 3, () =>
