@@ -378,7 +378,10 @@ describe.skipIf(!REDIS_URL)(
 
     /** Open budget reservations and in-flight slots held in Redis under this test's prefix. */
     async function held(): Promise<{ reservations: number; slots: number }> {
-      const reservations = (await keysUnder(redis, `${prefix}budget:r:`)).length;
+      // Under the installation's own budget namespace: `${prefix}budget:<org id>:r:<id>`.
+      const reservations = (await keysUnder(redis, `${prefix}budget:`)).filter((k) =>
+        k.includes(':r:'),
+      ).length;
       let slots = 0;
       for (const flight of (await keysUnder(redis, `${prefix}rl:`)).filter((k) => k.endsWith(':flight')))
         slots += await redis.zcard(flight);

@@ -107,7 +107,9 @@ export function createGateway(
     redisUrl === null
       ? null
       : createRedisBudgetBook(sharedRedis(redisUrl), loader, {
-          prefix: `${config.redis.key_prefix}budget:`,
+          // The installation's own namespace: another installation on the same Redis and prefix shares
+          // nothing (not the epoch, not the reservations' deadlines).
+          prefix: `${config.redis.key_prefix}budget:${orgId}:`,
           ttlMs: reservationTtlMs(config.upstream.timeout_ms, retryBudgetMs),
           renewMs: Math.min(
             5_000,

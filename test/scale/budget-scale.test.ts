@@ -36,8 +36,11 @@ const PARAMS = {
   max_tokens: 40,
   messages: [{ role: 'user' as const, content: 'scale [[fake output_tokens=40]]' }],
 };
-/** Short, so reservations of a killed instance expire quickly: 2 s + 2 s retry budget + 5 s margin. */
-const TIMEOUT_MS = 2_000;
+/**
+ * Short, so reservations of a killed instance expire quickly (4 s + 4 s retry budget + 5 s margin), yet
+ * long enough that the hanging requests are still waiting when their instance is killed on a busy machine.
+ */
+const TIMEOUT_MS = 4_000;
 const TTL_MS = TIMEOUT_MS + TIMEOUT_MS + 5_000;
 const admin = { actor: 'test-admin' };
 
@@ -234,7 +237,7 @@ describe.skipIf(!PG_URL || !REDIS_URL)('three instances on PostgreSQL + Redis', 
   const servers: Server[] = [];
   /** What the org's all-time counter in Redis holds beyond the ledger's settled spend: its reservations. */
   const orgReserved = async () =>
-    Number((await redis.hget(`tollgate:budget:c:org:${setup.orgId}`, 't')) ?? 0) -
+    Number((await redis.hget(`tollgate:budget:${setup.orgId}:c:org:${setup.orgId}`, 't')) ?? 0) -
     (await loadSpend(setup.db.kysely, 'org', setup.orgId, 'total', 0));
 
   beforeAll(async () => {
@@ -295,6 +298,7 @@ describe.skipIf(!PG_URL || !REDIS_URL)('three instances on PostgreSQL + Redis', 
         .catch(() => null),
     );
     // All eight admitted (reserved) before the load starts.
+    const hangingSince = Date.now();
     const admittedBy = Date.now() + 10_000;
     while ((await orgReserved()) < 8 * worstCase(HANGING) && Date.now() < admittedBy)
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -316,6 +320,9 @@ describe.skipIf(!PG_URL || !REDIS_URL)('three instances on PostgreSQL + Redis', 
     victim.child.kill('SIGKILL');
     await exited(victim.child);
     const killedAt = Date.now();
+    // The premise: the hanging requests were still waiting for the upstream (not yet given up on and
+    // recorded at their worst case) when their instance died.
+    expect(killedAt - hangingSince, 'the machine was too slow to kill in time').toBeLessThan(TIMEOUT_MS);
     await Promise.all(load);
     await Promise.all(hanging);
     expect(acknowledged.length).toBeGreaterThan(50);
@@ -328,9 +335,9 @@ describe.skipIf(!PG_URL || !REDIS_URL)('three instances on PostgreSQL + Redis', 
     expect(Date.now() - killedAt).toBeLessThan(TTL_MS - 5_000);
     // …and released once their time is up (the live instances' renewals sweep them): nothing leaks.
     const deadline = killedAt + TTL_MS + 8_000;
-    while ((await redis.zcard('tollgate:budget:deadlines')) !== 0 && Date.now() < deadline)
+    while ((await redis.zcard(`tollgate:budget:${setup.orgId}:deadlines`)) !== 0 && Date.now() < deadline)
       await new Promise((resolve) => setTimeout(resolve, 250));
-    const open = await redis.zrange('tollgate:budget:deadlines', 0, -1, 'WITHSCORES');
+    const open = await redis.zrange(`tollgate:budget:${setup.orgId}:deadlines`, 0, -1, 'WITHSCORES');
     expect(open, `open reservations; counters − ledger = ${await orgReserved()}`).toEqual([]);
     expect(Date.now() - killedAt).toBeGreaterThanOrEqual(TTL_MS - 5_000);
     // What the counters hold beyond the ledger is only answers the victim settled and had not yet
