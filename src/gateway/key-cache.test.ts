@@ -16,7 +16,8 @@ describe('effectiveByok', () => {
 describe('key cache', () => {
   let h: Harness;
   let real: string;
-  const unknownKey = () => `tg_${'A'.repeat(43)}`;
+  /** Right shape, wrong checksum. */
+  const malformed = () => `tg_${'A'.repeat(49)}`;
 
   beforeAll(async () => {
     h = await startHarness();
@@ -45,8 +46,8 @@ describe('key cache', () => {
     expect(keys.peek(real)?.owner.userName).toBe('cached');
     expect(keys.peek(nobody)).toBeNull();
     // A malformed key is refused before any lookup and never remembered.
-    expect(await keys.lookup(unknownKey())).toBeNull();
-    expect(keys.peek(unknownKey())).toBeUndefined();
+    expect(await keys.lookup(malformed())).toBeNull();
+    expect(keys.peek(malformed())).toBeUndefined();
     expect(keys.size()).toBe(2);
   });
 
