@@ -3,10 +3,9 @@
 // file written 0600 and fsynced, renamed over, the directory fsynced). After a crash the home holds
 // either the previous key in master.key (the rotation row gives the new one) or the new key with
 // the previous one in the backup: every secret stays readable either way.
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { link, open, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { link, rename, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { loadMasterKey, type MasterKey, writeKeyTemp } from '../crypto/master-key.js';
 import { AppError } from '../lib/errors.js';
 import { syncDirectory } from '../lib/sync-directory.js';
