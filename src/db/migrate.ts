@@ -23,6 +23,7 @@ import { anthropicMappingMigration } from './migrations/0017-anthropic-mapping.j
 import { anthropicSnapshotsMigration } from './migrations/0018-anthropic-snapshots.js';
 import { serveInstancesMigration } from './migrations/0019-serve-instances.js';
 import { personKeysMigration } from './migrations/0022-person-keys.js';
+import { instanceMasterKeyMigration } from './migrations/0023-instance-master-key.js';
 
 export function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
@@ -46,6 +47,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0018-anthropic-snapshots': anthropicSnapshotsMigration(dialect),
     '0019-serve-instances': serveInstancesMigration(dialect),
     '0022-person-keys': personKeysMigration(dialect),
+    '0023-instance-master-key': instanceMasterKeyMigration(),
   };
 }
 

@@ -282,6 +282,8 @@ export interface ServeInstanceTable {
   /** Last heartbeat by the database's clock (PostgreSQL), and by the instance's own clock. */
   heartbeat_at: Millis;
   own_heartbeat_at: Millis;
+  /** The version of the master key the instance was started with (null: not recorded). */
+  master_key_version: number | null;
 }
 
 /** A personal admin API token (`tga_…`) of an admin user; only its keyed hash is kept. */

@@ -55,6 +55,11 @@ export interface Installation {
   readonly pepper: Buffer;
   /** Key of the audit anchor MAC: derived from the current master key, bound to orgId and the pepper. */
   readonly anchorKey: Buffer;
+  /**
+   * The version of the master key this process was given by its key source (file or variable): what it
+   * would start with again. The current key (`master`) may be newer, learnt from a rotation.
+   */
+  readonly startedWithVersion: number;
   /** Every master key this process holds (two during a rotation). */
   keys(): KeyRing;
   /**
@@ -127,7 +132,7 @@ export async function initInstallation(
         { genesis: true },
       );
     });
-    const installation = installationOf(cfg, db, keyRing(master), pepper, orgId, options);
+    const installation = installationOf(cfg, db, keyRing(master), pepper, orgId, options, master.version);
     await installation.witness?.record(headOf(first, anchorKey));
     return { installation, adminToken };
   } catch (error) {
@@ -179,7 +184,16 @@ export async function openInstallation(
     }
     // Logs from before personal fields were sealed: the one-time reseal epoch (audit/reseal.ts).
     const resealed = await resealAuditLog(db, ring, anchorKey, Date.now());
-    const installation = installationOf(cfg, db, ring, pepper, orgId, options);
+    const startedWith = [...ring.keys.values()].find((k) => k.fingerprint === master.fingerprint);
+    const installation = installationOf(
+      cfg,
+      db,
+      ring,
+      pepper,
+      orgId,
+      options,
+      startedWith?.version ?? ring.current.version,
+    );
     if (resealed.kind === 'resealed') await installation.witness?.record(headOf(resealed.head, anchorKey));
     return installation;
   } catch (error) {
@@ -222,6 +236,7 @@ function installationOf(
   pepper: Buffer,
   orgId: string,
   options: OpenOptions,
+  startedWithVersion: number,
 ): Installation {
   const path = cfg.audit?.witness_path ?? null;
   const witness =
@@ -254,6 +269,7 @@ function installationOf(
       return anchorKey;
     },
     orgId,
+    startedWithVersion,
     witness,
     ...(changes ? { changes } : {}),
     keys: () => ring,

@@ -52,6 +52,7 @@ import {
   serializeRotation,
 } from './rotation-state.js';
 import { decodeSealed, encodeSealed } from './sealed-text.js';
+import { listLiveInstances } from './serve-lease.js';
 
 const PEPPER_BINDING = 'meta:pepper';
 export const ROTATE_BATCH = 100;
@@ -246,6 +247,9 @@ async function rotateIn(
   const completes =
     (state.source === 'home-file' && sourceOf(cfg) === 'home-file') ||
     loaded.fingerprint === current.fingerprint;
+  // A supplied key: every live instance must have been restarted with the new key (step 3), or it
+  // would not start again once the previous key is refused.
+  if (completes && state.source === 'env') await assertRestarted(db, state, opts.clock);
   if (completes) {
     const finished = state;
     const sealedNow = await readMeta(db, 'pepper');
@@ -277,6 +281,19 @@ async function rotateIn(
     completed: completes,
     backupFile,
   };
+}
+
+/** Refuses (changing nothing) while a live instance was started with a key older than the new one. */
+async function assertRestarted(db: Db, state: RotationState, clock: Clock): Promise<void> {
+  const behind = (await listLiveInstances(db, clock)).filter(
+    (i) => i.masterKeyVersion !== null && i.masterKeyVersion < state.to.version,
+  );
+  if (behind.length === 0) return;
+  const which = behind.map((i) => `${i.host} pid ${i.pid}`).join(', ');
+  throw new AppError(
+    'conflict',
+    `${behind.length} running Tollgate process${behind.length === 1 ? ' was' : 'es were'} started with the previous master key (version ${state.from.version}) and would not start again once the rotation completes: ${which}. Restart each with the new key (step 3), then run \`tollgate master-key rotate\` again with the new key. The rotation was not completed`,
+  );
 }
 
 async function restartWitness(db: Db, witness: AuditWitness | null, current: MasterKey, orgId: string) {

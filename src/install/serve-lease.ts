@@ -187,6 +187,8 @@ export async function acquireServeLease(
   onLost: (reason: string) => void,
   heartbeatMs = HEARTBEAT_MS,
   sharedWanted = false,
+  /** The version of the master key this process was started with (see Installation). */
+  masterKeyVersion: number | null = null,
 ): Promise<HeldLease> {
   const instanceId = randomBytes(12).toString('hex');
   const byDatabase = env.databaseClock === true && db.dialect === 'postgres';
@@ -266,6 +268,7 @@ export async function acquireServeLease(
         started_at: now,
         heartbeat_at: now,
         own_heartbeat_at: env.clock(),
+        master_key_version: masterKeyVersion,
       })
       .execute();
   });
@@ -361,6 +364,8 @@ export interface LiveInstance {
   /** …and by its own clock at the same moment: the difference is its clock's skew (± a write's time). */
   readonly ownHeartbeatAt: number;
   readonly skewMs: number;
+  /** The version of the master key it was started with (null: not recorded). */
+  readonly masterKeyVersion: number | null;
 }
 
 /**
@@ -389,6 +394,7 @@ export async function listLiveInstances(db: Db, clock: Clock): Promise<LiveInsta
     heartbeatAt: Number(r.heartbeat_at),
     ownHeartbeatAt: Number(r.own_heartbeat_at),
     skewMs: Number(r.own_heartbeat_at) - Number(r.heartbeat_at),
+    masterKeyVersion: r.master_key_version === null ? null : Number(r.master_key_version),
   }));
 }
 

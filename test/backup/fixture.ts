@@ -122,7 +122,8 @@ export async function withoutTable(
   const edited = {
     ...header,
     tables: (header.tables ?? []).filter((t) => t.name !== table),
-    migrations: (header.migrations ?? []).filter((m) => m !== migration),
+    // The schema before `migration`: it and every later migration are not applied yet.
+    migrations: (header.migrations ?? []).filter((m) => m < migration),
   };
   const rows = { ...trailer.rows };
   delete rows[table];

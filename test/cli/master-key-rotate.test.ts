@@ -10,6 +10,7 @@ import { openInstallation } from '../../src/install/installation.js';
 import { systemClock } from '../../src/lib/clock.js';
 import { createServices } from '../../src/services.js';
 import { type CliHome, tempHome } from '../helpers/cli.js';
+import { serve } from '../helpers/runbook.js';
 import { canaryAnthropicKey } from '../helpers/secrets.js';
 
 const homes: CliHome[] = [];
@@ -150,6 +151,50 @@ describe('master-key rotate with an audit witness', () => {
 });
 
 describe('master-key rotate with TOLLGATE_MASTER_KEY', () => {
+  it('does not complete while a running server was started with the previous key; after its restart it does', {
+    timeout: 60_000,
+  }, async () => {
+    const oldKey = generateMasterKeyText();
+    const cli = await home({ TOLLGATE_MASTER_KEY: oldKey, TOLLGATE_LOGGING_LEVEL: 'silent' });
+    expect((await cli.run(['init'])).code).toBe(0);
+    await addCredentials(cli, 1);
+    const dir = join(cli.home, '..');
+    const running = await serve(cli.env, dir);
+    try {
+      const first = await cli.json<{ master_key: string }>(['master-key', 'rotate']);
+      const newKey = first.master_key;
+      // Step 4 too early: the server still has only the previous key in its source.
+      const early = await cli.run(['master-key', 'rotate'], { env: { TOLLGATE_MASTER_KEY: newKey } });
+      expect(early.code).not.toBe(0);
+      expect(early.stderr).toMatch(
+        new RegExp(
+          `1 running Tollgate process was started with the previous master key \\(version 1\\).*pid ${running.child.pid}.*not completed`,
+        ),
+      );
+      // Not completed: the previous key still opens the installation.
+      expect((await cli.run(['credential', 'list'])).code).toBe(0);
+      // Step 3, then step 4: completes.
+      running.child.kill('SIGTERM');
+      expect(await running.exited).toBe(0);
+      const restarted = await serve({ ...cli.env, TOLLGATE_MASTER_KEY: newKey }, dir);
+      try {
+        const done = await cli.json<{ completed: boolean }>(['master-key', 'rotate'], {
+          env: { TOLLGATE_MASTER_KEY: newKey },
+        });
+        expect(done.completed).toBe(true);
+        expect((await cli.run(['credential', 'list'])).stderr).toContain(
+          'does not belong to this installation',
+        );
+      } finally {
+        restarted.child.kill('SIGTERM');
+        await restarted.exited;
+      }
+    } finally {
+      if (running.child.exitCode === null) running.child.kill('SIGTERM');
+      await running.exited;
+    }
+  });
+
   it('prints the new key once; the previous key works until the run with the new key completes it', async () => {
     const oldKey = generateMasterKeyText();
     const cli = await home({ TOLLGATE_MASTER_KEY: oldKey });

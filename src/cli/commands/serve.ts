@@ -63,6 +63,7 @@ export function serveCommand(io: Io): Command {
         },
         HEARTBEAT_MS,
         config.redis.url !== null,
+        installation.startedWithVersion,
       ).catch(async (error: unknown) => {
         await installation.close();
         throw error;
