@@ -1,10 +1,25 @@
 // Obviously fake canary secrets and the encoded forms a leak could take.
 import { randomBytes } from 'node:crypto';
 
-/** A unique fake Anthropic key shaped like a real one (prefix, length) but marked as a test value. */
+/** The last four characters of each canary issued in this process (see below). */
+const tails = new Set<string>();
+
+/**
+ * A unique fake Anthropic key shaped like a real one (prefix, length, `AA` at the end) but marked as a
+ * test value. Anthropic's `partial_key_hint` shows a key's first 16 and last 4 characters, and the first
+ * 16 are the same for every canary: each canary of a process gets last four characters of its own, so
+ * two canaries never share a hint by chance (tests match keys to credentials through it).
+ */
 export function canaryAnthropicKey(kind: 'api03' | 'admin01' = 'api03'): string {
-  const body = randomBytes(40).toString('base64url').replace(/[-_]/g, 'x').slice(0, 80);
-  return `sk-ant-${kind}-test-canary-${body}AA`;
+  for (;;) {
+    const body = randomBytes(60).toString('base64url').replace(/[-_]/g, 'x');
+    const key = `sk-ant-${kind}-test-canary-${body}AA`;
+    // 62² tails: after thousands of canaries in one process, sharing one is allowed again.
+    if (!tails.has(key.slice(-4)) || tails.size > 3_000) {
+      tails.add(key.slice(-4));
+      return key;
+    }
+  }
 }
 
 /** Forms of a secret to search for: raw, base64 (every alignment), base64url, hex, URL-encoded. */
