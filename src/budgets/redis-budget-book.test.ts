@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTcpProxy } from '../../test/helpers/tcp-proxy.js';
 import { connectRedis } from '../redis/connect.js';
 import { createBudgetBook, type ScopeLimits, type SpendLoader, scopeLimits } from './budget-book.js';
 import { createRedisBudgetBook, REDIS_START_MARGIN_MS, type RedisBookOptions } from './redis-budget-book.js';
@@ -286,6 +287,41 @@ describe.skipIf(!REDIS_URL)('the shared budget book (Redis)', () => {
     await shared.close();
     // Causes are told to the log, not the client.
     expect(errors).toEqual(['checking budgets in Redis', 'settling a budget reservation']);
+  });
+
+  it('releases a reservation Redis took but whose reply came too late (the request was refused)', async () => {
+    const target = new URL(url);
+    const proxy = await startTcpProxy(target.hostname, Number(target.port || 6379));
+    const slow = await connectRedis(`redis://127.0.0.1:${proxy.port}${target.pathname}`, {
+      name: 'tollgate-budget-test',
+      callerTimeouts: true,
+    });
+    connections.push(slow);
+    const prefix = `t:${randomBytes(4).toString('hex')}:`;
+    const shared = await book(noSpend, { prefix }, slow);
+    const s = scopes({ key: 1000 });
+    const first = await shared.reserve(s, 100, now);
+    if (!first.ok) throw new Error('expected admission');
+    shared.settle(first.reservation, 100);
+    const key = () => counter(prefix, 'key', 'key_1', 'month', monthStart);
+    while ((await key()) !== 100) await new Promise((resolve) => setTimeout(resolve, 10));
+    try {
+      proxy.hold(); // Redis runs what it is sent; its answers do not come back
+      const late = shared.reserve(s, 200, now);
+      // The premise: Redis took the reservation although its reply is held back.
+      while ((await key()) !== 300) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(await late).toMatchObject({ ok: false, refusal: null });
+      // Refused (503): the reservation is given back at once, not held until it expires.
+      const until = Date.now() + 2_000;
+      while ((await key()) !== 100 && Date.now() < until)
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(await key()).toBe(100);
+      expect(await redis.zcard(`${prefix}deadlines`)).toBe(0);
+    } finally {
+      proxy.release();
+      await shared.close();
+      await proxy.close();
+    }
   });
 
   it('never admits beyond a limit with reservers on several connections at once (property)', async () => {

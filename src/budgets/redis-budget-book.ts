@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { BudgetPeriod, BudgetScope } from '../db/schema.js';
+import { answeredWithin, RedisTimeoutError } from '../redis/connect.js';
 import { type Script, script } from '../redis/script.js';
 import {
   type BudgetRefusal,
@@ -39,6 +40,8 @@ export interface RedisBookOptions {
 
 /** Settlements retried with backoff from 250 ms, doubling, this many times (~1 min in all). */
 const SETTLE_RETRIES = 8;
+/** Settlements in flight beyond which a reservation whose reply was lost is left to expire. */
+const MAX_LOST_RELEASES = 1_000;
 /**
  * Instances that started up to this long after Redis (by Redis's clock; instances' clocks may be off by
  * as much) are still taken to have started before it.
@@ -166,7 +169,7 @@ export function createRedisBudgetBook(
   async function othersMayBeRunning(othersStartedAt: readonly number[]): Promise<boolean> {
     if (othersStartedAt.length === 0) return false;
     try {
-      const [info, time] = await Promise.all([redis().info('server'), redis().time()]);
+      const [info, time] = await answeredWithin(Promise.all([redis().info('server'), redis().time()]));
       const uptime = /^uptime_in_seconds:(\d+)/m.exec(info)?.[1];
       if (uptime === undefined) return true;
       const redisStartedAt =
@@ -218,6 +221,15 @@ export function createRedisBudgetBook(
           ? run(redis(), companion.script, [...companion.keys, ...keys], [...companion.args, ...args])
           : run(redis(), SCRIPTS.reserve, keys, args));
       } catch (error) {
+        // Sent, but answered late or not at all: the reservation may be taken all the same. Released
+        // after it on this connection (an id Redis never saw changes nothing), so a refused request does
+        // not hold the budget until the reservation expires.
+        // At most MAX_LOST_RELEASES at a time (a Redis that hangs would time out every request): the
+        // rest expire on their own, as after a crash.
+        if (error instanceof RedisTimeoutError && retrying < MAX_LOST_RELEASES) {
+          const lost: SharedReservation = { counters: NO_COUNTERS, amount, settled: false, id };
+          settle(lost, 0);
+        }
         return unavailable(error);
       }
       const r = reply as [string, ...number[]];

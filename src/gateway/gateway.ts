@@ -97,10 +97,12 @@ export function createGateway(
   // both in one turn (a settlement and a finish) leaves in one write — each write is a system call.
   let redisConnection: Promise<Redis> | null = null;
   const sharedRedis = (url: string) => () => {
-    redisConnection ??= connectRedis(url, { name: 'tollgate-gateway' }).catch((error: unknown) => {
-      redisConnection = null;
-      throw error;
-    });
+    redisConnection ??= connectRedis(url, { name: 'tollgate-gateway', callerTimeouts: true }).catch(
+      (error: unknown) => {
+        redisConnection = null;
+        throw error;
+      },
+    );
     return redisConnection;
   };
   const shared: RedisBudgetBook | null =

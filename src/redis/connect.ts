@@ -19,6 +19,45 @@ export interface RedisConnectOptions {
   readonly name?: string;
   /** Subscriber connections must not time out idle commands. */
   readonly subscriber?: boolean;
+  /**
+   * Every command's caller bounds it with `answeredWithin` instead of ioredis's own timer, which counts a
+   * reply already received as late when the event loop was busy past the deadline (see below).
+   */
+  readonly callerTimeouts?: boolean;
+}
+
+/**
+ * `pending`, or a timeout error once `ms` have passed without its reply. Unlike ioredis's
+ * `commandTimeout`, a reply that arrived in time but was not read yet — the event loop was busy past
+ * the deadline (a loaded machine, a long synchronous task) — is not a timeout: the deadline's timer
+ * runs before the turn reads sockets, so the error waits for that read (setImmediate runs after it).
+ * ioredis's timer would answer a request 503 for a Redis that answered, and the reply's effect (a
+ * budget reservation taken) would stay behind unclaimed.
+ */
+/** A command sent whose reply did not come in time: it may still run (or have run) in Redis. */
+export class RedisTimeoutError extends Error {
+  constructor(ms: number) {
+    super(`Redis did not answer within ${ms} ms`);
+    this.name = 'RedisTimeoutError';
+  }
+}
+
+export function answeredWithin<T>(pending: Promise<T>, ms: number = REDIS_COMMAND_TIMEOUT_MS): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      setImmediate(() => reject(new RedisTimeoutError(ms)));
+    }, ms);
+    pending.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
 }
 
 /** Connects and waits until the server answers PING; throws AppError('redis_unavailable') otherwise. */
@@ -33,13 +72,13 @@ export async function connectRedis(url: string, options: RedisConnectOptions = {
     // Reconnect forever with a capped backoff: Redis coming back must heal without a restart.
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2_000),
   };
-  if (!options.subscriber) settings.commandTimeout = REDIS_COMMAND_TIMEOUT_MS;
+  if (!options.subscriber && !options.callerTimeouts) settings.commandTimeout = REDIS_COMMAND_TIMEOUT_MS;
   const client = new RedisClient(url, settings);
   // Errors surface through the commands that fail; an unhandled 'error' event must not crash serve.
   client.on('error', () => {});
   try {
     await client.connect();
-    await client.ping();
+    await answeredWithin(client.ping());
   } catch (error) {
     client.disconnect();
     throw new AppError('redis_unavailable', `Redis at ${redactUrl(url)} did not answer: ${reason(error)}`);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { connectRedis } from './connect.js';
+import { startTcpProxy } from '../../test/helpers/tcp-proxy.js';
+import { connectRedis, REDIS_COMMAND_TIMEOUT_MS, RedisTimeoutError } from './connect.js';
 import { script } from './script.js';
 
 const REDIS_URL = process.env.TOLLGATE_TEST_REDIS_URL;
@@ -36,6 +37,51 @@ describe.skipIf(!REDIS_URL)('script', () => {
       expect(calls.write + calls.writev).toBe(1);
     } finally {
       redis.disconnect();
+    }
+  });
+
+  it('counts a reply that came in time as an answer, even read after the deadline (a busy event loop)', async () => {
+    for (const callerTimeouts of [true, false]) {
+      const redis = await connectRedis(REDIS_URL as string, { name: 'tollgate-test', callerTimeouts });
+      try {
+        await echo.run(redis, [], ['warm']);
+        const answer = echo.run(redis, [], ['busy']).then(
+          (value) => value,
+          (error: unknown) => error,
+        );
+        // Redis answers within a millisecond; this process reads the reply only after the deadline.
+        const until = Date.now() + REDIS_COMMAND_TIMEOUT_MS + 500;
+        while (Date.now() < until) {}
+        // The deadline's timer is due before the reply is read. ioredis's own timer (the control, as
+        // before callerTimeouts) then refuses a reply Redis had sent in time.
+        if (callerTimeouts) expect(await answer).toBe('busy:1');
+        else expect(String(await answer)).toMatch(/Command timed out/);
+      } finally {
+        redis.disconnect();
+      }
+    }
+  });
+
+  it('gives up on a reply that does not come (Redis hangs), then works again once it answers', async () => {
+    const target = new URL(REDIS_URL as string);
+    const proxy = await startTcpProxy(target.hostname, Number(target.port || 6379));
+    const redis = await connectRedis(`redis://127.0.0.1:${proxy.port}`, {
+      name: 'tollgate-test',
+      callerTimeouts: true,
+    });
+    try {
+      await echo.run(redis, [], ['warm']);
+      proxy.hold();
+      const sent = Date.now();
+      const error = await echo.run(redis, [], ['hung']).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RedisTimeoutError);
+      expect(Date.now() - sent).toBeGreaterThanOrEqual(REDIS_COMMAND_TIMEOUT_MS - 5);
+      expect(Date.now() - sent).toBeLessThan(REDIS_COMMAND_TIMEOUT_MS + 1_000);
+      proxy.release();
+      expect(await echo.run(redis, [], ['back'])).toBe('back:1');
+    } finally {
+      redis.disconnect();
+      await proxy.close();
     }
   });
 });

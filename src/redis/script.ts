@@ -2,10 +2,11 @@
 // restarted or flushed forgets its scripts). Scripts use plain commands only, so Redis 7 and Valkey
 // both run them.
 import { createHash } from 'node:crypto';
-import type { Redis } from './connect.js';
+import { answeredWithin, type Redis } from './connect.js';
 
 export interface Script {
   readonly source: string;
+  /** Runs the script; fails when Redis has not answered within REDIS_COMMAND_TIMEOUT_MS (answeredWithin). */
   run(redis: Redis, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown>;
 }
 
@@ -34,11 +35,11 @@ export function script(source: string): Script {
     async run(redis, keys, args) {
       batchWrites(redis);
       try {
-        return await redis.evalsha(sha, keys.length, ...keys, ...args);
+        return await answeredWithin(redis.evalsha(sha, keys.length, ...keys, ...args));
       } catch (error) {
         if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-        await redis.script('LOAD', source);
-        return redis.evalsha(sha, keys.length, ...keys, ...args);
+        await answeredWithin(redis.script('LOAD', source));
+        return answeredWithin(redis.evalsha(sha, keys.length, ...keys, ...args));
       }
     },
   };

@@ -1,7 +1,8 @@
 // A TCP relay on a fixed local port in front of a real server (Redis), which a test can take down —
 // every connection cut, new ones refused, as when the server becomes unreachable — and bring back up
 // on the same port; or cut only the connections whose client sent a given text (e.g. the connection
-// name a Redis client sets with CLIENT SETNAME), while the others keep working.
+// name a Redis client sets with CLIENT SETNAME), while the others keep working; or hold its answers
+// back for a while, as a server that hangs.
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 
 export interface TcpProxy {
@@ -9,6 +10,10 @@ export interface TcpProxy {
   readonly port: number;
   down(): Promise<void>;
   up(): Promise<void>;
+  /** Holds back every answer (the target's bytes to its clients) until `release`: a server that hangs. */
+  hold(): void;
+  /** Sends what was held back, and from now on passes answers through again. */
+  release(): void;
   /** Cuts, now and from now on, every connection whose client has sent text matching `pattern`. */
   block(pattern: RegExp): void;
   unblock(): void;
@@ -23,6 +28,8 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
   let server: Server | null = null;
   let port = 0;
   let blocked: RegExp | null = null;
+  let holding = false;
+  const held: Array<{ client: Socket; chunk: Buffer }> = [];
 
   const cut = (link: { client: Socket; upstream: Socket }) => {
     link.client.destroy();
@@ -45,7 +52,10 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
         if (blocked?.test(link.head)) return end();
         upstream.write(chunk);
       });
-      upstream.pipe(client);
+      upstream.on('data', (chunk: Buffer) => {
+        if (holding) held.push({ client, chunk });
+        else client.write(chunk);
+      });
     });
     await new Promise<void>((done, fail) => {
       s.once('error', fail);
@@ -70,6 +80,13 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     },
     down,
     up: () => (server ? Promise.resolve() : listen()),
+    hold() {
+      holding = true;
+    },
+    release() {
+      holding = false;
+      for (const { client, chunk } of held.splice(0)) if (!client.destroyed) client.write(chunk);
+    },
     block(pattern) {
       blocked = pattern;
       for (const link of links) if (pattern.test(link.head)) cut(link);
