@@ -76,6 +76,8 @@ export interface Companion {
   readonly script: Script;
   readonly keys: readonly string[];
   readonly args: readonly (string | number)[];
+  /** Told when the script was sent but its reply came too late: the companion's step may have run. */
+  readonly lost?: () => void;
 }
 
 /** The companion's step refused (its reply); no reservation was taken. */
@@ -226,6 +228,7 @@ export function createRedisBudgetBook(
         // not hold the budget until the reservation expires.
         // At most MAX_LOST_RELEASES at a time (a Redis that hangs would time out every request): the
         // rest expire on their own, as after a crash.
+        if (error instanceof RedisTimeoutError) companion?.lost?.();
         if (error instanceof RedisTimeoutError && retrying < MAX_LOST_RELEASES) {
           const lost: SharedReservation = { counters: NO_COUNTERS, amount, settled: false, id };
           settle(lost, 0);

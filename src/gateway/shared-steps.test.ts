@@ -4,6 +4,7 @@
 // the slot, correct the tokens and settle the spend, once; and the answers match the steps run one by one.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dropPrefix, REDIS_URL, testPrefix } from '../../test/helpers/redis-keys.js';
+import { startTcpProxy } from '../../test/helpers/tcp-proxy.js';
 import { type ScopeLimits, scopeLimits } from '../budgets/budget-book.js';
 import { createRedisBudgetBook } from '../budgets/redis-budget-book.js';
 import type { RateLimits, RateRefusal } from '../ratelimit/rate-limiter.js';
@@ -21,16 +22,16 @@ describe.skipIf(!REDIS_URL)('the shared steps (Redis)', () => {
   let seq = 0;
 
   /** A limiter and a book on one connection, as the gateway builds them, and their shared steps. */
-  async function stores() {
+  async function stores(connection: Redis = redis) {
     const p = `${prefix}${++seq}:`;
     const limiter = createRedisRateLimiter({
-      connect: async () => redis,
+      connect: async () => connection,
       prefix: p,
       closeConnection: false,
       slotTtlMs: 60_000,
       time: 'caller',
     });
-    const book = createRedisBudgetBook(redis, async () => 0, {
+    const book = createRedisBudgetBook(connection, async () => 0, {
       prefix: `${p}budget:`,
       ttlMs: 60_000,
       renewMs: 3_600_000,
@@ -92,6 +93,50 @@ describe.skipIf(!REDIS_URL)('the shared steps (Redis)', () => {
     expect(await s.used('key', 'k1')).toBe(1_500);
     expect(await s.used('org', 'o1')).toBe(1_500);
     expect(s.book.openCount()).toBe(0);
+  });
+
+  it('gives back the slot and the reservation of an admission whose reply came too late', async () => {
+    const target = new URL(REDIS_URL as string);
+    const proxy = await startTcpProxy(target.hostname, Number(target.port || 6379));
+    const slow = await connectRedis(`redis://127.0.0.1:${proxy.port}`, {
+      name: 'tollgate-test-steps',
+      callerTimeouts: true,
+    });
+    try {
+      const s = await stores(slow);
+      const l = limits({ concurrency: 1 });
+      // A first admission loads the counters (a round trip of its own) and gives everything back.
+      const warmTicket = s.steps.ticket('k1');
+      const warm = await s.steps.admit(warmTicket, l, now, 10, 300, scopes(10_000), 4_000);
+      if ('kind' in warm || !warm.ok) throw new Error('expected admission');
+      s.steps.finish(warm.reservation, 0, warmTicket, now, 0, 0);
+      while ((await s.inFlight('k1')) !== 0 || (await s.used('key', 'k1')) !== 0)
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      // The finish alone (sent for a refused request) is loaded into Redis too (NOSCRIPT is an answer).
+      const alone = await s.limiter.admitRequest('k2', l, now);
+      if (!alone.ok) throw new Error('expected admission');
+      s.limiter.finish(alone.ticket, now, 0, 0);
+      while ((await s.inFlight('k2')) !== 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      const ticket = s.steps.ticket('k1');
+      proxy.hold(); // Redis runs what it is sent; its answers do not come back
+      const late = s.steps.admit(ticket, l, now, 10, 300, scopes(10_000), 4_000);
+      // The premise: Redis took the slot and the reservation although its reply is held back.
+      while ((await s.inFlight('k1')) !== 1 || (await s.used('key', 'k1')) !== 4_000)
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      const r = await late;
+      expect(r).toMatchObject({ ok: false, kind: 'unavailable' });
+      // The refusal's finish, as admission.ts sends it for every refused request.
+      s.limiter.finish(ticket, now, 0, 0);
+      const until = Date.now() + 2_000;
+      while (((await s.inFlight('k1')) !== 0 || (await s.used('key', 'k1')) !== 0) && Date.now() < until)
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(await s.inFlight('k1')).toBe(0);
+      expect(await s.used('key', 'k1')).toBe(0);
+      expect(s.book.openCount()).toBe(0);
+    } finally {
+      proxy.release();
+      await proxy.close();
+    }
   });
 
   it('takes nothing when the budget refuses, but counts the request this minute (as the slot alone did)', async () => {

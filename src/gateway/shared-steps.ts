@@ -109,6 +109,8 @@ export function createSharedSteps(limiter: RedisRateLimiter, book: RedisBudgetBo
         script: ADMIT_ALL,
         keys: [...request.keys, ...lanes.keys],
         args: [...request.args, ...lanes.args],
+        // The refusal's finish (admission.ts) then frees the slot the lost script may have taken.
+        lost: () => limiter.slotMaybeTaken(ticket),
       });
       if (r.ok) {
         const [slice, at, left, slot] = r.companion.map(Number) as [number, number, number, number];

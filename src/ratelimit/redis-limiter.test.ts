@@ -4,6 +4,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dropPrefix, keysUnder, REDIS_URL, testPrefix } from '../../test/helpers/redis-keys.js';
+import { startTcpProxy } from '../../test/helpers/tcp-proxy.js';
 import { connectRedis, type Redis } from '../redis/connect.js';
 import { createRateLimiter, EXACT_RPM_MAX } from './limiter.js';
 import type { AdmitResult, RateLimits, RateRefusal, Ticket } from './rate-limiter.js';
@@ -152,6 +153,39 @@ describe.skipIf(!REDIS_URL)('shared rate limiter (Redis)', () => {
       ok: false,
       kind: 'output-tokens',
     });
+  });
+
+  it('frees the slot a request took when Redis answered too late (the request was refused)', async () => {
+    const target = new URL(REDIS_URL as string);
+    const proxy = await startTcpProxy(target.hostname, Number(target.port || 6379));
+    const l = createRedisRateLimiter({
+      connect: () =>
+        connectRedis(`redis://127.0.0.1:${proxy.port}`, { name: 'tollgate-test-rl', callerTimeouts: true }),
+      prefix,
+      slotTtlMs: HOUR,
+      time: 'caller',
+    });
+    await l.start();
+    limiters.push(l);
+    const key = newKey();
+    const limits = { ...none, concurrency: 1 };
+    const inFlight = () => admin.zcard(`${prefix}rl:{${key}}:flight`);
+    try {
+      proxy.hold(); // Redis runs what it is sent; its answers do not come back
+      const late = l.admitRequest(key, limits, t0);
+      // The premise: Redis took the slot although its reply is held back.
+      while ((await inFlight()) !== 1) await sleep(10);
+      expect(await late).toMatchObject({ ok: false, kind: 'unavailable' });
+      // Refused (503): the slot is freed at once, not held for the slot's ttl (an hour here).
+      const until = Date.now() + 2_000;
+      while ((await inFlight()) !== 0 && Date.now() < until) await sleep(10);
+      expect(await inFlight()).toBe(0);
+    } finally {
+      proxy.release();
+    }
+    // The key's one slot is free again (the control: a slot held is refused, as the other tests show).
+    expect(await l.admitRequest(key, limits, t0)).toMatchObject({ ok: true });
+    await proxy.close();
   });
 
   it('releases a concurrency slot exactly once', async () => {

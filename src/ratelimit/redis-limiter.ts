@@ -11,7 +11,7 @@
 // - Redis unreachable: every admission that needs it is refused (`unavailable`: the gateway answers 503),
 //   never waved through. A finish retries a few times, then leaves the slot to its expiry.
 import { randomBytes } from 'node:crypto';
-import type { Redis } from '../redis/connect.js';
+import { type Redis, RedisTimeoutError } from '../redis/connect.js';
 import { script } from '../redis/script.js';
 import { EXACT_RPM_MAX } from './limiter.js';
 import {
@@ -208,8 +208,23 @@ export function createRedisRateLimiter(options: RedisLimiterOptions) {
       })
       .catch((error: unknown) => {
         failed(error);
+        // Sent, but answered too late: the slot may be taken. Freed after it on this connection (a
+        // ticket Redis never saw changes nothing), so a refused request holds no slot until it expires.
+        if (error instanceof RedisTimeoutError) {
+          slotMaybeTaken(ticket);
+          finish(ticket, now, 0, 0);
+        }
         return UNAVAILABLE;
       });
+  }
+
+  /**
+   * A script that takes this ticket's slot was sent and its reply was lost: the slot may be held, so the
+   * ticket's finish frees it (its token charges, unknown, are left standing: they err high).
+   */
+  function slotMaybeTaken(t: Ticket): void {
+    const ticket = t as RedisTicket;
+    if (!ticket.done) ticket.slot = true;
   }
 
   /**
@@ -355,6 +370,7 @@ export function createRedisRateLimiter(options: RedisLimiterOptions) {
     tokensStep,
     finishStep,
     sendFinish,
+    slotMaybeTaken,
     /** Whether the connection is open (the steps need it). */
     connected: () => redis !== null,
     forgetIdle(): number {
