@@ -175,12 +175,16 @@ export class BenchContext {
     const base = dashboardPgUrl();
     const down = await pgUnreachable(base);
     if (down) throw new Error(down);
-    const redis = await redisUnreachable(this.opts.redisUrl);
-    if (redis) throw new Error(redis);
+    // --redis-url none: PostgreSQL alone (budgets and rate limits in process), to see what Redis costs.
+    const redisUrl = this.opts.redisUrl === 'none' ? null : this.opts.redisUrl;
+    if (redisUrl !== null) {
+      const redis = await redisUnreachable(redisUrl);
+      if (redis) throw new Error(redis);
+    }
     const schema = await createPgSchema(base);
     const server = await this.startTollgate('tollgate (PostgreSQL + Redis)', 'shared', undefined, false, {
       databaseUrl: schema.url,
-      redisUrl: this.opts.redisUrl,
+      redisUrl,
     });
     this.shared = { server, schema };
     return server;

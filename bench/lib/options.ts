@@ -54,7 +54,8 @@ export const USAGE = `Usage: npm run bench -- [options]          (npm run bench:
                       GET /metrics scraped every second, measured in the same rounds
   --redis-url URL     Redis of the shared-* scenarios (default redis://127.0.0.1:6379/15, emptied
                       before use; their PostgreSQL is the dashboard's: TOLLGATE_TEST_DATABASE_URL or
-                      postgres://127.0.0.1:5432/test, in a throw-away schema)
+                      postgres://127.0.0.1:5432/test, in a throw-away schema); none: that Tollgate
+                      on PostgreSQL alone (budgets and rate limits in process), to see what Redis costs
   --list              list the scenarios and exit
   -h, --help          this help
 `;
