@@ -87,7 +87,9 @@ describe('what Tollgate cannot see is never charged as free', () => {
   it('a stream cut after a web search is charged the search and its result allowance', async () => {
     const before = (await rows()).length;
     const body = {
-      ...params('web_searches=2 search_blocks=1 result_tokens=3000 fault=slow-stream delay_ms=60'),
+      // Events 300 ms apart: the cut reaches the fake long before its second search (a loaded machine
+      // took more than the 120 ms that 60 ms left, and the fake billed two).
+      ...params('web_searches=2 search_blocks=1 result_tokens=3000 fault=slow-stream delay_ms=300'),
       tools: [SEARCH_TOOL],
     };
     // Events: message_start, server_tool_use, (input_json delta), stop, web_search_tool_result: cut there.
