@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { BudgetPeriod, BudgetScope } from '../db/schema.js';
 import { answeredWithin, RedisTimeoutError } from '../redis/connect.js';
-import { type Script, script } from '../redis/script.js';
+import { loadScripts, type Script, script } from '../redis/script.js';
 import {
   type BudgetRefusal,
   type BudgetsUnavailable,
@@ -392,6 +392,7 @@ export function createRedisBudgetBook(
      */
     async start(othersStartedAt: readonly number[]): Promise<void> {
       if (client === null && typeof source === 'function') client = await source();
+      await loadScripts(redis());
       await startEpoch((await othersMayBeRunning(othersStartedAt)) ? quarantineMs : 0);
       timer = setInterval(() => {
         if (renewing) return;

@@ -12,7 +12,7 @@
 //   never waved through. A finish retries a few times, then leaves the slot to its expiry.
 import { randomBytes } from 'node:crypto';
 import { type Redis, RedisTimeoutError } from '../redis/connect.js';
-import { script } from '../redis/script.js';
+import { loadScripts, script } from '../redis/script.js';
 import { EXACT_RPM_MAX } from './limiter.js';
 import {
   type AdmitResult,
@@ -381,6 +381,7 @@ export function createRedisRateLimiter(options: RedisLimiterOptions) {
     /** Connects (throws AppError('redis_unavailable') when Redis does not answer) and starts renewing. */
     async start(): Promise<void> {
       redis = await options.connect();
+      await loadScripts(redis);
       renewer = setInterval(
         () => {
           renew().catch(failed);

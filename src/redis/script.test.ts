@@ -1,7 +1,8 @@
+import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { startTcpProxy } from '../../test/helpers/tcp-proxy.js';
 import { connectRedis, REDIS_COMMAND_TIMEOUT_MS, RedisTimeoutError } from './connect.js';
-import { script } from './script.js';
+import { loadScripts, script } from './script.js';
 
 const REDIS_URL = process.env.TOLLGATE_TEST_REDIS_URL;
 const echo = script("return ARGV[1] .. ':' .. redis.call('TIME')[1] * 0 + 1");
@@ -82,6 +83,19 @@ describe.skipIf(!REDIS_URL)('script', () => {
     } finally {
       redis.disconnect();
       await proxy.close();
+    }
+  });
+
+  it('loads every defined script at start, so none waits for a NOSCRIPT round trip', async () => {
+    const fresh = script(`return '${randomBytes(8).toString('hex')}'`);
+    const sha = createHash('sha1').update(fresh.source).digest('hex');
+    const redis = await connectRedis(REDIS_URL as string, { name: 'tollgate-test' });
+    try {
+      expect(await redis.script('EXISTS', sha)).toEqual([0]);
+      await loadScripts(redis);
+      expect(await redis.script('EXISTS', sha)).toEqual([1]);
+    } finally {
+      redis.disconnect();
     }
   });
 });

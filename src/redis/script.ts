@@ -2,6 +2,7 @@
 // restarted or flushed forgets its scripts). Scripts use plain commands only, so Redis 7 and Valkey
 // both run them.
 import { createHash } from 'node:crypto';
+import { AppError } from '../lib/errors.js';
 import { answeredWithin, type Redis } from './connect.js';
 
 export interface Script {
@@ -28,9 +29,26 @@ function batchWrites(redis: Redis): void {
   });
 }
 
+/** Every script this process defined: loaded into Redis when a store starts (loadScripts). */
+const defined: Script[] = [];
+
+/**
+ * Loads every defined script into Redis, so that no first use waits for a NOSCRIPT round trip — and a
+ * release sent while Redis is slow (a refused request's finish or settlement) does not hang behind its
+ * NOSCRIPT answer. A Redis restarted later forgets them: `run` loads a script again on NOSCRIPT.
+ */
+export async function loadScripts(redis: Redis): Promise<void> {
+  try {
+    await answeredWithin(Promise.all(defined.map((s) => redis.script('LOAD', s.source))));
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new AppError('redis_unavailable', `Redis did not load Tollgate's scripts: ${reason}`);
+  }
+}
+
 export function script(source: string): Script {
   const sha = createHash('sha1').update(source).digest('hex');
-  return {
+  const defining: Script = {
     source,
     async run(redis, keys, args) {
       batchWrites(redis);
@@ -43,4 +61,6 @@ export function script(source: string): Script {
       }
     },
   };
+  defined.push(defining);
+  return defining;
 }
