@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTcpProxy } from '../../test/helpers/tcp-proxy.js';
+import { redisThroughRelay } from '../../test/helpers/tcp-proxy.js';
 import { connectRedis } from '../redis/connect.js';
 import { createBudgetBook, type ScopeLimits, type SpendLoader, scopeLimits } from './budget-book.js';
 import { createRedisBudgetBook, REDIS_START_MARGIN_MS, type RedisBookOptions } from './redis-budget-book.js';
@@ -290,13 +290,7 @@ describe.skipIf(!REDIS_URL)('the shared budget book (Redis)', () => {
   });
 
   it('releases a reservation Redis took but whose reply came too late (the request was refused)', async () => {
-    const target = new URL(url);
-    const proxy = await startTcpProxy(target.hostname, Number(target.port || 6379));
-    const slow = await connectRedis(`redis://127.0.0.1:${proxy.port}${target.pathname}`, {
-      name: 'tollgate-budget-test',
-      callerTimeouts: true,
-    });
-    connections.push(slow);
+    const { proxy, redis: slow, close } = await redisThroughRelay(url, 'tollgate-budget-test');
     const prefix = `t:${randomBytes(4).toString('hex')}:`;
     const shared = await book(noSpend, { prefix }, slow);
     const s = scopes({ key: 1000 });
@@ -320,7 +314,7 @@ describe.skipIf(!REDIS_URL)('the shared budget book (Redis)', () => {
     } finally {
       proxy.release();
       await shared.close();
-      await proxy.close();
+      await close();
     }
   });
 

@@ -223,15 +223,14 @@ export function createRedisBudgetBook(
           ? run(redis(), companion.script, [...companion.keys, ...keys], [...companion.args, ...args])
           : run(redis(), SCRIPTS.reserve, keys, args));
       } catch (error) {
-        // Sent, but answered late or not at all: the reservation may be taken all the same. Released
-        // after it on this connection (an id Redis never saw changes nothing), so a refused request does
-        // not hold the budget until the reservation expires.
-        // At most MAX_LOST_RELEASES at a time (a Redis that hangs would time out every request): the
-        // rest expire on their own, as after a crash.
-        if (error instanceof RedisTimeoutError) companion?.lost?.();
-        if (error instanceof RedisTimeoutError && retrying < MAX_LOST_RELEASES) {
+        // Sent, but answered too late: the reservation (and the companion's step) may be taken all the
+        // same. Released after it on this connection (an id Redis never saw changes nothing), so a
+        // refused request does not hold the budget until the reservation expires — at most
+        // MAX_LOST_RELEASES at a time (a Redis that hangs times out every request): the rest expire.
+        if (error instanceof RedisTimeoutError) {
+          companion?.lost?.();
           const lost: SharedReservation = { counters: NO_COUNTERS, amount, settled: false, id };
-          settle(lost, 0);
+          if (retrying < MAX_LOST_RELEASES) settle(lost, 0);
         }
         return unavailable(error);
       }

@@ -4,7 +4,7 @@
 // the slot, correct the tokens and settle the spend, once; and the answers match the steps run one by one.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dropPrefix, REDIS_URL, testPrefix } from '../../test/helpers/redis-keys.js';
-import { startTcpProxy } from '../../test/helpers/tcp-proxy.js';
+import { redisThroughRelay } from '../../test/helpers/tcp-proxy.js';
 import { type ScopeLimits, scopeLimits } from '../budgets/budget-book.js';
 import { createRedisBudgetBook } from '../budgets/redis-budget-book.js';
 import type { RateLimits, RateRefusal } from '../ratelimit/rate-limiter.js';
@@ -96,12 +96,7 @@ describe.skipIf(!REDIS_URL)('the shared steps (Redis)', () => {
   });
 
   it('gives back the slot and the reservation of an admission whose reply came too late', async () => {
-    const target = new URL(REDIS_URL as string);
-    const proxy = await startTcpProxy(target.hostname, Number(target.port || 6379));
-    const slow = await connectRedis(`redis://127.0.0.1:${proxy.port}`, {
-      name: 'tollgate-test-steps',
-      callerTimeouts: true,
-    });
+    const { proxy, redis: slow, close } = await redisThroughRelay(REDIS_URL as string, 'tollgate-test-steps');
     try {
       const s = await stores(slow);
       const l = limits({ concurrency: 1 });
@@ -131,8 +126,7 @@ describe.skipIf(!REDIS_URL)('the shared steps (Redis)', () => {
       expect(await s.used('key', 'k1')).toBe(0);
       expect(s.book.openCount()).toBe(0);
     } finally {
-      proxy.release();
-      await proxy.close();
+      await close();
     }
   });
 

@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dropPrefix, keysUnder, REDIS_URL, testPrefix } from '../../test/helpers/redis-keys.js';
-import { startTcpProxy } from '../../test/helpers/tcp-proxy.js';
+import { redisThroughRelay } from '../../test/helpers/tcp-proxy.js';
 import { connectRedis, type Redis } from '../redis/connect.js';
 import { createRateLimiter, EXACT_RPM_MAX } from './limiter.js';
 import type { AdmitResult, RateLimits, RateRefusal, Ticket } from './rate-limiter.js';
@@ -156,17 +156,15 @@ describe.skipIf(!REDIS_URL)('shared rate limiter (Redis)', () => {
   });
 
   it('frees the slot a request took when Redis answered too late (the request was refused)', async () => {
-    const target = new URL(REDIS_URL as string);
-    const proxy = await startTcpProxy(target.hostname, Number(target.port || 6379));
+    const { proxy, redis: slow, close } = await redisThroughRelay(REDIS_URL as string, 'tollgate-test-rl');
     const l = createRedisRateLimiter({
-      connect: () =>
-        connectRedis(`redis://127.0.0.1:${proxy.port}`, { name: 'tollgate-test-rl', callerTimeouts: true }),
+      connect: async () => slow,
+      closeConnection: false,
       prefix,
       slotTtlMs: HOUR,
       time: 'caller',
     });
     await l.start();
-    limiters.push(l);
     const key = newKey();
     const limits = { ...none, concurrency: 1 };
     const inFlight = () => admin.zcard(`${prefix}rl:{${key}}:flight`);
@@ -185,7 +183,8 @@ describe.skipIf(!REDIS_URL)('shared rate limiter (Redis)', () => {
     }
     // The key's one slot is free again (the control: a slot held is refused, as the other tests show).
     expect(await l.admitRequest(key, limits, t0)).toMatchObject({ ok: true });
-    await proxy.close();
+    await l.close();
+    await close();
   });
 
   it('releases a concurrency slot exactly once', async () => {

@@ -26,14 +26,6 @@ export interface RedisConnectOptions {
   readonly callerTimeouts?: boolean;
 }
 
-/**
- * `pending`, or a timeout error once `ms` have passed without its reply. Unlike ioredis's
- * `commandTimeout`, a reply that arrived in time but was not read yet — the event loop was busy past
- * the deadline (a loaded machine, a long synchronous task) — is not a timeout: the deadline's timer
- * runs before the turn reads sockets, so the error waits for that read (setImmediate runs after it).
- * ioredis's timer would answer a request 503 for a Redis that answered, and the reply's effect (a
- * budget reservation taken) would stay behind unclaimed.
- */
 /** A command sent whose reply did not come in time: it may still run (or have run) in Redis. */
 export class RedisTimeoutError extends Error {
   constructor(ms: number) {
@@ -42,6 +34,14 @@ export class RedisTimeoutError extends Error {
   }
 }
 
+/**
+ * `pending`, or a timeout error once `ms` have passed without its reply. Unlike ioredis's
+ * `commandTimeout`, a reply that arrived in time but was not read yet — the event loop was busy past
+ * the deadline (a loaded machine, a long synchronous task) — is not a timeout: the deadline's timer
+ * runs before the turn reads sockets, so the error waits for that read (setImmediate runs after it).
+ * ioredis's timer would answer a request 503 for a Redis that answered, and the reply's effect (a
+ * budget reservation taken) would stay behind unclaimed.
+ */
 export function answeredWithin<T>(pending: Promise<T>, ms: number = REDIS_COMMAND_TIMEOUT_MS): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => {

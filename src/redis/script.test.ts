@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { startTcpProxy } from '../../test/helpers/tcp-proxy.js';
+import { redisThroughRelay } from '../../test/helpers/tcp-proxy.js';
 import { connectRedis, REDIS_COMMAND_TIMEOUT_MS, RedisTimeoutError } from './connect.js';
 import { loadScripts, script } from './script.js';
 
@@ -64,12 +64,7 @@ describe.skipIf(!REDIS_URL)('script', () => {
   });
 
   it('gives up on a reply that does not come (Redis hangs), then works again once it answers', async () => {
-    const target = new URL(REDIS_URL as string);
-    const proxy = await startTcpProxy(target.hostname, Number(target.port || 6379));
-    const redis = await connectRedis(`redis://127.0.0.1:${proxy.port}`, {
-      name: 'tollgate-test',
-      callerTimeouts: true,
-    });
+    const { proxy, redis, close } = await redisThroughRelay(REDIS_URL as string, 'tollgate-test');
     try {
       await echo.run(redis, [], ['warm']);
       proxy.hold();
@@ -81,8 +76,7 @@ describe.skipIf(!REDIS_URL)('script', () => {
       proxy.release();
       expect(await echo.run(redis, [], ['back'])).toBe('back:1');
     } finally {
-      redis.disconnect();
-      await proxy.close();
+      await close();
     }
   });
 

@@ -31,6 +31,8 @@ function batchWrites(redis: Redis): void {
 
 /** Every script this process defined: loaded into Redis when a store starts (loadScripts). */
 const defined: Script[] = [];
+/** Connections every defined script was loaded through (the limiter and the book share one). */
+const loadedOn = new WeakSet<Redis>();
 
 /**
  * Loads every defined script into Redis, so that no first use waits for a NOSCRIPT round trip — and a
@@ -38,8 +40,10 @@ const defined: Script[] = [];
  * NOSCRIPT answer. A Redis restarted later forgets them: `run` loads a script again on NOSCRIPT.
  */
 export async function loadScripts(redis: Redis): Promise<void> {
+  if (loadedOn.has(redis)) return;
   try {
     await answeredWithin(Promise.all(defined.map((s) => redis.script('LOAD', s.source))));
+    loadedOn.add(redis);
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     throw new AppError('redis_unavailable', `Redis did not load Tollgate's scripts: ${reason}`);

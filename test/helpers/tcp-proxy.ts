@@ -4,6 +4,7 @@
 // name a Redis client sets with CLIENT SETNAME), while the others keep working; or hold its answers
 // back for a while, as a server that hangs.
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { connectRedis, type Redis } from '../../src/redis/connect.js';
 
 export interface TcpProxy {
   /** e.g. redis://127.0.0.1:PORT for a Redis target. */
@@ -95,5 +96,31 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
       blocked = null;
     },
     close: down,
+  };
+}
+
+/**
+ * A connection to the Redis at `url` (same database) through a relay whose answers a test can hold
+ * back, opened as the gateway opens its own (`callerTimeouts`): a Redis that runs what it is sent but
+ * answers late.
+ */
+export async function redisThroughRelay(
+  url: string,
+  name: string,
+): Promise<{ proxy: TcpProxy; redis: Redis; close(): Promise<void> }> {
+  const target = new URL(url);
+  const proxy = await startTcpProxy(target.hostname, Number(target.port || 6379));
+  const redis = await connectRedis(`redis://127.0.0.1:${proxy.port}${target.pathname}`, {
+    name,
+    callerTimeouts: true,
+  });
+  return {
+    proxy,
+    redis,
+    async close() {
+      proxy.release();
+      redis.disconnect();
+      await proxy.close();
+    },
   };
 }
