@@ -111,6 +111,33 @@ describe('fake usage report', () => {
     const caught = await report('usage_report/messages', `starting_at=${day(0)}&ending_at=${day(1)}`);
     expect(caught.body.data[0]?.results).toHaveLength(1);
   });
+
+  it('with no lag, reports a request served in the same millisecond as the report', async () => {
+    // A frozen clock makes the served request and the report share one millisecond, as a fast machine
+    // sometimes does (a CI run on Node 24 saw the request left out).
+    const frozen = await startFakeUpstream({ now: () => Date.parse('2026-03-04T05:06:07.008Z') });
+    try {
+      const served = await fetch(`${frozen.url}/v1/messages`, {
+        method: 'POST',
+        headers: { 'x-api-key': KEY, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' },
+        body: JSON.stringify({
+          model: 'claude-sonnet-4-6',
+          max_tokens: 100,
+          messages: [{ role: 'user', content: 'hi [[fake output_tokens=3]]' }],
+        }),
+      });
+      expect(served.status).toBe(200);
+      await served.arrayBuffer();
+      const response = await fetch(
+        `${frozen.url}/v1/organizations/usage_report/messages?starting_at=2026-03-04T00:00:00Z&ending_at=2026-03-05T00:00:00Z`,
+        { headers: { 'x-api-key': ADMIN, 'anthropic-version': '2023-06-01' } },
+      );
+      const body = (await response.json()) as ReportBody;
+      expect(body.data[0]?.results).toMatchObject([{ output_tokens: 3 }]);
+    } finally {
+      await frozen.close();
+    }
+  });
 });
 
 describe('fake cost report', () => {

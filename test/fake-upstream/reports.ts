@@ -84,7 +84,7 @@ export function createReportStore(
     for (const r of served) {
       if (r.path !== '/v1/messages' || r.usage === undefined || r.apiKey === null || r.model === undefined)
         continue;
-      if (r.at < from || r.at >= to || r.at >= cutoff) continue;
+      if (r.at < from || r.at >= to || r.at > cutoff) continue;
       const key = keyOf(r.apiKey);
       const id = `${key.id}\u0000${r.model}`;
       let group = out.get(id);
