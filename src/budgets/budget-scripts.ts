@@ -14,7 +14,8 @@
 //   P c:SCOPE:ID   hash of one scope's counters, used micro-USD (settled + reserved) per period:
 //                  field `d<start ms>` the day, `m<start ms>` the month, `t` all time. A period's first
 //                  use loads its field from the ledger and drops the scope's earlier fields of that kind.
-//   P r:RID        hash {a: amount, st: o (open) | x (expired), k: "key\tfield" lines it reserved on}.
+//   P r:RID        hash {a: amount, st: o (open) | x (expired), k: "key\tfield" lines it reserved on}; a
+//                  group's (several requests admitted in one script) also n: its requests not settled.
 
 /** Redis's clock in ms, and the release of expired reservations (bounded per call). */
 export const BUDGET_LUA = `
@@ -127,21 +128,42 @@ local function budget_commit(K, A)
   redis.call('ZADD', K[2], redis_ms() + tonumber(A[4]), A[2])
 end
 
--- Settles (or, with 0, releases) one reservation. K: deadlines, reservation; A: id, actual. An open
--- reservation gives back its amount and adds \`actual\`; an expired one (already given back) adds
--- \`actual\` only; an unknown one (settled already, or lost with Redis's data — the ledger has it)
--- changes nothing. Returns 1 open, 2 expired, 0 unknown.
-local function budget_settle(K, A)
-  local h = redis.call('HMGET', K[2], 'a', 'st', 'k')
-  if not h[1] then return 0 end
+-- Settles (or, with 0, releases) one reservation, or one request's part of a group reservation (the
+-- reservation of several requests admitted in one script, gateway/shared-batch.ts), without giving
+-- back yet: returns the reservation's counter lines and how much they change, or nil when nothing
+-- does. K: deadlines, reservation; A: id, actual, part ('' = the whole reservation), member ('' for a
+-- reservation of its own; else the request's number in its group, so that settling it again — a retry
+-- after a reply that came too late — changes nothing). An open reservation gives back the part and
+-- adds \`actual\`; an expired one (already given back) adds \`actual\` only; an unknown one (settled
+-- already, or lost with Redis's data — the ledger has it) changes nothing. A group's hash counts its
+-- unsettled requests (field n) and goes with the last of them.
+local function budget_settle_part(K, A)
+  local h = redis.call('HMGET', K[2], 'a', 'st', 'k', 'n')
+  if not h[1] then return nil, 0 end
+  local member = A[4] or ''
+  if member ~= '' and redis.call('HSETNX', K[2], 's' .. member, 1) == 0 then return nil, 0 end
   local actual = tonumber(A[2])
+  local held = tonumber(h[1])
+  local part = tonumber(A[3]) or held
+  local left = 0
+  if h[4] and member ~= '' then left = tonumber(h[4]) - 1 end
   local delta = actual
-  if h[2] == 'o' then delta = actual - tonumber(h[1]) end
-  if delta ~= 0 then give_back(h[3], delta) end
-  redis.call('ZREM', K[1], A[1])
-  redis.call('DEL', K[2])
-  if h[2] == 'o' then return 1 end
-  return 2
+  if h[2] == 'o' then delta = actual - part end
+  if left > 0 then
+    if h[2] == 'o' then redis.call('HSET', K[2], 'a', held - part, 'n', left)
+    else redis.call('HSET', K[2], 'n', left) end
+  else
+    redis.call('ZREM', K[1], A[1])
+    redis.call('DEL', K[2])
+  end
+  return h[3], delta
+end
+-- budget_settle_part, given back. Returns 1 when the reservation was known, 0 when not.
+local function budget_settle(K, A)
+  local lines, delta = budget_settle_part(K, A)
+  if not lines then return 0 end
+  if delta ~= 0 then give_back(lines, delta) end
+  return 1
 end
 `;
 

@@ -62,7 +62,47 @@ export function reservationTtlMs(timeoutMs: number, retryBudgetMs: number, margi
 
 /** A reservation of the shared book (the in-process fields stay empty). */
 interface SharedReservation extends Reservation {
+  /** The reservation's id in Redis (a group's, for a request admitted with others). */
   readonly id: string;
+  /** The group this request's part belongs to, and its number in it; absent for one of its own. */
+  readonly group?: Group;
+  readonly member?: number;
+}
+
+/** A settlement's keys (deadlines, reservation) and arguments (id, actual, part, member). */
+export interface SettleStep {
+  readonly keys: readonly string[];
+  readonly args: readonly (string | number)[];
+}
+
+/**
+ * The reservation of several requests admitted in one script (gateway/shared-batch.ts): one hash in
+ * Redis holding their worst cases together, renewed as one while any of them runs, each request
+ * settling its own part.
+ */
+interface Group {
+  readonly id: string;
+  /** Its requests not settled yet; renewed while above 0. */
+  pending: number;
+  settled: boolean;
+}
+
+/** The budget step of a batch admission: its keys and arguments, and what the script's replies mean. */
+export interface BatchBudget {
+  /** epoch, deadlines, the group's reservation, then one hash per scope. */
+  readonly keys: readonly string[];
+  /** prefix, group id, ttl ms, grace ms, scopes, day start, month start, then 3 limits per scope. */
+  readonly args: readonly (string | number)[];
+  /** The admitted requests' reservations (their worst cases, in order): one group, renewed as one. */
+  admitted(worsts: readonly number[]): Reservation[];
+  /** The script's refusal {'R', counter, used}, as the in-process book words it. */
+  refusal(counter: number, used: number): BudgetRefusal;
+  /** The script was sent and its reply lost: whatever it reserved is released. */
+  lost(): void;
+  /** Runs the batch's script on the book's connection. */
+  run(s: Script, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown>;
+  /** The script failed: logged, and the budgets' answer (unreachable). */
+  unavailable(error: unknown): BudgetsUnavailable;
 }
 
 /**
@@ -143,8 +183,8 @@ export function createRedisBudgetBook(
   const quarantineMs = 2 * options.renewMs + 2_000;
   const instance = randomBytes(6).toString('hex');
   let sequence = 0;
-  /** Reservations admitted here and not yet settled: renewed every renewMs. */
-  const open = new Set<SharedReservation>();
+  /** Reservations (and groups) admitted here and not yet settled: renewed every renewMs. */
+  const open = new Set<{ readonly id: string; readonly settled: boolean }>();
   /** Settlements still being retried (Redis unreachable). */
   let retrying = 0;
   const unavailable = (error: unknown): BudgetsUnavailable => {
@@ -229,8 +269,7 @@ export function createRedisBudgetBook(
         // MAX_LOST_RELEASES at a time (a Redis that hangs times out every request): the rest expire.
         if (error instanceof RedisTimeoutError) {
           companion?.lost?.();
-          const lost: SharedReservation = { counters: NO_COUNTERS, amount, settled: false, id };
-          if (retrying < MAX_LOST_RELEASES) settle(lost, 0);
+          releaseLost(id, amount);
         }
         return unavailable(error);
       }
@@ -300,16 +339,68 @@ export function createRedisBudgetBook(
     };
   }
 
-  /** Sends one settlement, retrying with backoff while Redis is unreachable; never throws. */
-  async function send(r: SharedReservation, actual: number, companion?: Companion): Promise<void> {
-    const keys = [deadlinesKey, `${prefix}r:${r.id}`];
-    const args = [r.id, actual];
+  /**
+   * A reservation whose script's reply came too late may be taken all the same: it is released after it
+   * on this connection (an id Redis never saw changes nothing), so a refused request does not hold the
+   * budget until the reservation expires — at most MAX_LOST_RELEASES at a time (a Redis that hangs
+   * times out every request): the rest expire.
+   */
+  function releaseLost(id: string, amount: number): void {
+    const lost: SharedReservation = { counters: NO_COUNTERS, amount, settled: false, id };
+    if (retrying < MAX_LOST_RELEASES) settle(lost, 0);
+  }
+
+  /** The budget step of a batch admission over `list` at `now` (see BatchBudget). */
+  function batch(list: readonly ScopeLimits[], now: number): BatchBudget {
+    const id = `${instance}.${(sequence++).toString(36)}`;
+    const args: (string | number)[] = [
+      prefix,
+      id,
+      ttlMs,
+      graceMs,
+      list.length,
+      periodStart('day', now),
+      periodStart('month', now),
+    ];
+    for (const s of list) {
+      for (const period of PERIODS) args.push(s.limits[period] ?? '');
+    }
+    return {
+      keys: [epochKey, deadlinesKey, `${prefix}r:${id}`, ...keysOf(list)],
+      args,
+      admitted(worsts) {
+        const group: Group = { id, pending: worsts.length, settled: false };
+        if (worsts.length === 0) return [];
+        // Renewed as one reservation (renew reads its id and whether it is settled).
+        open.add(group);
+        return worsts.map(
+          (amount, member): SharedReservation => ({
+            counters: NO_COUNTERS,
+            amount,
+            settled: false,
+            id,
+            group,
+            member,
+          }),
+        );
+      },
+      refusal: (counter, used) => refusalAt(list, counter - 1, used, now),
+      lost: () => releaseLost(id, 0),
+      run: (s, keys, args) => run(redis(), s, keys, args),
+      unavailable,
+    };
+  }
+
+  /** Runs a settlement's script, retrying with backoff while Redis is unreachable; never throws. */
+  async function sendScript(
+    s: Script,
+    keys: readonly string[],
+    args: readonly (string | number)[],
+  ): Promise<void> {
     const retries = options.settleRetries ?? SETTLE_RETRIES;
     for (let attempt = 0; ; attempt++) {
       try {
-        await (companion
-          ? run(redis(), companion.script, [...companion.keys, ...keys], [...companion.args, ...args])
-          : run(redis(), SCRIPTS.settle, keys, args));
+        await run(redis(), s, keys, args);
         return;
       } catch (error) {
         if (attempt >= retries) {
@@ -323,18 +414,48 @@ export function createRedisBudgetBook(
   }
 
   /**
+   * Sends a script that settles (see settleStep), off the request path and never throwing into it;
+   * `close` waits for it. A retry after a reply that came too late settles nothing twice: a reservation
+   * of its own is gone after its settlement, and a group's request is marked settled in its hash.
+   */
+  function sendSettlement(s: Script, keys: readonly string[], args: readonly (string | number)[]): void {
+    retrying++;
+    void sendScript(s, keys, args).finally(() => {
+      retrying--;
+    });
+  }
+
+  /**
+   * Marks a reservation settled (once: null after that) and answers the settlement's keys and arguments
+   * for budget_settle (budget-scripts.ts), to send alone (settle) or with others in one script.
+   */
+  function settleStep(reservation: Reservation, actual: number): SettleStep | null {
+    if (reservation.settled) return null;
+    reservation.settled = true;
+    const r = reservation as SharedReservation;
+    if (r.group) {
+      if (--r.group.pending === 0) {
+        r.group.settled = true;
+        open.delete(r.group);
+      }
+    } else open.delete(r);
+    return {
+      keys: [deadlinesKey, `${prefix}r:${r.id}`],
+      // A group's request settles its own part; a reservation of its own (or a lost one) the whole.
+      args: [r.id, actual, r.group ? r.amount : '', r.member ?? ''],
+    };
+  }
+
+  /**
    * Converts a reservation into actual spend (releasing the difference). Idempotent. A companion's step
    * (another store's finish) runs in the same script; it is not run when the reservation was settled.
    */
   function settle(reservation: Reservation, actual: number, companion?: Companion): boolean {
-    if (reservation.settled) return false;
-    reservation.settled = true;
-    const r = reservation as SharedReservation;
-    open.delete(r);
-    retrying++;
-    void send(r, actual, companion).finally(() => {
-      retrying--;
-    });
+    const step = settleStep(reservation, actual);
+    if (step === null) return false;
+    if (companion) {
+      sendSettlement(companion.script, [...companion.keys, ...step.keys], [...companion.args, ...step.args]);
+    } else sendSettlement(SCRIPTS.settle, step.keys, step.args);
     return true;
   }
 
@@ -372,7 +493,10 @@ export function createRedisBudgetBook(
     reserve: (list: readonly ScopeLimits[], amount: number, now: number) =>
       reserveWith(list, amount, now) as Promise<SharedReserveResult>,
     reserveWith,
+    batch,
     settle,
+    settleStep,
+    sendSettlement,
     release: (reservation: Reservation) => {
       settle(reservation, 0);
     },
@@ -407,6 +531,8 @@ export function createRedisBudgetBook(
     async close(): Promise<void> {
       if (timer) clearInterval(timer);
       await renewing;
+      // Settlements gathered this turn go in its check phase (gateway/shared-batch.ts): let them leave.
+      await new Promise((resolve) => setImmediate(resolve));
       const until = Date.now() + 5_000;
       while (retrying > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
       if (owned) client?.disconnect();

@@ -1,6 +1,7 @@
 // With Redis, a governed request asks the shared stores twice instead of five times: its request slot,
 // token lanes and budget reservation in one script before the upstream call, and its finish and
-// settlement in one script after it. A large body (see admission.ts) takes its request slot alone
+// settlement in one script after it — scripts shared with the other requests of the same event-loop
+// turn (shared-batch.ts). A large body (see admission.ts) takes its request slot alone
 // first, before the body is parsed (the cheap refusal first), then the token lanes and the budgets in
 // one script: three round trips. Each script is atomic in Redis: nothing is charged, taken or reserved
 // unless every step fits; a request refused on its tokens or budgets still counts as a request this
@@ -19,6 +20,7 @@ import {
 import type { RedisRateLimiter } from '../ratelimit/redis-limiter.js';
 import { LIMITER_LUA } from '../ratelimit/redis-scripts.js';
 import { script } from '../redis/script.js';
+import { createAdmissionBatcher, createSettlementBatcher, type Pending } from './shared-batch.js';
 
 const PART = `
 local function part(t, from, to)
@@ -75,13 +77,42 @@ return {'OK', remaining, slice, now, left, slot}
 /** The token lanes of a key without token limits: the script only reads the time. */
 const NO_TOKENS = { keys: ['', ''], args: ['', '', '', 0, 0] } as const;
 
-/** KEYS: the finish's 3, then the settlement's; ARGV: the finish's 5, then the settlement's. */
-const FINISH_AND_SETTLE = script(`${LIMITER_LUA}${BUDGET_LUA}${PART}
-finish(part(KEYS, 1, 3), part(ARGV, 1, 5))
-return budget_settle(part(KEYS, 4, #KEYS), part(ARGV, 6, #ARGV))
-`);
+/** A rate refusal, or the reservation's result (which may be a budget refusal or unavailable). */
+export type SharedAdmission = RateRefusal | (SharedReserveResult & { headers?: RateHeaders });
 
 export function createSharedSteps(limiter: RedisRateLimiter, book: RedisBudgetBook) {
+  /** One request's admission in its own script. */
+  async function admitOne(p: Pending): Promise<SharedAdmission> {
+    const { ticket, limits, now, scopes, worst, request, tokens } = p;
+    const lanes = tokens ?? NO_TOKENS;
+    const r = await book.reserveWith(scopes, worst, now, {
+      script: ADMIT_ALL,
+      keys: [...request.keys, ...lanes.keys],
+      args: [...request.args, ...lanes.args],
+      // The refusal's finish (admission.ts) then frees the slot the lost script may have taken.
+      lost: () => limiter.slotMaybeTaken(ticket),
+    });
+    if (r.ok) {
+      const [slice, at, left, slot] = r.companion.map(Number) as [number, number, number, number];
+      tokens?.charged(slice);
+      return { ...r, headers: request.admitted(at, left, slot === 1) };
+    }
+    // Redis unreachable: the rate limits are the first step that could not be checked, as when the
+    // request step goes alone (a key without rate limits hears that budgets could not be).
+    if (r === UNREACHABLE && (limits.rpm !== null || limits.concurrency !== null || tokens !== null))
+      return UNAVAILABLE;
+    if ('companion' in r) {
+      const [which, ...reply] = r.companion.map(Number);
+      // Without token limits the lanes never refuse: a refusal is the request step's then.
+      return which === 2 && tokens ? tokens.refused(reply) : request.refused(reply);
+    }
+    return r;
+  }
+  // Requests of one key in one turn share a script (shared-batch.ts).
+  const batcher = createAdmissionBatcher(limiter, book, admitOne);
+  // Settlements of one turn share a script too.
+  const settlements = createSettlementBatcher(book);
+
   return {
     /** A ticket for `admit` (which takes the request slot itself). */
     ticket: (keyId: string): Ticket => limiter.newTicket(keyId),
@@ -91,7 +122,7 @@ export function createSharedSteps(limiter: RedisRateLimiter, book: RedisBudgetBo
      * scope, in one round trip: a rate refusal, or the reservation's result (which may be a budget
      * refusal or unavailable) with the requests-per-minute headers.
      */
-    async admit(
+    admit(
       ticket: Ticket,
       limits: RateLimits,
       now: number,
@@ -99,34 +130,12 @@ export function createSharedSteps(limiter: RedisRateLimiter, book: RedisBudgetBo
       outputReserve: number,
       scopes: readonly ScopeLimits[],
       worst: number,
-    ): Promise<RateRefusal | (SharedReserveResult & { headers?: RateHeaders })> {
-      if (!limiter.connected()) return UNAVAILABLE;
+    ): Promise<SharedAdmission> {
+      if (!limiter.connected()) return Promise.resolve(UNAVAILABLE);
       const request = limiter.requestStep(ticket, limits, now);
       const tokens = limiter.tokensStep(ticket, limits, now, inputEstimate, outputReserve);
-      if (tokens !== null && !('keys' in tokens)) return tokens;
-      const lanes = tokens ?? NO_TOKENS;
-      const r = await book.reserveWith(scopes, worst, now, {
-        script: ADMIT_ALL,
-        keys: [...request.keys, ...lanes.keys],
-        args: [...request.args, ...lanes.args],
-        // The refusal's finish (admission.ts) then frees the slot the lost script may have taken.
-        lost: () => limiter.slotMaybeTaken(ticket),
-      });
-      if (r.ok) {
-        const [slice, at, left, slot] = r.companion.map(Number) as [number, number, number, number];
-        tokens?.charged(slice);
-        return { ...r, headers: request.admitted(at, left, slot === 1) };
-      }
-      // Redis unreachable: the rate limits are the first step that could not be checked, as when the
-      // request step goes alone (a key without rate limits hears that budgets could not be).
-      if (r === UNREACHABLE && (limits.rpm !== null || limits.concurrency !== null || tokens !== null))
-        return UNAVAILABLE;
-      if ('companion' in r) {
-        const [which, ...reply] = r.companion.map(Number);
-        // Without token limits the lanes never refuse: a refusal is the request step's then.
-        return which === 2 && tokens ? tokens.refused(reply) : request.refused(reply);
-      }
-      return r;
+      if (tokens !== null && !('keys' in tokens)) return Promise.resolve(tokens);
+      return batcher.admit({ ticket, limits, now, scopes, worst, request, tokens });
     },
 
     /**
@@ -158,7 +167,10 @@ export function createSharedSteps(limiter: RedisRateLimiter, book: RedisBudgetBo
       return r;
     },
 
-    /** Settles the reservation and finishes the ticket, in one round trip (off the request path). */
+    /**
+     * Settles the reservation and finishes the ticket, in one round trip (off the request path) shared
+     * with the turn's other settlements.
+     */
     finish(
       reservation: Reservation,
       actual: number,
@@ -167,18 +179,11 @@ export function createSharedSteps(limiter: RedisRateLimiter, book: RedisBudgetBo
       actualInput: number,
       actualOutput: number,
     ): void {
-      const step = limiter.finishStep(ticket, now, actualInput, actualOutput);
-      if (step === null) {
-        book.settle(reservation, actual);
-        return;
-      }
-      const sent = book.settle(reservation, actual, {
-        script: FINISH_AND_SETTLE,
-        keys: step.keys,
-        args: step.args,
-      });
+      const finishing = limiter.finishStep(ticket, now, actualInput, actualOutput);
+      const settling = book.settleStep(reservation, actual);
+      if (settling !== null) settlements.settle(finishing, settling);
       // Settled before (never on the gateway's paths): the finish still goes, alone.
-      if (!sent) limiter.sendFinish(step);
+      else if (finishing !== null) limiter.sendFinish(finishing);
     },
   };
 }

@@ -11,7 +11,8 @@ export interface Script {
   run(redis: Redis, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown>;
 }
 
-const corked = new WeakSet<Redis>();
+/** Connections whose writes are held, with the turn's token (see batchWrites). */
+const corked = new Map<Redis, object>();
 
 /**
  * Holds this connection's writes until the event loop's next check phase, so the scripts of every
@@ -21,12 +22,24 @@ function batchWrites(redis: Redis): void {
   if (corked.has(redis)) return;
   const stream = redis.stream;
   if (!stream || typeof stream.cork !== 'function') return;
-  corked.add(redis);
+  const token = {};
+  corked.set(redis, token);
   stream.cork();
   setImmediate(() => {
+    // Sent already (sendHeldWrites), and perhaps held again since: that hold has its own turn.
+    if (corked.get(redis) !== token) return;
     corked.delete(redis);
     stream.uncork();
   });
+}
+
+/**
+ * Sends every held write now. For code that runs in the check phase itself (a batch gathered during
+ * the turn): its writes would otherwise wait for the next turn's check phase.
+ */
+export function sendHeldWrites(): void {
+  for (const redis of corked.keys()) redis.stream.uncork();
+  corked.clear();
 }
 
 /** Every script this process defined: loaded into Redis when a store starts (loadScripts). */
