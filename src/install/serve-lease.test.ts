@@ -71,8 +71,10 @@ describe.each(targets)('the serve lease on %s', (_name, open) => {
   const held: HeldLease[] = [];
   const alive = new Set<number>();
 
+  /** The clock every lease reads (tests may make each read move it on). */
+  let clock = () => now;
   function env(host: string, pid: number): LeaseEnv {
-    return { clock: () => now, host, pid, pidStart: `start-${pid}`, isAlive: (p) => alive.has(p) };
+    return { clock: () => clock(), host, pid, pidStart: `start-${pid}`, isAlive: (p) => alive.has(p) };
   }
   /** Takes the lease with a heartbeat that never fires on its own (tests move the clock instead). */
   async function take(
@@ -93,6 +95,7 @@ describe.each(targets)('the serve lease on %s', (_name, open) => {
     db = openDatabase(opened.target);
     await migrateToLatest(db);
     now = Date.UTC(2026, 0, 5, 12);
+    clock = () => now;
     alive.clear();
   });
   afterEach(async () => {
@@ -171,6 +174,39 @@ describe.each(targets)('the serve lease on %s', (_name, open) => {
     // Releasing a lost lease leaves the new holder alone.
     await ours?.release();
     expect((await readServeLease(db))?.holder).toBe('someone-else');
+  });
+
+  it('never reports a renewal that succeeded as stale, however far the clock moved meanwhile', async () => {
+    const lost: string[] = [];
+    await take('host-a', 4242, (reason) => lost.push(reason), 20);
+    // Every read of the clock moves it past STALE_MS: a renewal that started before a jump ends after it
+    // (a CI run saw this race as a lost lease when the test moved the clock during a renewal).
+    const from = now;
+    clock = () => {
+      const at = now;
+      now += STALE_MS + 1_000;
+      return at;
+    };
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // The premise: beats ran (each reads the clock at least twice without the fix, once with it).
+    expect((now - from) / (STALE_MS + 1_000)).toBeGreaterThanOrEqual(3);
+    expect(lost).toEqual([]);
+  });
+
+  it('reports a lease it cannot renew for STALE_MS', async () => {
+    const lost: string[] = [];
+    await take('host-a', 4242, (reason) => lost.push(reason), 20);
+    await db.kysely.schema.alterTable('serve_lease').renameTo('serve_lease_away').execute();
+    try {
+      now += 5_000;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(lost).toEqual([]);
+      now += STALE_MS;
+      await waitFor(async () => lost.length > 0);
+      expect(lost[0]).toMatch(/could not be renewed for 10 s/);
+    } finally {
+      await db.kysely.schema.alterTable('serve_lease_away').renameTo('serve_lease').execute();
+    }
   });
 });
 

@@ -317,7 +317,10 @@ export async function acquireServeLease(
         lose(reason);
         return;
       }
+      // Renewed: the lease is fresh, however long the write took (a clock read now would count a slow
+      // write as a stall).
       lastRenewed = now;
+      return;
     } catch {
       // The database is unreachable or busy: retried on the next beat, up to STALE_MS.
     }
