@@ -36,6 +36,19 @@ local function give_back(lines, amount)
     if held then redis.call('HINCRBY', key, field, amount) end
   end
 end
+-- Adds \`amount\` to every period field of the scope hashes K[first + 1 .. first + n]; returns the
+-- "key\\tfield" lines it added to (what a reservation gives back).
+local function hold(K, first, n, fields, amount)
+  local lines = {}
+  for i = 1, n do
+    local key = K[first + i]
+    for p = 1, 3 do
+      redis.call('HINCRBY', key, fields[p], amount)
+      lines[#lines + 1] = key .. '\\t' .. fields[p]
+    end
+  end
+  return table.concat(lines, '\\n')
+end
 local function sweep(prefix, deadlines, now, max, grace)
   local due = redis.call('ZRANGEBYSCORE', deadlines, '-inf', now, 'LIMIT', 0, max)
   for _, id in ipairs(due) do
@@ -116,15 +129,7 @@ local function budget_commit(K, A)
   local n = tonumber(A[6])
   local amount = tonumber(A[3])
   local fields = {'d' .. A[7], 'm' .. A[8], 't'}
-  local lines = {}
-  for i = 1, n do
-    local key = K[3 + i]
-    for p = 1, 3 do
-      redis.call('HINCRBY', key, fields[p], amount)
-      lines[#lines + 1] = key .. '\\t' .. fields[p]
-    end
-  end
-  redis.call('HSET', K[3], 'a', amount, 'st', 'o', 'k', table.concat(lines, '\\n'))
+  redis.call('HSET', K[3], 'a', amount, 'st', 'o', 'k', hold(K, 3, n, fields, amount))
   redis.call('ZADD', K[2], redis_ms() + tonumber(A[4]), A[2])
 end
 

@@ -31,20 +31,6 @@ export const BATCH_HEAD = 15;
  * {'R', counter, used}.
  */
 export const ADMIT_BATCH = `${LIMITER_LUA}${BUDGET_LUA}
--- secondsUntil with \`pending\` charged in the current slice but not written yet.
-local function seconds_until(key, now, limit, needed, total, pending)
-  local slice = math.floor(now / SLICE)
-  for age = SLICES - 1, 0, -1 do
-    local s = slice - age
-    total = total - (tonumber(redis.call('HGET', key, s)) or 0)
-    if age == 0 then total = total - pending end
-    if total + needed <= limit then
-      return math.max(1, math.ceil(((s + SLICES) * SLICE - now) / 1000))
-    end
-  end
-  return WINDOW / 1000
-end
-
 local N = tonumber(ARGV[1])
 local n = tonumber(ARGV[13])
 
@@ -117,7 +103,7 @@ for r = 1, N do
         retry_at = now + WINDOW
       end
     else
-      retry_at = now + seconds_until(KEYS[3], now, rpm, 1, before + counted, counted) * 1000
+      retry_at = now + secondsUntil(KEYS[3], now, rpm, 1, before + counted, counted) * 1000
     end
     reply = {'T', 1, 3, now, retry_at}
   else
@@ -131,7 +117,7 @@ for r = 1, N do
         -- A single request larger than the whole limit may pass when the window is empty.
         if total > 0 and total + wants[lane] > limit then
           reply = {'T', 2, lane, now, total,
-            seconds_until(KEYS[3 + lane], now, limit, wants[lane], total, lane_acc[lane])}
+            secondsUntil(KEYS[3 + lane], now, limit, wants[lane], total, lane_acc[lane])}
         end
       end
     end
@@ -196,15 +182,7 @@ if admitted > 0 then
       redis.call('PEXPIRE', KEYS[3 + lane], WINDOW + SLICE + 1000)
     end
   end
-  local lines = {}
-  for i = 1, n do
-    local key = KEYS[8 + i]
-    for p = 1, 3 do
-      redis.call('HINCRBY', key, fields[p], reserved)
-      lines[#lines + 1] = key .. '\\t' .. fields[p]
-    end
-  end
-  redis.call('HSET', KEYS[8], 'a', reserved, 'st', 'o', 'k', table.concat(lines, '\\n'), 'n', admitted)
+  redis.call('HSET', KEYS[8], 'a', reserved, 'st', 'o', 'k', hold(KEYS, 8, n, fields, reserved), 'n', admitted)
   redis.call('ZADD', KEYS[7], redis_ms() + tonumber(ARGV[11]), ARGV[10])
 end
 return out

@@ -6,13 +6,13 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dropPrefix, REDIS_URL, testPrefix } from '../../test/helpers/redis-keys.js';
+import { sharedStores } from '../../test/helpers/shared-stores.js';
 import { redisThroughRelay } from '../../test/helpers/tcp-proxy.js';
 import { type Reservation, type ScopeLimits, scopeLimits } from '../budgets/budget-book.js';
 import { createRedisBudgetBook } from '../budgets/redis-budget-book.js';
 import type { RateLimits, Ticket } from '../ratelimit/rate-limiter.js';
-import { createRedisRateLimiter } from '../ratelimit/redis-limiter.js';
 import { connectRedis, type Redis } from '../redis/connect.js';
-import { createSharedSteps, type SharedAdmission } from './shared-steps.js';
+import type { SharedAdmission } from './shared-steps.js';
 
 const now = Date.UTC(2026, 10, 22, 12);
 const prefix = testPrefix('batch');
@@ -32,30 +32,13 @@ describe.skipIf(!REDIS_URL)('the batch admission (Redis)', () => {
 
   async function stores(connection: Redis = redis, ttlMs = 60_000) {
     const p = `${prefix}${++seq}:`;
-    const limiter = createRedisRateLimiter({
-      connect: async () => connection,
-      prefix: p,
-      closeConnection: false,
-      slotTtlMs: 60_000,
-      time: 'caller',
-    });
-    const book = createRedisBudgetBook(connection, async () => 0, {
-      prefix: `${p}b:`,
-      ttlMs,
-      renewMs: 3_600_000,
-    });
-    await limiter.start();
-    await book.start([]);
-    closers.push(async () => {
-      await limiter.close();
-      await book.close();
-    });
-    const steps = createSharedSteps(limiter, book);
+    const { limiter, book, steps, close } = await sharedStores(connection, p, ttlMs);
+    closers.push(close);
     /** Everything the admissions change, summed where ticket ids or group ids differ by instance. */
     async function state(scopes: readonly ScopeLimits[]) {
       const sum = (h: Record<string, string>) => Object.values(h).reduce((a, b) => a + Number(b), 0);
       const base = `${p}rl:{k}:`;
-      const counters = await Promise.all(scopes.map((s) => redis.hgetall(`${p}b:c:${s.scope}:${s.id}`)));
+      const counters = await Promise.all(scopes.map((s) => redis.hgetall(`${p}budget:c:${s.scope}:${s.id}`)));
       return {
         requests: await redis.zcard(`${base}req`),
         requestScores: (await redis.zrange(`${base}req`, 0, -1, 'WITHSCORES')).filter((_, i) => i % 2 === 1),
@@ -66,7 +49,7 @@ describe.skipIf(!REDIS_URL)('the batch admission (Redis)', () => {
         counters,
       };
     }
-    const reservations = async () => (await redis.keys(`${p}b:r:*`)).length;
+    const reservations = async () => (await redis.keys(`${p}budget:r:*`)).length;
     return { limiter, book, steps, state, reservations, p };
   }
 
@@ -186,7 +169,7 @@ describe.skipIf(!REDIS_URL)('the batch admission (Redis)', () => {
     const s = await stores(redis, 300);
     const scopes = [scopeLimits('key', 'k', 'k', { month: 100_000 })];
     const limits: RateLimits = { rpm: null, inputTpm: null, outputTpm: null, concurrency: null };
-    const counter = async () => Number(await redis.hget(`${s.p}b:c:key:k`, `m${Date.UTC(2026, 10, 1)}`));
+    const counter = async () => Number(await redis.hget(`${s.p}budget:c:key:k`, `m${Date.UTC(2026, 10, 1)}`));
     // Loads the counter (one by one), then three in one turn.
     const first = await s.steps.admit(s.steps.ticket('k'), limits, now, 1, 1, scopes, 100);
     if ('kind' in first || !first.ok) throw new Error('expected admission');
@@ -207,7 +190,7 @@ describe.skipIf(!REDIS_URL)('the batch admission (Redis)', () => {
     // Its instance stops renewing (killed): after the ttl another instance's sweep gives back what the
     // group's unsettled requests held (300).
     const live = createRedisBudgetBook(redis, async () => 0, {
-      prefix: `${s.p}b:`,
+      prefix: `${s.p}budget:`,
       ttlMs: 300,
       renewMs: 3_600_000,
     });
@@ -230,7 +213,8 @@ describe.skipIf(!REDIS_URL)('the batch admission (Redis)', () => {
       const s = await stores(slow);
       const scopes = [scopeLimits('key', 'k', 'k', { month: 100_000 })];
       const limits: RateLimits = { rpm: null, inputTpm: null, outputTpm: null, concurrency: null };
-      const counter = async () => Number(await redis.hget(`${s.p}b:c:key:k`, `m${Date.UTC(2026, 10, 1)}`));
+      const counter = async () =>
+        Number(await redis.hget(`${s.p}budget:c:key:k`, `m${Date.UTC(2026, 10, 1)}`));
       const loaded = await s.steps.admit(s.steps.ticket('k'), limits, now, 1, 1, scopes, 100);
       if ('kind' in loaded || !loaded.ok) throw new Error('expected admission');
       s.book.settle(loaded.reservation, 0);

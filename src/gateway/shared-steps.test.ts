@@ -4,6 +4,7 @@
 // the slot, correct the tokens and settle the spend, once; and the answers match the steps run one by one.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dropPrefix, REDIS_URL, testPrefix } from '../../test/helpers/redis-keys.js';
+import { sharedStores } from '../../test/helpers/shared-stores.js';
 import { redisThroughRelay } from '../../test/helpers/tcp-proxy.js';
 import { type ScopeLimits, scopeLimits } from '../budgets/budget-book.js';
 import { createRedisBudgetBook } from '../budgets/redis-budget-book.js';
@@ -24,25 +25,8 @@ describe.skipIf(!REDIS_URL)('the shared steps (Redis)', () => {
   /** A limiter and a book on one connection, as the gateway builds them, and their shared steps. */
   async function stores(connection: Redis = redis) {
     const p = `${prefix}${++seq}:`;
-    const limiter = createRedisRateLimiter({
-      connect: async () => connection,
-      prefix: p,
-      closeConnection: false,
-      slotTtlMs: 60_000,
-      time: 'caller',
-    });
-    const book = createRedisBudgetBook(connection, async () => 0, {
-      prefix: `${p}budget:`,
-      ttlMs: 60_000,
-      renewMs: 3_600_000,
-    });
-    await limiter.start();
-    await book.start([]);
-    closers.push(async () => {
-      await limiter.close();
-      await book.close();
-    });
-    const steps = createSharedSteps(limiter, book);
+    const { limiter, book, steps, close } = await sharedStores(connection, p);
+    closers.push(close);
     const used = async (scope: string, id: string) =>
       Number((await redis.hget(`${p}budget:c:${scope}:${id}`, `m${monthStart}`)) ?? -1);
     const inFlight = (key: string) => redis.zcard(`${p}rl:{${key}}:flight`);

@@ -28,12 +28,14 @@ local function used(key, slice)
   end
   return total
 end
--- Seconds until 'needed' more fits under 'limit' as the oldest slices leave the window.
-local function secondsUntil(key, now, limit, needed, total)
+-- Seconds until 'needed' more fits under 'limit' as the oldest slices leave the window. 'pending': an
+-- amount counted in 'total' for the current slice but not written yet (a batch's, gateway/shared-batch.ts).
+local function secondsUntil(key, now, limit, needed, total, pending)
   local slice = math.floor(now / SLICE)
   for age = SLICES - 1, 0, -1 do
     local s = slice - age
     total = total - (tonumber(redis.call('HGET', key, s)) or 0)
+    if age == 0 and pending then total = total - pending end
     if total + needed <= limit then
       return math.max(1, math.ceil(((s + SLICES) * SLICE - now) / 1000))
     end

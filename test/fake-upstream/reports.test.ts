@@ -20,15 +20,19 @@ interface ReportBody {
   error: { message: string };
 }
 
-async function report(path: string, query: string): Promise<{ status: number; body: ReportBody }> {
-  const response = await fetch(`${fake.url}/v1/organizations/${path}?${query}`, {
+async function report(
+  path: string,
+  query: string,
+  on: FakeUpstream = fake,
+): Promise<{ status: number; body: ReportBody }> {
+  const response = await fetch(`${on.url}/v1/organizations/${path}?${query}`, {
     headers: { 'x-api-key': ADMIN, 'anthropic-version': '2023-06-01' },
   });
   return { status: response.status, body: (await response.json()) as ReportBody };
 }
 
-async function message(outputTokens: number): Promise<void> {
-  const response = await fetch(`${fake.url}/v1/messages`, {
+async function message(outputTokens: number, on: FakeUpstream = fake): Promise<void> {
+  const response = await fetch(`${on.url}/v1/messages`, {
     method: 'POST',
     headers: { 'x-api-key': KEY, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' },
     body: JSON.stringify({
@@ -117,22 +121,12 @@ describe('fake usage report', () => {
     // sometimes does (a CI run on Node 24 saw the request left out).
     const frozen = await startFakeUpstream({ now: () => Date.parse('2026-03-04T05:06:07.008Z') });
     try {
-      const served = await fetch(`${frozen.url}/v1/messages`, {
-        method: 'POST',
-        headers: { 'x-api-key': KEY, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' },
-        body: JSON.stringify({
-          model: 'claude-sonnet-4-6',
-          max_tokens: 100,
-          messages: [{ role: 'user', content: 'hi [[fake output_tokens=3]]' }],
-        }),
-      });
-      expect(served.status).toBe(200);
-      await served.arrayBuffer();
-      const response = await fetch(
-        `${frozen.url}/v1/organizations/usage_report/messages?starting_at=2026-03-04T00:00:00Z&ending_at=2026-03-05T00:00:00Z`,
-        { headers: { 'x-api-key': ADMIN, 'anthropic-version': '2023-06-01' } },
+      await message(3, frozen);
+      const { body } = await report(
+        'usage_report/messages',
+        'starting_at=2026-03-04T00:00:00Z&ending_at=2026-03-05T00:00:00Z',
+        frozen,
       );
-      const body = (await response.json()) as ReportBody;
       expect(body.data[0]?.results).toMatchObject([{ output_tokens: 3 }]);
     } finally {
       await frozen.close();
