@@ -396,11 +396,12 @@ export function createRedisBudgetBook(
     s: Script,
     keys: readonly string[],
     args: readonly (string | number)[],
+    again: readonly (string | number)[] = args,
   ): Promise<void> {
     const retries = options.settleRetries ?? SETTLE_RETRIES;
     for (let attempt = 0; ; attempt++) {
       try {
-        await run(redis(), s, keys, args);
+        await run(redis(), s, keys, attempt === 0 ? args : again);
         return;
       } catch (error) {
         if (attempt >= retries) {
@@ -416,11 +417,18 @@ export function createRedisBudgetBook(
   /**
    * Sends a script that settles (see settleStep), off the request path and never throwing into it;
    * `close` waits for it. A retry after a reply that came too late settles nothing twice: a reservation
-   * of its own is gone after its settlement, and a group's request is marked settled in its hash.
+   * of its own is gone after its settlement, and a group's request is marked settled in its hash. A
+   * retry sends `again` (by default the same arguments): a script whose other steps are not idempotent
+   * says there how to run them a second time.
    */
-  function sendSettlement(s: Script, keys: readonly string[], args: readonly (string | number)[]): void {
+  function sendSettlement(
+    s: Script,
+    keys: readonly string[],
+    args: readonly (string | number)[],
+    again?: readonly (string | number)[],
+  ): void {
     retrying++;
-    void sendScript(s, keys, args).finally(() => {
+    void sendScript(s, keys, args, again).finally(() => {
       retrying--;
     });
   }

@@ -196,15 +196,17 @@ export const PER_SETTLEMENT = 9;
  * corrected) and its budget settlement as when sent alone, but the budget counters changed once per
  * reservation lines (the requests of one key share them) with the sum of the changes.
  * KEYS: 1 deadlines, then per settlement its reservation, in-flight ZSET, input HASH, output HASH.
- * ARGV: 1 settlements, then PER_SETTLEMENT values each; a ticket id '' means no finish to run.
+ * ARGV: 1 settlements, 2 'r' when the script is sent again (see finish), then PER_SETTLEMENT values
+ * each; a ticket id '' means no finish to run.
  */
 export const SETTLE_BATCH = `${LIMITER_LUA}${BUDGET_LUA}
 local M = tonumber(ARGV[1])
+local again = ARGV[2]
 local sums, order = {}, {}
 for i = 1, M do
-  local k, a = 1 + 4 * (i - 1), 1 + ${PER_SETTLEMENT} * (i - 1)
+  local k, a = 1 + 4 * (i - 1), 2 + ${PER_SETTLEMENT} * (i - 1)
   if ARGV[a + 6] ~= '' then
-    finish({KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]}, {ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9]})
+    finish({KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]}, {ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9], again})
   end
   local lines, delta = budget_settle_part({KEYS[1], KEYS[k + 1]}, {ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]})
   if lines and delta ~= 0 then

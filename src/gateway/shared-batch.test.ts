@@ -243,6 +243,39 @@ describe.skipIf(!REDIS_URL)('the batch admission (Redis)', () => {
     }
   });
 
+  it("gives a finish's unused tokens back once when its settlement is sent again", async () => {
+    const { proxy, redis: slow, close } = await redisThroughRelay(REDIS_URL as string, 'tollgate-test-batch');
+    try {
+      const s = await stores(slow);
+      const scopes = [scopeLimits('key', 'k', 'k', { month: 100_000 })];
+      const limits: RateLimits = { rpm: null, inputTpm: null, outputTpm: 100_000, concurrency: null };
+      const admit = async (outputReserve: number) => {
+        const ticket = s.steps.ticket('k');
+        const r = await s.steps.admit(ticket, limits, now, 1, outputReserve, scopes, 100);
+        if ('kind' in r || !r.ok) throw new Error('expected admission');
+        return { ticket, reservation: r.reservation };
+      };
+      const output = async () => (await s.state(scopes)).output;
+      const refunded = await admit(1_000); // output charged at 1,000 tokens; it uses 100
+      const exceeded = await admit(10); // charged at 10; it uses 50
+      expect(await output()).toBe(1_010);
+      proxy.hold(); // Redis runs the settlements; their answer does not come back in time
+      s.steps.finish(refunded.reservation, 50, refunded.ticket, now, 0, 100);
+      s.steps.finish(exceeded.reservation, 50, exceeded.ticket, now, 0, 50);
+      while ((await output()) !== 150) await new Promise((resolve) => setTimeout(resolve, 10));
+      // The reply is late (1 s): the settlements are sent again (after 250 ms) and run again in Redis.
+      await new Promise((resolve) => setTimeout(resolve, 1_600));
+      proxy.release();
+      await s.book.close();
+      // The refund of 900 once (sent again, it gives nothing back); the excess of 40 at most twice: the
+      // minute counts at least what was used, never less.
+      expect(await output()).toBe(190);
+      expect(await s.reservations()).toBe(0);
+    } finally {
+      await close();
+    }
+  });
+
   it('gives back what a batch took when its reply came too late', async () => {
     const { proxy, redis: slow, close } = await redisThroughRelay(REDIS_URL as string, 'tollgate-test-batch');
     try {

@@ -203,12 +203,14 @@ export function createSettlementBatcher(book: RedisBudgetBook) {
     for (let from = 0; from < list.length; from += BATCH_MAX) {
       const chunk = list.slice(from, from + BATCH_MAX);
       const keys: string[] = [chunk[0]?.settle.keys[0] ?? ''];
-      const args: (string | number)[] = [chunk.length];
+      const args: (string | number)[] = [chunk.length, ''];
       for (const { finish, settle } of chunk) {
         keys.push(settle.keys[1] ?? '', ...(finish?.keys ?? ['', '', '']));
         args.push(...settle.args, ...(finish?.args ?? NO_FINISH));
       }
-      book.sendSettlement(SETTLEMENTS, keys, args);
+      // Sent again after a reply that never came, the finishes give no tokens back (SETTLE_BATCH).
+      const again = [chunk.length, 'r', ...args.slice(2)];
+      book.sendSettlement(SETTLEMENTS, keys, args, again);
     }
     sendHeldWrites();
   }

@@ -187,6 +187,42 @@ describe.skipIf(!REDIS_URL)('shared rate limiter (Redis)', () => {
     await close();
   });
 
+  it('a finish sent again after a reply that never came gives its unused tokens back once', async () => {
+    const { proxy, redis: slow, close } = await redisThroughRelay(REDIS_URL as string, 'tollgate-test-rl');
+    const l = createRedisRateLimiter({
+      connect: async () => slow,
+      closeConnection: false,
+      prefix,
+      slotTtlMs: HOUR,
+      time: 'caller',
+      finishRetryMs: [300],
+    });
+    await l.start();
+    const key = newKey();
+    const limits = { ...none, outputTpm: 10_000 };
+    const output = async () => {
+      const lane = await admin.hgetall(`${prefix}rl:{${key}}:out`);
+      return Object.values(lane).reduce((sum, n) => sum + Number(n), 0);
+    };
+    try {
+      const a = await admitBoth(l, key, limits, t0, 0, 1_000);
+      if (!a.ok) throw new Error('expected admission');
+      expect(await output()).toBe(1_000);
+      proxy.hold(); // Redis runs the finish; its answer does not come back in time
+      l.finish(a.ticket, t0, 0, 100);
+      while ((await output()) !== 100) await sleep(10);
+      // The reply is late (1 s): the finish is sent again (after 300 ms) and runs again in Redis.
+      await sleep(1_600);
+    } finally {
+      proxy.release();
+    }
+    await l.settled();
+    // Given back once: 100 used (twice, 1,000 - 900 - 900 would let 800 tokens more through this minute).
+    expect(await output()).toBe(100);
+    await l.close();
+    await close();
+  });
+
   it('releases a concurrency slot exactly once', async () => {
     const { l } = await limiter();
     const key = newKey();

@@ -334,7 +334,8 @@ export function createRedisRateLimiter(options: RedisLimiterOptions) {
     for (let attempt = 0; ; attempt++) {
       try {
         if (redis === null) throw new Error('the rate-limit store is closed');
-        await finishScript.run(redis, keys, args);
+        // Sent again, the first sending may have run: no refund this time (see finish in redis-scripts.ts).
+        await finishScript.run(redis, keys, attempt === 0 ? args : [...args, 'r']);
         return;
       } catch (error) {
         const delay = retryDelays[attempt];

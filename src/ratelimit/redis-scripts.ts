@@ -122,7 +122,10 @@ return {1, now, remaining, request_commit(KEYS, ARGV, now, true)}
  * charges by the actual figures. A correction lands in the slice that was charged while that slice is
  * still in the window (the net charge is then the actual figure at admission time); after it left,
  * only an excess is added, to the current slice. K: in-flight ZSET, input HASH, output HASH. A: time,
- * ticket id, input delta, output delta, charged slice ('' = lane not charged).
+ * ticket id, input delta, output delta, charged slice ('' = lane not charged), and 'r' when the finish is
+ * sent again after a reply that never came: the first may have run, so a second sending adds what the
+ * request used beyond its charge (counted twice at worst: too much, never too little) and gives back
+ * nothing (a refund applied twice would let the minute's tokens run past the limit).
  */
 export const TOKENS_LUA = `
 local function tokens_check(K, A)
@@ -158,6 +161,7 @@ local function finish(K, A)
     local slice = math.floor(now / SLICE)
     for lane = 1, 2 do
       local delta = tonumber(A[2 + lane])
+      if delta and delta < 0 and A[6] == 'r' then delta = nil end
       if delta and delta ~= 0 then
         local target = nil
         if charged > slice - SLICES then target = charged elseif delta > 0 then target = slice end

@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { connectRedis, redactUrl } from './connect.js';
+import { startTcpProxy } from '../../test/helpers/tcp-proxy.js';
+import { answeredWithin, connectRedis, redactUrl } from './connect.js';
 
 const REDIS_URL = process.env.TOLLGATE_TEST_REDIS_URL;
 
@@ -13,6 +15,46 @@ describe('connectRedis', () => {
       redis.disconnect();
     }
   });
+
+  it.skipIf(!REDIS_URL)(
+    'does not run a command again on the next connection when its reply was lost (callerTimeouts)',
+    async () => {
+      const target = new URL(REDIS_URL as string);
+      const admin = await connectRedis(REDIS_URL as string, { name: 'tollgate-test-admin' });
+      const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+      try {
+        // The gateway's connection (callerTimeouts), and ioredis's default as the control: it resends.
+        for (const callerTimeouts of [true, false]) {
+          const proxy = await startTcpProxy(target.hostname, Number(target.port || 6379));
+          const redis = await connectRedis(`redis://127.0.0.1:${proxy.port}${target.pathname}`, {
+            name: 'tollgate-test-resend',
+            callerTimeouts,
+          });
+          const key = `tollgate-test:resend:${randomBytes(6).toString('hex')}`;
+          try {
+            proxy.hold(); // Redis runs the command; its reply does not come back
+            const lost = answeredWithin(redis.incr(key)).catch((error: unknown) => error);
+            while (Number(await admin.get(key)) !== 1) await sleep(5);
+            const reconnected = new Promise((resolve) => redis.once('ready', resolve));
+            await proxy.down(); // the connection drops before the reply
+            proxy.release();
+            await proxy.up();
+            await reconnected;
+            expect(await answeredWithin(redis.ping())).toBe('PONG');
+            await lost;
+            await sleep(100);
+            expect(Number(await admin.get(key))).toBe(callerTimeouts ? 1 : 2);
+          } finally {
+            redis.disconnect();
+            await proxy.close();
+            await admin.del(key);
+          }
+        }
+      } finally {
+        admin.disconnect();
+      }
+    },
+  );
 
   it('fails plainly, without the password, when nothing listens', async () => {
     const port = await freePort();

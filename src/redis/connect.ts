@@ -73,6 +73,11 @@ export async function connectRedis(url: string, options: RedisConnectOptions = {
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2_000),
   };
   if (!options.subscriber && !options.callerTimeouts) settings.commandTimeout = REDIS_COMMAND_TIMEOUT_MS;
+  // A command whose connection dropped before its reply is not sent again on the next connection: its
+  // caller has timed it out by then and decided what to do (a lost reservation released, a settlement
+  // sent again with its retry arguments). ioredis's own resend would run it a second time behind the
+  // caller's back: a reservation nobody settles, or a finish's tokens given back twice.
+  if (options.callerTimeouts) settings.autoResendUnfulfilledCommands = false;
   const client = new RedisClient(url, settings);
   // Errors surface through the commands that fail; an unhandled 'error' event must not crash serve.
   client.on('error', () => {});
