@@ -6,14 +6,15 @@
 // two against each other); a lone request takes the one-request script, as before.
 //
 // The batch is sent in the turn's check phase (setImmediate), where the scripts of the turn were sent
-// before too (redis/script.ts holds a turn's writes until then): batching adds no wait.
+// before too (redis/script.ts holds a turn's writes until then): batching adds no wait. The turn's
+// batches — each key's admissions and the settlements — leave in one write (sendInCheckPhase).
 import type { Reservation, ScopeLimits } from '../budgets/budget-book.js';
 import { periodStart } from '../budgets/periods.js';
 import { type RedisBudgetBook, type SettleStep, UNREACHABLE } from '../budgets/redis-budget-book.js';
 import { type RateLimits, type Ticket, UNAVAILABLE } from '../ratelimit/rate-limiter.js';
 import type { FinishStep, RedisRateLimiter, RequestStep, TokensStep } from '../ratelimit/redis-limiter.js';
 import { RedisTimeoutError } from '../redis/connect.js';
-import { script, sendHeldWrites } from '../redis/script.js';
+import { script, sendInCheckPhase } from '../redis/script.js';
 import { ADMIT_BATCH, BATCH_MAX, SETTLE_BATCH } from './shared-batch-script.js';
 import type { SharedAdmission } from './shared-steps.js';
 
@@ -54,7 +55,7 @@ export function createAdmissionBatcher(
 
   function admit(p: Pending): Promise<SharedAdmission> {
     return new Promise<SharedAdmission>((resolve, reject) => {
-      if (queue.length === 0) setImmediate(flush);
+      if (queue.length === 0) sendInCheckPhase(flush);
       queue.push({ ...p, resolve, reject });
     });
   }
@@ -72,7 +73,6 @@ export function createAdmissionBatcher(
         });
       }
     }
-    sendHeldWrites();
   }
 
   async function batch(run: readonly Queued[]): Promise<void> {
@@ -212,12 +212,11 @@ export function createSettlementBatcher(book: RedisBudgetBook) {
       const again = [chunk.length, 'r', ...args.slice(2)];
       book.sendSettlement(SETTLEMENTS, keys, args, again);
     }
-    sendHeldWrites();
   }
 
   return {
     settle(finish: FinishStep | null, settle: SettleStep): void {
-      if (queue.length === 0) setImmediate(flush);
+      if (queue.length === 0) sendInCheckPhase(flush);
       queue.push({ finish, settle });
     },
   };

@@ -42,6 +42,29 @@ export function sendHeldWrites(): void {
   corked.clear();
 }
 
+/** Batches to send in this turn's check phase (see sendInCheckPhase). */
+let due: Array<() => void> = [];
+
+function sendDue(): void {
+  const list = due;
+  due = [];
+  try {
+    for (const send of list) send();
+  } finally {
+    sendHeldWrites();
+  }
+}
+
+/**
+ * Runs `send` in this turn's check phase together with every other batch of the turn (a key's
+ * admissions, the turn's settlements), then sends their held writes at once: one write, one system
+ * call, one wake-up of Redis for all of them instead of one each.
+ */
+export function sendInCheckPhase(send: () => void): void {
+  if (due.length === 0) setImmediate(sendDue);
+  due.push(send);
+}
+
 /** Every script this process defined: loaded into Redis when a store starts (loadScripts). */
 const defined: Script[] = [];
 /** Connections every defined script was loaded through (the limiter and the book share one). */
