@@ -396,12 +396,12 @@ export function createRedisBudgetBook(
     s: Script,
     keys: readonly string[],
     args: readonly (string | number)[],
-    again: readonly (string | number)[] = args,
+    retryFlagAt?: number,
   ): Promise<void> {
     const retries = options.settleRetries ?? SETTLE_RETRIES;
     for (let attempt = 0; ; attempt++) {
       try {
-        await run(redis(), s, keys, attempt === 0 ? args : again);
+        await run(redis(), s, keys, attempt === 0 ? args : retried(args, retryFlagAt));
         return;
       } catch (error) {
         if (attempt >= retries) {
@@ -418,17 +418,17 @@ export function createRedisBudgetBook(
    * Sends a script that settles (see settleStep), off the request path and never throwing into it;
    * `close` waits for it. A retry after a reply that came too late settles nothing twice: a reservation
    * of its own is gone after its settlement, and a group's request is marked settled in its hash. A
-   * retry sends `again` (by default the same arguments): a script whose other steps are not idempotent
-   * says there how to run them a second time.
+   * retry sends the same arguments, but for `retryFlagAt`: a script whose other steps are not idempotent
+   * reads 'r' there and runs them as a second sending must (SETTLE_BATCH).
    */
   function sendSettlement(
     s: Script,
     keys: readonly string[],
     args: readonly (string | number)[],
-    again?: readonly (string | number)[],
+    retryFlagAt?: number,
   ): void {
     retrying++;
-    void sendScript(s, keys, args, again).finally(() => {
+    void sendScript(s, keys, args, retryFlagAt).finally(() => {
       retrying--;
     });
   }
@@ -551,3 +551,14 @@ export function createRedisBudgetBook(
 }
 
 export type RedisBudgetBook = ReturnType<typeof createRedisBudgetBook>;
+
+/** A retry's arguments: the same, with 'r' at `flagAt` when the script takes a retry flag. */
+function retried(
+  args: readonly (string | number)[],
+  flagAt: number | undefined,
+): readonly (string | number)[] {
+  if (flagAt === undefined) return args;
+  const copy = [...args];
+  copy[flagAt] = 'r';
+  return copy;
+}

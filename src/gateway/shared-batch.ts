@@ -208,9 +208,8 @@ export function createSettlementBatcher(book: RedisBudgetBook) {
         keys.push(settle.keys[1] ?? '', ...(finish?.keys ?? ['', '', '']));
         args.push(...settle.args, ...(finish?.args ?? NO_FINISH));
       }
-      // Sent again after a reply that never came, the finishes give no tokens back (SETTLE_BATCH).
-      const again = [chunk.length, 'r', ...args.slice(2)];
-      book.sendSettlement(SETTLEMENTS, keys, args, again);
+      // Sent again after a reply that never came, ARGV[2] is 'r': the finishes give no tokens back.
+      book.sendSettlement(SETTLEMENTS, keys, args, 1);
     }
   }
 

@@ -41,6 +41,21 @@ describe.skipIf(!REDIS_URL)('shared rate limiter (Redis)', () => {
     return { l, client: () => client as unknown as Redis };
   }
 
+  /** A started limiter on a connection through a relay whose answers the test can hold back. */
+  async function limiterThroughRelay(finishRetryMs?: number[]) {
+    const { proxy, redis: slow, close } = await redisThroughRelay(REDIS_URL as string, 'tollgate-test-rl');
+    const l = createRedisRateLimiter({
+      connect: async () => slow,
+      closeConnection: false,
+      prefix,
+      slotTtlMs: HOUR,
+      time: 'caller',
+      ...(finishRetryMs ? { finishRetryMs } : {}),
+    });
+    await l.start();
+    return { proxy, l, close };
+  }
+
   beforeAll(async () => {
     admin = await connectRedis(REDIS_URL as string, { name: 'tollgate-test-rl-admin' });
   });
@@ -156,15 +171,7 @@ describe.skipIf(!REDIS_URL)('shared rate limiter (Redis)', () => {
   });
 
   it('frees the slot a request took when Redis answered too late (the request was refused)', async () => {
-    const { proxy, redis: slow, close } = await redisThroughRelay(REDIS_URL as string, 'tollgate-test-rl');
-    const l = createRedisRateLimiter({
-      connect: async () => slow,
-      closeConnection: false,
-      prefix,
-      slotTtlMs: HOUR,
-      time: 'caller',
-    });
-    await l.start();
+    const { proxy, l, close } = await limiterThroughRelay();
     const key = newKey();
     const limits = { ...none, concurrency: 1 };
     const inFlight = () => admin.zcard(`${prefix}rl:{${key}}:flight`);
@@ -188,16 +195,7 @@ describe.skipIf(!REDIS_URL)('shared rate limiter (Redis)', () => {
   });
 
   it('a finish sent again after a reply that never came gives its unused tokens back once', async () => {
-    const { proxy, redis: slow, close } = await redisThroughRelay(REDIS_URL as string, 'tollgate-test-rl');
-    const l = createRedisRateLimiter({
-      connect: async () => slow,
-      closeConnection: false,
-      prefix,
-      slotTtlMs: HOUR,
-      time: 'caller',
-      finishRetryMs: [300],
-    });
-    await l.start();
+    const { proxy, l, close } = await limiterThroughRelay([300]);
     const key = newKey();
     const limits = { ...none, outputTpm: 10_000 };
     const output = async () => {

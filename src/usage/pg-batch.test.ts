@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { benchRecord } from '../../bench/lib/usage-record.js';
 import { createPgSchema, PG_URL, type PgSchema } from '../../test/helpers/pg.js';
 import { openDatabase } from '../db/connect.js';
 import { migrateToLatest } from '../db/migrate.js';
@@ -53,14 +54,7 @@ describe('the PostgreSQL ledger statement', () => {
 const AT = Date.parse('2026-03-04T05:06:07Z');
 
 function record(id: string): UsageRecordTable {
-  return {
-    ...{ id, at: AT, endpoint: 'messages', key_id: 'key_a', user_id: 'usr_a', team_id: 'team_a' },
-    ...{ service_user_id: null, credential_id: null, model: 'claude-haiku-4-5' },
-    ...{ input_tokens: 9, output_tokens: 20, cache_write_5m_tokens: 0, cache_write_1h_tokens: 0 },
-    ...{ cache_read_tokens: 0, web_search_requests: 0, cost_micro: 110, saved_micro: 0, latency_ms: 3 },
-    ...{ status: 200, outcome: 'ok', upstream_request_id: null, stream: 0, partial: 0, estimated: 0 },
-    attempts: 1,
-  };
+  return benchRecord(id, { at: AT, key_id: 'key_a', user_id: 'usr_a', team_id: 'team_a' });
 }
 
 interface PlanNode {
