@@ -376,12 +376,13 @@ describe.skipIf(!REDIS_URL)(
       await rm(dir, { recursive: true, force: true });
     });
 
-    /** Open budget reservations and in-flight slots held in Redis under this test's prefix. */
+    /** Requests whose budget reservations and in-flight slots are held in Redis under this test's prefix. */
     async function held(): Promise<{ reservations: number; slots: number }> {
-      // Under the installation's own budget namespace: `${prefix}budget:<org id>:r:<id>`.
-      const reservations = (await keysUnder(redis, `${prefix}budget:`)).filter((k) =>
-        k.includes(':r:'),
-      ).length;
+      // Under the installation's own budget namespace: `${prefix}budget:<org id>:r:<id>`. Requests admitted
+      // in one turn share a group reservation, whose field n counts its unsettled requests.
+      let reservations = 0;
+      for (const r of (await keysUnder(redis, `${prefix}budget:`)).filter((k) => k.includes(':r:')))
+        reservations += Number((await redis.hget(r, 'n')) ?? 1);
       let slots = 0;
       for (const flight of (await keysUnder(redis, `${prefix}rl:`)).filter((k) => k.endsWith(':flight')))
         slots += await redis.zcard(flight);
