@@ -193,8 +193,12 @@ export const PER_SETTLEMENT = 9;
 
 /**
  * Settles several requests in one script: each one's finish (its slot freed, its token charges
- * corrected) and its budget settlement as when sent alone, but the budget counters changed once per
- * reservation lines (the requests of one key share them) with the sum of the changes.
+ * corrected) and its budget settlement, to the same state as when each is sent alone (finish in
+ * ratelimit/redis-scripts.ts, budget_settle_part in budgets/redis-budget-book.ts), one after the other in
+ * the batch's order — but with Redis's commands per key instead of per request: one ZREM per in-flight
+ * set, one HINCRBY per token lane and slice with the corrections' sum, one read and one write per
+ * reservation (a group's requests settled together), and one change per budget counter. Redis runs
+ * the scripts of every instance one at a time, so what a settlement costs there bounds them all.
  * KEYS: 1 deadlines, then per settlement its reservation, in-flight ZSET, input HASH, output HASH.
  * ARGV: 1 settlements, 2 'r' when the script is sent again (see finish), then PER_SETTLEMENT values
  * each; a ticket id '' means no finish to run.
@@ -202,19 +206,120 @@ export const PER_SETTLEMENT = 9;
 export const SETTLE_BATCH = `${LIMITER_LUA}${BUDGET_LUA}
 local M = tonumber(ARGV[1])
 local again = ARGV[2]
-local sums, order = {}, {}
+local function later(list, order, key, value)
+  local l = list[key]
+  if not l then
+    l = {}
+    list[key] = l
+    order[#order + 1] = key
+  end
+  l[#l + 1] = value
+end
+
+-- The finishes: slots to free per in-flight set, token corrections summed per lane hash and slice.
+local tnow = nil
+local frees, free_order = {}, {}
+local fixes, fix_order = {}, {}
 for i = 1, M do
   local k, a = 1 + 4 * (i - 1), 2 + ${PER_SETTLEMENT} * (i - 1)
   if ARGV[a + 6] ~= '' then
-    finish({KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]}, {ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9], again})
-  end
-  local lines, delta = budget_settle_part({KEYS[1], KEYS[k + 1]}, {ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]})
-  if lines and delta ~= 0 then
-    if not sums[lines] then
-      sums[lines] = 0
-      order[#order + 1] = lines
+    local now = tonumber(ARGV[a + 5])
+    if not now then
+      tnow = tnow or clock('')
+      now = tnow
     end
-    sums[lines] = sums[lines] + delta
+    later(frees, free_order, KEYS[k + 2], ARGV[a + 6])
+    local charged = tonumber(ARGV[a + 9])
+    if charged then
+      local slice = math.floor(now / SLICE)
+      for lane = 1, 2 do
+        local delta = tonumber(ARGV[a + 6 + lane])
+        if delta and delta < 0 and again == 'r' then delta = nil end
+        if delta and delta ~= 0 then
+          local target = nil
+          if charged > slice - SLICES then target = charged elseif delta > 0 then target = slice end
+          if target then later(fixes, fix_order, KEYS[k + 2 + lane], {target, delta}) end
+        end
+      end
+    end
+  end
+end
+for _, key in ipairs(free_order) do redis.call('ZREM', key, unpack(frees[key])) end
+for _, key in ipairs(fix_order) do
+  local sums, order = {}, {}
+  for _, fix in ipairs(fixes[key]) do
+    local target = fix[1]
+    if not sums[target] then
+      sums[target] = 0
+      order[#order + 1] = target
+    end
+    sums[target] = sums[target] + fix[2]
+  end
+  for _, target in ipairs(order) do redis.call('HINCRBY', key, target, sums[target]) end
+  redis.call('PEXPIRE', key, WINDOW + SLICE + 1000)
+end
+
+-- The budget settlements, grouped by reservation (budget_settle_part, applied in order in memory).
+local settles, settle_order = {}, {}
+for i = 1, M do later(settles, settle_order, KEYS[2 + 4 * (i - 1)], 2 + ${PER_SETTLEMENT} * (i - 1)) end
+local sums, order = {}, {}
+for _, rk in ipairs(settle_order) do
+  local items = settles[rk]
+  local fields, asked = {'a', 'st', 'k', 'n'}, {}
+  for _, a in ipairs(items) do
+    local member = ARGV[a + 4]
+    if member ~= '' and not asked[member] then
+      asked[member] = true
+      fields[#fields + 1] = 's' .. member
+    end
+  end
+  local h = redis.call('HMGET', rk, unpack(fields))
+  if h[1] then
+    local done = {}
+    for f = 5, #fields do
+      if h[f] then done[string.sub(fields[f], 2)] = true end
+    end
+    local held, open, lines, n = tonumber(h[1]), h[2] == 'o', h[3], tonumber(h[4])
+    local gone, changed, marks = false, false, {}
+    for _, a in ipairs(items) do
+      local member = ARGV[a + 4]
+      if not gone and not (member ~= '' and done[member]) then
+        if member ~= '' then
+          done[member] = true
+          marks[#marks + 1] = 's' .. member
+          marks[#marks + 1] = 1
+        end
+        local actual = tonumber(ARGV[a + 2])
+        local part = tonumber(ARGV[a + 3]) or held
+        local left = 0
+        if n and member ~= '' then left = n - 1 end
+        local delta = actual
+        if open then delta = actual - part end
+        if left > 0 then
+          if open then held = held - part end
+          n = left
+          changed = true
+        else
+          gone = true
+          redis.call('ZREM', KEYS[1], ARGV[a + 1])
+          redis.call('DEL', rk)
+        end
+        if delta ~= 0 then
+          if not sums[lines] then
+            sums[lines] = 0
+            order[#order + 1] = lines
+          end
+          sums[lines] = sums[lines] + delta
+        end
+      end
+    end
+    if changed and not gone then
+      if open then
+        redis.call('HSET', rk, 'a', held, 'n', n, unpack(marks))
+      else
+        redis.call('HSET', rk, 'n', n, unpack(marks))
+      end
+    end
   end
 end
 for _, lines in ipairs(order) do
