@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { benchRecord } from '../../bench/lib/usage-record.js';
@@ -6,7 +7,13 @@ import { openDatabase } from '../db/connect.js';
 import { migrateToLatest } from '../db/migrate.js';
 import type { UsageRecordTable } from '../db/schema.js';
 import { buildBatch, type SpendDelta } from './ledger-batch.js';
-import { compareSpendKeys, LEDGER_STATEMENT, ledgerParameters } from './pg-batch.js';
+import {
+  arrayLiteral,
+  compareSpendKeys,
+  LEDGER_STATEMENT,
+  ledgerColumns,
+  ledgerParameters,
+} from './pg-batch.js';
 
 const spend = (scope_type: SpendDelta['scope_type'], scope_id: string, period_start = 0): SpendDelta => ({
   scope_type,
@@ -21,7 +28,7 @@ describe('the PostgreSQL ledger statement', () => {
     const numbers = [...LEDGER_STATEMENT.matchAll(/\$(\d+)::/g)].map((m) => Number(m[1]));
     const params = ledgerParameters({ records: [], spend: [], rollups: [], daily: [] });
     expect(numbers).toEqual(params.map((_, i) => i + 1));
-    expect(params.every((column) => Array.isArray(column) && column.length === 0)).toBe(true);
+    expect(params.every((column) => column === '{}')).toBe(true);
   });
 
   it('passes spend rows in primary-key order whatever order the batch met them in', () => {
@@ -37,7 +44,7 @@ describe('the PostgreSQL ledger statement', () => {
         spend('key', 'k1'),
       ],
     };
-    const params = ledgerParameters(batch);
+    const params = ledgerColumns(batch);
     const ids = params.at(-4);
     expect(ids).toEqual(['k1', 'k1', 'k9', 'o1', 'u2']);
     expect(params.at(-2)).toEqual([0, 5, 0, 0, 0]);
@@ -48,6 +55,13 @@ describe('the PostgreSQL ledger statement', () => {
       'org',
       'user',
     ]);
+  });
+
+  it('writes array literals: numbers bare, text always quoted, escaped only where it must be', () => {
+    expect(arrayLiteral([1, null, -20, undefined])).toBe('{1,NULL,-20,NULL}');
+    expect(arrayLiteral(['a b', 'NULL', '', 'x,{y}'])).toBe('{"a b","NULL","","x,{y}"}');
+    expect(arrayLiteral(['say "hi"', 'back\\slash'])).toBe('{"say \\"hi\\"","back\\\\slash"}');
+    expect(arrayLiteral([])).toBe('{}');
   });
 });
 
@@ -119,6 +133,26 @@ describe.skipIf(!PG_URL)('the PostgreSQL ledger statement on a server', () => {
     );
     expect(spend.rows.map((r) => [r.scope_type, Number(r.spent_micro)])).toEqual(
       ['key', 'org', 'team', 'user'].map((t) => [t, 5 * 110]),
+    );
+  });
+
+  it('reads back every text and number exactly as written (property)', async () => {
+    // Any text (PostgreSQL refuses NUL in text), nulls among it, and integers as bigint.
+    const text = fc.oneof(fc.string({ unit: 'grapheme' }), fc.constantFrom('NULL', '"', '\\', '{}', ' , '));
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.option(text, { nil: null })),
+        fc.array(fc.option(fc.maxSafeInteger(), { nil: null })),
+        async (texts, numbers) => {
+          const r = await client.query<{ t: string[] | null; n: string[] | null }>({
+            text: 'select $1::text[] as t, $2::bigint[] as n',
+            values: [arrayLiteral(texts), arrayLiteral(numbers)],
+          });
+          expect(r.rows[0]?.t).toEqual(texts);
+          expect(r.rows[0]?.n?.map((v) => (v === null ? null : Number(v)))).toEqual(numbers);
+        },
+      ),
+      { numRuns: 200 },
     );
   });
 
