@@ -16,15 +16,20 @@ function clockTicks(): number {
   return ticksPerSecond;
 }
 
-/** CPU seconds used so far by `pid`, or null when the process is gone or /proc is unavailable. */
-export function cpuSeconds(pid: number): number | null {
+/**
+ * CPU seconds used so far by `pid`, or null when the process is gone or /proc is unavailable. With
+ * `reaped`, plus what its children that exited and were waited for used (a server's workers).
+ */
+export function cpuSeconds(pid: number, reaped = false): number | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) may hold spaces; the fields after its closing parenthesis do not.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const utime = Number(fields[11]);
     const stime = Number(fields[12]);
-    return Number.isFinite(utime + stime) ? (utime + stime) / clockTicks() : null;
+    const children = reaped ? Number(fields[13]) + Number(fields[14]) : 0;
+    const total = utime + stime + children;
+    return Number.isFinite(total) ? total / clockTicks() : null;
   } catch {
     return null;
   }

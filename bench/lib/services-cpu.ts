@@ -1,7 +1,8 @@
 // CPU time of the shared services a Tollgate on PostgreSQL + Redis leans on: every `redis-server`
 // (or `valkey-server`) process and every `postgres` process (server and backends) on this machine,
-// summed from /proc. Backends that exit between two readings are lost and new ones count in full;
-// Tollgate keeps its pool's connections open, so during a run the set is stable.
+// summed from /proc. A process's exited children count too, once their parent has waited for them:
+// PostgreSQL's autovacuum workers and backends come and go during a run, and a worker that exited
+// between two readings would otherwise take its CPU with it (a run once read -1 µs per request).
 import { readdirSync, readFileSync } from 'node:fs';
 import { cpuSeconds } from './cpu.js';
 
@@ -31,7 +32,7 @@ export function servicesCpu(): Record<ServiceName, number | null> {
     }
     const service = NAMES[comm];
     if (!service) continue;
-    const seconds = cpuSeconds(Number(pid));
+    const seconds = cpuSeconds(Number(pid), true);
     if (seconds !== null) out[service] = (out[service] ?? 0) + seconds;
   }
   return out;
