@@ -491,6 +491,27 @@ export function createRedisBudgetBook(
     return { vanished, swept };
   }
 
+  /**
+   * The budget step of a lease's script (gateway/leases.ts): the hold `id` checked for `check` (its
+   * room) on every scope × period of `list` at `now`. Keys: epoch, deadlines, the hold, one per scope.
+   */
+  function leaseStep(list: readonly ScopeLimits[], now: number, id: string, check: number) {
+    const args: (string | number)[] = [
+      prefix,
+      id,
+      check,
+      ttlMs,
+      graceMs,
+      list.length,
+      periodStart('day', now),
+      periodStart('month', now),
+    ];
+    for (const s of list) {
+      for (const period of PERIODS) args.push(s.limits[period] ?? '');
+    }
+    return { keys: [epochKey, deadlinesKey, `${prefix}r:${id}`, ...keysOf(list)], args };
+  }
+
   let timer: NodeJS.Timeout | null = null;
   let renewing: Promise<unknown> | null = null;
 
@@ -547,6 +568,28 @@ export function createRedisBudgetBook(
     },
     /** Reservations admitted here and not settled (tests). */
     openCount: () => open.size,
+    leaseStep,
+    /** A new id for a hold (a lease's). */
+    newId: (): string => `${instance}.${(sequence++).toString(36)}`,
+    /** The Redis key of hold `id`, and the deadlines' set. */
+    holdKey: (id: string): string => `${prefix}r:${id}`,
+    deadlinesKey,
+    /**
+     * Renews hold `id` with this instance's reservations until `settled` is set on the answer (then it
+     * is dropped at the next renewal, or by `untrack`).
+     */
+    track(id: string): { readonly id: string; settled: boolean } {
+      const held = { id, settled: false };
+      open.add(held);
+      return held;
+    },
+    untrack(held: { readonly id: string; settled: boolean }): void {
+      held.settled = true;
+      open.delete(held);
+    },
+    /** Runs a script on the book's connection (a lease's chunk: awaited, not retried). */
+    run: (s: Script, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> =>
+      run(redis(), s, keys, args),
   };
 }
 

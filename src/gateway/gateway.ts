@@ -289,6 +289,7 @@ export function createGateway(
       await credentials.settled();
       await ledger.close();
       // The limiter first: the budget book closes the connection both use (the limiter leaves it open).
+      deps.sharedSteps?.close();
       await sharedLimiter?.close();
       await shared?.close();
       // One last export with every committed record, bounded in time.

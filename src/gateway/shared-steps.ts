@@ -20,6 +20,7 @@ import {
 import type { RedisRateLimiter } from '../ratelimit/redis-limiter.js';
 import { LIMITER_LUA } from '../ratelimit/redis-scripts.js';
 import { script } from '../redis/script.js';
+import { createLeases, isLeased, type LeaseOptions } from './leases.js';
 import { createAdmissionBatcher, createSettlementBatcher, type Pending } from './shared-batch.js';
 
 const PART = `
@@ -80,7 +81,11 @@ const NO_TOKENS = { keys: ['', ''], args: ['', '', '', 0, 0] } as const;
 /** A rate refusal, or the reservation's result (which may be a budget refusal or unavailable). */
 export type SharedAdmission = RateRefusal | (SharedReserveResult & { headers?: RateHeaders });
 
-export function createSharedSteps(limiter: RedisRateLimiter, book: RedisBudgetBook) {
+export function createSharedSteps(
+  limiter: RedisRateLimiter,
+  book: RedisBudgetBook,
+  leaseOptions: LeaseOptions | false = {},
+) {
   /** One request's admission in its own script. */
   async function admitOne(p: Pending): Promise<SharedAdmission> {
     const { ticket, limits, now, scopes, worst, request, tokens } = p;
@@ -112,6 +117,8 @@ export function createSharedSteps(limiter: RedisRateLimiter, book: RedisBudgetBo
   const batcher = createAdmissionBatcher(limiter, book, admitOne);
   // Settlements of one turn share a script too.
   const settlements = createSettlementBatcher(book);
+  // A busy key's requests are admitted in process on chunks of its limits (leases.ts).
+  const leases = leaseOptions === false ? null : createLeases(limiter, book, leaseOptions);
 
   return {
     /** A ticket for `admit` (which takes the request slot itself). */
@@ -135,7 +142,19 @@ export function createSharedSteps(limiter: RedisRateLimiter, book: RedisBudgetBo
       const request = limiter.requestStep(ticket, limits, now);
       const tokens = limiter.tokensStep(ticket, limits, now, inputEstimate, outputReserve);
       if (tokens !== null && !('keys' in tokens)) return Promise.resolve(tokens);
-      return batcher.admit({ ticket, limits, now, scopes, worst, request, tokens });
+      const oneByOne = () => batcher.admit({ ticket, limits, now, scopes, worst, request, tokens });
+      const leased = leases?.admit(
+        ticket,
+        limits,
+        now,
+        inputEstimate,
+        outputReserve,
+        scopes,
+        worst,
+        oneByOne,
+      );
+      if (leased === undefined || leased === null) return oneByOne();
+      return leased instanceof Promise ? leased : Promise.resolve(leased);
     },
 
     /**
@@ -179,12 +198,23 @@ export function createSharedSteps(limiter: RedisRateLimiter, book: RedisBudgetBo
       actualInput: number,
       actualOutput: number,
     ): void {
+      if (leases !== null && isLeased(reservation)) {
+        leases.finish(reservation, actual, ticket, now, actualInput, actualOutput);
+        return;
+      }
       const finishing = limiter.finishStep(ticket, now, actualInput, actualOutput);
       const settling = book.settleStep(reservation, actual);
       if (settling !== null) settlements.settle(finishing, settling);
       // Settled before (never on the gateway's paths): the finish still goes, alone.
       else if (finishing !== null) limiter.sendFinish(finishing);
     },
+
+    /** Ends every lease (after the requests drained; before the stores close). */
+    close(): void {
+      leases?.close();
+    },
+    /** The leases' sweep and count (tests). */
+    leases,
   };
 }
 

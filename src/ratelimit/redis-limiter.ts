@@ -82,7 +82,7 @@ export interface FinishStep {
   readonly args: readonly (string | number)[];
 }
 
-interface KeyNames {
+export interface KeyNames {
   readonly requests: string;
   readonly requestsSliced: string;
   readonly inFlight: string;
@@ -362,7 +362,37 @@ export function createRedisRateLimiter(options: RedisLimiterOptions) {
     }
   }
 
+  /**
+   * Slots a lease holds (gateway/leases.ts): members `${member}${i}` for i in from..to of the key's
+   * in-flight set, renewed with this instance's open tickets until dropped.
+   */
+  function holdSlots(keyId: string, member: string, from: number, to: number): RedisTicket[] {
+    const held: RedisTicket[] = [];
+    for (let i = from; i <= to; i++) {
+      const t: RedisTicket = { ...newTicket(keyId), id: `${member}${i}`, slot: true };
+      open.add(t);
+      held.push(t);
+    }
+    return held;
+  }
+
+  /** Stops renewing slots held by a lease (its final script frees them in Redis). */
+  function dropSlots(held: readonly Ticket[]): void {
+    for (const t of held) {
+      t.done = true;
+      open.delete(t as RedisTicket);
+    }
+  }
+
   return {
+    holdSlots,
+    dropSlots,
+    /** The Redis keys of a gateway key's windows and slots. */
+    keysOf: (keyId: string): KeyNames => namesOf(keyId),
+    /** The time argument of a script: '' (Redis's clock) or the caller's `now` (tests). */
+    timeArg,
+    /** How long an in-flight slot lives unless renewed. */
+    slotTtlMs: options.slotTtlMs,
     admitRequest,
     admitTokens,
     finish,
