@@ -156,6 +156,11 @@ export function createLeases(limiter: RedisRateLimiter, book: RedisBudgetBook, o
     return ++b.n >= busyAfter;
   }
 
+  function coolDown(name: string, now: number): void {
+    if (cool.size >= BUSY_NAMES_MAX) cool.clear();
+    cool.set(name, now + COOL_MS);
+  }
+
   /** The chunk caps of a key's limits, or null when they cannot be leased. */
   function capsOf(limits: RateLimits, scopes: readonly ScopeLimits[]): Caps | null {
     const { rpm, concurrency, inputTpm, outputTpm } = limits;
@@ -399,6 +404,8 @@ export function createLeases(limiter: RedisRateLimiter, book: RedisBudgetBook, o
         lease.fresh = false;
         lease.maybeSlots = slotsAdded;
       }
+      // Redis failing: one by one (which answers 503) rather than a lease attempt per request.
+      coolDown(lease.name, now);
       end(lease, now);
       return;
     }
@@ -415,7 +422,7 @@ export function createLeases(limiter: RedisRateLimiter, book: RedisBudgetBook, o
       // ready ('E', 'Q', 'L': nothing changed; one by one, their script loads or waits).
       if (kind === 'N') segmentReturned(lease);
       // Counters to load, or no epoch: one by one loads them (or starts it); the next request leases.
-      if (kind !== 'L' && kind !== 'E') cool.set(lease.name, now + COOL_MS);
+      if (kind !== 'L' && kind !== 'E') coolDown(lease.name, now);
       end(lease, now);
       return;
     }
