@@ -4,7 +4,8 @@
 // (INFO cpu) per request. Usage: node dist/bench/bench/micro-shared.js [redis-url] [requests] [mode]
 // [concurrency] (default 64). Modes: `one-trip` (the default: the gateway's path for a small body, two scripts per request),
 // `together` (a large body's: the request slot alone, then tokens with budgets; three scripts), and
-// `separate` (each step a script of its own, five, as before the shared steps).
+// `separate` (each step a script of its own, five, as before the shared steps), and `leased` (the small
+// body's path for a busy key: admitted in process on leases, gateway/leases.ts).
 
 import { scopeLimits } from '../src/budgets/budget-book.js';
 import { createRedisBudgetBook } from '../src/budgets/redis-budget-book.js';
@@ -45,13 +46,14 @@ const scopes = [
 ];
 const limits = { rpm: 10_000_000, inputTpm: 1_000_000_000, outputTpm: 1_000_000_000, concurrency: 1000 };
 
-const steps = createSharedSteps(limiter, book);
 const mode = process.argv[4] ?? 'one-trip';
-if (!['one-trip', 'together', 'separate'].includes(mode)) throw new Error(`unknown mode ${mode}`);
+if (!['one-trip', 'together', 'separate', 'leased'].includes(mode)) throw new Error(`unknown mode ${mode}`);
+const leased = mode === 'leased';
+const steps = createSharedSteps(limiter, book, leased ? {} : false);
 
 async function one(): Promise<void> {
   const now = Date.now();
-  if (mode === 'one-trip') {
+  if (mode === 'one-trip' || leased) {
     const ticket = steps.ticket('k1');
     const all = await steps.admit(ticket, limits, now, 10, 100, scopes, 5_000);
     if ('kind' in all || !all.ok) throw new Error('refused');
@@ -82,7 +84,8 @@ async function run(n: number): Promise<void> {
     }),
   );
   await limiter.settled();
-  while (book.openCount() > 0) await new Promise((r) => setTimeout(r, 5));
+  // A lease keeps its hold open until it has been idle a second: only the requests' own are waited for.
+  while (book.openCount() > (leased ? 1 : 0)) await new Promise((r) => setTimeout(r, 5));
 }
 
 await run(2_000); // warm-up
@@ -99,6 +102,7 @@ const own = (c1.user + c1.system) / total;
 console.log(
   `${mode}: ${total} requests: this process ${own.toFixed(1)} µs CPU/request, Redis ${((r1 - r0) / total).toFixed(1)} µs CPU/request, ${(wall / 1000).toFixed(1)} s wall`,
 );
+steps.close();
 await limiter.close();
 await book.close();
 const stale = await redis.keys(`${prefix}*`);
