@@ -153,6 +153,24 @@ describe.skipIf(!REDIS_URL)('leases (Redis)', () => {
     expect(await sp.lane('k1', 'out')).toBe(100 + 40 + 30);
   });
 
+  it('keeps its lease for an equal key entry, and ends it when a limit changes', async () => {
+    const sp = space();
+    const s = await sp.instance();
+    expect((await admit(s, 'k1', BIG, scopes(1_000_000_000), start)).admitted).not.toBeNull();
+    expect((await admit(s, 'k1', BIG, scopes(1_000_000_000), start)).admitted).not.toBeNull();
+    expect(s.steps.leases?.liveCount()).toBe(1);
+    // Equal entries (a second lookup of the same key): the same lease.
+    const again = await admit(s, 'k1', { ...BIG }, scopes(1_000_000_000), start);
+    expect(again.admitted).not.toBeNull();
+    expect(s.steps.leases?.liveCount()).toBe(1);
+    // The budget changed: that request goes one by one and the lease ends (its requests still run).
+    const changed = await admit(s, 'k1', BIG, scopes(2_000_000_000), start);
+    expect(changed.admitted).not.toBeNull();
+    const ended = await admit(s, 'k1', { ...BIG, rpm: 200_000 }, scopes(2_000_000_000), start);
+    expect(ended.admitted).not.toBeNull();
+    expect(s.steps.leases?.liveCount()).toBe(2);
+  });
+
   it('takes no lease near a limit, for an exact requests-per-minute window, or for a quiet key', async () => {
     const sp = space();
     const s = await sp.instance();

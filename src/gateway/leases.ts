@@ -217,7 +217,11 @@ export function createLeases(limiter: RedisRateLimiter, book: RedisBudgetBook, o
       const caps = capsOf(limits, scopes);
       if (caps === null || !fits(caps, input, output, worst)) return null;
       lease = create(name, ticket.keyId, limits, scopes, caps, now);
-    } else if (lease.limits !== limits || !sameScopes(lease.scopes, scopes) || now >= lease.periodEnd) {
+    } else if (
+      !sameLimits(lease.limits, limits) ||
+      !sameScopes(lease.scopes, scopes) ||
+      now >= lease.periodEnd
+    ) {
       // The key, its owner's budgets or the period changed: the next request takes a new lease.
       end(lease, now);
       return null;
@@ -628,8 +632,26 @@ export function createLeases(limiter: RedisRateLimiter, book: RedisBudgetBook, o
 
 export type Leases = ReturnType<typeof createLeases>;
 
+// By value when not the same objects: concurrent first lookups of a key, or a change elsewhere that
+// renewed the key cache, give equal entries that must not end the lease (only a real change does).
+function sameLimits(a: RateLimits, b: RateLimits): boolean {
+  return (
+    a === b ||
+    (a.rpm === b.rpm &&
+      a.concurrency === b.concurrency &&
+      a.inputTpm === b.inputTpm &&
+      a.outputTpm === b.outputTpm)
+  );
+}
+
 function sameScopes(a: readonly ScopeLimits[], b: readonly ScopeLimits[]): boolean {
   if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as ScopeLimits;
+    const y = b[i] as ScopeLimits;
+    if (x === y) continue;
+    if (x.scope !== y.scope || x.id !== y.id) return false;
+    for (const p of PERIODS) if (x.limits[p] !== y.limits[p]) return false;
+  }
   return true;
 }
