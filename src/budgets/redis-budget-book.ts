@@ -228,6 +228,34 @@ export function createRedisBudgetBook(
     );
   }
 
+  /** A reservation's (or a hold's) id: unique across instances. */
+  function nextId(): string {
+    return `${instance}.${(sequence++).toString(36)}`;
+  }
+
+  /** budget_check's arguments (budget-scripts.ts) for reservation `id` of `amount` over `list` at `now`. */
+  function reserveArgs(
+    list: readonly ScopeLimits[],
+    now: number,
+    id: string,
+    amount: number,
+  ): (string | number)[] {
+    const args: (string | number)[] = new Array(8 + 3 * list.length);
+    args[0] = prefix;
+    args[1] = id;
+    args[2] = amount;
+    args[3] = ttlMs;
+    args[4] = graceMs;
+    args[5] = list.length;
+    args[6] = periodStart('day', now);
+    args[7] = periodStart('month', now);
+    let i = 8;
+    for (const s of list) {
+      for (const period of PERIODS) args[i++] = s.limits[period] ?? '';
+    }
+    return args;
+  }
+
   /**
    * Checks and takes a reservation on every scope × period at once. With a companion, the companion's
    * step runs in the same script, before the reservation and all-or-nothing with it (see Companion).
@@ -239,22 +267,9 @@ export function createRedisBudgetBook(
     companion?: Companion,
   ): Promise<CompanionReserveResult> {
     const n = list.length;
-    const id = `${instance}.${(sequence++).toString(36)}`;
-    const args: (string | number)[] = new Array(8 + 3 * n);
-    args[0] = prefix;
-    args[1] = id;
-    args[2] = amount;
-    args[3] = ttlMs;
-    args[4] = graceMs;
-    args[5] = n;
-    args[6] = periodStart('day', now);
-    args[7] = periodStart('month', now);
-    let i = 8;
-    for (const s of list) {
-      for (const period of PERIODS) args[i++] = s.limits[period] ?? '';
-    }
-    const scopeKeys = keysOf(list);
-    const keys = [epochKey, deadlinesKey, `${prefix}r:${id}`, ...scopeKeys];
+    const id = nextId();
+    const args = reserveArgs(list, now, id, amount);
+    const keys = [epochKey, deadlinesKey, `${prefix}r:${id}`, ...keysOf(list)];
     // At most: one epoch start, one load of missing counters, and the reservation itself.
     for (let round = 0; round < 4; round++) {
       let reply: unknown;
@@ -352,7 +367,7 @@ export function createRedisBudgetBook(
 
   /** The budget step of a batch admission over `list` at `now` (see BatchBudget). */
   function batch(list: readonly ScopeLimits[], now: number): BatchBudget {
-    const id = `${instance}.${(sequence++).toString(36)}`;
+    const id = nextId();
     const args: (string | number)[] = [
       prefix,
       id,
@@ -496,20 +511,10 @@ export function createRedisBudgetBook(
    * room) on every scope × period of `list` at `now`. Keys: epoch, deadlines, the hold, one per scope.
    */
   function leaseStep(list: readonly ScopeLimits[], now: number, id: string, check: number) {
-    const args: (string | number)[] = [
-      prefix,
-      id,
-      check,
-      ttlMs,
-      graceMs,
-      list.length,
-      periodStart('day', now),
-      periodStart('month', now),
-    ];
-    for (const s of list) {
-      for (const period of PERIODS) args.push(s.limits[period] ?? '');
-    }
-    return { keys: [epochKey, deadlinesKey, `${prefix}r:${id}`, ...keysOf(list)], args };
+    return {
+      keys: [epochKey, deadlinesKey, `${prefix}r:${id}`, ...keysOf(list)],
+      args: reserveArgs(list, now, id, check),
+    };
   }
 
   let timer: NodeJS.Timeout | null = null;
@@ -570,7 +575,7 @@ export function createRedisBudgetBook(
     openCount: () => open.size,
     leaseStep,
     /** A new id for a hold (a lease's). */
-    newId: (): string => `${instance}.${(sequence++).toString(36)}`,
+    newId: nextId,
     /** The Redis key of hold `id`, and the deadlines' set. */
     holdKey: (id: string): string => `${prefix}r:${id}`,
     deadlinesKey,

@@ -139,10 +139,13 @@ export function createSharedSteps(
       worst: number,
     ): Promise<SharedAdmission> {
       if (!limiter.connected()) return Promise.resolve(UNAVAILABLE);
-      const request = limiter.requestStep(ticket, limits, now);
-      const tokens = limiter.tokensStep(ticket, limits, now, inputEstimate, outputReserve);
-      if (tokens !== null && !('keys' in tokens)) return Promise.resolve(tokens);
-      const oneByOne = () => batcher.admit({ ticket, limits, now, scopes, worst, request, tokens });
+      // The scripts' steps are built only for a request that goes one by one (a leased one needs none).
+      const oneByOne = (): Promise<SharedAdmission> => {
+        const request = limiter.requestStep(ticket, limits, now);
+        const tokens = limiter.tokensStep(ticket, limits, now, inputEstimate, outputReserve);
+        if (tokens !== null && !('keys' in tokens)) return Promise.resolve(tokens);
+        return batcher.admit({ ticket, limits, now, scopes, worst, request, tokens });
+      };
       const leased = leases?.admit(
         ticket,
         limits,
